@@ -1,0 +1,5 @@
+import sys
+
+from cnnrank.cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""Command-line interface: ``python -m cnnrank <command> ...``.
+
+Commands
+--------
+simulate   one training run of the two-layer CNN on the signal-noise model
+reproduce  one of the reproducible figures (``python -m cnnrank reproduce --help`` lists them)
+
+Every reproducible figure lives in its own module under :mod:`cnnrank.reproduce` and exposes
+
+* ``DESCRIPTION`` -- one line for ``--help``;
+* ``add_arguments(parser)`` -- its options;
+* ``run(args) -> int`` -- does the work, returns the exit status.
+
+Bad arguments print one line on stderr and exit with status 2, without a traceback and before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+#: name of the figure -> module under ``cnnrank.reproduce`` implementing it.
+REPRODUCERS: dict[str, str] = {
+    "rank-vs-noise": "cnnrank.reproduce.rank_vs_noise",
+    "mnist-rank": "cnnrank.reproduce.mnist_rank",
+    "cifar10-rank": "cnnrank.reproduce.cifar10_rank",
+    "linear-cnn": "cnnrank.reproduce.linear_cnn",
+    "neural-collapse": "cnnrank.reproduce.neural_collapse",
+}
+
+#: other commands: name -> module exposing DESCRIPTION, add_arguments, run.
+COMMANDS: dict[str, str] = {
+    "simulate": "cnnrank.reproduce.simulate",
+    "sweep": "cnnrank.reproduce.sweep",
+    "plot": "cnnrank.reproduce.plot",
+}
+
+
+class UsageError(Exception):
+    """A bad command-line argument or configuration file: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - exercised through main()
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _load(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:  # a figure whose module is not part of this version
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (all commands and all reproducible figures)."""
+    from cnnrank._version import __version__
+
+    parser = _Parser(prog="cnnrank", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"cnnrank {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    rep = sub.add_parser("reproduce", help="reproduce one of the figures",
+                         description="Reproduce one of the figures of the theory.")
+    figs = rep.add_subparsers(dest="figure", metavar="FIGURE", parser_class=_Parser)
+    figs.required = True
+    for name, module_name in REPRODUCERS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        p = figs.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the exit status (0 success, 2 bad usage or input, 1 other failure)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        run: Callable[[argparse.Namespace], int] = args._run
+        return int(run(args) or 0)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # Validation errors of the library: parameter, value and rule in one line.
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"cnnrank: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnrank: interrupted", file=sys.stderr)
+        return 130

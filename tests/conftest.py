@@ -1,0 +1,30 @@
+"""Shared test configuration: hypothesis profiles and the path of the shared data."""
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+from hypothesis import HealthCheck, settings
+
+matplotlib.use("Agg")
+
+settings.register_profile(
+    "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MNIST_DIR = SHARED / "data" / "mnist"
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The real MNIST test set shipped in ../shared/data/mnist, or skip with the reason."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST test set not found at {MNIST_DIR} (../shared/data/mnist beside the checkout)")
+    return MNIST_DIR
