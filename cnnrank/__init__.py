@@ -1,5 +1,63 @@
-"""cnnrank: exact NumPy simulation of gradient descent on two-layer CNNs (see README.md)."""
+"""cnnrank: exact NumPy simulation of gradient descent on two-layer CNNs.
+
+The data model (low-rank clean images plus background noise), the two-layer CNN with analytic
+gradient-descent updates, the patch coefficients and signal-noise decomposition, and rank diagnostics
+of THEORY.md, with the public names importable from here::
+
+    import cnnrank
+    model = cnnrank.SignalNoiseModel(d=2000, K=4, patches=3, signal_norm=5.0, noise_std=0.8)
+    data = model.sample(128, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=40, d=2000, init_std=0.01,
+                                   activation=cnnrank.HuberizedReLU(kappa=1.0, q=3), rng=1)
+    traj = cnnrank.train(net, data, lr=2.0, steps=3000)
+    traj.filter_stable_rank[-1], cnnrank.stable_rank(data.X.reshape(128, -1))
+
+Sibling subpackages: :mod:`cnnrank.linear` (linear CNNs, dominant frequencies) and
+:mod:`cnnrank.collapse` (neural collapse); :mod:`cnnrank.testing` (gradient checks, hypothesis
+strategies).
+"""
 
 from cnnrank._version import __version__
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec
+from cnnrank.data import PatchData, SignalNoiseModel
+from cnnrank.engines import ENGINES
+from cnnrank.network import TwoLayerCNN, logistic_loss, loss_and_grad, network_output
+from cnnrank.rank import (
+    data_matrix,
+    data_rank_report,
+    effective_rank,
+    filter_matrix,
+    numerical_rank,
+    patch_matrix,
+    stable_rank,
+)
+from cnnrank.results import ResultsFileError
+from cnnrank.train import Trajectory, TrainingDiverged, signal_noise_coefficients, train
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "Activation",
+    "HuberizedReLU",
+    "PolyReLU",
+    "ReLU",
+    "activation_from_spec",
+    "PatchData",
+    "SignalNoiseModel",
+    "ENGINES",
+    "TwoLayerCNN",
+    "logistic_loss",
+    "loss_and_grad",
+    "network_output",
+    "data_matrix",
+    "data_rank_report",
+    "effective_rank",
+    "filter_matrix",
+    "numerical_rank",
+    "patch_matrix",
+    "stable_rank",
+    "ResultsFileError",
+    "Trajectory",
+    "TrainingDiverged",
+    "signal_noise_coefficients",
+    "train",
+]

@@ -1,0 +1,154 @@
+r"""Activations of the two-layer CNN (THEORY.md §2), vectorized, with their derivatives.
+
+All use the convention :math:`\sigma'(0) = 0` and vanish for :math:`z \le 0`.
+
+* :class:`HuberizedReLU` -- threshold :math:`\kappa > 0`, power :math:`q \ge 1`:
+
+  .. math::
+     \sigma(z) = \begin{cases} 0 & z \le 0\\ z^q / (q\kappa^{q-1}) & 0 < z \le \kappa\\
+                 z - (1 - 1/q)\kappa & z > \kappa \end{cases},\qquad
+     \sigma'(z) = \min((z/\kappa)^{q-1}, 1)\ \ (z > 0).
+
+* :class:`ReLU` -- :math:`\max(z, 0)`, derivative :math:`1(z > 0)`.
+* :class:`PolyReLU` -- :math:`\max(z, 0)^q`, derivative :math:`q\max(z, 0)^{q-1}` (0 at 0).
+
+Each activation is a frozen dataclass, callable on arrays of any shape, with ``.grad(z)`` and
+``.spec()`` (a JSON-able dict; :func:`activation_from_spec` inverts it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cnnrank._validation import check_real
+
+
+class Activation:
+    """Base class: ``act(z)`` is the value, ``act.grad(z)`` the derivative, elementwise."""
+
+    name: ClassVar[str] = ""
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def grad(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def power(self) -> float:
+        """The power :math:`q` of the activation's head near 0 (1 for ReLU)."""
+        return float(getattr(self, "q", 1.0))
+
+    def kinks(self) -> tuple[float, ...]:
+        """Points where the activation is not twice differentiable (for gradient checks)."""
+        return (0.0,)
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able description; :func:`activation_from_spec` rebuilds the activation."""
+        return {"name": self.name, **asdict(self)}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class HuberizedReLU(Activation):
+    """Huberized ReLU with threshold ``kappa`` > 0 and power ``q`` >= 1 (default 3).
+
+    Parameters
+    ----------
+    kappa : float
+        Threshold between the polynomial head and the linear tail.
+    q : float
+        Power of the head. ``q = 2`` is the Huberized ReLU of Frei, Chatterji and Bartlett.
+
+    Examples
+    --------
+    >>> act = HuberizedReLU(kappa=1.0, q=3)
+    >>> float(act(np.array(1.0))), float(act.grad(np.array(0.5)))
+    (0.3333333333333333, 0.25)
+    """
+
+    kappa: float = 1.0
+    q: float = 3.0
+    name: ClassVar[str] = "huberized_relu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kappa", check_real("kappa", self.kappa, positive=True))
+        object.__setattr__(self, "q", check_real("q", self.q, minimum=1.0))
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        zc = np.clip(z, 0.0, self.kappa)
+        return zc**self.q / (self.q * self.kappa ** (self.q - 1.0)) + np.maximum(z - self.kappa, 0.0)
+
+    def grad(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        zc = np.clip(z, 0.0, self.kappa)
+        return np.where(z > 0.0, (zc / self.kappa) ** (self.q - 1.0), 0.0)
+
+    def kinks(self) -> tuple[float, ...]:
+        return (0.0, self.kappa)
+
+
+@dataclass(frozen=True)
+class ReLU(Activation):
+    """Plain ReLU ``max(z, 0)`` with derivative ``1(z > 0)``."""
+
+    name: ClassVar[str] = "relu"
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+
+    def grad(self, z: np.ndarray) -> np.ndarray:
+        return (np.asarray(z, dtype=np.float64) > 0.0).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class PolyReLU(Activation):
+    """Polynomial ReLU ``max(z, 0)**q`` with ``q`` >= 1 (Cao et al. use ``q > 2``)."""
+
+    q: float = 3.0
+    name: ClassVar[str] = "poly_relu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "q", check_real("q", self.q, minimum=1.0))
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.asarray(z, dtype=np.float64), 0.0) ** self.q
+
+    def grad(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        return np.where(z > 0.0, self.q * np.maximum(z, 0.0) ** (self.q - 1.0), 0.0)
+
+
+_REGISTRY: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (HuberizedReLU, ReLU, PolyReLU)
+}
+
+
+def activation_from_spec(spec: dict[str, Any] | Activation) -> Activation:
+    """Rebuild an activation from :meth:`Activation.spec` (an activation is returned as is)."""
+    if isinstance(spec, Activation):
+        return spec
+    if not isinstance(spec, dict) or spec.get("name") not in _REGISTRY:
+        raise ValueError(f"activation={spec!r} is invalid: must name one of {sorted(_REGISTRY)}")
+    params = {k: v for k, v in spec.items() if k != "name"}
+    return _REGISTRY[spec["name"]](**params)
+
+
+def parse_activation(text: str, kappa: float = 1.0) -> Activation:
+    """Parse a short name: ``"huber"``/``"huber3"`` (q=3), ``"huber2"``, ``"relu"``, ``"poly3"``."""
+    t = text.strip().lower()
+    try:
+        if t == "relu":
+            return ReLU()
+        if t.startswith("huber"):
+            return HuberizedReLU(kappa=kappa, q=float(t[5:] or 3))
+        if t.startswith("poly"):
+            return PolyReLU(q=float(t[4:] or 3))
+    except ValueError as exc:
+        raise ValueError(f"activation={text!r} is invalid: {exc}") from None
+    raise ValueError(
+        f"activation={text!r} is invalid: must be 'relu', 'huber<q>' (e.g. huber3) or 'poly<q>'"
+    )

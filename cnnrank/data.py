@@ -1,0 +1,318 @@
+r"""The data model of the theory (THEORY.md §1): low-rank clean images plus background noise.
+
+:class:`SignalNoiseModel` is the frozen configuration; :meth:`SignalNoiseModel.sample` draws a
+:class:`PatchData`. Each sample has ``P`` patches in :math:`\mathbb{R}^d`: one signal patch
+:math:`\mu_k` (``u_k`` for class +1, ``v_k`` for class -1) and ``P - 1`` background patches
+:math:`\xi \sim N(0, \sigma_p^2 (I - \Pi))` (``project_noise=True``, :math:`\Pi` the projector on the
+span of the ``2K`` signals) or :math:`N(0, \sigma_p^2 I)`.
+
+:class:`PatchData` is also the container for real images (``cnnrank.datasets``): there only ``X`` and
+``y`` are given and the synthetic bookkeeping fields are ``None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cnnrank._validation import as_array, check_choice, check_int, check_labels, check_real
+
+__all__ = ["SignalNoiseModel", "PatchData", "make_signals"]
+
+
+def _readonly(a: np.ndarray | None) -> np.ndarray | None:
+    if a is not None:
+        a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class PatchData:
+    """Samples as patches, with what each patch is.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, P, d)
+        The patches of each sample.
+    y : ndarray, shape (n,)
+        Observed labels in {-1, +1} (after label noise).
+    signals : ndarray, shape (2K, d), or None
+        The signal vectors; rows ``0..K-1`` are class +1, rows ``K..2K-1`` class -1.
+    signal_id : ndarray of int, shape (n,), or None
+        Which row of ``signals`` sample ``i`` carries.
+    signal_pos : ndarray of int, shape (n,), or None
+        The patch index of the signal patch of sample ``i``.
+    y_true : ndarray, shape (n,), or None
+        Labels before label noise (the class of the signal). Defaults to ``y``.
+
+    The arrays are read-only. ``noise`` (background patches in patch order, the signal patch left
+    out) and ``clean()`` need ``signal_pos``.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    signals: np.ndarray | None = None
+    signal_id: np.ndarray | None = None
+    signal_pos: np.ndarray | None = None
+    y_true: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        X = as_array("X", self.X, ndim=3)
+        n, P, d = X.shape
+        if n < 1 or P < 1 or d < 1:
+            raise ValueError(f"X has shape {X.shape} which is invalid: all sizes must be >= 1")
+        y = check_labels("y", self.y)
+        if y.shape != (n,):
+            raise ValueError(f"y has shape {y.shape} which is invalid: must have shape ({n},) to match X")
+        y_true = y if self.y_true is None else check_labels("y_true", self.y_true)
+        if y_true.shape != (n,):
+            raise ValueError(f"y_true has shape {y_true.shape} which is invalid: must have shape ({n},)")
+        signals = None if self.signals is None else as_array("signals", self.signals, shape=(None, d))
+        if signals is not None and (signals.shape[0] < 2 or signals.shape[0] % 2):
+            raise ValueError(
+                f"signals has shape {signals.shape} which is invalid: must have 2K >= 2 rows"
+            )
+        signal_id = None
+        if self.signal_id is not None:
+            signal_id = as_array("signal_id", self.signal_id, shape=(n,), dtype=np.int64)
+            if signals is None:
+                raise ValueError("signal_id is invalid without signals: give both or neither")
+            if signal_id.min() < 0 or signal_id.max() >= signals.shape[0]:
+                raise ValueError(f"signal_id is invalid: entries must lie in [0, {signals.shape[0]})")
+        signal_pos = None
+        if self.signal_pos is not None:
+            signal_pos = as_array("signal_pos", self.signal_pos, shape=(n,), dtype=np.int64)
+            if signal_pos.min() < 0 or signal_pos.max() >= P:
+                raise ValueError(f"signal_pos is invalid: entries must lie in [0, {P})")
+        for name, value in (("X", X), ("y", y), ("y_true", y_true), ("signals", signals),
+                            ("signal_id", signal_id), ("signal_pos", signal_pos)):
+            if value is not None and value is getattr(self, name):
+                value = value.copy()
+            object.__setattr__(self, name, _readonly(value))
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return self.X.shape[0]
+
+    @property
+    def P(self) -> int:
+        """Patches per sample."""
+        return self.X.shape[1]
+
+    @property
+    def d(self) -> int:
+        """Patch dimension."""
+        return self.X.shape[2]
+
+    @property
+    def K(self) -> int | None:
+        """Signals per class (``None`` without signals)."""
+        return None if self.signals is None else self.signals.shape[0] // 2
+
+    @property
+    def has_decomposition(self) -> bool:
+        """Whether the signal/background bookkeeping of THEORY.md §4 is available."""
+        return self.signals is not None and self.signal_id is not None and self.signal_pos is not None
+
+    # ------------------------------------------------------------------ views
+    @property
+    def background_index(self) -> np.ndarray:
+        """Patch indices of the background patches, shape (n, P-1), in patch order."""
+        if self.signal_pos is None:
+            raise ValueError("background_index is unavailable: this PatchData has no signal_pos")
+        pos = np.broadcast_to(np.arange(self.P), (self.n, self.P))
+        keep = pos != self.signal_pos[:, None]
+        return pos[keep].reshape(self.n, self.P - 1)
+
+    @property
+    def noise(self) -> np.ndarray:
+        """Background patches, shape (n, P-1, d), in patch order with the signal patch left out."""
+        idx = self.background_index
+        return np.take_along_axis(self.X, idx[:, :, None], axis=1)
+
+    def clean(self) -> "PatchData":
+        """The same data with every background patch set to zero."""
+        if self.signal_pos is None:
+            raise ValueError("clean() is unavailable: this PatchData has no signal_pos")
+        mask = np.arange(self.P)[None, :] == self.signal_pos[:, None]
+        return self.replace(X=self.X * mask[:, :, None])
+
+    def replace(self, **changes: Any) -> "PatchData":
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def subset(self, index: np.ndarray | slice) -> "PatchData":
+        """The samples selected by ``index`` (an index array, boolean mask or slice)."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return PatchData(X=self.X[index], y=self.y[index], signals=self.signals,
+                         signal_id=pick(self.signal_id), signal_pos=pick(self.signal_pos),
+                         y_true=pick(self.y_true), meta=dict(self.meta))
+
+
+def make_signals(d: int, K: int, norm: float, basis: str = "canonical", rng: Any = None) -> np.ndarray:
+    """``2K`` mutually orthogonal vectors of norm ``norm`` in ``R^d``, shape (2K, d).
+
+    ``basis="canonical"`` uses ``norm * e_0, ..., norm * e_{2K-1}``; ``basis="random"`` a uniformly
+    random orthonormal frame (QR of a Gaussian matrix, sign-fixed) drawn from ``rng``.
+    """
+    d = check_int("d", d, minimum=1)
+    K = check_int("K", K, minimum=1)
+    if 2 * K > d:
+        raise ValueError(f"K={K} is invalid: 2K orthogonal signals need d >= 2K (d={d})")
+    norm = check_real("signal_norm", norm, nonnegative=True)
+    check_choice("signal_basis", basis, ("canonical", "random"))
+    if basis == "canonical":
+        S = np.zeros((2 * K, d))
+        S[np.arange(2 * K), np.arange(2 * K)] = 1.0
+    else:
+        rng = np.random.default_rng(rng)
+        Q, R = np.linalg.qr(rng.standard_normal((d, 2 * K)))
+        S = (Q * np.sign(np.diag(R))).T
+    return norm * S
+
+
+@dataclass(frozen=True)
+class SignalNoiseModel:
+    """Configuration of the signal-plus-background data model (THEORY.md §1).
+
+    Parameters
+    ----------
+    d : int
+        Patch dimension. With ``project_noise`` it must exceed ``2K`` (noise lives in the
+        complement of the signals).
+    K : int
+        Signals per class (``2K`` orthogonal signals in all).
+    patches : int
+        Patches per sample ``P >= 2``.
+    signal_norm : float
+        ``‖μ‖`` >= 0, the signal strength.
+    noise_std : float
+        ``σ_p`` >= 0, the background noise level.
+    project_noise : bool
+        Background noise ``N(0, σ_p² (I - Π))`` (True) or ``N(0, σ_p² I)`` (False).
+    label_noise : float
+        Probability in ``[0, 1/2)`` that the observed label is flipped.
+    balanced : bool
+        Exactly balanced classes (and signals within a class as even as ``n`` allows) instead of
+        i.i.d. draws.
+    signal_position : int or "random"
+        Patch index of the signal patch, or ``"random"`` for a uniform position per sample.
+    signal_basis : "canonical" or "random"
+        Signals along the first ``2K`` coordinate axes, or a random orthonormal frame drawn from the
+        ``rng`` of :meth:`sample` (the first draw).
+
+    Examples
+    --------
+    >>> model = SignalNoiseModel(d=50, K=2, patches=3, signal_norm=5.0, noise_std=1.0)
+    >>> data = model.sample(10, rng=0)
+    >>> data.X.shape, data.noise.shape
+    ((10, 3, 50), (10, 2, 50))
+    """
+
+    d: int
+    K: int = 4
+    patches: int = 3
+    signal_norm: float = 5.0
+    noise_std: float = 1.0
+    project_noise: bool = True
+    label_noise: float = 0.0
+    balanced: bool = False
+    signal_position: int | str = 0
+    signal_basis: str = "canonical"
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("K", check_int("K", self.K, minimum=1))
+        set_("d", check_int("d", self.d, minimum=1))
+        if self.project_noise and self.d < 2 * self.K + 1:
+            raise ValueError(
+                f"d={self.d} is invalid: with project_noise=True it must be >= 2K + 1 = {2 * self.K + 1}"
+            )
+        if not self.project_noise and self.d < 2 * self.K:
+            raise ValueError(f"d={self.d} is invalid: 2K orthogonal signals need d >= 2K = {2 * self.K}")
+        set_("patches", check_int("patches", self.patches, minimum=2))
+        set_("signal_norm", check_real("signal_norm", self.signal_norm, nonnegative=True))
+        set_("noise_std", check_real("noise_std", self.noise_std, nonnegative=True))
+        set_("label_noise", check_real("label_noise", self.label_noise, nonnegative=True, below=0.5))
+        for name in ("project_noise", "balanced"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: must be True or False")
+        if isinstance(self.signal_position, str):
+            check_choice("signal_position", self.signal_position, ("random",))
+        else:
+            set_("signal_position",
+                 check_int("signal_position", self.signal_position, minimum=0, maximum=self.patches - 1))
+        check_choice("signal_basis", self.signal_basis, ("canonical", "random"))
+
+    def replace(self, **changes: Any) -> "SignalNoiseModel":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def snr(self) -> float:
+        """Cao et al.'s signal-to-noise ratio ``‖μ‖ / (σ_p √d)`` (``inf`` when ``σ_p = 0``)."""
+        denom = self.noise_std * np.sqrt(self.d)
+        return float("inf") if denom == 0 else self.signal_norm / denom
+
+    def signals(self, rng: Any = None) -> np.ndarray:
+        """The ``2K`` signal vectors, shape (2K, d) (``rng`` is used only for a random basis)."""
+        return make_signals(self.d, self.K, self.signal_norm, self.signal_basis, rng)
+
+    def _labels_and_ids(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        K = self.K
+        if self.balanced:
+            n_pos = n // 2 + (int(rng.integers(2)) if n % 2 else 0)
+            k_pos = np.arange(n_pos) % K
+            k_neg = K + np.arange(n - n_pos) % K
+            signal_id = rng.permutation(np.concatenate([k_pos, k_neg]))
+        else:
+            y = rng.choice(np.array([1, -1]), size=n)
+            k = rng.integers(0, K, size=n)
+            signal_id = np.where(y > 0, k, K + k)
+        y_true = np.where(signal_id < K, 1.0, -1.0)
+        return y_true, signal_id
+
+    def sample(self, n: int, rng: Any = None) -> PatchData:
+        """Draw ``n`` samples.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples, >= 1.
+        rng : None, int, SeedSequence or Generator
+            Normalized with ``np.random.default_rng``. The draws happen in a fixed order (signal
+            basis, labels and signal ids, positions, noise, label flips), so a seed fixes every bit.
+
+        Returns
+        -------
+        PatchData
+            ``X`` (n, P, d), ``y`` (n,), ``signals`` (2K, d), ``signal_id`` (n,), ``signal_pos`` (n,),
+            ``y_true`` (n,).
+        """
+        n = check_int("n", n, minimum=1)
+        rng = np.random.default_rng(rng)
+        S = self.signals(rng)
+        y_true, signal_id = self._labels_and_ids(n, rng)
+        P, d = self.patches, self.d
+        if self.signal_position == "random":
+            pos = rng.integers(0, P, size=n)
+        else:
+            pos = np.full(n, int(self.signal_position))
+        noise = self.noise_std * rng.standard_normal((n, P - 1, d))
+        if self.project_noise and self.signal_norm > 0:
+            U = S / self.signal_norm  # orthonormal rows
+            noise -= (noise @ U.T) @ U
+        flips = rng.random(n) < self.label_noise if self.label_noise > 0 else np.zeros(n, bool)
+        y = np.where(flips, -y_true, y_true)
+        X = np.empty((n, P, d))
+        sig_mask = np.arange(P)[None, :] == pos[:, None]
+        X[sig_mask] = S[signal_id]
+        X[~sig_mask] = noise.reshape(n * (P - 1), d)
+        return PatchData(X=X, y=y, signals=S, signal_id=signal_id, signal_pos=pos, y_true=y_true,
+                         meta={"model": dataclasses.asdict(self)})

@@ -1,0 +1,156 @@
+r"""Rank diagnostics (THEORY.md §5): stable, effective and numerical rank; filter and data matrices.
+
+* stable rank :math:`\mathrm{srank}(A) = \|A\|_F^2 / \|A\|_2^2 = \sum_i s_i^2 / s_1^2`, with
+  :math:`1 \le \mathrm{srank}(A) \le \mathrm{rank}(A)`; the zero matrix has stable rank **0** by
+  convention;
+* effective rank (Roy & Vetterli 2007) :math:`\exp(-\sum_i p_i \log p_i)` with
+  :math:`p_i = s_i / \sum_k s_k`; 0 for the zero matrix;
+* numerical rank: the number of singular values above ``tol`` (default
+  ``max(shape) · eps · s_1``, as ``numpy.linalg.matrix_rank``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.linalg import eigvalsh, svdvals
+
+from cnnrank._validation import as_array, check_choice, check_real
+
+__all__ = [
+    "stable_rank",
+    "stable_rank_from_gram",
+    "effective_rank",
+    "numerical_rank",
+    "singular_values",
+    "filter_matrix",
+    "data_matrix",
+    "patch_matrix",
+    "data_rank_report",
+]
+
+
+def singular_values(A: Any) -> np.ndarray:
+    """Singular values of a 2-D array, descending. Shape ``(min(A.shape),)``."""
+    A = as_array("A", A, ndim=2)
+    if A.size == 0:
+        return np.zeros(0)
+    # the smaller Gram matrix is cheaper for very wide or tall matrices and exact enough for ranks
+    return svdvals(A, check_finite=False)
+
+
+def stable_rank(A: Any) -> float:
+    r"""Stable rank ``‖A‖_F² / ‖A‖_2²`` of a 2-D array (0 for the zero matrix).
+
+    Parameters
+    ----------
+    A : array_like, shape (a, b)
+
+    Examples
+    --------
+    >>> stable_rank(np.eye(3))
+    3.0
+    """
+    s = singular_values(A)
+    if s.size == 0 or s[0] == 0:
+        return 0.0
+    return float(np.sum((s / s[0]) ** 2))
+
+
+def stable_rank_from_gram(G: Any) -> float:
+    r"""Stable rank of ``A`` from its Gram matrix ``G = A Aᵀ``: ``tr(G) / λ_max(G)`` (0 if ``G = 0``).
+
+    Parameters
+    ----------
+    G : array_like, shape (a, a), symmetric positive semi-definite
+    """
+    G = as_array("G", G, ndim=2)
+    if G.shape[0] != G.shape[1]:
+        raise ValueError(f"G has shape {G.shape} which is invalid: must be square")
+    if G.size == 0:
+        return 0.0
+    G = 0.5 * (G + G.T)
+    top = float(eigvalsh(G, subset_by_index=[G.shape[0] - 1, G.shape[0] - 1], check_finite=False)[0])
+    if top <= 0:
+        return 0.0
+    return float(np.trace(G) / top)
+
+
+def effective_rank(A: Any) -> float:
+    r"""Effective rank ``exp(H(p))``, ``p_i = s_i / Σ s`` (Roy & Vetterli); 0 for the zero matrix."""
+    s = singular_values(A)
+    total = s.sum()
+    if total == 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def numerical_rank(A: Any, tol: float | None = None) -> int:
+    """Number of singular values ``> tol`` (default ``max(A.shape) · eps · s_max``)."""
+    s = singular_values(A)
+    if s.size == 0:
+        return 0
+    if tol is None:
+        tol = max(np.shape(A)) * np.finfo(np.float64).eps * s[0]
+    else:
+        tol = check_real("tol", tol, nonnegative=True)
+    return int(np.sum(s > tol))
+
+
+def filter_matrix(W: Any, part: str = "all", W_init: Any = None) -> np.ndarray:
+    """The filters as a matrix.
+
+    Parameters
+    ----------
+    W : array_like, shape (2, m, d)
+    part : {"all", "positive", "negative"}
+        All ``2m`` filters, or those of class +1 / -1 (``m`` rows).
+    W_init : array_like, shape (2, m, d), optional
+        If given, the learned part ``W - W_init`` is returned.
+
+    Returns
+    -------
+    ndarray, shape (2m, d) or (m, d)
+    """
+    W = as_array("W", W, ndim=3)
+    if W.shape[0] != 2:
+        raise ValueError(f"W has shape {W.shape} which is invalid: must be (2, m, d)")
+    check_choice("part", part, ("all", "positive", "negative"))
+    if W_init is not None:
+        W = W - as_array("W_init", W_init, shape=W.shape)
+    if part == "positive":
+        return W[0]
+    if part == "negative":
+        return W[1]
+    return W.reshape(-1, W.shape[2])
+
+
+def data_matrix(X: Any) -> np.ndarray:
+    """Samples as rows: ``X`` (n, P, d) flattened to (n, P·d)."""
+    X = as_array("X", X, ndim=3)
+    return X.reshape(X.shape[0], -1)
+
+
+def patch_matrix(X: Any) -> np.ndarray:
+    """Patches as rows: ``X`` (n, P, d) flattened to (n·P, d)."""
+    X = as_array("X", X, ndim=3)
+    return X.reshape(-1, X.shape[2])
+
+
+def data_rank_report(data: Any) -> dict[str, float]:
+    """Stable ranks of a :class:`~cnnrank.data.PatchData`'s sample and patch matrices.
+
+    Returns a dict with ``data_stable_rank`` (n × Pd), ``patch_stable_rank`` (nP × d) and, when the
+    data know their background, ``clean_data_stable_rank`` and ``clean_patch_stable_rank``.
+    """
+    out = {
+        "data_stable_rank": stable_rank(data_matrix(data.X)),
+        "patch_stable_rank": stable_rank(patch_matrix(data.X)),
+    }
+    if getattr(data, "signal_pos", None) is not None:
+        clean = data.clean()
+        out["clean_data_stable_rank"] = stable_rank(data_matrix(clean.X))
+        out["clean_patch_stable_rank"] = stable_rank(patch_matrix(clean.X))
+    return out

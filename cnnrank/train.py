@@ -1,0 +1,322 @@
+r"""Training: :func:`train` runs an engine and returns a :class:`Trajectory`.
+
+The trajectory holds, at each record, the losses and accuracies, the patch coefficients
+``c_{j,r,i,p}`` of THEORY.md §3, the signal-noise decomposition of §4
+
+.. math::
+    \gamma_{j,r,k} = \|\mu_k\|^2 \sum_{(i,p):\, x_i^{(p)} = \mu_k} c_{j,r,i,p},\qquad
+    \rho_{j,r,i,p} = \|\xi_{i,p}\|^2 c_{j,r,i,p}
+
+and the stable rank of the filters (from their ``2m × 2m`` Gram matrix). Weights at any record are
+rebuilt from the coefficients: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^{(p)}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from cnnrank._progress import progress_bar
+from cnnrank._validation import check_int, check_real
+from cnnrank.activations import Activation, activation_from_spec
+from cnnrank.data import PatchData
+from cnnrank.engines import ENGINES, Diverged, Snapshot
+from cnnrank.network import TwoLayerCNN
+from cnnrank.rank import stable_rank_from_gram
+from cnnrank.results import SavableResult
+
+__all__ = ["train", "Trajectory", "TrainingDiverged", "signal_noise_coefficients", "record_steps"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Gradient descent produced non-finite outputs or weights.
+
+    Attributes
+    ----------
+    step : int
+        The step count at which the non-finite value appeared.
+    lr : float
+        The step size used.
+    trajectory : Trajectory
+        The records taken before the blow-up.
+    """
+
+    def __init__(self, step: int, lr: float, trajectory: "Trajectory") -> None:
+        super().__init__(
+            f"training diverged at step {step} with step size lr={lr:g}: non-finite loss or weights; "
+            f"try a smaller lr (THEORY.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"
+        )
+        self.step, self.lr, self.trajectory = step, lr, trajectory
+
+
+def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.ndarray, np.ndarray]:
+    """γ and ρ (THEORY.md §4) from patch coefficients.
+
+    Parameters
+    ----------
+    coef : ndarray, shape (..., 2, m, n, P)
+    data : PatchData with ``signals``, ``signal_id`` and ``signal_pos``
+
+    Returns
+    -------
+    gamma : ndarray, shape (..., 2, m, 2K)
+    rho : ndarray, shape (..., 2, m, n, P-1), background patches in the order of ``data.noise``
+    """
+    if not data.has_decomposition:
+        raise ValueError("data has no signal/background bookkeeping: γ and ρ are undefined")
+    n, P = data.n, data.P
+    if coef.shape[-2:] != (n, P):
+        raise ValueError(f"coef has shape {coef.shape} which is invalid: last axes must be ({n}, {P})")
+    pos = np.broadcast_to(data.signal_pos[:, None], coef.shape[:-1] + (1,))
+    c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]  # (..., n)
+    onehot = np.zeros((n, data.signals.shape[0]))
+    onehot[np.arange(n), data.signal_id] = 1.0
+    gamma = (c_sig @ onehot) * np.sum(data.signals**2, axis=1)
+    bg = np.broadcast_to(data.background_index, coef.shape[:-2] + (n, P - 1))
+    rho = np.take_along_axis(coef, bg, axis=-1) * np.sum(data.noise**2, axis=2)
+    return gamma, rho
+
+
+def record_steps(steps: int, record_every: int) -> np.ndarray:
+    """The step counts at which records are taken: ``0, r, 2r, …`` and always ``steps``."""
+    s = np.arange(0, steps + 1, record_every)
+    return s if s[-1] == steps else np.append(s, steps)
+
+
+@dataclass(eq=False)
+class Trajectory(SavableResult):
+    """The record of one training run. ``R`` records, at ``steps``.
+
+    Attributes
+    ----------
+    steps : ndarray of int, shape (R,)
+    train_loss, train_acc : ndarray, shape (R,)
+    test_loss, test_acc : ndarray, shape (R,), or None
+    coef : ndarray, shape (R, 2, m, n, P)
+        Patch coefficients (THEORY.md §3).
+    gamma : ndarray, shape (R, 2, m, 2K), or None
+        Signal learning (THEORY.md §4); ``None`` for data without signals.
+    rho : ndarray, shape (R, 2, m, n, P-1), or None
+        Noise memorization, in the order of ``data.noise``.
+    filter_stable_rank : ndarray, shape (R,)
+        Stable rank of ``W`` as a (2m, d) matrix.
+    learned_stable_rank : ndarray, shape (R,)
+        Stable rank of the learned part ``W - W(0)``.
+    W_init, W_final : ndarray, shape (2, m, d), or None
+    patches : ndarray, shape (n, P, d), or None
+        The training patches, used to rebuild weights.
+    lr : float
+    activation : dict
+        :meth:`Activation.spec` of the activation.
+    engine : str
+    metadata : dict
+        Free-form (seeds, configs, timings, the engine chosen by ``"auto"``).
+    """
+
+    steps: np.ndarray
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_loss: np.ndarray | None
+    test_acc: np.ndarray | None
+    coef: np.ndarray
+    gamma: np.ndarray | None
+    rho: np.ndarray | None
+    filter_stable_rank: np.ndarray
+    learned_stable_rank: np.ndarray
+    W_init: np.ndarray | None
+    W_final: np.ndarray | None
+    patches: np.ndarray | None
+    lr: float
+    activation: dict
+    engine: str
+    metadata: dict = field(default_factory=dict)
+
+    _kind = "Trajectory"
+
+    def __len__(self) -> int:
+        return int(self.steps.shape[0])
+
+    @property
+    def rho_pos(self) -> np.ndarray | None:
+        """``ρ̄ = ρ · 1(ρ >= 0)``, shape (R, 2, m, n, P-1)."""
+        return None if self.rho is None else np.maximum(self.rho, 0.0)
+
+    @property
+    def rho_neg(self) -> np.ndarray | None:
+        """``ρ̲ = ρ · 1(ρ <= 0)``, shape (R, 2, m, n, P-1)."""
+        return None if self.rho is None else np.minimum(self.rho, 0.0)
+
+    def get_activation(self) -> Activation:
+        """The activation object."""
+        return activation_from_spec(self.activation)
+
+    def weights_at(self, k: int) -> np.ndarray:
+        """Filters at record ``k`` (negative counts from the end), rebuilt from the coefficients.
+
+        ``W = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``; shape (2, m, d).
+        """
+        if self.W_init is None or self.patches is None:
+            raise ValueError(f"weights_at is unavailable: the {self.engine!r} engine keeps no vectors")
+        R = len(self)
+        k = check_int("k", k, minimum=-R, maximum=R - 1) % R
+        two, m, n, P = self.coef.shape[1:]
+        d = self.patches.shape[2]
+        C = self.coef[k].reshape(2 * m, n * P)
+        return self.W_init + (C @ self.patches.reshape(n * P, d)).reshape(2, m, d)
+
+    def summary(self, k: int = -1) -> dict[str, float]:
+        """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, filter stable rank."""
+        out = {
+            "step": int(self.steps[k]),
+            "train_loss": float(self.train_loss[k]),
+            "train_acc": float(self.train_acc[k]),
+            "filter_stable_rank": float(self.filter_stable_rank[k]),
+            "learned_stable_rank": float(self.learned_stable_rank[k]),
+        }
+        if self.test_loss is not None:
+            out["test_loss"] = float(self.test_loss[k])
+            out["test_acc"] = float(self.test_acc[k])
+        if self.gamma is not None:
+            out["max_gamma"] = float(self.gamma[k].max())
+            out["max_rho_pos"] = float(self.rho[k].max(initial=0.0))
+            out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
+        return out
+
+
+def _validate_train(net: Any, data: Any, test: Any) -> None:
+    if not isinstance(net, TwoLayerCNN):
+        raise TypeError(f"net={type(net).__name__} is invalid: must be a cnnrank.TwoLayerCNN")
+    if not isinstance(data, PatchData):
+        raise TypeError(f"data={type(data).__name__} is invalid: must be a cnnrank.PatchData")
+    if data.d != net.d:
+        raise ValueError(f"data.d={data.d} is invalid: must equal the network's patch dimension d={net.d}")
+    if test is not None:
+        if not isinstance(test, PatchData):
+            raise TypeError(f"test={type(test).__name__} is invalid: must be a cnnrank.PatchData or None")
+        if test.d != net.d:
+            raise ValueError(f"test.d={test.d} is invalid: must equal the network's patch dimension d={net.d}")
+
+
+def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData) -> tuple[str, str]:
+    if engine == "auto":
+        from cnnrank.engines import choose_engine  # defined once a second engine exists
+
+        return choose_engine(net, data)
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r} is invalid: must be one of {sorted(ENGINES) + ['auto']}")
+    return engine, "requested"
+
+
+def train(
+    net: TwoLayerCNN,
+    data: PatchData,
+    lr: float,
+    steps: int,
+    record_every: int | None = None,
+    test: PatchData | None = None,
+    engine: str = "feature",
+    progress: bool | None = False,
+    callback: Callable[[int, Snapshot], None] | None = None,
+) -> Trajectory:
+    """Full-batch gradient descent with constant step ``lr`` on the mean logistic loss.
+
+    Parameters
+    ----------
+    net : TwoLayerCNN
+        Initial filters ``W(0)`` (2, m, d) and the activation.
+    data : PatchData
+        Training set, ``X`` (n, P, d), ``y`` (n,).
+    lr : float
+        Step size ``η > 0``.
+    steps : int
+        Number of steps ``T >= 0``.
+    record_every : int, optional
+        Record every this many steps (default ``max(1, steps // 100)``); the last step is always
+        recorded.
+    test : PatchData, optional
+        Held-out data for test loss and accuracy.
+    engine : str
+        ``"feature"`` (feature space) or another name of :data:`cnnrank.engines.ENGINES`, or
+        ``"auto"`` when available.
+    progress : bool or None
+        Progress bar on stderr (``None``: only on a terminal).
+    callback : callable, optional
+        Called as ``callback(step, snapshot)`` at every record.
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    TrainingDiverged
+        If the loss or the weights become non-finite; carries the records so far.
+    """
+    _validate_train(net, data, test)
+    lr = check_real("lr", lr, positive=True)
+    steps = check_int("steps", steps, minimum=0)
+    if record_every is None:
+        record_every = max(1, steps // 100)
+    record_every = check_int("record_every", record_every, minimum=1)
+    name, why = _resolve_engine(engine, net, data)
+    started = time.perf_counter()
+    eng = ENGINES[name](net.W, data, net.activation, test)
+    at = record_steps(steps, record_every)
+    snaps: list[Snapshot] = []
+    bar = progress_bar(steps, desc=f"train[{name}]", enabled=progress)
+
+    def build(done_steps: np.ndarray) -> Trajectory:
+        return _assemble(snaps, done_steps, net, data, lr, name, eng,
+                         {"engine_choice": why, "seconds": time.perf_counter() - started})
+
+    current = 0
+    try:
+        for target in at:
+            try:
+                eng.advance(int(target - current), lr)
+                snap = eng.snapshot()
+            except Diverged as exc:
+                raise TrainingDiverged(current + exc.steps_done, lr, build(at[: len(snaps)])) from None
+            current = int(target)
+            snaps.append(snap)
+            bar.update(int(target - (at[len(snaps) - 2] if len(snaps) > 1 else 0)))
+            if callback is not None:
+                callback(current, snap)
+    finally:
+        bar.close()
+    return build(at)
+
+
+def _assemble(snaps: list[Snapshot], at: np.ndarray, net: TwoLayerCNN, data: PatchData, lr: float,
+              name: str, eng: Any, meta: dict) -> Trajectory:
+    m, (n, P, d) = net.m, data.X.shape
+    R = len(snaps)
+    coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
+    gamma = rho = None
+    if data.has_decomposition:
+        gamma, rho = signal_noise_coefficients(coef, data)
+    has_test = R > 0 and snaps[0].test_loss is not None
+    W_final = eng.weights() if R else None
+    vectors = W_final is not None
+    return Trajectory(
+        steps=np.asarray(at[:R], dtype=np.int64),
+        train_loss=np.array([s.train_loss for s in snaps]),
+        train_acc=np.array([s.train_acc for s in snaps]),
+        test_loss=np.array([s.test_loss for s in snaps]) if has_test else None,
+        test_acc=np.array([s.test_acc for s in snaps]) if has_test else None,
+        coef=coef,
+        gamma=gamma,
+        rho=rho,
+        filter_stable_rank=np.array([stable_rank_from_gram(s.filter_gram) for s in snaps]),
+        learned_stable_rank=np.array([stable_rank_from_gram(s.learned_gram) for s in snaps]),
+        W_init=np.array(net.W) if vectors else None,
+        W_final=W_final,
+        patches=np.array(data.X) if vectors else None,
+        lr=lr,
+        activation=net.activation.spec(),
+        engine=name,
+        metadata=meta,
+    )
