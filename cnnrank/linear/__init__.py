@@ -1,0 +1,1 @@
+"""Linear CNNs and dominant frequencies (THEORY.md §7)."""
