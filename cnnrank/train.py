@@ -277,9 +277,12 @@ def train(
         for target in at:
             try:
                 eng.advance(int(target - current), lr)
-                snap = eng.snapshot()
             except Diverged as exc:
                 raise TrainingDiverged(current + exc.steps_done, lr, build(at[: len(snaps)])) from None
+            try:
+                snap = eng.snapshot()
+            except Diverged:
+                raise TrainingDiverged(int(target), lr, build(at[: len(snaps)])) from None
             current = int(target)
             snaps.append(snap)
             bar.update(int(target - (at[len(snaps) - 2] if len(snaps) > 1 else 0)))
