@@ -1,0 +1,262 @@
+"""The experiments of the linear-CNN figure: Saxe curves, mode reordering, and three sweeps.
+
+All runs use whitened inputs, so full-batch squared-loss training only sees ``Σxx = I`` and
+``Σyx = U diag(s) Vᵀ`` (:func:`cnnrank.linear.data.sample_dataset` realizes such a dataset exactly).
+Times are gradient-flow times ``t = η × step``; each run picks ``η`` small against the fastest
+predicted growth rate so runs with different networks are comparable in these units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from cnnrank._validation import check_int, check_real
+from cnnrank.results import SavableResult
+
+from cnnrank.linear.closed_form import balanced_decoupled_init, cnn_mode_rate, saxe_mode_strength
+from cnnrank.linear.data import DesignedTask, designed_task
+from cnnrank.linear.diagnostics import half_times, kernel_spectra, mode_strengths
+from cnnrank.linear.networks import LinearCNN, LinearFCNN
+from cnnrank.linear.training import GDConfig, train
+
+__all__ = [
+    "ModeRun",
+    "Sweep",
+    "ordering_task",
+    "run_cnn",
+    "run_fcnn",
+    "run_saxe",
+    "share_task",
+    "sweep",
+]
+
+
+@dataclasses.dataclass
+class ModeRun(SavableResult):
+    """Mode strengths of one training run and what they are compared with.
+
+    Attributes
+    ----------
+    times : ndarray, shape (T,)
+        Gradient-flow time ``η × step``.
+    strengths : ndarray, shape (T, R)
+        ``u_α(t) = u_αᵀ W_eff(t) v_α``.
+    s : ndarray, shape (R,)
+    half_times : ndarray, shape (R,)
+        First time ``u_α = s_α / 2`` (NaN if never).
+    losses : ndarray, shape (T,)
+    spectra : ndarray, shape (T, C, N//2 + 1)
+        Kernel spectra ``|DFT(κ_c)|`` (shape ``(T, 0, 0)`` for a fully connected network).
+    dominant_freq, dominant_share : ndarray, shape (R,)
+        Each input mode's dominant frequency and its energy share.
+    rates : ndarray, shape (R,)
+        Predicted early growth rate of each mode: ``s_α`` (fully connected) or
+        :func:`~cnnrank.linear.closed_form.cnn_mode_rate` (CNN).
+    saxe : ndarray, shape (T, R)
+        The Saxe closed form from the run's initial strengths (balanced decoupled runs only,
+        otherwise shape ``(0, R)``).
+    network : dict
+    lr : float
+    seed : int or None
+    """
+
+    _kind: ClassVar[str] = "linear-mode-run"
+
+    times: np.ndarray
+    strengths: np.ndarray
+    s: np.ndarray
+    half_times: np.ndarray
+    losses: np.ndarray
+    spectra: np.ndarray
+    dominant_freq: np.ndarray
+    dominant_share: np.ndarray
+    rates: np.ndarray
+    saxe: np.ndarray
+    network: dict
+    lr: float
+    seed: int | None
+
+
+@dataclasses.dataclass
+class Sweep(SavableResult):
+    """Half-times of the modes across one parameter.
+
+    Attributes
+    ----------
+    parameter : str
+        ``"share"``, ``"kernel_size"`` or ``"channels"``.
+    values : ndarray, shape (P,)
+    half_times : ndarray, shape (P, S, R)
+        Per value, seed and mode.
+    rates : ndarray, shape (P, R)
+        Predicted early growth rates (:func:`~cnnrank.linear.closed_form.cnn_mode_rate`).
+    isolated_half_times : ndarray, shape (P, S, R) or (0, S, R)
+        Half-time of each mode when it is the *only* mode of the task (same ``v_α``, ``s_α``,
+        network and seed); empty unless the sweep was run with ``isolated=True``.
+    s : ndarray, shape (R,)
+    seeds : list of int
+    settings : dict
+    """
+
+    _kind: ClassVar[str] = "linear-sweep"
+
+    parameter: str
+    values: np.ndarray
+    half_times: np.ndarray
+    rates: np.ndarray
+    isolated_half_times: np.ndarray
+    s: np.ndarray
+    seeds: list
+    settings: dict
+
+
+def ordering_task(
+    n: int = 32,
+    s_single: float = 1.0,
+    s_spread: float = 2.0,
+    f_single: int = 2,
+    spread_freqs: Sequence[int] = tuple(range(4, 16)),
+    rng=None,
+) -> DesignedTask:
+    """Two modes: a weaker one at a single frequency, a stronger one spread evenly over a band.
+
+    Defaults: ``N = 32``, mode 0 has ``s = 1`` all at ``f = 2``; mode 1 has ``s = 2`` spread
+    evenly over the 12 frequencies ``4..15`` (share 1/12 each). A fully connected network learns
+    mode 1 first (``s`` larger); a CNN with full-length kernels learns mode 0 first because its
+    growth rate is set by ``s √(share of the dominant frequency)``: ``1 > 2/√12``.
+    """
+    return designed_task(n, [s_single, s_spread], [[f_single], list(spread_freqs)], rng=rng)
+
+
+def share_task(share: float, n: int = 32, s: float = 1.0, f_dominant: int = 3,
+               other_freqs: Sequence[int] = tuple(range(6, 14)), rng=None) -> DesignedTask:
+    """One mode with energy share ``share`` at ``f_dominant`` and the rest spread over ``other_freqs``."""
+    share = check_real("share", share, positive=True, maximum=1.0)
+    others = list(other_freqs)
+    if share >= 1.0:
+        return designed_task(n, [s], [[f_dominant]], rng=rng)
+    rest = (1.0 - share) / len(others)
+    return designed_task(n, [s], [[f_dominant] + others], [[share] + [rest] * len(others)], rng=rng)
+
+
+def _lr(rate_max: float, lr: float | None) -> float:
+    return check_real("lr", lr, positive=True) if lr is not None else 0.01 / max(rate_max, 1e-12)
+
+
+def _finish(task, traj, rates, saxe, net, seed, spectra) -> ModeRun:
+    u = mode_strengths(traj.weff, task.U, task.V)
+    return ModeRun(
+        times=traj.times, strengths=u, s=task.s.copy(), half_times=half_times(traj.times, u, task.s),
+        losses=traj.losses, spectra=spectra, dominant_freq=task.dominant_frequency,
+        dominant_share=task.dominant_share, rates=np.asarray(rates, dtype=float), saxe=saxe,
+        network=traj.network, lr=traj.lr, seed=seed,
+    )
+
+
+def run_cnn(task: DesignedTask, *, channels: int = 4, kernel_size: int | None = None,
+            init_scale: float = 1e-2, t_end: float = 8.0, lr: float | None = None,
+            n_records: int = 200, seed: int | None = 0) -> ModeRun:
+    """Train a linear CNN on ``task`` from a small random init (``LinearCNN.init``).
+
+    ``kernel_size`` defaults to ``N``. ``lr`` defaults to ``0.01 / max_α rate_α`` (small steps,
+    close to gradient flow). The run lasts ``t_end`` flow time, recorded ``n_records`` times.
+    """
+    n = task.V.shape[0]
+    k = n if kernel_size is None else kernel_size
+    net = LinearCNN(n, task.U.shape[0], channels, k)
+    rates = [cnn_mode_rate(task.V[:, a], task.s[a], k) for a in range(task.s.size)]
+    return _run(task, net, net.init(init_scale, rng=seed), rates, t_end, _lr(max(rates), lr), n_records, seed)
+
+
+def run_fcnn(task: DesignedTask, *, hidden: int = 16, init_scale: float = 1e-2, t_end: float = 12.0,
+             lr: float | None = None, n_records: int = 200, seed: int | None = 0) -> ModeRun:
+    """Train a linear fully connected network on ``task`` from a small random init."""
+    n = task.V.shape[0]
+    net = LinearFCNN(n, task.U.shape[0], hidden)
+    rates = task.s.copy()
+    return _run(task, net, net.init(init_scale, rng=seed), rates, t_end, _lr(rates.max(), lr), n_records, seed)
+
+
+def run_saxe(task: DesignedTask, *, u0: float = 1e-3, hidden: int = 16, t_end: float | None = None,
+             lr: float = 0.002, n_records: int = 400, seed: int | None = 0) -> ModeRun:
+    """Fully connected network from the balanced decoupled init, with the Saxe curves attached.
+
+    Every mode starts at ``u0``; ``t_end`` defaults to twice the slowest mode's half-time.
+    """
+    u0 = check_real("u0", u0, positive=True, maximum=float(task.s.min()))
+    n = task.V.shape[0]
+    if t_end is None:
+        t_end = 2.0 * np.log(task.s.min() / u0) / (2.0 * task.s.min()) + 1.0
+    net = LinearFCNN(n, task.U.shape[0], hidden)
+    params = balanced_decoupled_init(task.U, task.V, u0, hidden, rng=seed)
+    run = _run(task, net, params, task.s.copy(), t_end, lr, n_records, seed)
+    run.saxe = np.stack([saxe_mode_strength(run.times, s, u0) for s in task.s], axis=1)
+    return run
+
+
+def _run(task, net, params, rates, t_end, lr, n_records, seed) -> ModeRun:
+    t_end = check_real("t_end", t_end, positive=True)
+    n_records = check_int("n_records", n_records, minimum=2)
+    steps = max(1, int(np.ceil(t_end / lr)))
+    cfg = GDConfig(lr=lr, steps=steps, record_every=max(1, steps // n_records))
+    syy = float(np.sum(task.s**2))
+    traj, _ = train(net, params, np.eye(net.n_in), task.sigma_yx, cfg, syy=syy)
+    if isinstance(net, LinearCNN):
+        spectra = kernel_spectra(traj.kernels, net.n)
+        saxe = np.zeros((0, task.s.size))
+    else:
+        spectra = np.zeros((traj.times.size, 0, 0))
+        saxe = np.zeros((0, task.s.size))
+    return _finish(task, traj, rates, saxe, net, seed, spectra)
+
+
+def sweep(parameter: str, values: Sequence[float], *, seeds: Sequence[int] = (0, 1, 2), n: int = 32,
+          channels: int = 4, kernel_size: int | None = None, t_end: float = 10.0,
+          init_scale: float = 1e-2, isolated: bool = False) -> Sweep:
+    """Half-times of CNN modes across ``share``, ``kernel_size`` or ``channels``.
+
+    * ``share``: a single mode (``s = 1``, :func:`share_task`) with the given dominant-frequency
+      share; CNN with ``channels`` channels and ``kernel_size`` taps (default ``N``).
+    * ``kernel_size`` / ``channels``: the two modes of :func:`ordering_task`.
+
+    Each seed draws the task's phases and the network's init. With ``isolated=True`` every mode
+    is also trained alone (a one-mode task with the same ``s_α``, ``v_α``, network and seed), which
+    separates the per-mode rate from the coupling of modes through shared kernels.
+    """
+    if parameter not in ("share", "kernel_size", "channels"):
+        raise ValueError(f"parameter={parameter!r} is invalid: must be one of ['share', 'kernel_size', 'channels']")
+    vals = [float(v) for v in values] if parameter == "share" else [check_int(parameter, v, minimum=1) for v in values]
+    if not vals:
+        raise ValueError("values=[] is invalid: must not be empty")
+    seeds = [check_int("seed", s, minimum=0) for s in seeds]
+    ht, iso, rates, s_out = [], [], [], None
+    for v in vals:
+        row, iso_row = [], []
+        for seed in seeds:
+            if parameter == "share":
+                task = share_task(v, n=n, rng=seed)
+            else:
+                task = ordering_task(n=n, rng=seed)
+            c = int(v) if parameter == "channels" else channels
+            k = int(v) if parameter == "kernel_size" else kernel_size
+            run = run_cnn(task, channels=c, kernel_size=k, t_end=t_end, init_scale=init_scale, seed=seed)
+            row.append(run.half_times)
+            if isolated:
+                iso_row.append([
+                    run_cnn(DesignedTask(s=task.s[a:a + 1], U=np.eye(1), V=task.V[:, a:a + 1]), channels=c,
+                            kernel_size=k, t_end=t_end, init_scale=init_scale, seed=seed).half_times[0]
+                    for a in range(task.s.size)
+                ])
+        ht.append(row)
+        if isolated:
+            iso.append(iso_row)
+        rates.append(run.rates)
+        s_out = task.s
+    return Sweep(parameter=parameter, values=np.asarray(vals, dtype=float), half_times=np.asarray(ht),
+                 rates=np.asarray(rates), s=np.asarray(s_out), seeds=seeds,
+                 isolated_half_times=np.asarray(iso) if isolated else np.zeros((0, len(seeds), len(s_out))),
+                 settings={"n": n, "channels": channels, "kernel_size": kernel_size, "t_end": t_end,
+                           "init_scale": init_scale})

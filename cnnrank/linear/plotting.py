@@ -1,0 +1,152 @@
+"""Plots of linear-network runs. matplotlib is imported inside each function; each returns the Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["linear_cnn_figure", "plot_kernel_spectra", "plot_mode_strengths", "plot_sweep"]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        return fig, ax
+    return ax.figure, ax
+
+
+def _mode_label(run, a: int) -> str:
+    return f"s={run.s[a]:g}, f*={int(run.dominant_freq[a])} ({100 * run.dominant_share[a]:.0f}%)"
+
+
+def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | None = None, linestyle: str = "-"):
+    """Mode strengths ``u_α(t)`` (divided by ``s_α`` if ``normalized``), half-times marked.
+
+    ``run`` is a :class:`~cnnrank.linear.experiments.ModeRun`; Saxe curves (if attached) are dashed.
+    """
+    fig, ax = _axes(ax)
+    scale = run.s if normalized else np.ones_like(run.s)
+    colors = ["C0", "C3", "C2", "C1", "C4", "C5"]
+    for a in range(run.s.size):
+        c = colors[a % len(colors)]
+        ax.plot(run.times, run.strengths[:, a] / scale[a], color=c, ls=linestyle, lw=1.8, label=_mode_label(run, a))
+        if run.saxe.shape[0] == run.times.size:
+            ax.plot(run.times, run.saxe[:, a] / scale[a], color="k", ls=":", lw=1.2,
+                    label="Saxe closed form" if a == 0 else None)
+        if np.isfinite(run.half_times[a]):
+            ax.axvline(run.half_times[a], color=c, ls="--", lw=0.8, alpha=0.7)
+    ax.axhline(0.5 if normalized else 0.0, color="0.7", lw=0.6)
+    ax.set_xlabel("time t = η × step")
+    ax.set_ylabel("u_α(t) / s_α" if normalized else "u_α(t)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str | None = None):
+    """Kernel spectra over time as an image: frequency × time, ``Σ_c |DFT(κ_c)|²`` (or one channel).
+
+    Each mode's dominant frequency is marked on the frequency axis.
+    """
+    fig, ax = _axes(ax)
+    spec = run.spectra
+    if spec.ndim != 3 or spec.shape[1] == 0:
+        raise ValueError("run has no kernel spectra (not a CNN run)")
+    from matplotlib.colors import LogNorm
+
+    power = spec[:, channel, :] ** 2 if channel is not None else np.sum(spec**2, axis=1)
+    t = run.times
+    f = np.arange(spec.shape[2])
+    top = max(float(power.max()), 1e-300)
+    mesh = ax.pcolormesh(t, f, np.maximum(power.T, top * 1e-6), shading="nearest", cmap="magma",
+                         norm=LogNorm(vmin=top * 1e-6, vmax=top))
+    fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.05)
+    for a, fd in enumerate(run.dominant_freq):
+        ax.axhline(fd, color="w", ls=":", lw=0.8)
+        ax.text(t[0], fd + 0.3, f" mode {a} f*={int(fd)}", color="w", fontsize=7, va="bottom", ha="left")
+    ax.set_xlabel("time t = η × step")
+    ax.set_ylabel("frequency f")
+    ax.set_title(title or "kernel power Σ_c |DFT(κ_c)|² (log)", fontsize=10)
+    return fig
+
+
+def plot_sweep(sw, ax=None, *, title: str | None = None):
+    """Half-times (mean ± spread over seeds) of each mode against the swept parameter."""
+    fig, ax = _axes(ax)
+    ht = sw.half_times
+    mean = np.nanmean(ht, axis=1)
+    lo, hi = np.nanmin(ht, axis=1), np.nanmax(ht, axis=1)
+    colors = ["C0", "C3", "C2"]
+    names = {"share": "dominant-frequency share p", "kernel_size": "kernel size k", "channels": "channels C"}
+    for a in range(mean.shape[1]):
+        lab = f"mode {a} (s={sw.s[a]:g})" if mean.shape[1] > 1 else f"mode (s={sw.s[a]:g})"
+        ax.errorbar(sw.values, mean[:, a], yerr=[mean[:, a] - lo[:, a], hi[:, a] - mean[:, a]], marker="o",
+                    ms=4, color=colors[a % 3], capsize=2, label=lab)
+    if sw.parameter == "share" and mean.shape[1] == 1:
+        # t½ ∝ 1/σ: anchored at the largest share; only the dominant frequency is in σ, so this
+        # is a prediction for p >= 1/2 (below that the half level needs the other frequencies).
+        j = int(np.argmax(sw.values))
+        pred = mean[j, 0] * sw.rates[j, 0] / sw.rates[:, 0]
+        ok = sw.values >= 0.5
+        ax.plot(sw.values[ok], pred[ok], "s--", color="0.5", ms=3, label="∝ 1/σ(p) (valid for p ≥ ½)")
+    if sw.parameter in ("kernel_size", "channels"):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sw.values)
+        ax.set_xticklabels([str(int(v)) for v in sw.values])
+    ax.set_xlabel(names.get(sw.parameter, sw.parameter))
+    ax.set_ylabel("half-time t½")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def linear_cnn_figure(saxe, fcnn, cnn, sweeps, axes=None):
+    """The reproduce figure: (a) Saxe, (b) FCNN vs CNN order + kernel spectra, (c) three sweeps.
+
+    Parameters
+    ----------
+    saxe, fcnn, cnn : ModeRun
+    sweeps : sequence of Sweep
+        Usually share, kernel size, channels.
+    axes : array of 2 × 4 Axes, optional
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), constrained_layout=True)
+    else:
+        fig = np.ravel(axes)[0].figure
+    axes = np.asarray(axes)
+    plot_mode_strengths(saxe, axes[0, 0], title="(a) FCNN, balanced decoupled init, vs Saxe")
+    plot_mode_strengths(fcnn, axes[0, 1], title="(b) FCNN, small random init: strong mode first")
+    plot_mode_strengths(cnn, axes[0, 2], title="(b) CNN (k = N): weak single-frequency mode first")
+    plot_kernel_spectra(cnn, axes[0, 3], title="(b) CNN kernel power Σ_c |DFT(κ_c)|² over time")
+    titles = {"share": "(c) half-time vs dominant-frequency share (k = N)",
+              "kernel_size": "(c) half-time vs kernel size (both modes)",
+              "channels": "(c) half-time vs channel count (k = N)"}
+    for ax, sw in zip(axes[1, :3], sweeps):
+        plot_sweep(sw, ax, title=titles.get(sw.parameter))
+    ax = axes[1, 3]
+    for sw in sweeps:
+        if sw.parameter == "kernel_size":
+            ratio = sw.half_times[:, :, 0] / sw.half_times[:, :, 1]
+            ax.plot(sw.values, np.nanmean(ratio, axis=1), "o-", color="C4", label="CNN, measured")
+            if sw.isolated_half_times.shape[0] == sw.values.size:
+                iso = sw.isolated_half_times[:, :, 0] / sw.isolated_half_times[:, :, 1]
+                ax.plot(sw.values, np.nanmean(iso, axis=1), "^-", color="C2", label="CNN, each mode trained alone")
+            ax.plot(sw.values, sw.rates[:, 1] / sw.rates[:, 0], "s--", color="0.5", ms=4,
+                    label="per-mode rate ratio σ₁/σ₀")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sw.values)
+            ax.set_xticklabels([str(int(v)) for v in sw.values])
+    fr = fcnn.half_times[0] / fcnn.half_times[1]
+    ax.axhline(fr, color="C1", ls=":", label=f"FCNN ({fr:.2f})")
+    ax.axhline(1.0, color="0.7", lw=0.6)
+    ax.set_xlabel("kernel size k")
+    ax.set_ylabel("t½(weak single-freq) / t½(strong spread)")
+    ax.set_title("(c) learning order vs kernel size (<1: weak mode first)", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
