@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (ValueError, TypeError, FileNotFoundError) as exc:
         # Validation errors of the library: parameter, value and rule in one line.
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"cnnrank: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
