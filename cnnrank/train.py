@@ -23,7 +23,7 @@ from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
-from cnnrank.engines import ENGINES, Diverged, Snapshot
+from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import stable_rank_from_gram
 from cnnrank.results import SavableResult
@@ -200,11 +200,9 @@ def _validate_train(net: Any, data: Any, test: Any) -> None:
             raise ValueError(f"test.d={test.d} is invalid: must equal the network's patch dimension d={net.d}")
 
 
-def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData) -> tuple[str, str]:
+def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData, steps: int | None = None) -> tuple[str, str]:
     if engine == "auto":
-        from cnnrank.engines import choose_engine  # defined once a second engine exists
-
-        return choose_engine(net, data)
+        return choose_engine(net, data, steps)
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r} is invalid: must be one of {sorted(ENGINES) + ['auto']}")
     return engine, "requested"
@@ -239,8 +237,11 @@ def train(
     test : PatchData, optional
         Held-out data for test loss and accuracy.
     engine : str
-        ``"feature"`` (feature space) or another name of :data:`cnnrank.engines.ENGINES`, or
-        ``"auto"`` when available.
+        ``"feature"`` (feature space, ``8 nP d m`` flops per step), ``"gram"`` (patch coefficients
+        with the Gram matrix of the distinct patches, ``4 M² m`` flops per step, independent of
+        ``d``), another name of :data:`cnnrank.engines.ENGINES`, or ``"auto"``: the cheaper of the
+        two for these shapes (:func:`cnnrank.engines.choose_engine`; the reason is stored in
+        ``metadata["engine_choice"]``).
     progress : bool or None
         Progress bar on stderr (``None``: only on a terminal).
     callback : callable, optional
@@ -261,7 +262,7 @@ def train(
     if record_every is None:
         record_every = max(1, steps // 100)
     record_every = check_int("record_every", record_every, minimum=1)
-    name, why = _resolve_engine(engine, net, data)
+    name, why = _resolve_engine(engine, net, data, steps)
     started = time.perf_counter()
     eng = ENGINES[name](net.W, data, net.activation, test)
     at = record_steps(steps, record_every)

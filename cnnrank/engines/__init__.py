@@ -1,11 +1,52 @@
 """Training engines behind one interface (:class:`cnnrank.engines.base.Engine`).
 
-``ENGINES`` maps a name to an engine class; :func:`cnnrank.train` takes ``engine=<name>``.
+``ENGINES`` maps a name to an engine class; :func:`cnnrank.train` takes ``engine=<name>``, or
+``engine="auto"``, which asks :func:`choose_engine`.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
 
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.feature import FeatureEngine
+from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, distinct_patches
 
-ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine}
+ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine}
 
-__all__ = ["ENGINES", "Diverged", "Engine", "FeatureEngine", "Snapshot"]
+__all__ = ["ENGINES", "Diverged", "Engine", "FeatureEngine", "GramEngine", "GramCore", "GramProblem",
+           "Snapshot", "choose_engine", "count_distinct_patches", "distinct_patches"]
+
+
+def count_distinct_patches(data: Any) -> int:
+    """Number ``M`` of distinct non-zero training patches (exact; one pass over the patches)."""
+    n, P, d = data.X.shape
+    return int(distinct_patches(data.X.reshape(n * P, d))[0].size)
+
+
+def choose_engine(net: Any, data: Any, steps: int | None = None) -> tuple[str, str]:
+    """Pick the cheaper engine from the shapes.
+
+    Compares the modelled flops of the whole run: feature ``8 nP d m`` per step against Gram
+    ``4 M² m + O(M m)`` per step plus its one-time set-up ``2 M d (M + 4m)`` (the Gram matrix, the
+    initial pre-activations, the final weights), with ``M`` the number of distinct non-zero patches.
+    Without ``steps`` the set-up is spread over 1000 steps.
+
+    Returns
+    -------
+    name : str
+        ``"feature"`` or ``"gram"``.
+    reason : str
+        One line with the numbers behind the choice (stored as ``metadata["engine_choice"]``).
+    """
+    n, P, d = data.X.shape
+    m = net.m
+    M = count_distinct_patches(data)
+    T = 1000 if steps is None else max(int(steps), 1)
+    feat = FeatureEngine.cost_per_step(n, P, d, m, M)
+    gram = GramEngine.cost_per_step(n, P, d, m, M) + GramEngine.setup_cost(n, P, d, m, M) / T
+    name = "gram" if gram < feat else "feature"
+    return name, (f"auto: {name} (modelled flops/step over {T} steps: gram {gram:.3g} with M={M} "
+                  f"distinct patches, feature {feat:.3g} with nP={n * P}, d={d}, m={m})")

@@ -1,0 +1,357 @@
+r"""The Gram engine: gradient descent on the patch coefficients (THEORY.md §3), independent of ``d``.
+
+Every gradient is a combination of training patches, so ``W(t) = W(0) + Σ_k Ĉ_{k,(j,r)} x̂_k`` over the
+``M`` *distinct* non-zero training patches ``x̂_k`` (a signal vector shared by many samples is one
+column; zero patches are dropped: they never move a filter and contribute ``σ(0) = 0``). With
+
+* ``G = X̂ X̂ᵀ`` (M, M), the Gram matrix of the distinct patches, and
+* ``Z0 = X̂ W(0)ᵀ`` (M, 2m), the initial pre-activations,
+
+both computed once, the pre-activations are ``Z = Z0 + G Ĉ`` and one step of size ``η`` is
+
+.. math::
+    f_i = \frac1m \sum_p \sum_{j,r} j\,\sigma(Z_{k(i,p),(j,r)}),\qquad
+    g_i = \frac{\ell'(y_i f_i)\, y_i}{n m},\qquad h_k = \sum_{(i,p):\,k(i,p)=k} g_i,
+
+.. math::
+    \Delta\hat C_{k,(j,r)} = -\eta\, j\, h_k\, \sigma'(Z_{k,(j,r)}),\qquad
+    \hat C \leftarrow \hat C + \Delta\hat C,\qquad Z \leftarrow Z + G\,\Delta\hat C .
+
+One ``(M, M) × (M, 2m)`` product per step: ``4 M² m`` flops against the feature engine's
+``8 nP d m``. The per-sample-patch coefficients ``c_{j,r,i,p}`` of THEORY.md §3 equal ``Ĉ_k`` for a
+patch that occurs once; for a patch shared by several samples they differ by sample (``g_i`` differs)
+and are accumulated separately, only for those rows.
+
+At a record the filter Gram matrices come from ``2m × 2m`` and ``M``-sized products only:
+
+.. math::
+    W Wᵀ = W_0 W_0ᵀ + \hat Cᵀ Z_0 + Z_0ᵀ \hat C + \hat Cᵀ G \hat C,\qquad
+    (W - W_0)(W - W_0)ᵀ = \hat Cᵀ G \hat C,
+
+and test outputs from the cross-Gram ``G_t = X̂_t X̂ᵀ`` with the distinct test patches:
+``Z_t = Z_{t,0} + G_t Ĉ``. Weights are rebuilt on request, ``W = W_0 + Ĉᵀ X̂`` (the only ``d``-sized
+work after the set-up).
+
+:class:`GramCore` runs ``B`` problems of the same shape at once (leading batch axis, one stacked
+product per step); :class:`GramEngine` is the single-run engine on top of it, and
+:mod:`cnnrank.batched` the sweep interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
+from cnnrank.data import PatchData
+from cnnrank.engines.base import Diverged, Engine, Snapshot
+from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
+
+__all__ = ["GramProblem", "GramCore", "GramEngine", "distinct_patches", "act_and_grad"]
+
+
+def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct non-zero rows of a patch matrix.
+
+    Parameters
+    ----------
+    X2 : ndarray, shape (N, d)
+
+    Returns
+    -------
+    reps : ndarray of int, shape (M,)
+        Row of the first occurrence of each distinct non-zero row, in increasing order.
+    index : ndarray of int, shape (N,)
+        ``index[a] = k`` if row ``a`` equals ``X2[reps[k]]``, and ``M`` (a sentinel) if row ``a`` is zero.
+
+    Rows are compared bit for bit (``np.unique`` on the rows), so ``-0.0`` and ``0.0`` count as
+    different rows: that only costs a column, never correctness.
+    """
+    N = X2.shape[0]
+    nonzero = np.flatnonzero(np.any(X2 != 0, axis=1))
+    index = np.empty(N, dtype=np.int64)
+    if nonzero.size == 0:
+        index[:] = 0
+        return np.zeros(0, dtype=np.int64), index
+    sub = X2 if nonzero.size == N else X2[nonzero]
+    _, first, inverse = np.unique(sub, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # distinct patches in order of first occurrence
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    index[:] = order.size
+    index[nonzero] = rank[np.asarray(inverse).reshape(-1)]
+    return nonzero[first[order]], index
+
+
+@dataclass(frozen=True, eq=False)
+class GramProblem:
+    """Gradient descent on the two-layer CNN, written with inner products only.
+
+    ``M`` distinct non-zero training patches, ``2m`` filters, ``n`` samples of ``P`` patches. Index
+    ``M`` in ``index`` (and ``Mt`` in ``test_index``) marks a zero patch.
+
+    Attributes
+    ----------
+    G : ndarray, shape (M, M)
+        Gram matrix of the distinct training patches.
+    Z0 : ndarray, shape (M, 2m)
+        ``⟨w_{j,r}(0), x̂_k⟩``.
+    WW0 : ndarray, shape (2m, 2m)
+        ``W(0) W(0)ᵀ``.
+    index : ndarray of int, shape (n P,)
+        Distinct patch of sample-patch ``(i, p)`` (row ``i P + p``).
+    y : ndarray, shape (n,)
+    P : int
+    test_G : ndarray, shape (Mt, M), or None
+        Cross-Gram ``⟨x̂_t, x̂_k⟩`` of distinct test patches with distinct training patches.
+    test_Z0 : ndarray, shape (Mt, 2m), or None
+    test_index : ndarray of int, shape (n_t P,), or None
+    test_y : ndarray, shape (n_t,), or None
+    """
+
+    G: np.ndarray
+    Z0: np.ndarray
+    WW0: np.ndarray
+    index: np.ndarray
+    y: np.ndarray
+    P: int
+    test_G: np.ndarray | None = None
+    test_Z0: np.ndarray | None = None
+    test_index: np.ndarray | None = None
+    test_y: np.ndarray | None = None
+
+    @property
+    def M(self) -> int:
+        return self.G.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def m(self) -> int:
+        return self.Z0.shape[1] // 2
+
+    @classmethod
+    def from_vectors(cls, W0: np.ndarray, data: PatchData,
+                     test: PatchData | None = None) -> tuple["GramProblem", np.ndarray]:
+        """Build the problem from filters (2, m, d) and patches; returns it and the distinct patches (M, d)."""
+        n, P, d = data.X.shape
+        Wf = np.asarray(W0, dtype=np.float64).reshape(-1, d)
+        X2 = data.X.reshape(n * P, d)
+        reps, index = distinct_patches(X2)
+        Xd = X2[reps]
+        kw = {}
+        if test is not None:
+            Xt2 = test.X.reshape(-1, d)
+            treps, tindex = distinct_patches(Xt2)
+            Xtd = Xt2[treps]
+            kw = dict(test_G=Xtd @ Xd.T, test_Z0=Xtd @ Wf.T, test_index=tindex, test_y=np.asarray(test.y))
+        prob = cls(G=Xd @ Xd.T, Z0=Xd @ Wf.T, WW0=Wf @ Wf.T, index=index, y=np.asarray(data.y), P=P, **kw)
+        return prob, Xd
+
+
+def act_and_grad(act: Activation, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``σ(Z)`` and ``σ'(Z)`` in one pass, fused for the library's activations (same values up to rounding)."""
+    if isinstance(act, HuberizedReLU) and act.q > 1.0:
+        zc = np.clip(Z, 0.0, act.kappa)
+        u = zc * (1.0 / act.kappa)
+        e = act.q - 1.0
+        grad = u * u if e == 2.0 else (u if e == 1.0 else u**e)
+        val = zc * grad
+        val *= 1.0 / act.q
+        val += np.maximum(Z - act.kappa, 0.0)
+        return val, grad
+    if isinstance(act, ReLU):
+        return np.maximum(Z, 0.0), (Z > 0.0).astype(np.float64)
+    if isinstance(act, PolyReLU) and act.q > 1.0:
+        zp = np.maximum(Z, 0.0)
+        e = act.q - 1.0
+        zq1 = zp * zp if e == 2.0 else (zp if e == 1.0 else zp**e)
+        return zq1 * zp, act.q * zq1
+    return act(Z), act.grad(Z)
+
+
+def _stack(arrays: Sequence[np.ndarray], name: str) -> np.ndarray:
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"{name} shapes {sorted(shapes)} are invalid: batched problems must have one shape")
+    return np.stack(arrays)
+
+
+def _pad_sentinel(A: np.ndarray, rows: bool = True, cols: bool = True) -> np.ndarray:
+    """Append a zero row and/or column on the last two axes (the zero-patch sentinel)."""
+    pad = [(0, 0)] * (A.ndim - 2) + [(0, int(rows)), (0, int(cols))]
+    return np.pad(A, pad)
+
+
+class GramCore:
+    """``B`` coefficient-space gradient descents of one shape, advanced together.
+
+    All state carries a leading batch axis ``b``; a step is one stacked product
+    ``(B, M+1, M+1) × (B, M+1, 2m)`` plus elementwise work on ``(B, M+1, 2m)``. Row ``M`` is the
+    zero-patch sentinel (zero Gram row and column, so its pre-activation stays 0 and ``σ(0) = 0``).
+
+    Parameters
+    ----------
+    problems : sequence of GramProblem
+        Same ``M``, ``m``, ``n``, ``P`` (and test sizes) for all.
+    activation : Activation
+    """
+
+    def __init__(self, problems: Sequence[GramProblem], activation: Activation) -> None:
+        if len(problems) < 1:
+            raise ValueError("problems=[] is invalid: need at least one problem")
+        p0 = problems[0]
+        self.activation = activation
+        self.B, self.M, self.m, self.n, self.P = len(problems), p0.M, p0.m, p0.n, p0.P
+        self.G = _pad_sentinel(_stack([p.G for p in problems], "G"))
+        self.Z0 = _pad_sentinel(_stack([p.Z0 for p in problems], "Z0"), cols=False)
+        self.WW0 = _stack([p.WW0 for p in problems], "WW0")
+        self.index = _stack([p.index for p in problems], "index")
+        self.y = _stack([p.y for p in problems], "y")
+        self.s = filter_signs(self.m)
+        self.Z = self.Z0.copy()
+        self.Cd = np.zeros_like(self.Z0)
+        # rows (i, p) whose distinct patch is shared: per-sample coefficients tracked separately,
+        # padded across the batch with (row nP, sentinel patch) entries that never move
+        nP, M = self.n * self.P, self.M
+        counts = [np.bincount(ix, minlength=M + 1) for ix in self.index]
+        shared = [np.flatnonzero((c[ix] > 1) & (ix < M)) for c, ix in zip(counts, self.index)]
+        S = max(len(r) for r in shared)
+        self.srow = np.full((self.B, S), nP, dtype=np.int64)
+        self.spatch = np.full((self.B, S), M, dtype=np.int64)
+        for b, r in enumerate(shared):  # set-up only
+            self.srow[b, : len(r)] = r
+            self.spatch[b, : len(r)] = self.index[b, r]
+        self.ssample = np.minimum(self.srow // self.P, self.n - 1)
+        self.Cs = np.zeros((self.B, S, 2 * self.m))
+        self._offsets = (np.arange(self.B) * (M + 1))[:, None]
+        self.has_test = p0.test_G is not None
+        if self.has_test:
+            self.tG = _pad_sentinel(_stack([p.test_G for p in problems], "test_G"))
+            self.tZ0 = _pad_sentinel(_stack([p.test_Z0 for p in problems], "test_Z0"), cols=False)
+            self.tindex = _stack([p.test_index for p in problems], "test_index")
+            self.ty = _stack([p.test_y for p in problems], "test_y")
+
+    # ---------------------------------------------------------------- pieces of a step
+    def _outputs(self, Z: np.ndarray, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)``."""
+        m = self.m
+        val, grad = act_and_grad(self.activation, Z)
+        T = (val[..., :m].sum(axis=-1) - val[..., m:].sum(axis=-1)) / m  # (B, M+1)
+        f = np.take_along_axis(T, index, axis=1).reshape(self.B, n, -1).sum(axis=-1)
+        return f, val, grad
+
+    def advance(self, steps: int, lr: float | np.ndarray) -> np.ndarray:
+        """``steps`` gradient steps; ``lr`` scalar or (B,).
+
+        Returns the step (within this call) at which each run's outputs first became non-finite,
+        ``-1`` for runs that stayed finite. A run that diverged keeps going on NaNs without touching
+        the others.
+        """
+        B, n, P, m, M1 = self.B, self.n, self.P, self.m, self.M + 1
+        neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))[:, None]
+        flat_index = (self.index + self._offsets).reshape(-1)
+        bad = np.full(B, -1, dtype=np.int64)
+        sign = self.s
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(steps):
+                f, _, grad = self._outputs(self.Z, self.index, n)
+                ok = np.isfinite(f).all(axis=1)
+                if not ok.all():
+                    newly = (~ok) & (bad < 0)
+                    bad[newly] = t
+                g = logistic_loss_derivative(self.y * f) * self.y / (n * m)  # (B, n)
+                h = np.bincount(flat_index, weights=np.repeat(g, P, axis=1).reshape(-1),
+                                minlength=B * M1).reshape(B, M1)
+                D = grad * (neg_lr * h)[..., None]
+                D *= sign
+                gs = np.take_along_axis(g, self.ssample, axis=1) * neg_lr  # (B, S)
+                Ds = np.take_along_axis(grad, self.spatch[..., None], axis=1) * gs[..., None]
+                Ds *= sign
+                self.Cs += Ds
+                self.Cd += D
+                self.Z += np.matmul(self.G, D)
+        return bad
+
+    # ---------------------------------------------------------------- records
+    def losses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Train loss and accuracy (B,), test loss and accuracy (B,) or None."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = self._outputs(self.Z, self.index, self.n)[0]
+            loss = logistic_loss(self.y * f).mean(axis=1)
+            acc = (self.y * f > 0).mean(axis=1)
+            if not self.has_test:
+                return loss, acc, None, None
+            Zt = self.tZ0 + np.matmul(self.tG, self.Cd)
+            ft = self._outputs(Zt, self.tindex, self.ty.shape[1])[0]
+            return loss, acc, logistic_loss(self.ty * ft).mean(axis=1), (self.ty * ft > 0).mean(axis=1)
+
+    def filter_grams(self) -> tuple[np.ndarray, np.ndarray]:
+        """``W Wᵀ`` and ``(W - W0)(W - W0)ᵀ``, each (B, 2m, 2m), from ``2m``- and ``M``-sized products."""
+        Cd = self.Cd[:, :-1]
+        CdT = Cd.transpose(0, 2, 1)
+        learned = CdT @ (self.G[:, :-1, :-1] @ Cd)
+        learned = 0.5 * (learned + learned.transpose(0, 2, 1))
+        cross = CdT @ self.Z0[:, :-1]
+        return self.WW0 + cross + cross.transpose(0, 2, 1) + learned, learned
+
+    def coefficients(self) -> np.ndarray:
+        """Patch coefficients ``c_{j,r,i,p}``, shape (B, 2, m, n, P)."""
+        B, n, P, m = self.B, self.n, self.P, self.m
+        C = np.empty((B, n * P + 1, 2 * m))
+        C[:, :-1] = np.take_along_axis(self.Cd, self.index[..., None], axis=1)
+        np.put_along_axis(C, self.srow[..., None], self.Cs, axis=1)
+        return C[:, :-1].transpose(0, 2, 1).reshape(B, 2, m, n, P)
+
+
+class GramEngine(Engine):
+    """Gradient descent on the patch coefficients with the Gram matrix of the distinct patches."""
+
+    name = "gram"
+
+    def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation,
+                 test: PatchData | None = None) -> None:
+        super().__init__(W0, data, activation, test)
+        self.problem, self._Xd = GramProblem.from_vectors(self.W0, data, test)
+        self.core = GramCore([self.problem], activation)
+
+    @staticmethod
+    def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:
+        """``4 M² m`` flops of the product plus ~``40 M m`` of elementwise work (measured weight)."""
+        return 4.0 * distinct**2 * m + 40.0 * distinct * m + 20.0 * n * P * m
+
+    @staticmethod
+    def setup_cost(n: int, P: int, d: int, m: int, distinct: int) -> float:
+        """Flops of the one-time ``G``, ``Z0`` and weight rebuild: ``2 M d (M + 4m) + 8 m² d``."""
+        return 2.0 * distinct * d * (distinct + 4 * m) + 8.0 * m * m * d
+
+    def advance(self, steps: int, lr: float) -> None:
+        bad = self.core.advance(steps, lr)
+        if bad[0] >= 0:
+            raise Diverged(int(bad[0]))
+        if steps and not np.all(np.isfinite(self.core.Cd)):
+            raise Diverged(steps)
+
+    def snapshot(self) -> Snapshot:
+        loss, acc, tloss, tacc = self.core.losses()
+        if not np.isfinite(loss[0]) or (tloss is not None and not np.isfinite(tloss[0])):
+            raise Diverged(0)
+        fg, lg = self.core.filter_grams()
+        return Snapshot(
+            train_loss=float(loss[0]),
+            train_acc=float(acc[0]),
+            test_loss=None if tloss is None else float(tloss[0]),
+            test_acc=None if tacc is None else float(tacc[0]),
+            coef=self.core.coefficients()[0],
+            filter_gram=fg[0],
+            learned_gram=lg[0],
+        )
+
+    def weights(self) -> np.ndarray:
+        """``W = W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work)."""
+        W = self.W0.reshape(2 * self.m, -1) + self.core.Cd[0, :-1].T @ self._Xd
+        return W.reshape(self.W0.shape)

@@ -1,0 +1,152 @@
+"""The Gram engine against the feature engine, and ``engine="auto"``.
+
+Both engines run the same gradient descent in exact arithmetic (THEORY.md §3): the Gram engine only
+reorders floating-point sums, so on small problems they agree to rounding (~1e-15 relative after a few
+hundred steps). 1e-9 relative (normwise: max |a - b| / max |b|) leaves room for the growth of rounding
+differences over the run while failing on any real bug (a wrong coefficient moves results by >1e-3).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnrank
+from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
+from cnnrank.data import PatchData
+from cnnrank.engines import ENGINES, choose_engine, distinct_patches
+from cnnrank.engines.gram import GramEngine, act_and_grad
+
+TOL = 1e-9
+
+
+def rel(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = np.max(np.abs(b)) if b.size else 0.0
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b), initial=0.0))
+
+
+def assert_same_run(a, b, tol=TOL):
+    assert np.array_equal(a.steps, b.steps)
+    for name in ("train_loss", "train_acc", "coef", "gamma", "rho", "filter_stable_rank",
+                 "learned_stable_rank", "test_loss", "test_acc", "W_final"):
+        x, y = getattr(a, name), getattr(b, name)
+        if y is None:
+            assert x is None, name
+            continue
+        assert rel(x, y) <= tol, (name, rel(x, y))
+    assert rel(a.weights_at(len(a) // 2), b.weights_at(len(b) // 2)) <= tol
+
+
+ACTS = st.sampled_from([HuberizedReLU(1.0, 3.0), HuberizedReLU(0.5, 2.0), HuberizedReLU(1.0, 2.5),
+                        ReLU(), PolyReLU(3.0), PolyReLU(2.0)])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(1, 12), P=st.integers(2, 4), K=st.integers(1, 3), m=st.integers(1, 4),
+    extra_d=st.integers(1, 30), noise=st.sampled_from([0.0, 0.3, 1.0]), act=ACTS,
+    project=st.booleans(), pos=st.sampled_from([0, "random"]), label_noise=st.sampled_from([0.0, 0.2]),
+    lr=st.floats(0.05, 1.0), seed=st.integers(0, 2**32 - 1), with_test=st.booleans(),
+)
+def test_gram_equals_feature_on_synthetic_data(n, P, K, m, extra_d, noise, act, project, pos,
+                                               label_noise, lr, seed, with_test):
+    d = 2 * K + extra_d
+    model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=2.0, noise_std=noise,
+                                     project_noise=project, label_noise=label_noise, signal_position=pos)
+    ss = np.random.SeedSequence(seed).spawn(3)
+    data = model.sample(n, rng=ss[0])
+    test = model.sample(5, rng=ss[1]) if with_test else None
+    net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.3, activation=act, rng=ss[2])
+    kw = dict(lr=lr, steps=60, record_every=7, test=test)
+    assert_same_run(cnnrank.train(net, data, engine="gram", **kw),
+                    cnnrank.train(net, data, engine="feature", **kw))
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 8), P=st.integers(1, 3), d=st.integers(1, 6), m=st.integers(1, 3),
+       seed=st.integers(0, 2**32 - 1))
+def test_gram_equals_feature_with_repeated_and_zero_patches(n, P, d, m, seed):
+    # generic data (no signal bookkeeping) drawn from a small pool of rows, zero row included, so
+    # many patches repeat across and within samples
+    rng = np.random.default_rng(seed)
+    pool = np.vstack([np.zeros(d), rng.standard_normal((3, d))])
+    X = pool[rng.integers(0, 4, size=(n, P))]
+    y = rng.choice([-1.0, 1.0], size=n)
+    data = PatchData(X=X, y=y)
+    net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.5, activation=HuberizedReLU(1.0, 3.0), rng=rng)
+    kw = dict(lr=0.3, steps=40, record_every=10, test=PatchData(X=X[::-1], y=y[::-1]))
+    a, b = cnnrank.train(net, data, engine="gram", **kw), cnnrank.train(net, data, engine="feature", **kw)
+    assert a.gamma is None and b.gamma is None
+    assert_same_run(a, b)
+
+
+def test_gram_equals_feature_in_the_paper_regime_small():
+    model = cnnrank.SignalNoiseModel(d=400, K=4, patches=3, signal_norm=5.0, noise_std=0.8, balanced=True)
+    data, test = model.sample(32, rng=0), model.sample(20, rng=1)
+    net = cnnrank.TwoLayerCNN.init(m=8, d=400, init_std=0.01, activation=HuberizedReLU(1.0, 3.0), rng=2)
+    kw = dict(lr=2.0, steps=300, record_every=50, test=test)
+    assert_same_run(cnnrank.train(net, data, engine="gram", **kw),
+                    cnnrank.train(net, data, engine="feature", **kw))
+
+
+def test_distinct_patches_dedupes_and_drops_zero_rows():
+    X = np.array([[1.0, 0.0], [0.0, 0.0], [2.0, 3.0], [1.0, 0.0], [0.0, 0.0], [2.0, 3.0], [5.0, 5.0]])
+    reps, index = distinct_patches(X)
+    assert reps.tolist() == [0, 2, 6]
+    assert index.tolist() == [0, 3, 1, 0, 3, 1, 2]  # 3 = M marks a zero row
+    reps, index = distinct_patches(np.zeros((3, 2)))
+    assert reps.size == 0 and index.tolist() == [0, 0, 0]
+
+
+def test_gram_matrix_counts_shared_signals_once():
+    model = cnnrank.SignalNoiseModel(d=50, K=2, patches=3, noise_std=1.0)
+    data = model.sample(30, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=50, init_std=0.1, activation=ReLU(), rng=1)
+    eng = GramEngine(net.W, data, net.activation)
+    assert eng.problem.M == len(np.unique(data.signal_id)) + 30 * 2
+    clean = GramEngine(net.W, data.clean(), net.activation)
+    assert clean.problem.M == len(np.unique(data.signal_id))  # zero background patches cost nothing
+
+
+@pytest.mark.parametrize("act", [HuberizedReLU(1.0, 3.0), HuberizedReLU(2.0, 1.0), HuberizedReLU(0.7, 2.5),
+                                 ReLU(), PolyReLU(3.0), PolyReLU(1.0)])
+def test_fused_activation_matches_the_activation(act):
+    z = np.linspace(-3, 3, 601)
+    val, grad = act_and_grad(act, z)
+    np.testing.assert_allclose(val, act(z), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(grad, act.grad(z), rtol=1e-14, atol=1e-15)
+
+
+def test_auto_picks_gram_when_d_is_large_and_feature_when_small():
+    act = HuberizedReLU(1.0, 3.0)
+    big = cnnrank.SignalNoiseModel(d=3000, K=2, patches=3).sample(16, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=4, d=3000, init_std=0.01, activation=act, rng=0)
+    assert choose_engine(net, big)[0] == "gram"
+    traj = cnnrank.train(net, big, lr=0.1, steps=3, engine="auto")
+    assert traj.engine == "gram" and traj.metadata["engine_choice"].startswith("auto: gram")
+    # tiny d, many distinct patches: the (M, M) product is dearer than the (nP, d) one
+    small = cnnrank.SignalNoiseModel(d=5, K=1, patches=4).sample(200, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=4, d=5, init_std=0.01, activation=act, rng=0)
+    assert choose_engine(net, small)[0] == "feature"
+    assert cnnrank.train(net, small, lr=0.1, steps=2, engine="auto").engine == "feature"
+
+
+def test_registry_and_requested_reason():
+    assert ENGINES["gram"] is GramEngine
+    data = cnnrank.SignalNoiseModel(d=20, K=1).sample(4, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=20, init_std=0.1, activation=ReLU(), rng=0)
+    assert cnnrank.train(net, data, lr=0.1, steps=2, engine="gram").metadata["engine_choice"] == "requested"
+
+
+def test_gram_engine_raises_training_diverged_like_feature():
+    model = cnnrank.SignalNoiseModel(d=40, K=1, signal_norm=30.0, noise_std=5.0)
+    data = model.sample(8, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=40, init_std=1.0, activation=PolyReLU(3.0), rng=0)
+    steps = {}
+    for name in ("feature", "gram"):
+        with pytest.raises(cnnrank.TrainingDiverged) as info:
+            cnnrank.train(net, data, lr=50.0, steps=200, record_every=1, engine=name)
+        steps[name] = info.value.step
+        assert len(info.value.trajectory) == info.value.step
+    assert steps["feature"] == steps["gram"]
