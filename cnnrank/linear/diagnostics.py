@@ -6,7 +6,7 @@ import numpy as np
 
 from cnnrank._validation import as_array, check_real
 
-__all__ = ["half_times", "kernel_spectra", "mode_strengths"]
+__all__ = ["half_times", "kernel_spectra", "mode_strengths", "nan_stats"]
 
 
 def mode_strengths(weff: np.ndarray, U: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -83,3 +83,18 @@ def kernel_spectra(kernels: np.ndarray, n: int) -> np.ndarray:
     if kern.shape[-1] > n:
         raise ValueError(f"n={n!r} is invalid: must be >= the kernel size {kern.shape[-1]}")
     return np.abs(np.fft.rfft(kern, n=n, axis=-1))
+
+
+def nan_stats(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, minimum and maximum over ``axis`` ignoring NaN (all-NaN slices give NaN, no warning).
+
+    Used for half-times over seeds, where a mode that never reached half-strength is NaN.
+    """
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(x)
+    cnt = ok.sum(axis=axis)
+    tot = np.where(ok, x, 0.0).sum(axis=axis)
+    mean = np.divide(tot, cnt, out=np.full(tot.shape, np.nan), where=cnt > 0)
+    lo = np.where(cnt > 0, np.where(ok, x, np.inf).min(axis=axis), np.nan)
+    hi = np.where(cnt > 0, np.where(ok, x, -np.inf).max(axis=axis), np.nan)
+    return mean, lo, hi

@@ -75,9 +75,9 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
 def plot_sweep(sw, ax=None, *, title: str | None = None):
     """Half-times (mean ± spread over seeds) of each mode against the swept parameter."""
     fig, ax = _axes(ax)
-    ht = sw.half_times
-    mean = np.nanmean(ht, axis=1)
-    lo, hi = np.nanmin(ht, axis=1), np.nanmax(ht, axis=1)
+    from cnnrank.linear.diagnostics import nan_stats
+
+    mean, lo, hi = nan_stats(sw.half_times, axis=1)
     colors = ["C0", "C3", "C2"]
     names = {"share": "dominant-frequency share p", "kernel_size": "kernel size k", "channels": "channels C"}
     for a in range(mean.shape[1]):
@@ -132,11 +132,13 @@ def linear_cnn_figure(saxe, fcnn, cnn, sweeps, axes=None):
     ax = axes[1, 3]
     for sw in sweeps:
         if sw.parameter == "kernel_size":
+            from cnnrank.linear.diagnostics import nan_stats
+
             ratio = sw.half_times[:, :, 0] / sw.half_times[:, :, 1]
-            ax.plot(sw.values, np.nanmean(ratio, axis=1), "o-", color="C4", label="CNN, measured")
+            ax.plot(sw.values, nan_stats(ratio, axis=1)[0], "o-", color="C4", label="CNN, measured")
             if sw.isolated_half_times.shape[0] == sw.values.size:
                 iso = sw.isolated_half_times[:, :, 0] / sw.isolated_half_times[:, :, 1]
-                ax.plot(sw.values, np.nanmean(iso, axis=1), "^-", color="C2", label="CNN, each mode trained alone")
+                ax.plot(sw.values, nan_stats(iso, axis=1)[0], "^-", color="C2", label="CNN, each mode trained alone")
             ax.plot(sw.values, sw.rates[:, 1] / sw.rates[:, 0], "s--", color="0.5", ms=4,
                     label="per-mode rate ratio σ₁/σ₀")
             ax.set_xscale("log", base=2)

@@ -30,6 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and one seed (a few seconds)")
 
 
+def _clean(obj):
+    """JSON-safe copy: NaN/inf (a mode that never reached half-strength) become ``null``."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def _fmt(x) -> str:
     return "nan" if not np.isfinite(x) else f"{x:.3f}"
 
@@ -48,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cnnrank.linear.closed_form import saxe_learning_time
     from cnnrank.linear.data import designed_task
+    from cnnrank.linear.diagnostics import nan_stats
     from cnnrank.linear.experiments import ordering_task, run_cnn, run_fcnn, run_saxe, sweep
     from cnnrank.linear.plotting import linear_cnn_figure
     from cnnrank.results import atomic_write_text
@@ -80,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         sw.save(out / f"sweep_{sw.parameter}.npz")
 
     def mean_ht(sw):
-        return np.nanmean(sw.half_times, axis=1).tolist()
+        return nan_stats(sw.half_times, axis=1)[0].tolist()
 
     summary = {
         "seed": seed,
@@ -98,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
         },
         "c_sweeps": {sw.parameter: {"values": sw.values.tolist(), "mean_half_times": mean_ht(sw),
                                     "half_times": sw.half_times.tolist(), "predicted_rates": sw.rates.tolist(),
-                                    "isolated_mean_half_times": (np.nanmean(sw.isolated_half_times, axis=1).tolist()
+                                    "isolated_mean_half_times": (nan_stats(sw.isolated_half_times, axis=1)[0].tolist()
                                                                  if sw.isolated_half_times.size else None),
                                     "s": sw.s.tolist()} for sw in sweeps},
     }
-    atomic_write_text(out / "linear-cnn.json", json.dumps(summary, indent=2, allow_nan=True))
+    atomic_write_text(out / "linear-cnn.json", json.dumps(_clean(summary), indent=2, allow_nan=False))
 
     print("(a) FCNN from balanced decoupled init vs Saxe closed form (u0=1e-3)")
     print("   s     t½ measured  t½ closed form  max|u-u_saxe|/s")
@@ -115,10 +127,10 @@ def run(args: argparse.Namespace) -> int:
               f" {_fmt(fcnn.half_times[a]):>7}  {_fmt(cnn.half_times[a]):>6}  {cnn.rates[a]:>8.3f}")
     for sw in sweeps:
         print(f"(c) half-time vs {sw.parameter} (mean over {len(seeds)} seed(s))")
-        iso = np.nanmean(sw.isolated_half_times, axis=1) if sw.isolated_half_times.size else None
+        iso = nan_stats(sw.isolated_half_times, axis=1)[0] if sw.isolated_half_times.size else None
         head = "   value   t½ per mode" + ("   | each mode alone" if iso is not None else "") + "   | rate σ per mode"
         print(head)
-        for i, (v, h) in enumerate(zip(sw.values, np.nanmean(sw.half_times, axis=1))):
+        for i, (v, h) in enumerate(zip(sw.values, nan_stats(sw.half_times, axis=1)[0])):
             vs = f"{v:.3f}" if sw.parameter == "share" else f"{int(v)}"
             line = f"   {vs:>6}  " + "  ".join(_fmt(x) for x in h)
             if iso is not None:
