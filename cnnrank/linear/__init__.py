@@ -1,1 +1,59 @@
-"""Linear CNNs and dominant frequencies (THEORY.md §7)."""
+"""Linear CNNs and dominant frequencies (THEORY.md §7; Pinson, Lenaerts & Ginis 2023; Saxe et al. 2014).
+
+Two-layer linear networks trained by full-batch gradient descent on the squared loss, with data whose
+input–output correlation ``Σyx = U diag(s) Vᵀ`` has input modes designed in the Fourier domain.
+
+* :mod:`~cnnrank.linear.networks` -- :class:`LinearCNN` (``C`` circular ``k``-tap convolutions,
+  1D or 2D, + fully connected readout) and :class:`LinearFCNN`; loss and analytic gradients.
+* :mod:`~cnnrank.linear.data` -- :func:`fourier_mode`, :func:`designed_task`, :func:`sample_dataset`.
+* :mod:`~cnnrank.linear.training` -- :func:`train` (GD, small steps = gradient flow), :class:`GDConfig`.
+* :mod:`~cnnrank.linear.diagnostics` -- mode strengths, half-times, kernel spectra.
+* :mod:`~cnnrank.linear.closed_form` -- Saxe curve and learning time, balanced decoupled init,
+  :func:`cnn_mode_rate` (the dominant-frequency growth rate).
+* :mod:`~cnnrank.linear.experiments` -- the runs and sweeps of ``reproduce linear-cnn``.
+* :mod:`~cnnrank.linear.plotting` -- figures (matplotlib imported lazily).
+"""
+
+from cnnrank.linear.closed_form import (
+    balanced_decoupled_init,
+    cnn_mode_rate,
+    saxe_learning_time,
+    saxe_mode_strength,
+)
+from cnnrank.linear.data import DesignedTask, designed_task, fourier_mode, frequency_energy, sample_dataset
+from cnnrank.linear.diagnostics import half_times, kernel_spectra, mode_strengths, nan_stats
+from cnnrank.linear.experiments import ModeRun, Sweep, ordering_task, run_cnn, run_fcnn, run_saxe, share_task, sweep
+from cnnrank.linear.networks import LinearCNN, LinearFCNN, circulant, circular_conv
+from cnnrank.linear.training import GDConfig, LinearDivergenceError, LinearTrajectory, train
+
+__all__ = [
+    "DesignedTask",
+    "GDConfig",
+    "LinearCNN",
+    "LinearDivergenceError",
+    "LinearFCNN",
+    "LinearTrajectory",
+    "ModeRun",
+    "Sweep",
+    "balanced_decoupled_init",
+    "circulant",
+    "circular_conv",
+    "cnn_mode_rate",
+    "designed_task",
+    "fourier_mode",
+    "frequency_energy",
+    "half_times",
+    "kernel_spectra",
+    "mode_strengths",
+    "nan_stats",
+    "ordering_task",
+    "run_cnn",
+    "run_fcnn",
+    "run_saxe",
+    "sample_dataset",
+    "saxe_learning_time",
+    "saxe_mode_strength",
+    "share_task",
+    "sweep",
+    "train",
+]
