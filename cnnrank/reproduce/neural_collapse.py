@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     ufm.save(out / "ufm.npz")
     mix.save(out / "mixture.npz")
     for pr in etf_probes + frame_probes:
-        pr.save(out / f"probe_{pr.kind.replace(' ', '_')}.npz")
+        pr.save(out / f"probe_{pr.kind.lower().replace('. ', '-').replace(' ', '-')}.npz")
 
     def final(run):
         return nc_metrics(run.H, run.labels, run.W, run.b).as_dict()

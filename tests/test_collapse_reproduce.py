@@ -1,0 +1,47 @@
+"""The ``reproduce neural-collapse`` job end to end (quick sizes) and the example script."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cnnrank.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_reproduce_quick_writes_figures_and_json(tmp_path, capsys):
+    out = tmp_path / "nc"
+    assert main(["reproduce", "neural-collapse", "--out", str(out), "--quick", "--seed", "1"]) == 0
+    for name in ("neural-collapse.png", "neural-collapse-probes.png", "neural-collapse.json", "ufm.npz",
+                 "mixture.npz", "probe_etf-rota-tanh.npz"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "neural-collapse.json").read_text())
+    assert summary["params"]["quick"] is True
+    assert summary["mixture"]["first_zero_error_step"] is not None
+    pm = summary["mixture"]["p_min"]["values"]
+    assert pm[-1] > pm[0]
+    assert all(f["gap"] >= -1e-12 for f in summary["frames"])  # the solver never beats a bound
+    assert len(summary["etf_probes"]) == 4 and len(summary["frame_probes"]["results"]) == 2
+    text = capsys.readouterr().out
+    assert "nc1" in text and "frame solver" in text
+
+
+def test_reproduce_bad_argument_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "bad"
+    assert main(["reproduce", "neural-collapse", "--out", str(out), "--frame-classes", "3"]) == 2
+    assert main(["reproduce", "neural-collapse", "--out", str(out), "--probe-seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "frame-classes=3" in err and "probe-seeds=1" in err
+    assert not out.exists()
+
+
+def test_example_runs():
+    env = dict(os.environ, MPLBACKEND="Agg")
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / "neural_collapse_metrics.py")],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "nc1" in res.stdout
