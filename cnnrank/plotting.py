@@ -135,6 +135,11 @@ def plot_rank_vs_noise(
     if clean_rank is not None:
         ax.axhline(clean_rank, color="0.3", ls=":", lw=1.2, label=f"2K = {clean_rank:g}")
     ax.set_yscale("log")
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(r"background noise $\sigma_p$")
     ax.set_ylabel("stable rank")
     ax.set_title(title)

@@ -1,0 +1,83 @@
+"""``python -m cnnrank plot FILE``: redraw a figure from saved results.
+
+Understands ``rank_vs_noise.json`` (the headline figure), a saved ``Trajectory`` (``.npz``: γ/ρ,
+losses and ranks over training) and a sweep's ``results.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DESCRIPTION = "Redraw a figure from saved results (rank_vs_noise.json, a trajectory .npz, a sweep results.npz)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="results file")
+    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: beside the results)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnrank.results import ResultsFileError, load_npz
+
+    path: Path = args.results
+    if not path.is_file():
+        raise ValueError(f"results file {str(path)!r} does not exist")
+    out = args.out or path.with_suffix(".png")
+    if path.suffix == ".json":
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ResultsFileError(f"results file {str(path)!r} is not valid JSON ({exc})") from None
+        needed = {"noise_std", "data_stable_rank", "filter_stable_rank", "test_acc"}
+        if not isinstance(record, dict) or not needed <= set(record):
+            raise ResultsFileError(f"results file {str(path)!r} is not a rank-vs-noise record "
+                                   f"(needs keys {sorted(needed)})")
+        from cnnrank.reproduce.rank_vs_noise import rank_vs_noise_figure
+
+        fig = rank_vs_noise_figure(record)
+    else:
+        _, meta = load_npz(path)
+        kind = meta.get("kind")
+        if kind == "Trajectory":
+            from cnnrank.plotting import training_figure
+            from cnnrank.train import Trajectory
+
+            fig = training_figure(Trajectory.load(path))
+        elif kind == "SweepResult":
+            fig = _sweep_figure(path)
+        else:
+            raise ResultsFileError(f"results file {str(path)!r} holds a {kind!r} result, which has no plot")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    print(f"wrote {out}")
+    return 0
+
+
+def _sweep_figure(path: Path):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from cnnrank.sweeps import SweepResult
+
+    res = SweepResult.load(path)
+    names = list(res.grid)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    x_name = names[-1] if names else None
+    x = res.grid[x_name] if x_name else [0]
+    for ax, metric in zip(axes, ("data_stable_rank", "filter_stable_rank")):
+        m = res.mean(metric).reshape(-1, len(x)) if names else np.atleast_2d(res.mean(metric))
+        others = [dict(zip(names[:-1], c)) for c in _product([res.grid[n] for n in names[:-1]])]
+        for row, label in zip(m, others or [{}]):
+            ax.plot(x, row, "o-", label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
+        ax.set_xlabel(x_name or "")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _product(lists):
+    import itertools
+
+    return list(itertools.product(*lists)) if lists else []
