@@ -109,7 +109,7 @@ def test_plotting_returns_figures():
                 linear_cnn_figure(sx, fc, cnn, sws)):
         assert isinstance(fig, Figure)
         plt.close(fig)
-    with pytest.raises(ValueError, match="no kernel spectra"):
+    with pytest.raises(ValueError, match="no 1D kernel spectra"):
         plot_kernel_spectra(fc)
 
 

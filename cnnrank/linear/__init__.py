@@ -5,7 +5,8 @@ input–output correlation ``Σyx = U diag(s) Vᵀ`` has input modes designed in
 
 * :mod:`~cnnrank.linear.networks` -- :class:`LinearCNN` (``C`` circular ``k``-tap convolutions,
   1D or 2D, + fully connected readout) and :class:`LinearFCNN`; loss and analytic gradients.
-* :mod:`~cnnrank.linear.data` -- :func:`fourier_mode`, :func:`designed_task`, :func:`sample_dataset`.
+* :mod:`~cnnrank.linear.data` -- :func:`fourier_mode` / :func:`fourier_mode_2d`, :func:`designed_task` /
+  :func:`designed_task_2d`, :func:`sample_dataset`.
 * :mod:`~cnnrank.linear.training` -- :func:`train` (GD, small steps = gradient flow), :class:`GDConfig`.
 * :mod:`~cnnrank.linear.diagnostics` -- mode strengths, half-times, kernel spectra.
 * :mod:`~cnnrank.linear.closed_form` -- Saxe curve and learning time, balanced decoupled init,
@@ -20,7 +21,16 @@ from cnnrank.linear.closed_form import (
     saxe_learning_time,
     saxe_mode_strength,
 )
-from cnnrank.linear.data import DesignedTask, designed_task, fourier_mode, frequency_energy, sample_dataset
+from cnnrank.linear.data import (
+    DesignedTask,
+    designed_task,
+    designed_task_2d,
+    fourier_mode,
+    fourier_mode_2d,
+    frequency_energy,
+    frequency_energy_2d,
+    sample_dataset,
+)
 from cnnrank.linear.diagnostics import half_times, kernel_spectra, mode_strengths, nan_stats
 from cnnrank.linear.experiments import ModeRun, Sweep, ordering_task, run_cnn, run_fcnn, run_saxe, share_task, sweep
 from cnnrank.linear.networks import LinearCNN, LinearFCNN, circulant, circular_conv
@@ -40,8 +50,11 @@ __all__ = [
     "circular_conv",
     "cnn_mode_rate",
     "designed_task",
+    "designed_task_2d",
     "fourier_mode",
+    "fourier_mode_2d",
     "frequency_energy",
+    "frequency_energy_2d",
     "half_times",
     "kernel_spectra",
     "mode_strengths",

@@ -109,7 +109,7 @@ def balanced_decoupled_init(U: np.ndarray, V: np.ndarray, u0, hidden: int, rng=N
     return (o * a) @ V.T, (U * a) @ o.T
 
 
-def cnn_mode_rate(v: np.ndarray, s: float, kernel_size: int) -> float:
+def cnn_mode_rate(v: np.ndarray, s: float, kernel_size: int, dims: int = 1) -> float:
     """Early exponential growth rate of a mode in a linear CNN with ``k``-tap kernels.
 
     Near zero weights, training a single mode ``Σyx = s u vᵀ`` is gradient flow on the bilinear
@@ -123,15 +123,27 @@ def cnn_mode_rate(v: np.ndarray, s: float, kernel_size: int) -> float:
     ``0 < f < N/2``. For ``k = 1`` it is ``s``, as in a fully connected network. Mode strengths
     grow like ``e^{2σt}`` in the balanced regime, so half-times scale roughly like ``1/σ``.
 
+    In 2D the shifts run over the ``k × k`` taps: ``σ = s σ_max([S^{(j1, j2)} v])``.
+
     Parameters
     ----------
-    v : ndarray, shape (N,)
+    v : ndarray, shape (N,) or (N²,) for ``dims=2``
         Unit input mode.
     s : float, ``> 0``
     kernel_size : int, ``1 <= k <= N``
+    dims : {1, 2}
     """
     v = as_array("v", v, ndim=1)
     s = check_real("s", s, positive=True)
-    k = check_int("kernel_size", kernel_size, minimum=1, maximum=v.size)
-    shifts = np.stack([np.roll(v, j) for j in range(k)], axis=1)
+    dims = check_int("dims", dims, minimum=1, maximum=2)
+    if dims == 1:
+        k = check_int("kernel_size", kernel_size, minimum=1, maximum=v.size)
+        shifts = np.stack([np.roll(v, j) for j in range(k)], axis=1)
+    else:
+        n = int(round(np.sqrt(v.size)))
+        if n * n != v.size:
+            raise ValueError(f"v has {v.size} entries which is invalid: must be a square for dims=2")
+        k = check_int("kernel_size", kernel_size, minimum=1, maximum=n)
+        img = v.reshape(n, n)
+        shifts = np.stack([np.roll(img, (i, j), axis=(0, 1)).ravel() for i in range(k) for j in range(k)], axis=1)
     return float(s * np.linalg.norm(shifts, 2))

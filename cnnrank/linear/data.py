@@ -23,8 +23,11 @@ from cnnrank._validation import as_array, check_int, check_real
 __all__ = [
     "DesignedTask",
     "designed_task",
+    "designed_task_2d",
     "fourier_mode",
+    "fourier_mode_2d",
     "frequency_energy",
+    "frequency_energy_2d",
     "sample_dataset",
 ]
 
@@ -89,6 +92,71 @@ def frequency_energy(v: np.ndarray) -> np.ndarray:
     return np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
 
 
+def _canonical_2d(n: int, f) -> tuple[int, int]:
+    """Representative of the real frequency pair ``{f, −f}`` (mod n): the lexicographic minimum."""
+    a = (int(f[0]) % n, int(f[1]) % n)
+    b = ((-a[0]) % n, (-a[1]) % n)
+    return min(a, b)
+
+
+def fourier_mode_2d(n: int, freqs: Sequence[tuple[int, int]], shares: Sequence[float],
+                    phases: Sequence[float] | None = None) -> np.ndarray:
+    """Unit ``n × n`` image (flattened row-major) with energy share ``shares[i]`` at 2D frequency ``freqs[i]``.
+
+    ``e_f(φ)[a1, a2] = √(2/n²) cos(2π (f1 a1 + f2 a2)/n + φ)``; for the self-conjugate
+    frequencies (each ``f_i ∈ {0, n/2}``) the component is ``cos(2π (f1 a1 + f2 a2)/n) / n``.
+    ``f`` and ``−f`` (mod ``n``) are the same real component and must not both be listed.
+
+    Returns
+    -------
+    ndarray, shape (n²,)
+    """
+    n = check_int("n", n, minimum=2)
+    fr = np.asarray(freqs)
+    if fr.ndim != 2 or fr.shape[1] != 2 or fr.shape[0] == 0 or fr.dtype.kind not in "iu":
+        raise ValueError(f"freqs={np.asarray(freqs).tolist()!r} is invalid: must be a non-empty list of integer pairs")
+    canon = [_canonical_2d(n, f) for f in fr]
+    if len(set(canon)) != len(canon):
+        raise ValueError(f"freqs={fr.tolist()!r} is invalid: frequencies must be distinct up to sign (mod n={n})")
+    p = as_array("shares", shares, shape=(fr.shape[0],))
+    if np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+        raise ValueError(f"shares={p.tolist()!r} is invalid: must be >= 0 and sum to 1")
+    ph = np.zeros(fr.shape[0]) if phases is None else as_array("phases", phases, shape=(fr.shape[0],))
+    a1, a2 = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    arg = 2 * np.pi * (fr[:, 0, None, None] * a1 + fr[:, 1, None, None] * a2) / n
+    selfconj = np.all((2 * fr) % n == 0, axis=1)
+    comps = np.where(selfconj[:, None, None], np.cos(arg) / n,
+                     np.sqrt(2.0) / n * np.cos(arg + ph[:, None, None]))
+    return np.sqrt(p) @ comps.reshape(fr.shape[0], n * n)
+
+
+def frequency_energy_2d(v: np.ndarray) -> np.ndarray:
+    """Energy share of ``n × n`` images at each 2D frequency pair ``{f, −f}``.
+
+    Parameters
+    ----------
+    v : ndarray, shape (n²,) or (R, n²)
+
+    Returns
+    -------
+    ndarray, shape (n, n) or (R, n, n)
+        ``G[f] = (|V_f|² + |V_{−f}|²) / (n² ‖v‖²)`` for ``f ≠ −f`` and ``|V_f|² / (n² ‖v‖²)`` for
+        self-conjugate ``f`` (``V = DFT2(v)``); symmetric, so each pair appears at ``f`` and ``−f``.
+    """
+    arr = as_array("v", v)
+    side = int(round(np.sqrt(arr.shape[-1])))
+    if arr.ndim not in (1, 2) or side * side != arr.shape[-1]:
+        raise ValueError(f"v has shape {arr.shape} which is invalid: must be (n²,) or (R, n²)")
+    img = arr.reshape(*arr.shape[:-1], side, side)
+    e = np.abs(np.fft.fft2(img)) ** 2
+    mirror = np.roll(np.flip(e, axis=(-2, -1)), 1, axis=(-2, -1))  # e[-f]
+    idx = np.arange(side)
+    selfconj = ((2 * idx[:, None]) % side == 0) & ((2 * idx[None, :]) % side == 0)
+    g = np.where(selfconj, e, e + mirror)
+    tot = e.sum(axis=(-2, -1), keepdims=True)
+    return np.divide(g, tot, out=np.zeros_like(g), where=tot > 0)
+
+
 @dataclasses.dataclass(frozen=True)
 class DesignedTask:
     """An input–output correlation ``Σyx = U diag(s) Vᵀ`` for whitened inputs (``Σxx = I``).
@@ -99,15 +167,19 @@ class DesignedTask:
         Mode strengths (singular values), ``> 0``.
     U : ndarray, shape (M, R)
         Output modes, orthonormal columns.
-    V : ndarray, shape (N, R)
-        Input modes, orthonormal columns.
+    V : ndarray, shape (D, R)
+        Input modes, orthonormal columns (``D = N`` for signals, ``N²`` for images).
+    dims : {1, 2}
+        Whether the inputs are 1D signals or ``N × N`` images flattened row-major.
     """
 
     s: np.ndarray
     U: np.ndarray
     V: np.ndarray
+    dims: int = 1
 
     def __post_init__(self) -> None:
+        check_int("dims", self.dims, minimum=1, maximum=2)
         s = as_array("s", self.s, ndim=1)
         if np.any(s <= 0):
             raise ValueError(f"s={s.tolist()!r} is invalid: mode strengths must be > 0")
@@ -120,6 +192,13 @@ class DesignedTask:
         object.__setattr__(self, "s", s)
         object.__setattr__(self, "U", u)
         object.__setattr__(self, "V", v)
+        if self.dims == 2 and int(round(np.sqrt(v.shape[0]))) ** 2 != v.shape[0]:
+            raise ValueError(f"V has {v.shape[0]} rows which is invalid: must be a square for dims=2")
+
+    @property
+    def n(self) -> int:
+        """Signal length (1D) or image side (2D)."""
+        return self.V.shape[0] if self.dims == 1 else int(round(np.sqrt(self.V.shape[0])))
 
     @property
     def sigma_yx(self) -> np.ndarray:
@@ -128,18 +207,23 @@ class DesignedTask:
 
     @property
     def energy(self) -> np.ndarray:
-        """Energy share of each input mode per frequency, shape ``(R, N//2 + 1)``."""
-        return frequency_energy(self.V.T)
+        """Energy share of each input mode per frequency: shape ``(R, N//2 + 1)`` (1D) or ``(R, N, N)`` (2D)."""
+        return frequency_energy(self.V.T) if self.dims == 1 else frequency_energy_2d(self.V.T)
 
     @property
     def dominant_frequency(self) -> np.ndarray:
-        """Frequency carrying the largest share of each mode, shape ``(R,)``."""
-        return np.argmax(self.energy, axis=1)
+        """Frequency carrying the largest share of each mode: shape ``(R,)`` (1D) or ``(R, 2)`` (2D, the
+        canonical representative of the pair ``±f``)."""
+        e = self.energy
+        if self.dims == 1:
+            return np.argmax(e, axis=1)
+        flat = np.argmax(e.reshape(e.shape[0], -1), axis=1)
+        return np.array([_canonical_2d(self.n, divmod(int(i), self.n)) for i in flat], dtype=int).reshape(-1, 2)
 
     @property
     def dominant_share(self) -> np.ndarray:
         """That largest share, shape ``(R,)``."""
-        return np.max(self.energy, axis=1)
+        return np.max(self.energy.reshape(self.s.size, -1), axis=1)
 
 
 def designed_task(
@@ -199,6 +283,43 @@ def designed_task(
     else:
         U, _ = np.linalg.qr(rng.normal(size=(m, r)))
     return DesignedTask(s=s, U=U, V=V)
+
+
+def designed_task_2d(
+    n: int,
+    strengths: Sequence[float],
+    mode_freqs: Sequence[Sequence[tuple[int, int]]],
+    mode_shares: Sequence[Sequence[float]] | None = None,
+    *,
+    n_out: int | None = None,
+    rng=None,
+) -> DesignedTask:
+    """The 2D analogue of :func:`designed_task`: modes are ``n × n`` images built by :func:`fourier_mode_2d`.
+
+    Frequency pairs ``{f, −f}`` of different modes must be disjoint. Returns a task with ``dims=2``
+    and ``V`` of shape ``(n², R)``.
+    """
+    rng = np.random.default_rng(rng)
+    s = as_array("strengths", strengths, ndim=1)
+    r = s.size
+    if len(mode_freqs) != r:
+        raise ValueError(f"mode_freqs has {len(mode_freqs)} entries which is invalid: must have one per strength ({r})")
+    if mode_shares is None:
+        mode_shares = [np.full(len(fs), 1.0 / len(fs)) for fs in mode_freqs]
+    if len(mode_shares) != r:
+        raise ValueError(f"mode_shares has {len(mode_shares)} entries which is invalid: must have one per strength ({r})")
+    seen: set[tuple[int, int]] = set()
+    for fs in mode_freqs:
+        canon = {_canonical_2d(n, f) for f in fs}
+        if seen & canon:
+            raise ValueError(f"mode_freqs is invalid: frequency sets must be disjoint up to sign (shared: {sorted(seen & canon)})")
+        seen |= canon
+    cols = [fourier_mode_2d(n, [tuple(f) for f in fs], list(ps), rng.uniform(0.0, 2 * np.pi, len(fs)))
+            for fs, ps in zip(mode_freqs, mode_shares)]
+    V = np.stack(cols, axis=1)
+    m = r if n_out is None else check_int("n_out", n_out, minimum=r)
+    U = np.eye(r) if m == r else np.linalg.qr(rng.normal(size=(m, r)))[0]
+    return DesignedTask(s=s, U=U, V=V, dims=2)
 
 
 def sample_dataset(task: DesignedTask, n_samples: int, *, noise: float = 0.0, rng=None) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from cnnrank.results import SavableResult
 
 from cnnrank.linear.closed_form import balanced_decoupled_init, cnn_mode_rate, saxe_mode_strength
 from cnnrank.linear.data import DesignedTask, designed_task
-from cnnrank.linear.diagnostics import half_times, kernel_spectra, mode_strengths
+from cnnrank.linear.diagnostics import half_times, mode_strengths
 from cnnrank.linear.networks import LinearCNN, LinearFCNN
 from cnnrank.linear.training import GDConfig, train
 
@@ -48,9 +48,10 @@ class ModeRun(SavableResult):
     half_times : ndarray, shape (R,)
         First time ``u_α = s_α / 2`` (NaN if never).
     losses : ndarray, shape (T,)
-    spectra : ndarray, shape (T, C, N//2 + 1)
+    spectra : ndarray, shape (T, C, N//2 + 1) or (T, C, N, N//2 + 1) in 2D
         Kernel spectra ``|DFT(κ_c)|`` (shape ``(T, 0, 0)`` for a fully connected network).
-    dominant_freq, dominant_share : ndarray, shape (R,)
+    dominant_freq : ndarray, shape (R,) or (R, 2) in 2D
+    dominant_share : ndarray, shape (R,)
         Each input mode's dominant frequency and its energy share.
     rates : ndarray, shape (R,)
         Predicted early growth rate of each mode: ``s_α`` (fully connected) or
@@ -161,21 +162,20 @@ def run_cnn(task: DesignedTask, *, channels: int = 4, kernel_size: int | None = 
             n_records: int = 200, seed: int | None = 0) -> ModeRun:
     """Train a linear CNN on ``task`` from a small random init (``LinearCNN.init``).
 
-    ``kernel_size`` defaults to ``N``. ``lr`` defaults to ``0.01 / max_α rate_α`` (small steps,
-    close to gradient flow). The run lasts ``t_end`` flow time, recorded ``n_records`` times.
+    1D or 2D following ``task.dims``; ``kernel_size`` defaults to ``N`` (the image side in 2D).
+    ``lr`` defaults to ``0.01 / max_α rate_α`` (small steps, close to gradient flow). The run lasts ``t_end`` flow time, recorded ``n_records`` times.
     """
-    n = task.V.shape[0]
+    n = task.n
     k = n if kernel_size is None else kernel_size
-    net = LinearCNN(n, task.U.shape[0], channels, k)
-    rates = [cnn_mode_rate(task.V[:, a], task.s[a], k) for a in range(task.s.size)]
+    net = LinearCNN(n, task.U.shape[0], channels, k, dims=task.dims)
+    rates = [cnn_mode_rate(task.V[:, a], task.s[a], k, task.dims) for a in range(task.s.size)]
     return _run(task, net, net.init(init_scale, rng=seed), rates, t_end, _lr(max(rates), lr), n_records, seed)
 
 
 def run_fcnn(task: DesignedTask, *, hidden: int = 16, init_scale: float = 1e-2, t_end: float = 12.0,
              lr: float | None = None, n_records: int = 200, seed: int | None = 0) -> ModeRun:
     """Train a linear fully connected network on ``task`` from a small random init."""
-    n = task.V.shape[0]
-    net = LinearFCNN(n, task.U.shape[0], hidden)
+    net = LinearFCNN(task.V.shape[0], task.U.shape[0], hidden)
     rates = task.s.copy()
     return _run(task, net, net.init(init_scale, rng=seed), rates, t_end, _lr(rates.max(), lr), n_records, seed)
 
@@ -187,7 +187,7 @@ def run_saxe(task: DesignedTask, *, u0: float = 1e-3, hidden: int = 16, t_end: f
     Every mode starts at ``u0``; ``t_end`` defaults to twice the slowest mode's half-time.
     """
     u0 = check_real("u0", u0, positive=True, maximum=float(task.s.min()))
-    n = task.V.shape[0]
+    n = task.V.shape[0]  # input dimension D
     if t_end is None:
         t_end = 2.0 * np.log(task.s.min() / u0) / (2.0 * task.s.min()) + 1.0
     net = LinearFCNN(n, task.U.shape[0], hidden)
@@ -205,7 +205,7 @@ def _run(task, net, params, rates, t_end, lr, n_records, seed) -> ModeRun:
     syy = float(np.sum(task.s**2))
     traj, _ = train(net, params, np.eye(net.n_in), task.sigma_yx, cfg, syy=syy)
     if isinstance(net, LinearCNN):
-        spectra = kernel_spectra(traj.kernels, net.n)
+        spectra = net.kernel_spectra(traj.kernels)
         saxe = np.zeros((0, task.s.size))
     else:
         spectra = np.zeros((traj.times.size, 0, 0))

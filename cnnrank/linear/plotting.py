@@ -16,8 +16,13 @@ def _axes(ax):
     return ax.figure, ax
 
 
+def _freq(f) -> str:
+    f = np.ravel(f)
+    return str(int(f[0])) if f.size == 1 else "(" + ",".join(str(int(x)) for x in f) + ")"
+
+
 def _mode_label(run, a: int) -> str:
-    return f"s={run.s[a]:g}, f*={int(run.dominant_freq[a])} ({100 * run.dominant_share[a]:.0f}%)"
+    return f"s={run.s[a]:g}, f*={_freq(run.dominant_freq[a])} ({100 * run.dominant_share[a]:.0f}%)"
 
 
 def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | None = None, linestyle: str = "-"):
@@ -53,7 +58,7 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
     fig, ax = _axes(ax)
     spec = run.spectra
     if spec.ndim != 3 or spec.shape[1] == 0:
-        raise ValueError("run has no kernel spectra (not a CNN run)")
+        raise ValueError("run has no 1D kernel spectra (not a 1D CNN run)")
     from matplotlib.colors import LogNorm
 
     power = spec[:, channel, :] ** 2 if channel is not None else np.sum(spec**2, axis=1)
