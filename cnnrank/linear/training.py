@@ -122,7 +122,7 @@ def train(net, params, sxx: np.ndarray, syx: np.ndarray, config: GDConfig, *, sy
     syx = as_array("syx", syx, shape=(net.n_out, d))
     params = tuple(np.array(p, dtype=float, copy=True) for p in params)
     lr = config.lr
-    rec = sorted(set(range(0, config.steps + 1, config.record_every)) | {config.steps})
+    rec = set(range(0, config.steps + 1, config.record_every)) | {config.steps}
     is_cnn = isinstance(net, LinearCNN)
     steps_out, losses, weffs, kerns = [], [], [], []
     loss0 = None
@@ -138,7 +138,7 @@ def train(net, params, sxx: np.ndarray, syx: np.ndarray, config: GDConfig, *, sy
                 raise LinearDivergenceError(
                     f"training diverged at step {step} (loss={loss!r}); try a smaller lr than {lr}"
                 )
-            if step in rec or step == config.steps:
+            if step in rec:
                 steps_out.append(step)
                 losses.append(loss)
                 weffs.append(net.effective(params))
