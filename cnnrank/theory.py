@@ -11,7 +11,9 @@ Write the sample matrix ``A`` (n × Pd). Its signal and background blocks sit in
 coordinates (projected noise), so ``A Aᵀ = S + N Nᵀ`` with
 
 * ``S`` of rank ``g`` (``g = 2K`` signal groups for a fixed signal position, ``2KP`` for a random one),
-  each group of ``n/g`` samples contributing an eigenvalue ``s² = ‖μ‖² n / g``;
+  a group of ``n_g`` samples sharing one signal patch contributing an eigenvalue ``‖μ‖² n_g``; the
+  largest, ``s² = ‖μ‖² max_g n_g``, matters (``n/2K`` when balanced with a fixed position, else the
+  expected maximum of multinomial counts, :func:`expected_max_group`);
 * ``N`` an ``n × D`` Gaussian matrix of entry variance ``σ_p²``, ``D = (P-1) d_eff`` with
   ``d_eff = d - 2K`` (projected) or ``d``.
 
@@ -19,15 +21,16 @@ Numerator: ``E‖A‖_F² = n‖μ‖² + n σ_p² D``. Denominator: the top eig
 with an additive spike. In units of ``σ_p² D``, ``NNᵀ/(σ_p² D)`` has the Marchenko–Pastur law of
 ratio ``c = n/D`` (R-transform ``1/(1 - c w)``), and a spike of size ``ℓ = s²/(σ_p² D)`` produces an
 outlier ``ℓ + ℓ/(ℓ - c)`` when ``ℓ > c + √c``, otherwise the top eigenvalue sticks to the edge
-``(1 + √c)²`` (Benaych-Georges & Nadakuditi 2011). Hence
+``(1 + √c)²`` (Benaych-Georges & Nadakuditi 2011). (With a random signal position the background
+blocks of two rows overlap in ``(P-1)²/P`` blocks on average, which makes ``c = n/(P d_eff)``.) Hence
 
 .. math::
     \mathrm{E\,srank}(A) \approx \frac{n\|\mu\|^2 + n\sigma_p^2 D}
     {\sigma_p^2 D\,\max\big(\ell + \ell/(\ell - c)\ \text{if}\ \ell > c+\sqrt c,\ (1+\sqrt c)^2\big)},
 
-which is ``g`` at ``σ_p = 0`` and tends to ``n·D/(√D + √n)²`` (≈ ``n`` when ``D ≫ n``) for large noise.
+which is ``n / max_g n_g`` (``= 2K`` balanced) at ``σ_p = 0`` and tends to ``n·D/(√D + √n)²`` (≈ ``n`` when ``D ≫ n``) for large noise.
 The patch matrix (nP × d) is block diagonal in the same sense (signal rows and noise rows are
-orthogonal), so its top eigenvalue is ``max(‖μ‖² n/(2K), σ_p² (√d_eff + √(n(P-1)))²)``.
+orthogonal), so its top eigenvalue is ``max(‖μ‖² max_k n_k, σ_p² (√d_eff + √(n(P-1)))²)``.
 """
 
 from __future__ import annotations
@@ -111,6 +114,29 @@ def clean_rank(config: Any) -> int:
     return 2 * c.K * (c.patches if getattr(c, "signal_position", 0) == "random" else 1)
 
 
+def expected_max_group(config: Any, by_position: bool = True, draws: int = 200) -> float:
+    """Expected size of the largest group of samples sharing one signal patch.
+
+    A group is a signal (and, with ``by_position`` and a random signal position, a position). For
+    balanced data with a fixed position it is exactly ``⌈n / 2K⌉``-ish; otherwise the group sizes
+    are multinomial, and the mean of the maximum is estimated from ``draws`` draws of the model's own
+    label/position law with a fixed internal seed (so the prediction is deterministic).
+    """
+    c = _cfg(config)
+    model = c.model()
+    rng = np.random.default_rng(20240415)
+    random_pos = by_position and getattr(c, "signal_position", 0) == "random"
+    if getattr(c, "balanced", False) and not random_pos:
+        _, ids = model._labels_and_ids(c.n, rng)
+        return float(np.bincount(ids).max())
+    tops = np.empty(draws)
+    for t in range(draws):
+        _, ids = model._labels_and_ids(c.n, rng)
+        groups = ids * c.patches + rng.integers(0, c.patches, c.n) if random_pos else ids
+        tops[t] = np.bincount(groups).max()
+    return float(tops.mean())
+
+
 def _spiked_top(ell: float, cratio: float) -> float:
     edge = (1.0 + np.sqrt(cratio)) ** 2
     if ell > cratio + np.sqrt(cratio):
@@ -131,18 +157,21 @@ def expected_data_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray 
     sig = np.atleast_1d(np.asarray(c.noise_std if noise_std is None else noise_std, dtype=float))
     if np.any(sig < 0) or not np.all(np.isfinite(sig)):
         raise ValueError(f"noise_std={noise_std!r} is invalid: must be finite and >= 0")
-    g = clean_rank(c)
     n, mu2 = c.n, c.signal_norm**2
     D = (c.patches - 1) * _d_eff(c)
-    s2 = mu2 * n / g
+    s2 = mu2 * expected_max_group(c, by_position=True)
+    # With a random signal position the background of a row fills P - 1 of P blocks that vary from
+    # row to row: off-diagonal entries of NNᵀ then have variance σ⁴ d_eff (P-1)²/P instead of σ⁴ D,
+    # i.e. the Marchenko-Pastur ratio is n / (P d_eff) rather than n / D.
+    D_spread = c.patches * _d_eff(c) if getattr(c, "signal_position", 0) == "random" else D
     out = np.empty_like(sig)
     for i, s in enumerate(sig):
         num = n * mu2 + n * s**2 * D
         if s == 0:
-            out[i] = g if mu2 > 0 else 0.0
+            out[i] = num / s2 if mu2 > 0 else 0.0
             continue
         scale = s**2 * D
-        out[i] = num / (scale * _spiked_top(s2 / scale, n / D))
+        out[i] = num / (scale * _spiked_top(s2 / scale, n / D_spread))
     return float(out[0]) if np.ndim(noise_std if noise_std is not None else c.noise_std) == 0 else out
 
 
@@ -153,7 +182,7 @@ def expected_patch_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray
     n, mu2, de = c.n, c.signal_norm**2, _d_eff(c)
     rows = n * (c.patches - 1)
     num = n * mu2 + rows * sig**2 * de
-    top = np.maximum(mu2 * n / (2 * c.K), sig**2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
+    top = np.maximum(mu2 * expected_max_group(c, by_position=False), sig**2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
     out = np.where(top > 0, num / np.where(top > 0, top, 1.0), 0.0)
     return float(out[0]) if np.ndim(noise_std if noise_std is not None else c.noise_std) == 0 else out
 
