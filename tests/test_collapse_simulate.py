@@ -143,3 +143,24 @@ def test_probe_small_and_roundtrip(tmp_path):
     assert np.array_equal(r.test_accuracy, r2.test_accuracy)
     r3 = ProbeResult.load(r.save(tmp_path / "p.npz"))
     assert np.array_equal(r3.classifiers, r.classifiers) and r3.kind == "etf-rotation"
+
+
+def test_plot_functions_return_figures():
+    import matplotlib.pyplot as plt
+
+    from cnnrank.collapse import grassmannian_frame
+    from cnnrank.collapse import plotting as P
+
+    run = train_ufm(UFMConfig(steps=40, record_every=10), rng=0)
+    data = sample_mixture(MixtureConfig(num_classes=3, input_dim=8, n_train_per_class=4, n_test_per_class=5), rng=0)
+    Fs = classifier_variants(simplex_etf(3, 2, rng=0), 2, "permutation", rng=1)
+    pr = fixed_classifier_probe(data, Fs, FeatureNetConfig(width=2, activation="tanh", steps=20), seeds=2, rng=0)
+    frames = [grassmannian_frame(3, 2, restarts=1, steps=50, rng=0)]
+    for fig in (P.plot_nc_history(run), P.plot_margins(run), P.plot_accuracy(run), P.plot_feature_pca(run),
+                P.plot_mean_cosines(run, run), P.plot_probe([pr]), P.plot_frame_gaps(frames),
+                P.collapse_figure(run, run), P.probes_figure([pr], [pr], frames)):
+        assert fig.axes
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    assert P.plot_margins(run, ax=ax) is fig
+    plt.close(fig)

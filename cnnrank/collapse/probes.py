@@ -151,6 +151,10 @@ def fixed_classifier_probe(
     -------
     ProbeResult
     """
+    if not isinstance(data, MixtureData):
+        raise TypeError(f"data={type(data).__name__} is invalid: must be a MixtureData")
+    if not isinstance(config, FeatureNetConfig):
+        raise TypeError(f"config={config!r} is invalid: must be a FeatureNetConfig")
     Fs = as_array("classifiers", classifiers, ndim=3)
     C = int(data.means.shape[0])
     if Fs.shape[1:] != (C, config.width):
