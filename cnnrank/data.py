@@ -264,6 +264,23 @@ class SignalNoiseModel:
         """The ``2K`` signal vectors, shape (2K, d) (``rng`` is used only for a random basis)."""
         return make_signals(self.d, self.K, self.signal_norm, self.signal_basis, rng)
 
+    def sample_gram(self, n: int, m: int, init_std: float, n_test: int = 0, rng: Any = None) -> Any:
+        """Draw the inner products of ``n`` samples, ``n_test`` test samples and ``2m`` initial filters.
+
+        The law of every inner product of ``sample(n)``, ``sample(n_test)`` and
+        ``TwoLayerCNN.init(m, d, init_std)``, drawn without any ``d``-dimensional vector (a Wishart
+        draw by the Bartlett decomposition): the cost does not depend on ``d``. Train on it with
+        ``cnnrank.train(activation, sample, lr, steps, engine="implicit")``. See
+        :func:`cnnrank.engines.implicit.sample_gram` for the construction and what it can give.
+
+        Returns
+        -------
+        cnnrank.engines.implicit.GramSample
+        """
+        from cnnrank.engines.implicit import sample_gram
+
+        return sample_gram(self, n, m, init_std, n_test=n_test, rng=rng)
+
     def _labels_and_ids(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         K = self.K
         if self.balanced:

@@ -24,6 +24,7 @@ from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
+from cnnrank.engines.implicit import GramSample, ImplicitEngine, sample_meta
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import stable_rank_from_gram
 from cnnrank.results import SavableResult
@@ -223,10 +224,12 @@ def train(
 
     Parameters
     ----------
-    net : TwoLayerCNN
-        Initial filters ``W(0)`` (2, m, d) and the activation.
-    data : PatchData
-        Training set, ``X`` (n, P, d), ``y`` (n,).
+    net : TwoLayerCNN or Activation
+        Initial filters ``W(0)`` (2, m, d) and the activation; with ``engine="implicit"`` only the
+        :class:`~cnnrank.activations.Activation` (the initial filters are part of the sample).
+    data : PatchData or GramSample
+        Training set, ``X`` (n, P, d), ``y`` (n,); or, for ``engine="implicit"``, the inner products
+        drawn by :meth:`SignalNoiseModel.sample_gram` (test set included, ``test`` must be None).
     lr : float
         Step size ``η > 0``.
     steps : int
@@ -241,7 +244,10 @@ def train(
         with the Gram matrix of the distinct patches, ``4 M² m`` flops per step, independent of
         ``d``), another name of :data:`cnnrank.engines.ENGINES`, or ``"auto"``: the cheaper of the
         two for these shapes (:func:`cnnrank.engines.choose_engine`; the reason is stored in
-        ``metadata["engine_choice"]``).
+        ``metadata["engine_choice"]``). ``"implicit"`` trains on a
+        :class:`~cnnrank.engines.implicit.GramSample` (no vector of ``R^d`` ever exists): the
+        trajectory has losses, accuracies (test included), ``coef``, ``gamma``, ``rho`` and both
+        stable ranks, and ``W_init``, ``W_final``, ``patches`` are ``None`` (``weights_at`` raises).
     progress : bool or None
         Progress bar on stderr (``None``: only on a terminal).
     callback : callable, optional
@@ -256,6 +262,8 @@ def train(
     TrainingDiverged
         If the loss or the weights become non-finite; carries the records so far.
     """
+    if engine == "implicit" or isinstance(data, GramSample):
+        return _train_implicit(net, data, lr, steps, record_every, test, engine, progress, callback)
     _validate_train(net, data, test)
     lr = check_real("lr", lr, positive=True)
     steps = check_int("steps", steps, minimum=0)
@@ -265,25 +273,32 @@ def train(
     name, why = _resolve_engine(engine, net, data, steps)
     started = time.perf_counter()
     eng = ENGINES[name](net.W, data, net.activation, test)
-    at = record_steps(steps, record_every)
-    snaps: list[Snapshot] = []
-    bar = progress_bar(steps, desc=f"train[{name}]", enabled=progress)
 
-    def build(done_steps: np.ndarray) -> Trajectory:
+    def assemble(snaps: list[Snapshot], done_steps: np.ndarray) -> Trajectory:
         return _assemble(snaps, done_steps, net, data, lr, name, eng,
                          {"engine_choice": why, "seconds": time.perf_counter() - started})
 
+    return _run(eng, name, lr, steps, record_every, progress, callback, assemble)
+
+
+def _run(eng: Any, name: str, lr: float, steps: int, record_every: int, progress: bool | None,
+         callback: Callable[[int, Snapshot], None] | None,
+         assemble: Callable[[list[Snapshot], np.ndarray], Trajectory]) -> Trajectory:
+    """The loop over records shared by every engine."""
+    at = record_steps(steps, record_every)
+    snaps: list[Snapshot] = []
+    bar = progress_bar(steps, desc=f"train[{name}]", enabled=progress)
     current = 0
     try:
         for target in at:
             try:
                 eng.advance(int(target - current), lr)
             except Diverged as exc:
-                raise TrainingDiverged(current + exc.steps_done, lr, build(at[: len(snaps)])) from None
+                raise TrainingDiverged(current + exc.steps_done, lr, assemble(snaps, at[: len(snaps)])) from None
             try:
                 snap = eng.snapshot()
             except Diverged:
-                raise TrainingDiverged(int(target), lr, build(at[: len(snaps)])) from None
+                raise TrainingDiverged(int(target), lr, assemble(snaps, at[: len(snaps)])) from None
             current = int(target)
             snaps.append(snap)
             bar.update(int(target - (at[len(snaps) - 2] if len(snaps) > 1 else 0)))
@@ -291,20 +306,79 @@ def train(
                 callback(current, snap)
     finally:
         bar.close()
-    return build(at)
+    return assemble(snaps, at)
+
+
+def _train_implicit(activation: Any, sample: Any, lr: float, steps: int, record_every: int | None,
+                    test: Any, engine: str, progress: bool | None,
+                    callback: Callable[[int, Snapshot], None] | None) -> Trajectory:
+    """``train(activation, sample, ..., engine="implicit")`` on a :class:`GramSample`."""
+    if engine not in ("implicit", "auto"):
+        raise ValueError(f"engine={engine!r} is invalid for a GramSample (no vectors): must be 'implicit' "
+                         f"or 'auto'")
+    if not isinstance(sample, GramSample):
+        raise TypeError(f"data={type(sample).__name__} is invalid: engine='implicit' needs a GramSample "
+                        f"from SignalNoiseModel.sample_gram")
+    if isinstance(activation, TwoLayerCNN):
+        raise TypeError("net=TwoLayerCNN is invalid for engine='implicit': pass the Activation; the "
+                        "initial filters are part of the GramSample")
+    if not isinstance(activation, Activation):
+        raise TypeError(f"net={type(activation).__name__} is invalid: engine='implicit' needs an Activation")
+    if test is not None:
+        raise ValueError("test is invalid with engine='implicit': draw the test set jointly with "
+                         "sample_gram(..., n_test=...)")
+    lr = check_real("lr", lr, positive=True)
+    steps = check_int("steps", steps, minimum=0)
+    if record_every is None:
+        record_every = max(1, steps // 100)
+    record_every = check_int("record_every", record_every, minimum=1)
+    started = time.perf_counter()
+    eng = ImplicitEngine(sample, activation)
+
+    def assemble(snaps: list[Snapshot], done_steps: np.ndarray) -> Trajectory:
+        meta = {"engine_choice": "requested" if engine == "implicit" else "auto: implicit (a GramSample)",
+                "seconds": time.perf_counter() - started, "sample": sample_meta(sample)}
+        return _assemble_records(snaps, done_steps, sample.m, sample.n, sample.P, lr, activation,
+                                 "implicit", meta, gamma_rho=lambda c: _gamma_rho_implicit(c, sample))
+
+    return _run(eng, "implicit", lr, steps, record_every, progress, callback, assemble)
+
+
+def _gamma_rho_implicit(coef: np.ndarray, sample: Any) -> tuple[np.ndarray, np.ndarray]:
+    """γ and ρ (THEORY.md §4) from coefficients and the sample's norms and bookkeeping."""
+    n, P = sample.n, sample.P
+    pos = np.broadcast_to(sample.signal_pos[:, None], coef.shape[:-1] + (1,))
+    c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]
+    onehot = np.zeros((n, 2 * sample.K))
+    onehot[np.arange(n), sample.signal_id] = 1.0
+    gamma = (c_sig @ onehot) * sample.signal_sq_norms
+    keep = np.arange(P)[None, :] != sample.signal_pos[:, None]
+    bg = np.broadcast_to(np.nonzero(keep)[1].reshape(n, P - 1), coef.shape[:-2] + (n, P - 1))
+    rho = np.take_along_axis(coef, bg, axis=-1) * sample.noise_sq_norms
+    return gamma, rho
 
 
 def _assemble(snaps: list[Snapshot], at: np.ndarray, net: TwoLayerCNN, data: PatchData, lr: float,
               name: str, eng: Any, meta: dict) -> Trajectory:
-    m, (n, P, d) = net.m, data.X.shape
+    W_final = eng.weights() if snaps else None
+    vectors = W_final is not None
+    gamma_rho = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
+    return _assemble_records(snaps, at, net.m, data.n, data.P, lr, net.activation, name, meta, gamma_rho,
+                             W_init=np.array(net.W) if vectors else None, W_final=W_final,
+                             patches=np.array(data.X) if vectors else None)
+
+
+def _assemble_records(snaps: list[Snapshot], at: np.ndarray, m: int, n: int, P: int, lr: float,
+                      activation: Activation, name: str, meta: dict,
+                      gamma_rho: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+                      W_init: np.ndarray | None = None, W_final: np.ndarray | None = None,
+                      patches: np.ndarray | None = None) -> Trajectory:
     R = len(snaps)
     coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
     gamma = rho = None
-    if data.has_decomposition:
-        gamma, rho = signal_noise_coefficients(coef, data)
+    if gamma_rho is not None:
+        gamma, rho = gamma_rho(coef)
     has_test = R > 0 and snaps[0].test_loss is not None
-    W_final = eng.weights() if R else None
-    vectors = W_final is not None
     return Trajectory(
         steps=np.asarray(at[:R], dtype=np.int64),
         train_loss=np.array([s.train_loss for s in snaps]),
@@ -316,11 +390,11 @@ def _assemble(snaps: list[Snapshot], at: np.ndarray, net: TwoLayerCNN, data: Pat
         rho=rho,
         filter_stable_rank=np.array([stable_rank_from_gram(s.filter_gram) for s in snaps]),
         learned_stable_rank=np.array([stable_rank_from_gram(s.learned_gram) for s in snaps]),
-        W_init=np.array(net.W) if vectors else None,
+        W_init=W_init,
         W_final=W_final,
-        patches=np.array(data.X) if vectors else None,
+        patches=patches,
         lr=lr,
-        activation=net.activation.spec(),
+        activation=activation.spec(),
         engine=name,
         metadata=meta,
     )

