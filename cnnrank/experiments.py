@@ -54,7 +54,7 @@ class RunConfig:
     lr: float = 2.0
     steps: int = 3000
     record_every: int = 100
-    engine: str = "feature"
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         check_int("n", self.n, minimum=1)
