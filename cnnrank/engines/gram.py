@@ -382,10 +382,11 @@ class GramCore:
         """``W Wᵀ`` and ``(W - W0)(W - W0)ᵀ``, each (B, 2m, 2m), from ``2m``- and ``M``-sized products."""
         Cd = self.Cd[:, :-1]
         CdT = Cd.transpose(0, 2, 1)
-        learned = CdT @ (self.G[:, :-1, :-1] @ Cd)
-        learned = 0.5 * (learned + learned.transpose(0, 2, 1))
-        cross = CdT @ self.Z0[:, :-1]
-        return self.WW0 + cross + cross.transpose(0, 2, 1) + learned, learned
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged run of a batch gives inf/nan
+            learned = CdT @ (self.G[:, :-1, :-1] @ Cd)
+            learned = 0.5 * (learned + learned.transpose(0, 2, 1))
+            cross = CdT @ self.Z0[:, :-1]
+            return self.WW0 + cross + cross.transpose(0, 2, 1) + learned, learned
 
     def coefficients(self) -> np.ndarray:
         """Patch coefficients ``c_{j,r,i,p}``, shape (B, 2, m, n, P)."""

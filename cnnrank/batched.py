@@ -1,0 +1,183 @@
+r"""Batched runs: many gradient descents of one shape advanced together, for sweeps.
+
+:func:`train_batched` takes ``B`` runs (seeds, noise levels, step sizes, initializations) with the same
+``n``, ``P``, ``m`` (and test size) and advances them in the coefficient space of THEORY.md §3 with one
+stacked product per step,
+
+.. math::
+    Z_b \leftarrow Z_b + G_b\, \Delta\hat C_b \qquad (b = 1..B;\ \text{one } (B, M, M) \times (B, M, 2m)
+    \text{ batched product}),
+
+and the elementwise work of the step on ``(B, M, 2m)`` arrays (:class:`cnnrank.engines.gram.GramCore`).
+Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
+column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
+is what :func:`cnnrank.train` with ``engine="gram"`` (or ``"implicit"`` for
+:class:`~cnnrank.engines.implicit.GramSample` runs) returns for that run alone, to rounding.
+
+A run that blows up does not stop the others: its trajectory keeps the records before the blow-up and
+``metadata["diverged_at"]`` holds the step (``train`` would raise :class:`~cnnrank.TrainingDiverged`
+there).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from cnnrank._validation import check_int, check_real
+from cnnrank.activations import Activation
+from cnnrank.data import PatchData
+from cnnrank.engines.base import Snapshot
+from cnnrank.engines.gram import GramCore, GramProblem
+from cnnrank.engines.implicit import GramSample, sample_meta
+from cnnrank.network import TwoLayerCNN
+from cnnrank.train import (Trajectory, _assemble_records, _gamma_rho_implicit, _validate_train,
+                           record_steps, signal_noise_coefficients)
+
+__all__ = ["train_batched"]
+
+
+def _broadcast(name: str, value: Any, B: int) -> list:
+    items = list(value) if isinstance(value, (list, tuple)) else [value] * B
+    if len(items) != B:
+        raise ValueError(f"{name} has {len(items)} entries which is invalid: must have 1 or {B} (the batch size)")
+    return items
+
+
+def _pad(p: GramProblem, M: int, Mt: int | None) -> GramProblem:
+    """Pad to ``M`` distinct training (``Mt`` test) patches with zero rows/columns; move the sentinel."""
+    dM = M - p.M
+    if dM == 0 and (Mt is None or p.test_G.shape[0] == Mt):
+        return p
+    kw = {}
+    if Mt is not None:
+        dt = Mt - p.test_G.shape[0]
+        kw = dict(test_G=np.pad(p.test_G, ((0, dt), (0, dM))), test_Z0=np.pad(p.test_Z0, ((0, dt), (0, 0))),
+                  test_index=np.where(p.test_index == p.test_G.shape[0], Mt, p.test_index), test_y=p.test_y)
+    return GramProblem(G=np.pad(p.G, ((0, dM), (0, dM))), Z0=np.pad(p.Z0, ((0, dM), (0, 0))), WW0=p.WW0,
+                       index=np.where(p.index == p.M, M, p.index), y=p.y, P=p.P, **kw)
+
+
+def train_batched(
+    nets: TwoLayerCNN | Activation | Sequence[TwoLayerCNN],
+    data: PatchData | GramSample | Sequence[PatchData] | Sequence[GramSample],
+    lr: float | Sequence[float],
+    steps: int,
+    record_every: int | None = None,
+    test: PatchData | Sequence[PatchData] | None = None,
+) -> list[Trajectory]:
+    """Train ``B`` runs of one shape together (Gram engine, one stacked product per step).
+
+    Parameters
+    ----------
+    nets : TwoLayerCNN or sequence of TwoLayerCNN, or an Activation for GramSample runs
+        Initial filters (2, m, d) per run (one is shared by all runs); every run must use the same
+        activation.
+    data : PatchData or GramSample, or a sequence of them
+        Training set per run (one is shared). ``GramSample`` runs (from
+        :meth:`SignalNoiseModel.sample_gram`) are trained as with ``engine="implicit"``.
+    lr : float or sequence of float
+        Step size per run (one is shared).
+    steps : int
+        Number of steps ``T >= 0`` (the same for all runs).
+    record_every : int, optional
+        As in :func:`cnnrank.train` (default ``max(1, steps // 100)``).
+    test : PatchData or sequence of PatchData, optional
+        Test set per run (explicit runs only; GramSample runs carry theirs).
+
+    Returns
+    -------
+    list of Trajectory
+        One per run, in order; ``metadata["batch"] = (b, B)``, and ``metadata["diverged_at"]`` for a
+        run that blew up. ``B`` is the longest of ``nets``, ``data``, ``lr``.
+
+    Examples
+    --------
+    >>> import cnnrank
+    >>> model = cnnrank.SignalNoiseModel(d=100, K=2, noise_std=0.5)
+    >>> act = cnnrank.HuberizedReLU()
+    >>> samples = [model.sample_gram(16, 4, 0.01, rng=s) for s in range(3)]
+    >>> trajs = train_batched(act, samples, lr=1.0, steps=50)
+    >>> len(trajs), trajs[0].engine
+    (3, 'implicit')
+    """
+    lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
+    B = max(lengths, default=1)
+    nets_l, data_l, lr_l = _broadcast("nets", nets, B), _broadcast("data", data, B), _broadcast("lr", lr, B)
+    lrs = np.array([check_real("lr", v, positive=True) for v in lr_l])
+    steps = check_int("steps", steps, minimum=0)
+    record_every = check_int("record_every", max(1, steps // 100) if record_every is None else record_every,
+                             minimum=1)
+    implicit = isinstance(data_l[0], GramSample)
+    if any(isinstance(x, GramSample) != implicit for x in data_l):
+        raise ValueError("data is invalid: mixes GramSample and PatchData runs")
+    started = time.perf_counter()
+    if implicit:
+        if test is not None:
+            raise ValueError("test is invalid with GramSample runs: draw it with sample_gram(..., n_test=...)")
+        acts = [n if isinstance(n, Activation) else None for n in nets_l]
+        if any(a is None for a in acts):
+            raise TypeError("nets is invalid for GramSample runs: pass the Activation")
+        problems, Xds = [s.problem for s in data_l], [None] * B
+    else:
+        test_l = _broadcast("test", test, B)
+        for net, d, t in zip(nets_l, data_l, test_l):
+            _validate_train(net, d, t)
+        acts = [net.activation for net in nets_l]
+        built = [GramProblem.from_vectors(net.W, d, t) for net, d, t in zip(nets_l, data_l, test_l)]
+        problems, Xds = [p for p, _ in built], [x for _, x in built]
+    if any(a != acts[0] for a in acts):
+        raise ValueError("nets is invalid: every run of a batch must use the same activation")
+    shapes = {(p.n, p.P, p.m, None if p.test_G is None else p.test_y.shape[0]) for p in problems}
+    if len(shapes) != 1:
+        raise ValueError(f"runs have shapes (n, P, m, n_test) {sorted(shapes, key=str)} which is invalid: "
+                         f"a batch needs one shape")
+    M = max(p.M for p in problems)
+    Mt = None if problems[0].test_G is None else max(p.test_G.shape[0] for p in problems)
+    core = GramCore([_pad(p, M, Mt) for p in problems], acts[0])
+
+    at = record_steps(steps, record_every)
+    snaps: list[list[Snapshot]] = [[] for _ in range(B)]
+    diverged = np.full(B, -1, dtype=np.int64)
+    current = 0
+    for target in at:
+        bad = core.advance(int(target - current), lrs)
+        hit = (bad >= 0) & (diverged < 0)
+        diverged[hit] = current + bad[hit]
+        loss, acc, tloss, tacc = core.losses()
+        fg, lg = core.filter_grams()
+        coef = core.coefficients()
+        current = int(target)
+        for b in np.flatnonzero(diverged < 0):  # per-run records (small objects)
+            if not (np.isfinite(loss[b]) and np.all(np.isfinite(fg[b]))
+                    and (tloss is None or np.isfinite(tloss[b]))):
+                diverged[b] = current
+                continue
+            snaps[b].append(Snapshot(float(loss[b]), float(acc[b]),
+                                     None if tloss is None else float(tloss[b]),
+                                     None if tacc is None else float(tacc[b]),
+                                     coef[b], fg[b], lg[b]))
+    seconds = time.perf_counter() - started
+    out = []
+    for b in range(B):
+        meta = {"engine_choice": "batched", "seconds": seconds, "batch": (b, B)}
+        if diverged[b] >= 0:
+            meta["diverged_at"] = int(diverged[b])
+        recs = snaps[b]
+        if implicit:
+            s = data_l[b]
+            meta["sample"] = sample_meta(s)
+            out.append(_assemble_records(recs, at, s.m, s.n, s.P, float(lrs[b]), acts[0], "implicit", meta,
+                                         gamma_rho=lambda c, s=s: _gamma_rho_implicit(c, s)))
+            continue
+        net, d = nets_l[b], data_l[b]
+        W_final = None
+        if recs:
+            m = net.m
+            W_final = (net.W.reshape(2 * m, -1) + core.Cd[b, : problems[b].M].T @ Xds[b]).reshape(net.W.shape)
+        gr = (lambda c, d=d: signal_noise_coefficients(c, d)) if d.has_decomposition else None
+        out.append(_assemble_records(recs, at, net.m, d.n, d.P, float(lrs[b]), acts[0], "gram", meta, gr,
+                                     W_init=np.array(net.W), W_final=W_final, patches=np.array(d.X)))
+    return out

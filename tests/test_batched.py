@@ -1,0 +1,101 @@
+"""Batched runs equal the same runs one by one.
+
+The batch advances every run with the same elementwise operations as a single run and one stacked
+product ``(B, M, M) × (B, M, 2m)`` per step; a single run uses an in-place BLAS ``dgemm`` with
+``beta = 1`` instead, which could round the last bit differently on some BLAS. So we require agreement
+to 1e-12 relative (normwise), far below any modelling error and far above rounding after a few hundred
+steps. (With OpenBLAS 0.3.31 every comparison here is in fact bit for bit.)
+"""
+
+import numpy as np
+import pytest
+
+import cnnrank
+from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
+from cnnrank.batched import train_batched
+
+TOL = 1e-12
+FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc", "coef", "gamma", "rho",
+          "filter_stable_rank", "learned_stable_rank", "W_final")
+
+
+def rel(a, b):
+    scale = np.max(np.abs(b))
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b)))
+
+
+def assert_equal_runs(a, b):
+    assert np.array_equal(a.steps, b.steps) and a.engine == b.engine and a.lr == b.lr
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if y is None:
+            assert x is None, name
+        else:
+            assert rel(x, y) <= TOL, (name, rel(x, y))
+
+
+@pytest.mark.parametrize("act", [HuberizedReLU(1.0, 3.0), ReLU(), PolyReLU(2.0)])
+def test_batched_equals_sequential_over_seeds_noise_levels_and_step_sizes(act):
+    runs = []
+    for b, (noise, lr) in enumerate([(0.2, 1.0), (0.8, 0.5), (0.0, 1.0), (1.5, 0.2), (0.5, 2.0)]):
+        model = cnnrank.SignalNoiseModel(d=60, K=2, patches=3, signal_norm=3.0, noise_std=noise,
+                                         signal_position="random")
+        data, test = model.sample(10, rng=b), model.sample(6, rng=100 + b)
+        # zero noise gives fewer distinct patches: the batch pads it
+        net = cnnrank.TwoLayerCNN.init(m=3, d=60, init_std=0.1, activation=act, rng=200 + b)
+        runs.append((net, data, test, lr))
+    nets, datas, tests, lrs = map(list, zip(*runs))
+    batched = train_batched(nets, datas, lrs, steps=150, record_every=25, test=tests)
+    for (net, data, test, lr), got in zip(runs, batched):
+        want = cnnrank.train(net, data, lr=lr, steps=150, record_every=25, test=test, engine="gram")
+        assert_equal_runs(got, want)
+        assert got.metadata["batch"][1] == 5 and "diverged_at" not in got.metadata
+
+
+def test_batched_implicit_runs_equal_sequential():
+    model = cnnrank.SignalNoiseModel(d=10**7, K=2, patches=3, signal_norm=3.0, noise_std=2e-3)
+    act = HuberizedReLU(1.0, 3.0)
+    samples = [model.sample_gram(12, 3, 2e-4, n_test=5, rng=s) for s in range(4)]
+    batched = train_batched(act, samples, lr=[0.5, 1.0, 1.5, 2.0], steps=120, record_every=30)
+    for s, lr, got in zip(samples, [0.5, 1.0, 1.5, 2.0], batched):
+        assert_equal_runs(got, cnnrank.train(act, s, lr=lr, steps=120, record_every=30, engine="implicit"))
+
+
+def test_shared_data_and_net_broadcast():
+    model = cnnrank.SignalNoiseModel(d=40, K=1, patches=2, noise_std=0.5)
+    data = model.sample(8, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=40, init_std=0.1, activation=ReLU(), rng=1)
+    out = train_batched(net, data, lr=[0.1, 0.3], steps=30)
+    assert len(out) == 2
+    for lr, got in zip([0.1, 0.3], out):
+        assert_equal_runs(got, cnnrank.train(net, data, lr=lr, steps=30, engine="gram"))
+
+
+def test_a_diverging_run_does_not_disturb_the_others():
+    model = cnnrank.SignalNoiseModel(d=40, K=1, signal_norm=30.0, noise_std=5.0)
+    data = model.sample(8, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=40, init_std=1.0, activation=PolyReLU(3.0), rng=0)
+    out = train_batched(net, data, lr=[1e-4, 50.0, 2e-4], steps=40, record_every=1)
+    with pytest.raises(cnnrank.TrainingDiverged) as info:
+        cnnrank.train(net, data, lr=50.0, steps=40, record_every=1, engine="gram")
+    assert out[1].metadata["diverged_at"] == info.value.step
+    assert len(out[1]) == len(info.value.trajectory)
+    for b in (0, 2):
+        assert "diverged_at" not in out[b].metadata
+        assert_equal_runs(out[b], cnnrank.train(net, data, lr=[1e-4, 50.0, 2e-4][b], steps=40,
+                                                record_every=1, engine="gram"))
+
+
+def test_batched_validation():
+    model = cnnrank.SignalNoiseModel(d=30, K=1, patches=2)
+    d8, d9 = model.sample(8, rng=0), model.sample(9, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=30, init_std=0.1, activation=ReLU(), rng=0)
+    with pytest.raises(ValueError, match="one shape"):
+        train_batched(net, [d8, d9], lr=0.1, steps=2)
+    with pytest.raises(ValueError, match="data has 2 entries which is invalid"):
+        train_batched(net, [d8, d8], lr=[0.1, 0.2, 0.3], steps=2)
+    other = cnnrank.TwoLayerCNN.init(m=2, d=30, init_std=0.1, activation=PolyReLU(3.0), rng=0)
+    with pytest.raises(ValueError, match="same activation"):
+        train_batched([net, other], d8, lr=0.1, steps=2)
+    with pytest.raises(ValueError, match="lr=-1"):
+        train_batched(net, d8, lr=-1.0, steps=2)
