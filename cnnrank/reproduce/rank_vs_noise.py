@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     progress = False if args.quiet else None
     start = time.perf_counter()
     try:
-        res = run_sweep(spec, store=args.out / "cells", executor=executor, progress=progress)
-        abl = None if ablation is None else run_sweep(ablation, store=args.out / "ablation-cells",
+        res = run_sweep(spec, store=args.out / "sweep", executor=executor, progress=progress)
+        abl = None if ablation is None else run_sweep(ablation, store=args.out / "ablation-sweep",
                                                       executor=executor, progress=progress)
     finally:
         if executor is not None:
