@@ -115,12 +115,12 @@ class RealRankConfig:
             check_int("canvas_size", self.canvas_size, minimum=1)
         check_int("patch_size", self.patch_size, minimum=1)
         side = self.image_side
-        if side % self.patch_size:
-            where = "canvas" if self.noise_mode == "canvas" else "image"
-            raise ValueError(f"patch_size={self.patch_size} is invalid: must divide the {where} side {side}")
         if self.noise_mode == "canvas" and side < self.native_side:
             raise ValueError(f"canvas_size={self.canvas_size} is invalid: must be at least the image "
                              f"side {self.native_side}")
+        if side % self.patch_size:
+            where = "canvas" if self.noise_mode == "canvas" else "image"
+            raise ValueError(f"patch_size={self.patch_size} is invalid: must divide the {where} side {side}")
         check_int("m", self.m, minimum=1)
         check_real("init_std", self.init_std, nonnegative=True)
         check_real("kappa", self.kappa, positive=True)

@@ -1,0 +1,233 @@
+"""The real-image rank-versus-noise experiment, its figure and the mnist-rank / cifar10-rank commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import cnnrank
+from cnnrank import datasets as ds
+from cnnrank.cli import main
+from cnnrank.datasets.experiment import RealRankConfig, RealRankResult, run_real_rank
+from cnnrank.datasets.plotting import plot_real_accuracy, plot_real_rank, real_rank_figure
+from test_datasets_readers import fake_cifar, py2_cifar_pickle, write_mnist
+
+FAST = dict(n_train=40, n_test=40, m=6, steps=30, noise_std=(0.0, 0.5, 1.5))
+
+
+def toy_digits(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-like uint8 images (zero background): class 0 a ring, class 1 a bar, others a blob."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n).astype(np.uint8)
+    hh, ww = np.mgrid[0:28, 0:28]
+    r = np.hypot(hh - 13.5, ww - 13.5)
+    shapes = np.stack([(r > 6) & (r < 10), (np.abs(ww - 13.5) < 2.5) & (np.abs(hh - 13.5) < 10), r < 5])
+    ink = rng.uniform(120, 255, size=(n, 28, 28))
+    shift = rng.integers(-2, 3, size=(n, 2))
+    images = np.zeros((n, 28, 28), np.uint8)
+    for c in range(3):   # building the toy set only
+        sel = labels == c
+        images[sel] = np.where(shapes[c], ink[sel], 0).astype(np.uint8)
+    rows = (hh[None] + shift[:, :1, None]) % 28
+    cols = (ww[None] + shift[:, 1:, None]) % 28
+    images = images[np.arange(n)[:, None, None], rows, cols]
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def toy_set() -> ds.ImageSet:
+    images, labels = toy_digits()
+    return ds.ImageSet(images=images[..., None], labels=labels.astype(np.int64), classes=ds.MNIST_CLASSES,
+                       name="mnist", split="test", files=("toy",))
+
+
+@pytest.fixture(scope="module")
+def toy_result(toy_set) -> RealRankResult:
+    return run_real_rank(RealRankConfig(**FAST), images=toy_set)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(patch_size=5), "patch_size=5 .* image side 28"),
+    (dict(noise_mode="canvas", canvas_size=20), "canvas_size=20"),
+    (dict(noise_mode="canvas", canvas_size=60, patch_size=14), "patch_size=14 .* canvas side 60"),
+    (dict(noise_std=()), "noise_std"),
+    (dict(noise_std=(0.0, -1.0)), "noise_std=-1.0"),
+    (dict(classes=(3, 3)), "must differ"),
+    (dict(activation="tanh"), "activation='tanh'"),
+    (dict(lr=0.0), "lr=0.0"),
+    (dict(dataset="svhn"), "dataset='svhn'"),
+    (dict(noise_mode="salt"), "noise_mode='salt'"),
+])
+def test_config_validation(changes, match):
+    with pytest.raises(ValueError, match=match):
+        RealRankConfig(**changes)
+
+
+def test_config_sides():
+    assert RealRankConfig().image_side == 28
+    assert RealRankConfig(noise_mode="canvas").image_side == 56
+    assert RealRankConfig(dataset="cifar10", noise_mode="canvas", patch_size=16).image_side == 64
+    assert RealRankConfig().replace(m=3).m == 3
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+def test_result_shapes_and_clean_ranks(toy_set, toy_result):
+    r = toy_result
+    L = 3
+    for key in ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "filter_stable_rank",
+                "learned_stable_rank", "train_acc", "test_acc", "train_loss"):
+        assert getattr(r, key).shape == (L,)
+    assert r.filter_stable_rank_path.shape == (L, r.record_steps.size) and r.record_steps[-1] == 30
+    assert r.data == {**r.data, "n_train": 40, "n_test": 40, "P": 4, "d": 196}
+    # the clean ranks, recomputed independently from the same split
+    sq = np.random.SeedSequence(0).spawn(4)
+    task = ds.binary_task(toy_set, (0, 1), n_train=40, n_test=40, rng=np.random.default_rng(sq[0]))
+    flat = task.train_images.reshape(40, -1)
+    assert r.clean_data_stable_rank[0] == pytest.approx(cnnrank.stable_rank(flat), rel=1e-12)
+    np.testing.assert_array_equal(r.clean_data_stable_rank, r.clean_data_stable_rank[0])
+    # at σ = 0 the noisy data are the clean data
+    assert r.data_stable_rank[0] == pytest.approx(r.clean_data_stable_rank[0], rel=1e-12)
+    assert r.patch_stable_rank[0] == pytest.approx(r.clean_patch_stable_rank[0], rel=1e-12)
+    # background noise raises the data's stable rank (one noise pattern, scaled)
+    assert np.all(np.diff(r.data_stable_rank) > 0) and np.all(np.diff(r.patch_stable_rank) > 0)
+    assert r.data_stable_rank[-1] > 3 * r.data_stable_rank[0]
+    assert np.all(r.filter_stable_rank >= 1)
+    assert r.filter_stable_rank[-1] == r.filter_stable_rank_path[-1, -1]
+
+
+def test_reproducible_and_saved(toy_set, toy_result, tmp_path):
+    again = run_real_rank(RealRankConfig(**FAST), images=toy_set)
+    for key in ("data_stable_rank", "filter_stable_rank", "test_acc", "train_loss"):
+        np.testing.assert_array_equal(getattr(again, key), getattr(toy_result, key))
+    other = run_real_rank(RealRankConfig(**{**FAST, "seed": 1}), images=toy_set)
+    assert not np.array_equal(other.train_loss, toy_result.train_loss)
+    loaded = RealRankResult.load(toy_result.save(tmp_path / "r.npz"))
+    np.testing.assert_array_equal(loaded.filter_stable_rank_path, toy_result.filter_stable_rank_path)
+    assert loaded.config == toy_result.config and loaded.seeds["seed"] == 0
+    rec = json.loads(json.dumps(toy_result.to_json()))
+    assert rec["noise_std"] == [0.0, 0.5, 1.5] and rec["config"]["patch_size"] == 14
+
+
+def test_canvas_mode_and_rows(toy_set):
+    seen = []
+    r = run_real_rank(RealRankConfig(**{**FAST, "noise_mode": "canvas", "noise_std": (0.0, 1.0)}),
+                      images=toy_set, callback=seen.append)
+    assert r.data["P"] == 16 and r.data["d"] == 196 and r.data["image_side"] == 56
+    assert [row["noise_std"] for row in seen] == [0.0, 1.0]
+    assert r.rows()[1]["data_stable_rank"] == seen[1]["data_stable_rank"] > seen[0]["data_stable_rank"]
+    assert set(r.summary()) >= {"data_growth", "filter_min", "filter_max"}
+
+
+def test_mismatched_and_small(toy_set):
+    with pytest.raises(ValueError, match="cifar10"):
+        run_real_rank(RealRankConfig(dataset="cifar10", noise_mode="canvas", patch_size=16), images=toy_set)
+    with pytest.raises(ValueError, match="usable"):
+        run_real_rank(RealRankConfig(**{**FAST, "n_train": 500}), images=toy_set)
+
+
+def test_figure(toy_result):
+    import matplotlib.pyplot as plt
+
+    fig = real_rank_figure(toy_result, title="toy")
+    assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
+    fig2 = plot_real_rank(toy_result.to_json())            # the JSON record works too
+    fig3 = plot_real_accuracy(toy_result)
+    with pytest.raises(TypeError, match="ax="):
+        plot_real_rank(toy_result, ax="left")
+    for f in (fig, fig2, fig3):
+        plt.close(f)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_mnist_rank_command(tmp_path, capsys):
+    images, labels = toy_digits(160, seed=1)
+    write_mnist(tmp_path / "data", images, labels, gz=True)
+    out = tmp_path / "out"
+    code = main(["reproduce", "mnist-rank", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+                 "--n-train", "30", "--n-test", "20", "--m", "4", "--steps", "20", "--noise", "0,1"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "srank W" in text and "data stable rank grows" in text
+    rec = json.loads((out / "mnist_rank.json").read_text())
+    for key in ("noise_std", "data_stable_rank", "clean_data_stable_rank", "patch_stable_rank",
+                "filter_stable_rank", "test_acc", "config", "seeds"):
+        assert key in rec
+    assert rec["noise_std"] == [0.0, 1.0] and rec["config"]["steps"] == 20
+    assert (out / "mnist_rank.png").stat().st_size > 1000 and (out / "mnist_rank.npz").is_file()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--patch-size", "5"], "patch_size=5"),
+    (["--noise", "0,-1"], "noise_std=-1.0"),
+    (["--n-train", "5000"], "usable"),
+    (["--classes", "0,0"], "must differ"),
+])
+def test_mnist_rank_bad_values(tmp_path, capsys, argv, match):
+    images, labels = toy_digits(60)
+    write_mnist(tmp_path / "data", images, labels)
+    out = tmp_path / "out"
+    code = main(["reproduce", "mnist-rank", "--data-dir", str(tmp_path / "data"), "--out", str(out)] + argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(match, err)
+    assert not out.exists()
+
+
+def test_mnist_rank_missing_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CNNRANK_DATA", raising=False)
+    out = tmp_path / "out"
+    assert main(["reproduce", "mnist-rank", "--out", str(out)]) == 2
+    assert "CNNRANK_DATA" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["reproduce", "mnist-rank", "--data-dir", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "t10k-images-idx3-ubyte" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cifar10_rank_command(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    data, labels = fake_cifar(60, seed=2)
+    labels = [i % 3 for i in range(60)]
+    (folder / "test_batch").write_bytes(py2_cifar_pickle(data, labels, b"testing batch 1 of 1"))
+    monkeypatch.setenv("CNNRANK_DATA", str(tmp_path))
+    out = tmp_path / "out"
+    code = main(["reproduce", "cifar10-rank", "--out", str(out), "--n-train", "20", "--n-test", "10",
+                 "--m", "3", "--steps", "10", "--noise", "0,0.5"])
+    assert code == 0
+    rec = json.loads((out / "cifar10_rank.json").read_text())
+    assert rec["data"]["d"] == 16 * 16 * 3 and rec["data"]["P"] == 16
+    assert rec["data"]["class_names"] == ["airplane", "automobile"]
+    assert (out / "cifar10_rank.png").is_file()
+    assert "airplane (+1) vs automobile (-1)" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the real MNIST test set
+
+
+def test_real_mnist_short_training(mnist_dir):
+    """A short run on 0 vs 1 without noise: > 95% held-out accuracy (it reaches ~99-100%)."""
+    mnist = ds.load_mnist(mnist_dir, split="test")
+    r = run_real_rank(RealRankConfig(n_train=100, n_test=500, m=10, steps=100, noise_std=(0.0,)), images=mnist)
+    assert r.test_acc[0] > 0.95
+    assert r.train_acc[0] == 1.0
+    assert r.data_stable_rank[0] < 3     # the clean 0-vs-1 images are nearly rank-2 in the stable sense
+
+
+@pytest.mark.slow
+def test_real_mnist_rank_claim(mnist_dir):
+    """The paper's claim on real data, default configuration (about a minute)."""
+    r = run_real_rank(RealRankConfig(), images=ds.load_mnist(mnist_dir, split="test"))
+    s = r.summary()
+    assert s["data_growth"] > 10
+    assert s["filter_max"] < 0.1 * r.data_stable_rank.max()
+    assert r.test_acc[0] > 0.98
