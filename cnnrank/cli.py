@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -59,6 +60,17 @@ def _load(module_name: str):
         raise
 
 
+def _add_jobs(sub: argparse._SubParsersAction, jobs: dict[str, str]) -> None:
+    """One sub-command per job module that is present (see the module docstring for the protocol)."""
+    for name, module_name in jobs.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser (all commands and all reproducible figures)."""
     from cnnrank._version import __version__
@@ -67,24 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnrank {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module_name in COMMANDS.items():
-        module = _load(module_name)
-        if module is None:
-            continue
-        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    _add_jobs(sub, COMMANDS)
     rep = sub.add_parser("reproduce", help="reproduce one of the figures",
                          description="Reproduce one of the figures of the theory.")
     figs = rep.add_subparsers(dest="figure", metavar="FIGURE", parser_class=_Parser)
     figs.required = True
-    for name, module_name in REPRODUCERS.items():
-        module = _load(module_name)
-        if module is None:
-            continue
-        p = figs.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    _add_jobs(figs, REPRODUCERS)
     return parser
 
 
@@ -99,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        # Validation errors of the library: parameter, value and rule in one line.
+        # Validation errors of the library: parameter, value and rule in one line
+        # (set CNNRANK_DEBUG=1 to see the traceback instead).
+        if os.environ.get("CNNRANK_DEBUG"):
+            raise
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"cnnrank: error: {msg}", file=sys.stderr)
         return 2
