@@ -124,6 +124,30 @@ def test_distinct_patches_dedupes_and_drops_zero_rows():
     assert reps.size == 0 and index.tolist() == [0, 0, 0]
 
 
+def test_distinct_patches_survives_projection_collisions():
+    # two different rows with the same value of the grouping projection: the exact check catches it
+    v = 1.5 + np.cos(np.arange(2) * 0.6180339887498949 + 0.25)
+    a, b = np.array([1.0, 0.0]), np.array([0.0, v[0] / v[1]])
+    assert a @ v == b @ v
+    reps, index = distinct_patches(np.vstack([a, b, a, 2 * b, np.zeros(2), -0.0 * a]))
+    assert reps.tolist() == [0, 1, 3] and index.tolist() == [0, 1, 0, 2, 3, 3]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 25), d=st.integers(1, 4))
+def test_distinct_patches_is_exact(seed, N, d):
+    rng = np.random.default_rng(seed)
+    pool = np.vstack([np.zeros(d), rng.integers(-2, 3, (4, d)).astype(float)])
+    X = pool[rng.integers(0, 5, N)]
+    reps, index = distinct_patches(X)
+    M = reps.size
+    assert reps.tolist() == sorted(reps.tolist()) and all(X[r].any() for r in reps)
+    assert len({tuple(X[r]) for r in reps}) == M
+    for i in range(N):  # every row maps to an equal representative, zero rows to the sentinel
+        assert np.array_equal(X[i], X[reps[index[i]]]) if index[i] < M else not X[i].any()
+        assert index[i] < M or not X[i].any()
+
+
 def test_gram_matrix_counts_shared_signals_once():
     model = cnnrank.SignalNoiseModel(d=50, K=2, patches=3, noise_std=1.0)
     data = model.sample(30, rng=0)

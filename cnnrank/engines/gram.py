@@ -67,23 +67,37 @@ def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index : ndarray of int, shape (N,)
         ``index[a] = k`` if row ``a`` equals ``X2[reps[k]]``, and ``M`` (a sentinel) if row ``a`` is zero.
 
-    Rows are compared bit for bit (``np.unique`` on the rows), so ``-0.0`` and ``0.0`` count as
-    different rows: that only costs a column, never correctness.
+    Rows are grouped by a fixed random-looking projection ``X2 @ v`` (one pass, ``O(N d)``) and the
+    groups are then checked for exact equality (``==``, so ``-0.0`` equals ``0.0``); should two
+    different rows share a projection, the exact ``np.unique`` on the rows decides instead.
     """
-    N = X2.shape[0]
+    N, d = X2.shape
     nonzero = np.flatnonzero(np.any(X2 != 0, axis=1))
-    index = np.empty(N, dtype=np.int64)
+    index = np.full(N, 0, dtype=np.int64)
     if nonzero.size == 0:
-        index[:] = 0
         return np.zeros(0, dtype=np.int64), index
-    sub = X2 if nonzero.size == N else X2[nonzero]
-    _, first, inverse = np.unique(sub, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # distinct patches in order of first occurrence
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    index[:] = order.size
-    index[nonzero] = rank[np.asarray(inverse).reshape(-1)]
-    return nonzero[first[order]], index
+    v = 1.5 + np.cos(np.arange(d) * 0.6180339887498949 + 0.25)  # in [0.5, 2.5]: no zero weight
+    keys = (X2 @ v)[nonzero]
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    new_group = np.empty(ks.size, dtype=bool)
+    new_group[0] = True
+    new_group[1:] = ks[1:] != ks[:-1]
+    gid_sorted = np.cumsum(new_group) - 1
+    first_sorted = order[new_group]  # stable sort: the first occurrence heads its group
+    gid = np.empty_like(gid_sorted)
+    gid[order] = gid_sorted
+    rep_of_row = first_sorted[gid]
+    dup = np.flatnonzero(rep_of_row != np.arange(nonzero.size))
+    if dup.size and not np.array_equal(X2[nonzero[dup]], X2[nonzero[rep_of_row[dup]]]):
+        _, first, inverse = np.unique(X2[nonzero], axis=0, return_index=True, return_inverse=True)
+        first_sorted, gid = first, np.asarray(inverse).reshape(-1)
+    rank_order = np.argsort(first_sorted, kind="stable")  # groups in order of first occurrence
+    rank = np.empty_like(rank_order)
+    rank[rank_order] = np.arange(rank_order.size)
+    index[:] = rank_order.size
+    index[nonzero] = rank[gid]
+    return nonzero[first_sorted[rank_order]], index
 
 
 @dataclass(frozen=True, eq=False)
