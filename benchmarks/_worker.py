@@ -123,7 +123,8 @@ def sweep(s: dict, out: dict) -> dict:
     for c, lr in zip(singles, lrs):
         c.advance(2, lr)
     t_one = sum(timeit(lambda c=c, lr=lr: c.advance(k, lr)) for c, lr in zip(singles, lrs)) / k
-    out.update(B=B, M=M, seq_s=t_seq, batched_s=t_bat, speedup=t_seq / t_bat, max_rel_diff=diff,
+    out.update(B=B, M=M, stacked=bat[0].metadata["stacked"], seq_s=t_seq, batched_s=t_bat,
+               speedup=t_seq / t_bat, max_rel_diff=diff,
                bit_for_bit=same_bits, step_loop_seq_s=t_one, step_loop_batched_s=t_big,
                step_loop_speedup=t_one / t_big)
     return out

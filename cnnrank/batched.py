@@ -8,7 +8,8 @@ stacked product per step,
     Z_b \leftarrow Z_b + G_b\, \Delta\hat C_b \qquad (b = 1..B;\ \text{one } (B, M, M) \times (B, M, 2m)
     \text{ batched product}),
 
-and the elementwise work of the step on ``(B, M, 2m)`` arrays (:class:`cnnrank.engines.gram.GramCore`).
+and the elementwise work of the step on ``(B, M, 2m)`` arrays (:class:`cnnrank.engines.gram.GramCore`),
+in groups sized to the cache (``chunk_bytes``).
 Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
 column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
 is what :func:`cnnrank.train` with ``engine="gram"`` (or ``"implicit"`` for
@@ -67,6 +68,7 @@ def train_batched(
     steps: int,
     record_every: int | None = None,
     test: PatchData | Sequence[PatchData] | None = None,
+    chunk_bytes: float = 1.5 * 2**20,
 ) -> list[Trajectory]:
     """Train ``B`` runs of one shape together (Gram engine, one stacked product per step).
 
@@ -86,12 +88,20 @@ def train_batched(
         As in :func:`cnnrank.train` (default ``max(1, steps // 100)``).
     test : PatchData or sequence of PatchData, optional
         Test set per run (explicit runs only; GramSample runs carry theirs).
+    chunk_bytes : float
+        Cache budget of one stacked step. Runs are stacked in groups whose working set (each run's
+        ``(M+1)²`` Gram matrix and its ``(M+1, 2m)`` arrays, 8 bytes each) fits in it, and each group
+        advances its steps between two records on its own. Stacking pays when a run is small (the
+        per-step interpreter overhead is shared); once one run's working set fills the per-core cache
+        (about 2 MiB here: the paper regime, ``M = 264``, ``m = 40``), stacking more only streams the
+        Gram matrices from memory every step, so such runs advance one by one. ``float("inf")``
+        stacks everything.
 
     Returns
     -------
     list of Trajectory
-        One per run, in order; ``metadata["batch"] = (b, B)``, and ``metadata["diverged_at"]`` for a
-        run that blew up. ``B`` is the longest of ``nets``, ``data``, ``lr``.
+        One per run, in order; ``metadata["batch"] = (b, B)``, ``metadata["stacked"]`` the number of
+        runs stacked per group, and ``metadata["diverged_at"]`` for a run that blew up. ``B`` is the longest of ``nets``, ``data``, ``lr``.
 
     Examples
     --------
@@ -103,6 +113,8 @@ def train_batched(
     >>> len(trajs), trajs[0].engine
     (3, 'implicit')
     """
+    if chunk_bytes != float("inf"):
+        chunk_bytes = check_real("chunk_bytes", chunk_bytes, positive=True)
     lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
     B = max(lengths, default=1)
     nets_l, data_l, lr_l = _broadcast("nets", nets, B), _broadcast("data", data, B), _broadcast("lr", lr, B)
@@ -136,19 +148,28 @@ def train_batched(
                          f"a batch needs one shape")
     M = max(p.M for p in problems)
     Mt = None if problems[0].test_G is None else max(p.test_G.shape[0] for p in problems)
-    core = GramCore([_pad(p, M, Mt) for p in problems], acts[0])
+    padded = [_pad(p, M, Mt) for p in problems]
+    per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
+    chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
+    cores = [GramCore(padded[i: i + chunk], acts[0]) for i in range(0, B, chunk)]
 
     at = record_steps(steps, record_every)
     snaps: list[list[Snapshot]] = [[] for _ in range(B)]
     diverged = np.full(B, -1, dtype=np.int64)
     current = 0
     for target in at:
-        bad = core.advance(int(target - current), lrs)
+        bad = np.concatenate([c.advance(int(target - current), lrs[i * chunk: i * chunk + c.B])
+                              for i, c in enumerate(cores)])
         hit = (bad >= 0) & (diverged < 0)
         diverged[hit] = current + bad[hit]
-        loss, acc, tloss, tacc = core.losses()
-        fg, lg = core.filter_grams()
-        coef = core.coefficients()
+        parts = [c.losses() for c in cores]
+        loss, acc = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
+        tloss = tacc = None
+        if parts[0][2] is not None:
+            tloss, tacc = (np.concatenate([p[k] for p in parts]) for k in (2, 3))
+        grams = [c.filter_grams() for c in cores]
+        fg, lg = np.concatenate([g[0] for g in grams]), np.concatenate([g[1] for g in grams])
+        coef = np.concatenate([c.coefficients() for c in cores])
         current = int(target)
         for b in np.flatnonzero(diverged < 0):  # per-run records (small objects)
             if not (np.isfinite(loss[b]) and np.all(np.isfinite(fg[b]))
@@ -162,7 +183,7 @@ def train_batched(
     seconds = time.perf_counter() - started
     out = []
     for b in range(B):
-        meta = {"engine_choice": "batched", "seconds": seconds, "batch": (b, B)}
+        meta = {"engine_choice": "batched", "seconds": seconds, "batch": (b, B), "stacked": chunk}
         if diverged[b] >= 0:
             meta["diverged_at"] = int(diverged[b])
         recs = snaps[b]
@@ -176,7 +197,8 @@ def train_batched(
         W_final = None
         if recs:
             m = net.m
-            W_final = (net.W.reshape(2 * m, -1) + core.Cd[b, : problems[b].M].T @ Xds[b]).reshape(net.W.shape)
+            Cd = cores[b // chunk].Cd[b % chunk, : problems[b].M]
+            W_final = (net.W.reshape(2 * m, -1) + Cd.T @ Xds[b]).reshape(net.W.shape)
         gr = (lambda c, d=d: signal_noise_coefficients(c, d)) if d.has_decomposition else None
         out.append(_assemble_records(recs, at, net.m, d.n, d.P, float(lrs[b]), acts[0], "gram", meta, gr,
                                      W_init=np.array(net.W), W_final=W_final, patches=np.array(d.X)))

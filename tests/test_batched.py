@@ -34,8 +34,10 @@ def assert_equal_runs(a, b):
             assert rel(x, y) <= TOL, (name, rel(x, y))
 
 
-@pytest.mark.parametrize("act", [HuberizedReLU(1.0, 3.0), ReLU(), PolyReLU(2.0)])
-def test_batched_equals_sequential_over_seeds_noise_levels_and_step_sizes(act):
+@pytest.mark.parametrize("act, chunk_bytes", [(HuberizedReLU(1.0, 3.0), float("inf")), (ReLU(), 1.0),
+                                              (PolyReLU(2.0), 1.5 * 2**20), (HuberizedReLU(0.5, 2.0), 1e5)])
+def test_batched_equals_sequential_over_seeds_noise_levels_and_step_sizes(act, chunk_bytes):
+    # chunk_bytes: everything stacked, one run per group, the default budget, groups of a few runs
     runs = []
     for b, (noise, lr) in enumerate([(0.2, 1.0), (0.8, 0.5), (0.0, 1.0), (1.5, 0.2), (0.5, 2.0)]):
         model = cnnrank.SignalNoiseModel(d=60, K=2, patches=3, signal_norm=3.0, noise_std=noise,
@@ -45,7 +47,7 @@ def test_batched_equals_sequential_over_seeds_noise_levels_and_step_sizes(act):
         net = cnnrank.TwoLayerCNN.init(m=3, d=60, init_std=0.1, activation=act, rng=200 + b)
         runs.append((net, data, test, lr))
     nets, datas, tests, lrs = map(list, zip(*runs))
-    batched = train_batched(nets, datas, lrs, steps=150, record_every=25, test=tests)
+    batched = train_batched(nets, datas, lrs, steps=150, record_every=25, test=tests, chunk_bytes=chunk_bytes)
     for (net, data, test, lr), got in zip(runs, batched):
         want = cnnrank.train(net, data, lr=lr, steps=150, record_every=25, test=test, engine="gram")
         assert_equal_runs(got, want)
@@ -75,7 +77,7 @@ def test_a_diverging_run_does_not_disturb_the_others():
     model = cnnrank.SignalNoiseModel(d=40, K=1, signal_norm=30.0, noise_std=5.0)
     data = model.sample(8, rng=0)
     net = cnnrank.TwoLayerCNN.init(m=2, d=40, init_std=1.0, activation=PolyReLU(3.0), rng=0)
-    out = train_batched(net, data, lr=[1e-4, 50.0, 2e-4], steps=40, record_every=1)
+    out = train_batched(net, data, lr=[1e-4, 50.0, 2e-4], steps=40, record_every=1, chunk_bytes=float("inf"))
     with pytest.raises(cnnrank.TrainingDiverged) as info:
         cnnrank.train(net, data, lr=50.0, steps=40, record_every=1, engine="gram")
     assert out[1].metadata["diverged_at"] == info.value.step
@@ -97,5 +99,7 @@ def test_batched_validation():
     other = cnnrank.TwoLayerCNN.init(m=2, d=30, init_std=0.1, activation=PolyReLU(3.0), rng=0)
     with pytest.raises(ValueError, match="same activation"):
         train_batched([net, other], d8, lr=0.1, steps=2)
+    with pytest.raises(ValueError, match="chunk_bytes=0"):
+        train_batched(net, d8, lr=0.1, steps=2, chunk_bytes=0)
     with pytest.raises(ValueError, match="lr=-1"):
         train_batched(net, d8, lr=-1.0, steps=2)
