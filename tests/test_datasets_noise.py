@@ -55,6 +55,20 @@ def test_background_noise_is_common_random_numbers_and_seeded():
     np.testing.assert_array_equal(ds.add_background_noise(x, 0.3, rng=g), a)
 
 
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3)),
+           elements=st.floats(0, 1)),
+    st.floats(0.01, 1.0),
+    st.floats(0.0, 3.0),
+)
+def test_background_noise_property(images, threshold, sigma):
+    out = ds.add_background_noise(images, sigma, threshold=threshold, rng=0)
+    fg = images.max(axis=3) >= threshold
+    np.testing.assert_array_equal(out[fg], images[fg])     # foreground: bit for bit
+    z = np.random.default_rng(0).standard_normal(images.shape)
+    np.testing.assert_array_equal(out[~fg], images[~fg] + sigma * z[~fg])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(noise_std=-1.0), "noise_std"),
     (dict(noise_std=0.1, threshold=0.0), "threshold"),
