@@ -1,7 +1,10 @@
 """Real images for cnnrank: MNIST and CIFAR-10 readers, background noise, patches, binary tasks.
 
-Nothing is downloaded: the readers take a data directory (argument or ``$CNNRANK_DATA``) holding
-the standard files. A typical pipeline::
+Modules: :mod:`~cnnrank.datasets.mnist` and :mod:`~cnnrank.datasets.cifar10` (readers),
+:mod:`~cnnrank.datasets.noise` (background noise, patches), :mod:`~cnnrank.datasets.tasks` (binary
+tasks), :mod:`~cnnrank.datasets.experiment` and :mod:`~cnnrank.datasets.plotting` (the rank-versus-noise
+sweep and its figure). Nothing is downloaded: the readers take a data directory (argument or
+``$CNNRANK_DATA``) holding the standard files. A typical pipeline::
 
     from cnnrank import datasets as ds
     mnist = ds.load_mnist("../shared/data/mnist", split="test")
@@ -20,20 +23,9 @@ from cnnrank.datasets.noise import (
     to_patches,
     to_unit_float,
 )
-from cnnrank.datasets.readers import (
-    CIFAR10_CLASSES,
-    DATA_ENV,
-    MNIST_CLASSES,
-    DatasetError,
-    ImageSet,
-    RestrictedUnpickler,
-    find_data_dir,
-    load_cifar10,
-    load_mnist,
-    read_cifar10_batch,
-    read_idx_images,
-    read_idx_labels,
-)
+from cnnrank.datasets._files import DATA_ENV, DatasetError, ImageSet, find_data_dir
+from cnnrank.datasets.cifar10 import CIFAR10_CLASSES, RestrictedUnpickler, load_cifar10, read_cifar10_batch
+from cnnrank.datasets.mnist import MNIST_CLASSES, load_mnist, read_idx_images, read_idx_labels
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 
 __all__ = [

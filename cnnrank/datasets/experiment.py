@@ -27,7 +27,9 @@ import numpy as np
 
 from cnnrank._validation import check_choice, check_int, check_real
 from cnnrank.datasets.noise import add_background_noise, embed_in_noise_canvas, to_patches
-from cnnrank.datasets.readers import ImageSet, load_cifar10, load_mnist
+from cnnrank.datasets._files import ImageSet
+from cnnrank.datasets.cifar10 import load_cifar10
+from cnnrank.datasets.mnist import load_mnist
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 from cnnrank.results import SavableResult
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnrank._validation import check_int, check_real
 from cnnrank.datasets.noise import to_unit_float
-from cnnrank.datasets.readers import ImageSet
+from cnnrank.datasets._files import ImageSet
 
 __all__ = ["BinaryImageTask", "binary_task"]
 

@@ -1,0 +1,140 @@
+"""MNIST in LeCun's IDX format: ``{train,t10k}-images-idx3-ubyte`` and ``{train,t10k}-labels-idx1-ubyte``.
+
+Plain or gzip-compressed (``.gz``; detected from the content). Big-endian header: magic
+``0x00000803`` (unsigned bytes, 3 dimensions), count, rows, columns for images; magic ``0x00000801``
+and count for labels; then the raw bytes. Wrong magic numbers, truncated or over-long files, labels
+above 9 and image / label counts that disagree raise :class:`DatasetError` naming the file. The files
+are looked for in the data directory, then in ``mnist/``, ``MNIST/`` and ``MNIST/raw/`` below it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnnrank._validation import check_choice
+from cnnrank.datasets._files import DatasetError, ImageSet, _read_bytes, _resolve, find_data_dir
+
+__all__ = ["MNIST_CLASSES", "load_mnist", "read_idx_images", "read_idx_labels"]
+
+MNIST_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
+
+_IDX_IMAGES_MAGIC = 0x00000803
+_IDX_LABELS_MAGIC = 0x00000801
+_MNIST_PREFIX = {"train": "train", "test": "t10k"}
+_MNIST_SUBDIRS = ("", "mnist", "MNIST", os.path.join("MNIST", "raw"), os.path.join("mnist", "raw"))
+
+
+def _idx_header(path: Path, data: bytes, magic: int, ndim: int, what: str) -> tuple[int, ...]:
+    header_len = 4 * (1 + ndim)
+    if len(data) < header_len:
+        raise DatasetError(f"file {str(path)!r} is truncated: {len(data)} bytes, "
+                           f"shorter than the {header_len}-byte IDX header of an {what} file")
+    found = int.from_bytes(data[:4], "big")
+    if found != magic:
+        raise DatasetError(f"file {str(path)!r} is not an MNIST {what} file: magic number "
+                           f"0x{found:08x}, expected 0x{magic:08x}")
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header_len + int(np.prod(dims, dtype=np.int64))
+    if len(data) < expected:
+        raise DatasetError(f"file {str(path)!r} is truncated: {len(data)} bytes, the header "
+                           f"{dims} announces {expected}")
+    if len(data) > expected:
+        raise DatasetError(f"file {str(path)!r} has {len(data) - expected} bytes after the "
+                           f"{expected} its header {dims} announces")
+    return dims
+
+
+def read_idx_images(path: str | os.PathLike) -> np.ndarray:
+    """Read an MNIST IDX image file (plain or gzip).
+
+    Parameters
+    ----------
+    path : path
+        An ``*-images-idx3-ubyte`` file, optionally gzip-compressed.
+
+    Returns
+    -------
+    ndarray, shape (n, rows, cols), uint8
+
+    Raises
+    ------
+    DatasetError
+        Wrong magic number (not ``0x00000803``), truncated or over-long file; the message names it.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    n, rows, cols = _idx_header(path, data, _IDX_IMAGES_MAGIC, 3, "image")
+    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
+
+
+def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
+    """Read an MNIST IDX label file (plain or gzip).
+
+    Parameters
+    ----------
+    path : path
+        An ``*-labels-idx1-ubyte`` file, optionally gzip-compressed.
+
+    Returns
+    -------
+    ndarray, shape (n,), int64
+        Labels in 0..9.
+
+    Raises
+    ------
+    DatasetError
+        Wrong magic number (not ``0x00000801``), truncated or over-long file, a label above 9.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    _idx_header(path, data, _IDX_LABELS_MAGIC, 1, "label")
+    labels = np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+    if labels.size and labels.max() > 9:
+        raise DatasetError(f"file {str(path)!r} holds label {int(labels.max())}: MNIST labels are 0..9")
+    return labels
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, *, split: str = "train") -> ImageSet:
+    """Load the MNIST training or test set from IDX files.
+
+    Parameters
+    ----------
+    data_dir : path or None
+        Folder holding the files (or a ``mnist/`` / ``MNIST/raw/`` sub-folder that does);
+        ``None`` means ``$CNNRANK_DATA``.
+    split : {"train", "test"}
+        ``"train"`` reads ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte``, ``"test"``
+        reads the ``t10k-`` files; each may carry a ``.gz`` suffix.
+
+    Returns
+    -------
+    ImageSet
+        ``images`` of shape ``(n, 28, 28, 1)`` (uint8), ``labels`` of shape ``(n,)``.
+
+    Raises
+    ------
+    DatasetError
+        Missing directory or file, wrong magic number, truncated file, image and label counts
+        that differ. The message names the file.
+
+    Examples
+    --------
+    >>> test = load_mnist("../shared/data/mnist", split="test")   # doctest: +SKIP
+    >>> test.images.shape, test.class_counts()[:2]                  # doctest: +SKIP
+    ((10000, 28, 28, 1), array([ 980, 1135]))
+    """
+    check_choice("split", split, tuple(_MNIST_PREFIX))
+    prefix = _MNIST_PREFIX[split]
+    names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    folder = find_data_dir(data_dir, names, _MNIST_SUBDIRS)
+    img_path, lab_path = (_resolve(folder, name) for name in names)
+    images = read_idx_images(img_path)
+    labels = read_idx_labels(lab_path)
+    if images.shape[0] != labels.shape[0]:
+        raise DatasetError(f"image file {str(img_path)!r} holds {images.shape[0]} images but label file "
+                           f"{str(lab_path)!r} holds {labels.shape[0]} labels")
+    return ImageSet(images=images[..., None], labels=labels, classes=MNIST_CLASSES, name="mnist",
+                    split=split, files=(str(img_path), str(lab_path)))
