@@ -34,6 +34,19 @@ from cnnrank.rank import (
 from cnnrank.results import ResultsFileError
 from cnnrank.train import Trajectory, TrainingDiverged, signal_noise_coefficients, train
 
+_SUBMODULES = ("theory", "experiments", "sweeps", "plotting", "testing", "linear", "collapse", "datasets",
+               "engines", "rank", "results", "batched")
+
+
+def __getattr__(name: str):
+    """Sibling modules on first use: ``cnnrank.linear``, ``cnnrank.collapse``, ``cnnrank.theory``, …"""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"cnnrank.{name}")
+    raise AttributeError(f"module 'cnnrank' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "Activation",
