@@ -6,20 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from cnnrank.plotting import _axes
+
 __all__ = ["plot_real_rank", "plot_real_accuracy", "real_rank_figure"]
-
-
-def _axes(ax: Any, figsize: tuple[float, float]):
-    import matplotlib
-
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        return fig, ax
-    if not isinstance(ax, matplotlib.axes.Axes):
-        raise TypeError(f"ax={ax!r} is invalid: must be a matplotlib Axes or None")
-    return ax.figure, ax
 
 
 def _get(result: Any, key: str) -> np.ndarray:
