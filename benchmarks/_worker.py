@@ -66,6 +66,18 @@ def timeit(fn, reps: int = 1) -> float:
     return (time.perf_counter() - t) / reps
 
 
+def chunked(advance, steps: int, chunks: int = 5) -> list[float]:
+    """Per-step seconds of ``chunks`` consecutive pieces of ``steps`` steps (robust to load spikes)."""
+    sizes = [steps // chunks + (1 if i < steps % chunks else 0) for i in range(chunks)]
+    out = []
+    for k in sizes:
+        if k:
+            t = time.perf_counter()
+            advance(k)
+            out.append((time.perf_counter() - t) / k)
+    return out
+
+
 def bare_gram(M1: int, m2: int) -> float:
     """Seconds for the one ``(M+1, M+1) × (M+1, 2m)`` product a Gram step needs."""
     rng = np.random.default_rng(0)
@@ -145,8 +157,9 @@ def main() -> dict:
             e = ImplicitEngine(sample, cnnrank.HuberizedReLU(1.0, 3.0))
             setup = time.perf_counter() - t0
             e.advance(2, lr)
-            t = timeit(lambda: e.advance(steps, lr))
-        out.update(setup_s=setup, step_s=t / steps, peak_mb=mem.extra_mb, M=e.problem.M,
+            per = chunked(lambda k: e.advance(k, lr), steps)
+        out.update(setup_s=setup, step_s=float(np.median(per)), step_s_min=min(per), peak_mb=mem.extra_mb,
+                   M=e.problem.M,
                    bare_s=bare_gram(e.problem.M + 1, 2 * m), loss=e.snapshot().train_loss)
         return out
     if eng.startswith("sweep"):
@@ -161,9 +174,10 @@ def main() -> dict:
             t0 = time.perf_counter()
             p = TorchPeer(net.W, data.X, data.y, lr)
             setup = time.perf_counter() - t0
-            t = timeit(lambda: p.advance(steps))
+            per = chunked(p.advance, steps)
         W = p.weights()
-        out.update(setup_s=setup, step_s=t / steps, peak_mb=mem.extra_mb, loss=float(p.loss().detach()),
+        out.update(setup_s=setup, step_s=float(np.median(per)), step_s_min=min(per), peak_mb=mem.extra_mb,
+                   loss=float(p.loss().detach()),
                    bare_s=bare_feature(n * P, d, 2 * m), torch_threads=torch.get_num_threads())
     elif eng in ("feature", "gram"):
         from cnnrank.engines import ENGINES
@@ -172,14 +186,15 @@ def main() -> dict:
             t0 = time.perf_counter()
             e = ENGINES[eng](net.W, data, net.activation)
             setup = time.perf_counter() - t0
-            t = timeit(lambda: e.advance(save_at, lr))
+            per = chunked(lambda k: e.advance(k, lr), save_at)
             t1 = time.perf_counter()
             W = e.weights()
             rebuild = time.perf_counter() - t1
         snap = e.snapshot()
         if steps > save_at:  # more steps for the timing only
-            t += timeit(lambda: e.advance(steps - save_at, lr))
-        out.update(setup_s=setup, step_s=t / steps, peak_mb=mem.extra_mb, loss=snap.train_loss,
+            per += chunked(lambda k: e.advance(k, lr), steps - save_at)
+        out.update(setup_s=setup, step_s=float(np.median(per)), step_s_min=min(per), peak_mb=mem.extra_mb,
+                   loss=snap.train_loss,
                    weights_s=rebuild, save_at=save_at)
         if eng == "gram":
             out.update(M=e.problem.M, bare_s=bare_gram(e.problem.M + 1, 2 * m))

@@ -6,7 +6,9 @@
 
 Every measurement runs in a fresh process (``_worker.py``) with the same thread count for OpenBLAS
 (numpy), OpenMP and ``torch.set_num_threads``; peak memory is the resident-set growth during set-up
-and training, polled every 2 ms. The table is printed and the raw numbers are written to
+and training, polled every 2 ms. Time per step is the median over 5 or more
+consecutive chunks of the run, which keeps a load spike from another process out of the figure.
+The table is printed and the raw numbers are written to
 ``benchmarks/results/<UTC time>.json`` (gitignored).
 
 Paper regime: n = 128, P = 3, K = 4, m = 40, ‖μ‖ = 5, σ_0 = 0.01, Huberized ReLU (κ = 1, q = 3),
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                "| speed-up | max rel diff | bit for bit |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     for label, s in sweeps.items():
-        out.append(f"| {label} (M={s['M']}, {s['stacked']} stacked) | {s['seq_s']:.2f} | {s['batched_s']:.2f} | {s['speedup']:.2f}× | "
+        out.append(f"| {label} (M={s['M']}, {s['stacked']} stacked) | {s['seq_s']:.2f} | "
+                   f"{s['batched_s']:.2f} | {s['speedup']:.2f}× | "
                    f"{1e3 * s['step_loop_seq_s']:.2f} | {1e3 * s['step_loop_batched_s']:.2f} | "
                    f"{s['step_loop_speedup']:.2f}× | {s['max_rel_diff']:.1e} | {s['bit_for_bit']} |")
     text = "\n".join(out)

@@ -101,7 +101,8 @@ def train_batched(
     -------
     list of Trajectory
         One per run, in order; ``metadata["batch"] = (b, B)``, ``metadata["stacked"]`` the number of
-        runs stacked per group, and ``metadata["diverged_at"]`` for a run that blew up. ``B`` is the longest of ``nets``, ``data``, ``lr``.
+        runs stacked per group, and ``metadata["diverged_at"]`` for a run that blew up. ``B`` is
+        the longest of ``nets``, ``data``, ``lr``.
 
     Examples
     --------
@@ -198,7 +199,7 @@ def train_batched(
         if recs:
             m = net.m
             Cd = cores[b // chunk].Cd[b % chunk, : problems[b].M]
-            W_final = (net.W.reshape(2 * m, -1) + Cd.T @ Xds[b]).reshape(net.W.shape)
+            W_final = (net.W.reshape(2 * m, -1) + Xds[b].combine(Cd)).reshape(net.W.shape)
         gr = (lambda c, d=d: signal_noise_coefficients(c, d)) if d.has_decomposition else None
         out.append(_assemble_records(recs, at, net.m, d.n, d.P, float(lrs[b]), acts[0], "gram", meta, gr,
                                      W_init=np.array(net.W), W_final=W_final, patches=np.array(d.X)))

@@ -15,7 +15,7 @@ import cnnrank
 from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, choose_engine, distinct_patches
-from cnnrank.engines.gram import GramEngine, act_and_grad
+from cnnrank.engines.gram import GramEngine, PatchRows, act_and_grad
 
 TOL = 1e-9
 
@@ -146,6 +146,21 @@ def test_distinct_patches_is_exact(seed, N, d):
     for i in range(N):  # every row maps to an equal representative, zero rows to the sentinel
         assert np.array_equal(X[i], X[reps[index[i]]]) if index[i] < M else not X[i].any()
         assert index[i] < M or not X[i].any()
+
+
+def test_patch_rows_blocked_products_match_dense():
+    rng = np.random.default_rng(0)
+    X2, W = rng.standard_normal((9, 37)), rng.standard_normal((4, 37))
+    reps = np.array([0, 3, 4, 8])
+    for block_bytes in (8, 100, 10**9):  # one column per block, a few columns, everything at once
+        rows = PatchRows(X2, reps, block_bytes=block_bytes)
+        Xd = X2[reps]
+        np.testing.assert_allclose(rows.gram(), Xd @ Xd.T, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(rows.product(W), Xd @ W.T, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(rows.cross(PatchRows(X2, np.array([1, 2]))), Xd @ X2[[1, 2]].T,
+                                   rtol=1e-13, atol=1e-13)
+        C = rng.standard_normal((4, 3))
+        np.testing.assert_allclose(rows.combine(C), C.T @ Xd, rtol=1e-13, atol=1e-13)
 
 
 def test_gram_matrix_counts_shared_signals_once():

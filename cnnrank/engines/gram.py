@@ -50,7 +50,7 @@ from cnnrank.data import PatchData
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
 
-__all__ = ["GramProblem", "GramCore", "GramEngine", "distinct_patches", "act_and_grad"]
+__all__ = ["GramProblem", "GramCore", "GramEngine", "PatchRows", "distinct_patches", "act_and_grad"]
 
 
 def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,21 +151,75 @@ class GramProblem:
 
     @classmethod
     def from_vectors(cls, W0: np.ndarray, data: PatchData,
-                     test: PatchData | None = None) -> tuple["GramProblem", np.ndarray]:
-        """Build the problem from filters (2, m, d) and patches; returns it and the distinct patches (M, d)."""
+                     test: PatchData | None = None) -> tuple["GramProblem", "PatchRows"]:
+        """Build the problem from filters (2, m, d) and patches.
+
+        Returns the problem and the distinct training patches as :class:`PatchRows` (a view: no copy of
+        the patches is kept). The products run over column blocks of the patches, so the extra memory
+        is ``O(M · block)`` rather than a copy of the ``(M, d)`` distinct patches.
+        """
         n, P, d = data.X.shape
         Wf = np.asarray(W0, dtype=np.float64).reshape(-1, d)
         X2 = data.X.reshape(n * P, d)
         reps, index = distinct_patches(X2)
-        Xd = X2[reps]
+        rows = PatchRows(X2, reps)
+        G, Z0 = rows.gram(), rows.product(Wf)
         kw = {}
         if test is not None:
             Xt2 = test.X.reshape(-1, d)
             treps, tindex = distinct_patches(Xt2)
-            Xtd = Xt2[treps]
-            kw = dict(test_G=Xtd @ Xd.T, test_Z0=Xtd @ Wf.T, test_index=tindex, test_y=np.asarray(test.y))
-        prob = cls(G=Xd @ Xd.T, Z0=Xd @ Wf.T, WW0=Wf @ Wf.T, index=index, y=np.asarray(data.y), P=P, **kw)
-        return prob, Xd
+            trows = PatchRows(Xt2, treps)
+            kw = dict(test_G=trows.cross(rows), test_Z0=trows.product(Wf), test_index=tindex,
+                      test_y=np.asarray(test.y))
+        prob = cls(G=G, Z0=Z0, WW0=Wf @ Wf.T, index=index, y=np.asarray(data.y), P=P, **kw)
+        return prob, rows
+
+
+class PatchRows:
+    """The rows ``reps`` of a patch matrix ``X2`` (N, d), used in column blocks instead of copied.
+
+    Each product gathers ``(M, b)`` column blocks (``b`` chosen so that a block is at most
+    ``block_bytes``), so a product with the distinct patches never holds an ``(M, d)`` copy.
+    """
+
+    def __init__(self, X2: np.ndarray, reps: np.ndarray, block_bytes: int = 16 * 2**20) -> None:
+        self.X2, self.reps = X2, reps
+        self.M, self.d = reps.size, X2.shape[1]
+        self.step = max(1, int(block_bytes // (8 * max(self.M, 1))))
+
+    def blocks(self):
+        """``(columns, X2[reps][:, columns])`` for consecutive column blocks."""
+        for j in range(0, self.d, self.step):
+            cols = slice(j, min(j + self.step, self.d))
+            yield cols, self.X2[self.reps, cols]
+
+    def gram(self) -> np.ndarray:
+        """``X̂ X̂ᵀ``, shape (M, M)."""
+        out = np.zeros((self.M, self.M))
+        for _, B in self.blocks():
+            out += B @ B.T
+        return 0.5 * (out + out.T)
+
+    def product(self, W: np.ndarray) -> np.ndarray:
+        """``X̂ Wᵀ`` for ``W`` of shape (k, d); shape (M, k)."""
+        out = np.zeros((self.M, W.shape[0]))
+        for cols, B in self.blocks():
+            out += B @ W[:, cols].T
+        return out
+
+    def cross(self, other: "PatchRows") -> np.ndarray:
+        """``X̂ Ŷᵀ`` with the rows of ``other``; shape (M, other.M)."""
+        out = np.zeros((self.M, other.M))
+        for cols, B in self.blocks():
+            out += B @ other.X2[other.reps, cols].T
+        return out
+
+    def combine(self, C: np.ndarray) -> np.ndarray:
+        """``Cᵀ X̂`` for ``C`` of shape (M, k); shape (k, d)."""
+        out = np.empty((C.shape[1], self.d))
+        for cols, B in self.blocks():
+            out[:, cols] = C.T @ B
+        return out
 
 
 def act_and_grad(act: Activation, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +312,8 @@ class GramCore:
         m = self.m
         val, grad = act_and_grad(self.activation, Z)
         T = (val[..., :m].sum(axis=-1) - val[..., m:].sum(axis=-1)) / m  # (B, M+1)
-        f = np.take_along_axis(T, index, axis=1).reshape(Z.shape[0], n, -1).sum(axis=-1)
+        flat = (index + (np.arange(Z.shape[0]) * Z.shape[1])[:, None]).reshape(-1)
+        f = np.take(T.reshape(-1), flat).reshape(Z.shape[0], n, -1).sum(axis=-1)
         return f, val, grad
 
     def _make_kernel(self):
@@ -364,7 +419,7 @@ class GramCore:
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(steps):
                 T, grad = kernel(self.Z)
-                f = np.take_along_axis(T, self.index, axis=1).reshape(B, n, P).sum(axis=2)
+                f = np.take(T.reshape(-1), flat_index).reshape(B, n, P).sum(axis=2)
                 if not np.isfinite(f).all():
                     bad[(~np.isfinite(f).all(axis=1)) & (bad < 0)] = t
                 g = logistic_loss_derivative(y * f) * y / (n * m)  # (B, n)
@@ -405,9 +460,12 @@ class GramCore:
     def coefficients(self) -> np.ndarray:
         """Patch coefficients ``c_{j,r,i,p}``, shape (B, 2, m, n, P)."""
         B, n, P, m = self.B, self.n, self.P, self.m
-        C = np.empty((B, n * P + 1, 2 * m))
-        C[:, :-1] = np.take_along_axis(self.Cd, self.index[..., None], axis=1)
-        np.put_along_axis(C, self.srow[..., None], self.Cs, axis=1)
+        M1, nP1 = self.M + 1, n * P + 1
+        C = np.empty((B, nP1, 2 * m))
+        flat = (self.index + (np.arange(B) * M1)[:, None]).reshape(-1)
+        C[:, :-1] = np.take(self.Cd.reshape(B * M1, 2 * m), flat, axis=0).reshape(B, n * P, 2 * m)
+        C.reshape(B * nP1, 2 * m)[(self.srow + (np.arange(B) * nP1)[:, None]).reshape(-1)] = \
+            self.Cs.reshape(-1, 2 * m)
         return C[:, :-1].transpose(0, 2, 1).reshape(B, 2, m, n, P)
 
 
@@ -419,7 +477,7 @@ class GramEngine(Engine):
     def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation,
                  test: PatchData | None = None) -> None:
         super().__init__(W0, data, activation, test)
-        self.problem, self._Xd = GramProblem.from_vectors(self.W0, data, test)
+        self.problem, self._rows = GramProblem.from_vectors(self.W0, data, test)
         self.core = GramCore([self.problem], activation)
 
     @staticmethod
@@ -456,5 +514,5 @@ class GramEngine(Engine):
 
     def weights(self) -> np.ndarray:
         """``W = W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work)."""
-        W = self.W0.reshape(2 * self.m, -1) + self.core.Cd[0, :-1].T @ self._Xd
+        W = self.W0.reshape(2 * self.m, -1) + self._rows.combine(self.core.Cd[0, :-1])
         return W.reshape(self.W0.shape)
