@@ -91,7 +91,7 @@ def train_batched(
     chunk_bytes : float
         Cache budget of one stacked step. Runs are stacked in groups whose working set (each run's
         ``(M+1)²`` Gram matrix and its ``(M+1, 2m)`` arrays, 8 bytes each) fits in it, and each group
-        advances its steps between two records on its own. Stacking pays when a run is small (the
+        runs from start to finish before the next one starts. Stacking pays when a run is small (the
         per-step interpreter overhead is shared); once one run's working set fills the per-core cache
         (about 2 MiB here: the paper regime, ``M = 264``, ``m = 40``), stacking more only streams the
         Gram matrices from memory every step, so such runs advance one by one. ``float("inf")``
@@ -152,35 +152,40 @@ def train_batched(
     padded = [_pad(p, M, Mt) for p in problems]
     per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
     chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
-    cores = [GramCore(padded[i: i + chunk], acts[0]) for i in range(0, B, chunk)]
-
     at = record_steps(steps, record_every)
     snaps: list[list[Snapshot]] = [[] for _ in range(B)]
     diverged = np.full(B, -1, dtype=np.int64)
-    current = 0
-    for target in at:
-        bad = np.concatenate([c.advance(int(target - current), lrs[i * chunk: i * chunk + c.B])
-                              for i, c in enumerate(cores)])
-        hit = (bad >= 0) & (diverged < 0)
-        diverged[hit] = current + bad[hit]
-        parts = [c.losses() for c in cores]
-        loss, acc = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
-        tloss = tacc = None
-        if parts[0][2] is not None:
-            tloss, tacc = (np.concatenate([p[k] for p in parts]) for k in (2, 3))
-        grams = [c.filter_grams() for c in cores]
-        fg, lg = np.concatenate([g[0] for g in grams]), np.concatenate([g[1] for g in grams])
-        coef = np.concatenate([c.coefficients() for c in cores])
-        current = int(target)
-        for b in np.flatnonzero(diverged < 0):  # per-run records (small objects)
-            if not (np.isfinite(loss[b]) and np.all(np.isfinite(fg[b]))
-                    and (tloss is None or np.isfinite(tloss[b]))):
-                diverged[b] = current
-                continue
-            snaps[b].append(Snapshot(float(loss[b]), float(acc[b]),
-                                     None if tloss is None else float(tloss[b]),
-                                     None if tacc is None else float(tacc[b]),
-                                     coef[b], fg[b], lg[b]))
+    W_finals: list[np.ndarray | None] = [None] * B
+    for g0 in range(0, B, chunk):  # each group runs start to finish: its state stays in cache
+        core = GramCore(padded[g0: g0 + chunk], acts[0])
+        runs = np.arange(g0, g0 + core.B)
+        div = diverged[g0: g0 + core.B]  # a view
+        current = 0
+        for target in at:
+            bad = core.advance(int(target - current), lrs[runs])
+            hit = (bad >= 0) & (div < 0)
+            div[hit] = current + bad[hit]
+            loss, acc, tloss, tacc = core.losses()
+            fg, lg = core.filter_grams()
+            coef = core.coefficients()
+            current = int(target)
+            for b in np.flatnonzero(div < 0):  # per-run records (small objects)
+                if not (np.isfinite(loss[b]) and np.all(np.isfinite(fg[b]))
+                        and (tloss is None or np.isfinite(tloss[b]))):
+                    div[b] = current
+                    continue
+                snaps[g0 + b].append(Snapshot(float(loss[b]), float(acc[b]),
+                                              None if tloss is None else float(tloss[b]),
+                                              None if tacc is None else float(tacc[b]),
+                                              coef[b], fg[b], lg[b]))
+        if not implicit:
+            for b in range(core.B):
+                if snaps[g0 + b]:
+                    net = nets_l[g0 + b]
+                    Cd = core.Cd[b, : problems[g0 + b].M]
+                    with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
+                        W_finals[g0 + b] = (net.W.reshape(2 * net.m, -1)
+                                            + Xds[g0 + b].combine(Cd)).reshape(net.W.shape)
     seconds = time.perf_counter() - started
     out = []
     for b in range(B):
@@ -195,11 +200,7 @@ def train_batched(
                                          gamma_rho=lambda c, s=s: _gamma_rho_implicit(c, s)))
             continue
         net, d = nets_l[b], data_l[b]
-        W_final = None
-        if recs:
-            m = net.m
-            Cd = cores[b // chunk].Cd[b % chunk, : problems[b].M]
-            W_final = (net.W.reshape(2 * m, -1) + Xds[b].combine(Cd)).reshape(net.W.shape)
+        W_final = W_finals[b]
         gr = (lambda c, d=d: signal_noise_coefficients(c, d)) if d.has_decomposition else None
         out.append(_assemble_records(recs, at, net.m, d.n, d.P, float(lrs[b]), acts[0], "gram", meta, gr,
                                      W_init=np.array(net.W), W_final=W_final, patches=np.array(d.X)))

@@ -146,3 +146,12 @@ def test_same_seed_same_bits_and_validation():
         cnnrank.train(cnnrank.ReLU(), a, lr=0.1, steps=1, engine="gram")
     with pytest.raises(ValueError, match="engine='feature'"):
         cnnrank.train(cnnrank.ReLU(), a, lr=0.1, steps=1)  # the default engine needs vectors
+
+
+def test_implicit_trajectory_saves_and_loads(tmp_path):
+    model = cnnrank.SignalNoiseModel(d=10**6, K=1, noise_std=1e-3)
+    t = cnnrank.train(cnnrank.ReLU(), model.sample_gram(6, 2, 1e-4, n_test=3, rng=0), lr=0.5, steps=10,
+                      engine="implicit")
+    u = cnnrank.Trajectory.load(t.save(tmp_path / "t.npz"))
+    assert u.engine == "implicit" and u.W_final is None and np.array_equal(u.coef, t.coef)
+    assert u.metadata["sample"]["model"]["d"] == 10**6
