@@ -98,10 +98,15 @@ def bare_feature(nP: int, d: int, m2: int) -> float:
 
 
 def sweep(s: dict, out: dict) -> dict:
-    """24 runs (3 seeds × 4 noise levels × 2 step sizes), batched and one by one, in one process."""
+    """24 runs (3 seeds × 4 noise levels × 2 step sizes): ``mode`` ``"sequential"`` (``train`` one by
+    one), ``"batched"`` (``train_batched``) or ``"loop"`` (the step loop alone: one stacked core of 24
+    runs against 24 single-run cores). Each mode runs in its own process, so neither inherits the
+    other's memory state."""
+    import hashlib
+
     from cnnrank.batched import train_batched
     from cnnrank.engines.gram import GramCore, GramProblem
-    d, n, P, K, m, steps = s["d"], s["n"], s["P"], s["K"], s["m"], s["steps"]
+    d, n, P, K, m, steps, mode = s["d"], s["n"], s["P"], s["K"], s["m"], s["steps"], s["mode"]
     act = cnnrank.HuberizedReLU(1.0, 3.0)
     nets, datas, lrs = [], [], []
     for seed in range(3):
@@ -113,32 +118,38 @@ def sweep(s: dict, out: dict) -> dict:
                 nets.append(cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.01, activation=act, rng=seed + 100))
                 lrs.append(lr)
     B = len(nets)
+    out.update(B=B, mode=mode)
+    if mode == "loop":
+        probs = [GramProblem.from_vectors(net.W, dat)[0] for net, dat in zip(nets, datas)]
+        M = max(p.M for p in probs)
+        if any(p.M != M for p in probs):  # pragma: no cover - balanced data: every signal occurs
+            raise SystemExit("unequal M")
+        k = min(steps, 200)
+        big = GramCore(probs, act)
+        big.advance(2, np.array(lrs))
+        t_big = timeit(lambda: big.advance(k, np.array(lrs))) / k
+        del big
+        t_one = 0.0
+        for p, lr in zip(probs, lrs):
+            c = GramCore([p], act)
+            c.advance(2, lr)
+            t_one += timeit(lambda c=c, lr=lr: c.advance(k, lr)) / k
+        out.update(M=M, step_loop_seq_s=t_one, step_loop_batched_s=t_big, step_loop_speedup=t_one / t_big)
+        return out
     t0 = time.perf_counter()
-    seq = [cnnrank.train(net, dat, lr=lr, steps=steps, engine="gram") for net, dat, lr in zip(nets, datas, lrs)]
-    t_seq = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bat = train_batched(nets, datas, lrs, steps=steps)
-    t_bat = time.perf_counter() - t0
-    diff = max(float(np.max(np.abs(a.coef - b.coef)) / np.max(np.abs(b.coef))) for a, b in zip(bat, seq))
-    same_bits = all(np.array_equal(a.coef, b.coef) and np.array_equal(a.W_final, b.W_final)
-                    for a, b in zip(bat, seq))
-    # the step loop alone: one core of B runs against B cores of one run
-    probs = [GramProblem.from_vectors(net.W, dat)[0] for net, dat in zip(nets, datas)]
-    M = max(p.M for p in probs)
-    if any(p.M != M for p in probs):  # pragma: no cover - balanced data: every signal occurs
-        raise SystemExit("unequal M")
-    k = min(steps, 200)
-    big = GramCore(probs, act)
-    big.advance(2, np.array(lrs))
-    t_big = timeit(lambda: big.advance(k, np.array(lrs))) / k
-    singles = [GramCore([p], act) for p in probs]
-    for c, lr in zip(singles, lrs):
-        c.advance(2, lr)
-    t_one = sum(timeit(lambda c=c, lr=lr: c.advance(k, lr)) for c, lr in zip(singles, lrs)) / k
-    out.update(B=B, M=M, stacked=bat[0].metadata["stacked"], seq_s=t_seq, batched_s=t_bat,
-               speedup=t_seq / t_bat, max_rel_diff=diff,
-               bit_for_bit=same_bits, step_loop_seq_s=t_one, step_loop_batched_s=t_big,
-               step_loop_speedup=t_one / t_big)
+    if mode == "batched":
+        trajs = train_batched(nets, datas, lrs, steps=steps)
+        out["stacked"] = trajs[0].metadata["stacked"]
+    else:
+        trajs = [cnnrank.train(net, dat, lr=lr, steps=steps, engine="gram")
+                 for net, dat, lr in zip(nets, datas, lrs)]
+    out["seconds"] = time.perf_counter() - t0
+    h = hashlib.sha256()
+    for t in trajs:
+        h.update(t.coef.tobytes())
+        h.update(t.W_final.tobytes())
+    out["sha256"] = h.hexdigest()
+    np.savez(s["save"], coef=np.stack([t.coef[-1] for t in trajs]), W=np.stack([t.W_final for t in trajs]))
     return out
 
 

@@ -129,7 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     for label, shp in (("paper n=128 m=40", dict(n=128, P=3, K=4, m=40)),
                        ("small n=16 m=4", dict(n=16, P=3, K=2, m=4))):
         print(f"  sweep {label} ...", file=sys.stderr, flush=True)
-        sweeps[label] = worker(dict(shp, d=2000, lr=2.0, threads=th, engine="sweep", steps=steps))
+        spec = dict(shp, d=2000, lr=2.0, threads=th, engine="sweep", steps=steps)
+        r = {mode: worker(dict(spec, mode=mode, save=str(tmp / f"sweep_{shp['n']}_{mode}.npz")))
+             for mode in ("sequential", "batched", "loop")}
+        a, b = (np.load(tmp / f"sweep_{shp['n']}_{mode}.npz") for mode in ("batched", "sequential"))
+        sweeps[label] = dict(
+            M=r["loop"]["M"], stacked=r["batched"]["stacked"], seq_s=r["sequential"]["seconds"],
+            batched_s=r["batched"]["seconds"], speedup=r["sequential"]["seconds"] / r["batched"]["seconds"],
+            step_loop_seq_s=r["loop"]["step_loop_seq_s"], step_loop_batched_s=r["loop"]["step_loop_batched_s"],
+            step_loop_speedup=r["loop"]["step_loop_speedup"],
+            max_rel_diff=max(rel(a["coef"], b["coef"]), rel(a["W"], b["W"])),
+            bit_for_bit=r["batched"]["sha256"] == r["sequential"]["sha256"])
     raw["sweeps"] = sweeps
 
     # ------------------------------------------------------------------ report
@@ -160,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                f"(sampling {big['setup_s']:.3f} s vs {imp1k['setup_s']:.3f} s)")
     out.append("")
     out.append("Batched sweep, 24 runs (3 seeds × 4 noise levels × 2 step sizes), d=2000, "
-               f"{steps} steps, records every {max(1, steps // 100)}:")
+               f"{steps} steps, records every {max(1, steps // 100)}; end to end (set-up, steps, records, "
+               "trajectories), each mode in its own process; 'bit for bit' compares SHA-256 of all "
+               "coefficient records and final weights:")
     out.append("")
     out.append("| shape | one by one s | batched s | speed-up | step loop only: one by one ms | batched ms "
                "| speed-up | max rel diff | bit for bit |")

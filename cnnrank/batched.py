@@ -61,6 +61,27 @@ def _pad(p: GramProblem, M: int, Mt: int | None) -> GramProblem:
                        index=np.where(p.index == p.M, M, p.index), y=p.y, P=p.P, **kw)
 
 
+def _trajectory(b: int, B: int, chunk: int, recs: list[Snapshot], at: np.ndarray, core: GramCore, k: int,
+                problem: GramProblem, net: Any, data: Any, rows: Any, lr: float, act: Activation,
+                implicit: bool, diverged: int, started: float) -> Trajectory:
+    """Run ``b``'s trajectory from its records and (for explicit runs) its final coefficients."""
+    meta = {"engine_choice": "batched", "seconds": time.perf_counter() - started, "batch": (b, B),
+            "stacked": chunk}
+    if diverged >= 0:
+        meta["diverged_at"] = diverged
+    if implicit:
+        meta["sample"] = sample_meta(data)
+        return _assemble_records(recs, at, data.m, data.n, data.P, lr, act, "implicit", meta,
+                                 gamma_rho=lambda c: _gamma_rho_implicit(c, data))
+    W_final = None
+    if recs:
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
+            W_final = (net.W.reshape(2 * net.m, -1) + rows.combine(core.Cd[k, : problem.M])).reshape(net.W.shape)
+    gr = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
+    return _assemble_records(recs, at, net.m, data.n, data.P, lr, act, "gram", meta, gr,
+                             W_init=np.array(net.W), W_final=W_final, patches=np.array(data.X))
+
+
 def train_batched(
     nets: TwoLayerCNN | Activation | Sequence[TwoLayerCNN],
     data: PatchData | GramSample | Sequence[PatchData] | Sequence[GramSample],
@@ -155,7 +176,7 @@ def train_batched(
     at = record_steps(steps, record_every)
     snaps: list[list[Snapshot]] = [[] for _ in range(B)]
     diverged = np.full(B, -1, dtype=np.int64)
-    W_finals: list[np.ndarray | None] = [None] * B
+    out: list[Trajectory] = [None] * B  # type: ignore[list-item]
     for g0 in range(0, B, chunk):  # each group runs start to finish: its state stays in cache
         core = GramCore(padded[g0: g0 + chunk], acts[0])
         runs = np.arange(g0, g0 + core.B)
@@ -178,30 +199,8 @@ def train_batched(
                                               None if tloss is None else float(tloss[b]),
                                               None if tacc is None else float(tacc[b]),
                                               coef[b], fg[b], lg[b]))
-        if not implicit:
-            for b in range(core.B):
-                if snaps[g0 + b]:
-                    net = nets_l[g0 + b]
-                    Cd = core.Cd[b, : problems[g0 + b].M]
-                    with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
-                        W_finals[g0 + b] = (net.W.reshape(2 * net.m, -1)
-                                            + Xds[g0 + b].combine(Cd)).reshape(net.W.shape)
-    seconds = time.perf_counter() - started
-    out = []
-    for b in range(B):
-        meta = {"engine_choice": "batched", "seconds": seconds, "batch": (b, B), "stacked": chunk}
-        if diverged[b] >= 0:
-            meta["diverged_at"] = int(diverged[b])
-        recs = snaps[b]
-        if implicit:
-            s = data_l[b]
-            meta["sample"] = sample_meta(s)
-            out.append(_assemble_records(recs, at, s.m, s.n, s.P, float(lrs[b]), acts[0], "implicit", meta,
-                                         gamma_rho=lambda c, s=s: _gamma_rho_implicit(c, s)))
-            continue
-        net, d = nets_l[b], data_l[b]
-        W_final = W_finals[b]
-        gr = (lambda c, d=d: signal_noise_coefficients(c, d)) if d.has_decomposition else None
-        out.append(_assemble_records(recs, at, net.m, d.n, d.P, float(lrs[b]), acts[0], "gram", meta, gr,
-                                     W_init=np.array(net.W), W_final=W_final, patches=np.array(d.X)))
+        for b in range(g0, g0 + core.B):  # assemble now, so the group's records are freed early
+            out[b] = _trajectory(b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b],
+                                 Xds[b], float(lrs[b]), acts[0], implicit, int(diverged[b]), started)
+            snaps[b] = []
     return out
