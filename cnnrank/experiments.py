@@ -20,7 +20,9 @@ from cnnrank.activations import Activation, parse_activation
 from cnnrank.data import PatchData, SignalNoiseModel
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import data_rank_report
-from cnnrank.train import Trajectory, train
+from cnnrank._blas import blas_threads
+from cnnrank.engines import FeatureEngine
+from cnnrank.train import SMALL_STEP_FLOPS, Trajectory, train
 
 __all__ = ["RunConfig", "RunOutcome", "run_once", "config_from_dict"]
 
@@ -133,10 +135,16 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig")
     g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
     model = config.model()
-    data = model.sample(config.n, rng=g_data)
-    test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None
-    net = TwoLayerCNN.init(config.m, config.d, config.init_std, config.make_activation(), rng=g_init)
-    traj = train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every,
-                 test=test, engine=config.engine, progress=progress)
+    # one BLAS thread for problems whose products are small (see cnnrank._blas): also for the rank
+    # diagnostics, and essential when several runs share the cores in a process pool
+    small = FeatureEngine.cost_per_step(config.n, config.patches, config.d, config.m, 0) < SMALL_STEP_FLOPS
+    limit = 1 if small else None
+    with blas_threads(limit):
+        data = model.sample(config.n, rng=g_data)
+        test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None
+        net = TwoLayerCNN.init(config.m, config.d, config.init_std, config.make_activation(), rng=g_init)
+        traj = train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every,
+                     test=test, engine=config.engine, progress=progress, blas_threads=limit)
+        ranks = data_rank_report(data)
     traj.metadata["config"] = config.to_dict()
-    return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=data_rank_report(data))
+    return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=ranks)
