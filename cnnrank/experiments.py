@@ -22,9 +22,12 @@ from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import data_rank_report
 from cnnrank._blas import blas_threads
 from cnnrank.engines import FeatureEngine
-from cnnrank.train import SMALL_STEP_FLOPS, Trajectory, train
+from cnnrank.train import Trajectory, train
 
 __all__ = ["RunConfig", "RunOutcome", "run_once", "config_from_dict"]
+
+#: runs whose feature-space step costs less than this use one BLAS thread in :func:`run_once`
+MODERATE_RUN_FLOPS = 1e9
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,9 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig")
     g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
     model = config.model()
-    # one BLAS thread for problems whose products are small (see cnnrank._blas): also for the rank
-    # diagnostics, and essential when several runs share the cores in a process pool
-    small = FeatureEngine.cost_per_step(config.n, config.patches, config.d, config.m, 0) < SMALL_STEP_FLOPS
+    # One BLAS thread for problems of moderate size (see cnnrank._blas): runs of a sweep share the
+    # cores with each other (process pools) and multi-threaded OpenBLAS then costs up to 25x.
+    small = FeatureEngine.cost_per_step(config.n, config.patches, config.d, config.m, 0) < MODERATE_RUN_FLOPS
     limit = 1 if small else None
     with blas_threads(limit):
         data = model.sample(config.n, rng=g_data)

@@ -33,10 +33,11 @@ from cnnrank.results import SavableResult
 __all__ = ["train", "Trajectory", "TrainingDiverged", "signal_noise_coefficients", "record_steps"]
 
 
-#: below this many flops per step, ``blas_threads="auto"`` trains with one BLAS thread (a feature step
-#: on the paper regime is 2.5e8 flops; one BLAS thread ran it in 4.8 ms against 25 ms with two threads
-#: on the 2-core machine with another process running)
-SMALL_STEP_FLOPS = 1e9
+#: below this many flops per step, ``blas_threads="auto"`` trains with one BLAS thread. A Gram step on
+#: the paper regime (1.1e7 flops) takes 0.36 ms with one thread and 0.39 ms with two on an idle
+#: 2-core machine, and 0.4 ms against 9 ms when another process shares the cores; a feature step
+#: (2.5e8 flops) is faster with two threads on an idle machine (2.7 vs 4.6 ms), so it is left alone.
+SMALL_STEP_FLOPS = 5e7
 
 
 class TrainingDiverged(RuntimeError):
