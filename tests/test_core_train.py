@@ -218,3 +218,21 @@ def test_data_stable_rank_grows_with_noise_while_clean_rank_is_2K():
     assert ranks[0]["data_stable_rank"] == pytest.approx(4.0)
     assert all(r["clean_data_stable_rank"] == pytest.approx(4.0) for r in ranks)
     assert ranks[2]["data_stable_rank"] > 5 * ranks[0]["data_stable_rank"]
+
+
+def test_blas_thread_limit_is_validated_restored_and_harmless():
+    from cnnrank import _blas
+
+    data, net, ref = _small_run(steps=30)
+    one = train(net, data, lr=0.5, steps=30, record_every=10, blas_threads=1)
+    assert one.metadata["blas_threads"] == 1
+    # a different BLAS blocking changes rounding only
+    assert _rel(one.W_final, ref.W_final) < 1e-12
+    with pytest.raises(ValueError, match="blas_threads=0 is invalid"):
+        train(net, data, lr=0.5, steps=1, blas_threads=0)
+    handles = _blas._openblas()
+    before = [get() for _, get in handles]
+    with _blas.blas_threads(1):
+        if handles:
+            assert all(get() == 1 for _, get in handles)
+    assert [get() for _, get in handles] == before
