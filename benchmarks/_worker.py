@@ -138,10 +138,10 @@ def sweep(s: dict, out: dict) -> dict:
         return out
     t0 = time.perf_counter()
     if mode == "batched":
-        trajs = train_batched(nets, datas, lrs, steps=steps)
+        trajs = train_batched(nets, datas, lrs, steps=steps, blas_threads=None)  # honour --threads
         out["stacked"] = trajs[0].metadata["stacked"]
     else:
-        trajs = [cnnrank.train(net, dat, lr=lr, steps=steps, engine="gram")
+        trajs = [cnnrank.train(net, dat, lr=lr, steps=steps, engine="gram", blas_threads=None)
                  for net, dat, lr in zip(nets, datas, lrs)]
     out["seconds"] = time.perf_counter() - t0
     h = hashlib.sha256()

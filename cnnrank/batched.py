@@ -31,11 +31,12 @@ from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
-from cnnrank.engines.gram import GramCore, GramProblem
+from cnnrank._blas import blas_threads as _blas_threads
+from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
 from cnnrank.engines.implicit import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
-from cnnrank.train import (Trajectory, _assemble_records, _gamma_rho_implicit, _validate_train,
-                           record_steps, signal_noise_coefficients)
+from cnnrank.train import (SMALL_STEP_FLOPS, Trajectory, _assemble_records, _gamma_rho_implicit,
+                           _validate_train, record_steps, signal_noise_coefficients)
 
 __all__ = ["train_batched"]
 
@@ -90,6 +91,7 @@ def train_batched(
     record_every: int | None = None,
     test: PatchData | Sequence[PatchData] | None = None,
     chunk_bytes: float = 1.5 * 2**20,
+    blas_threads: int | str | None = "auto",
 ) -> list[Trajectory]:
     """Train ``B`` runs of one shape together (Gram engine, one stacked product per step).
 
@@ -117,6 +119,10 @@ def train_batched(
         (about 2 MiB here: the paper regime, ``M = 264``, ``m = 40``), stacking more only streams the
         Gram matrices from memory every step, so such runs advance one by one. ``float("inf")``
         stacks everything.
+    blas_threads : "auto", int or None
+        BLAS threads while training, as in :func:`cnnrank.train`: ``"auto"`` uses one thread when a
+        group's stacked step costs under :data:`cnnrank.train.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
+        alone. Stored in ``metadata["blas_threads"]``.
 
     Returns
     -------
@@ -135,6 +141,8 @@ def train_batched(
     >>> len(trajs), trajs[0].engine
     (3, 'implicit')
     """
+    if not (blas_threads in ("auto", None) or (isinstance(blas_threads, int) and blas_threads >= 1)):
+        raise ValueError(f"blas_threads={blas_threads!r} is invalid: must be 'auto', None or an integer >= 1")
     if chunk_bytes != float("inf"):
         chunk_bytes = check_real("chunk_bytes", chunk_bytes, positive=True)
     lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
@@ -173,6 +181,23 @@ def train_batched(
     padded = [_pad(p, M, Mt) for p in problems]
     per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
     chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
+    limit = blas_threads
+    if blas_threads == "auto":
+        limit = 1 if chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1) < SMALL_STEP_FLOPS else None
+    with _blas_threads(limit):
+        out = _run_groups(padded, problems, nets_l, data_l, Xds, lrs, acts[0], implicit, chunk, steps,
+                          record_every, started)
+    for t in out:
+        t.metadata["blas_threads"] = limit
+    return out
+
+
+def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: list, data_l: list,
+                Xds: list, lrs: np.ndarray, act: Activation, implicit: bool, chunk: int, steps: int,
+                record_every: int, started: float) -> list[Trajectory]:
+    """Advance the runs group by group (``chunk`` runs stacked) and assemble their trajectories."""
+    B = len(padded)
+    acts = [act]
     at = record_steps(steps, record_every)
     snaps: list[list[Snapshot]] = [[] for _ in range(B)]
     diverged = np.full(B, -1, dtype=np.int64)

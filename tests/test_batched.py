@@ -103,3 +103,13 @@ def test_batched_validation():
         train_batched(net, d8, lr=0.1, steps=2, chunk_bytes=0)
     with pytest.raises(ValueError, match="lr=-1"):
         train_batched(net, d8, lr=-1.0, steps=2)
+
+
+def test_blas_threads_setting_is_validated_and_recorded():
+    model = cnnrank.SignalNoiseModel(d=30, K=1, patches=2)
+    data = model.sample(6, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=30, init_std=0.1, activation=ReLU(), rng=0)
+    assert train_batched(net, data, lr=0.1, steps=2)[0].metadata["blas_threads"] == 1  # a tiny step
+    assert train_batched(net, data, lr=0.1, steps=2, blas_threads=None)[0].metadata["blas_threads"] is None
+    with pytest.raises(ValueError, match="blas_threads=0"):
+        train_batched(net, data, lr=0.1, steps=2, blas_threads=0)
