@@ -75,15 +75,26 @@ ACTS = st.sampled_from([HuberizedReLU(1.0, 3.0), HuberizedReLU(0.5, 2.0), Huberi
                         ReLU(), PolyReLU(3.0), PolyReLU(2.0)])
 
 
+def stable_lr(frac, act, X, m):
+    """``frac`` times ``1/L`` with ``L = P max‖x‖² max|σ''| / m`` bounding the gradient's Lipschitz
+    constant per filter. Past ``2/L`` gradient descent amplifies rounding differences exponentially
+    (two correct engines then drift apart like two chaotic orbits), so equivalence to 1e-9 is a claim
+    about the stable regime, the one the theory uses (THEORY.md §6: small η)."""
+    curv = {"huberized_relu": max(act.power - 1.0, 1.0) / getattr(act, "kappa", 1.0),
+            "poly_relu": act.power * max(act.power - 1.0, 1.0)}.get(act.name, 1.0)
+    max_sq = float(np.max(np.sum(X**2, axis=-1)))
+    return frac * m / (X.shape[1] * max(max_sq, 1e-12) * curv)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     n=st.integers(1, 12), P=st.integers(2, 4), K=st.integers(1, 3), m=st.integers(1, 4),
     extra_d=st.integers(1, 30), noise=st.sampled_from([0.0, 0.3, 1.0]), act=ACTS,
     project=st.booleans(), pos=st.sampled_from([0, "random"]), label_noise=st.sampled_from([0.0, 0.2]),
-    lr=st.floats(0.05, 1.0), seed=st.integers(0, 2**32 - 1), with_test=st.booleans(),
+    frac=st.floats(0.05, 1.0), seed=st.integers(0, 2**32 - 1), with_test=st.booleans(),
 )
 def test_gram_equals_feature_on_synthetic_data(n, P, K, m, extra_d, noise, act, project, pos,
-                                               label_noise, lr, seed, with_test):
+                                               label_noise, frac, seed, with_test):
     d = 2 * K + extra_d
     model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=2.0, noise_std=noise,
                                      project_noise=project, label_noise=label_noise, signal_position=pos)
@@ -91,7 +102,7 @@ def test_gram_equals_feature_on_synthetic_data(n, P, K, m, extra_d, noise, act, 
     data = model.sample(n, rng=ss[0])
     test = model.sample(5, rng=ss[1]) if with_test else None
     net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.3, activation=act, rng=ss[2])
-    run_both(net, data, lr=lr, steps=60, record_every=7, test=test)
+    run_both(net, data, lr=stable_lr(frac, act, data.X, m), steps=60, record_every=7, test=test)
 
 
 @settings(max_examples=15, deadline=None)
