@@ -20,7 +20,9 @@ strategies).
 from cnnrank._version import __version__
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec
 from cnnrank.data import PatchData, SignalNoiseModel
-from cnnrank.engines import ENGINES
+from cnnrank.batched import train_batched
+from cnnrank.engines import ENGINES, choose_engine
+from cnnrank.engines.implicit import GramSample, gram_sample_from_data
 from cnnrank.network import TwoLayerCNN, logistic_loss, loss_and_grad, network_output
 from cnnrank.rank import (
     data_matrix,
@@ -57,6 +59,10 @@ __all__ = [
     "PatchData",
     "SignalNoiseModel",
     "ENGINES",
+    "choose_engine",
+    "GramSample",
+    "gram_sample_from_data",
+    "train_batched",
     "TwoLayerCNN",
     "logistic_loss",
     "loss_and_grad",
