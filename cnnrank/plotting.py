@@ -84,16 +84,29 @@ def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None) 
     return fig
 
 
-def training_figure(traj: Any, data_stable_rank: float | None = None) -> Any:
-    """Three panels: γ/ρ, losses, filter stable rank (with the data's stable rank as reference)."""
+def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any = None) -> Any:
+    """Panels: γ/ρ, losses, filter stable rank (with the data's stable rank as reference), and, when
+    the final weights and the training ``data`` (a PatchData) are given, the singular value spectra of
+    the filters versus the data (noisy and clean)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
-    plot_gamma_rho(traj, ax=axes[0])
+    spectra = data is not None and traj.W_final is not None
+    fig, axes = plt.subplots(1, 4 if spectra else 3, figsize=(18.5 if spectra else 14, 3.8), layout="constrained")
+    if traj.gamma is not None:
+        plot_gamma_rho(traj, ax=axes[0])
+    else:
+        axes[0].set_axis_off()
     plot_losses(traj, ax=axes[1])
     plot_filter_rank(traj, ax=axes[2])
     if data_stable_rank is not None:
         axes[2].set_title(f"filters' stable rank (data: {data_stable_rank:.1f})")
+    if spectra:
+        from cnnrank.rank import data_matrix, filter_matrix
+
+        extra, labels = [], ["filters W (2m × d)", "data (n × Pd)"]
+        if getattr(data, "signal_pos", None) is not None:
+            extra, labels = [data_matrix(data.clean().X)], labels + ["clean data"]
+        plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=axes[3], labels=labels, extra=extra)
     return fig
 
 
@@ -168,6 +181,7 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
         s = s / s[0] if s.size and s[0] > 0 else s
         ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-16), "o-", ms=2.5, lw=1, label=lab, color=f"C{i}")
     ax.set_xscale("log")
+    ax.set_ylim(1e-3, 1.5)  # exact zeros (e.g. beyond the clean data's rank 2K) fall off the bottom
     ax.set_xlabel("index i")
     ax.set_ylabel(r"$s_i / s_1$")
     ax.set_title("singular value spectra")

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {"config": config.to_dict(), "seed": args.seed, "final": traj.summary(),
                    "data_ranks": r, "seconds": seconds}
         atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
-        fig = training_figure(traj, data_stable_rank=r["data_stable_rank"])
+        fig = training_figure(traj, data_stable_rank=r["data_stable_rank"], data=out.data)
         fig.savefig(args.out / "simulate.png", dpi=120)
         print(f"wrote {args.out / 'trajectory.npz'}, {args.out / 'summary.json'}, {args.out / 'simulate.png'}")
     return 0
