@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cnnrank._blas import blas_threads
 from cnnrank._validation import check_choice, check_int, check_real
 from cnnrank.datasets.noise import add_background_noise, embed_in_noise_canvas, to_patches
 from cnnrank.datasets._files import ImageSet
@@ -287,6 +288,8 @@ def run_real_rank(
     """
     from cnnrank.data import PatchData
     from cnnrank.network import TwoLayerCNN
+    from cnnrank.engines import FeatureEngine
+    from cnnrank.experiments import MODERATE_RUN_FLOPS
     from cnnrank.train import record_steps, train
 
     if not isinstance(config, RealRankConfig):
@@ -312,28 +315,32 @@ def run_real_rank(
         "data_stable_rank", "patch_stable_rank", "filter_stable_rank", "learned_stable_rank",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
-    for sigma in config.noise_std:
-        X = to_patches(noisy_images(config, task.train_images, sigma, np.random.default_rng(train_noise_ss)), k)
-        Xt = to_patches(noisy_images(config, task.test_images, sigma, np.random.default_rng(test_noise_ss)), k)
-        data_sr, patch_sr = _stable_ranks(X)
-        traj = train(net, PatchData(X=X, y=task.y_train), lr=config.lr, steps=config.steps,
-                     record_every=record_every, test=PatchData(X=Xt, y=task.y_test))
-        row = {
-            "data_stable_rank": data_sr,
-            "patch_stable_rank": patch_sr,
-            "filter_stable_rank": float(traj.filter_stable_rank[-1]),
-            "learned_stable_rank": float(traj.learned_stable_rank[-1]),
-            "filter_stable_rank_path": traj.filter_stable_rank.copy(),
-            "train_loss": float(traj.train_loss[-1]),
-            "train_acc": float(traj.train_acc[-1]),
-            "test_acc": float(traj.test_acc[-1]),
-        }
-        for key, value in row.items():
-            cols[key].append(value)
-        if callback is not None:
-            callback({"noise_std": sigma, "clean_data_stable_rank": clean_data,
-                      "clean_patch_stable_rank": clean_patch,
-                      **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
+    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
+    # for the default MNIST run on the shared 2-core machine
+    small = FeatureEngine.cost_per_step(n, P, d, config.m, 0) < MODERATE_RUN_FLOPS
+    with blas_threads(1 if small else None):
+        for sigma in config.noise_std:
+            X = to_patches(noisy_images(config, task.train_images, sigma, np.random.default_rng(train_noise_ss)), k)
+            Xt = to_patches(noisy_images(config, task.test_images, sigma, np.random.default_rng(test_noise_ss)), k)
+            data_sr, patch_sr = _stable_ranks(X)
+            traj = train(net, PatchData(X=X, y=task.y_train), lr=config.lr, steps=config.steps,
+                         record_every=record_every, test=PatchData(X=Xt, y=task.y_test))
+            row = {
+                "data_stable_rank": data_sr,
+                "patch_stable_rank": patch_sr,
+                "filter_stable_rank": float(traj.filter_stable_rank[-1]),
+                "learned_stable_rank": float(traj.learned_stable_rank[-1]),
+                "filter_stable_rank_path": traj.filter_stable_rank.copy(),
+                "train_loss": float(traj.train_loss[-1]),
+                "train_acc": float(traj.train_acc[-1]),
+                "test_acc": float(traj.test_acc[-1]),
+            }
+            for key, value in row.items():
+                cols[key].append(value)
+            if callback is not None:
+                callback({"noise_std": sigma, "clean_data_stable_rank": clean_data,
+                          "clean_patch_stable_rank": clean_patch,
+                          **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
     seconds = time.perf_counter() - start
     L = len(config.noise_std)
     return RealRankResult(
