@@ -1,20 +1,11 @@
-r"""Training: :func:`train` runs an engine and returns a :class:`Trajectory`.
-
-The trajectory holds, at each record, the losses and accuracies, the patch coefficients
-``c_{j,r,i,p}`` of THEORY.md §3, the signal-noise decomposition of §4
-
-.. math::
-    \gamma_{j,r,k} = \|\mu_k\|^2 \sum_{(i,p):\, x_i^{(p)} = \mu_k} c_{j,r,i,p},\qquad
-    \rho_{j,r,i,p} = \|\xi_{i,p}\|^2 c_{j,r,i,p}
-
-and the stable rank of the filters (from their ``2m × 2m`` Gram matrix). Weights at any record are
-rebuilt from the coefficients: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^{(p)}``.
+r"""Training: :func:`train` validates, picks an engine, runs the loop over records, handles
+divergence, and returns a :class:`~cnnrank.trajectory.Trajectory` (γ, ρ and ranks derived from the
+patch coefficients; see :mod:`cnnrank.trajectory`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -22,13 +13,13 @@ import numpy as np
 from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int, check_real
-from cnnrank.activations import Activation, activation_from_spec
+from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
 from cnnrank.engines.implicit import GramSample, ImplicitEngine, sample_meta
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import stable_rank_from_gram
-from cnnrank.results import SavableResult
+from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficients
 
 __all__ = ["train", "Trajectory", "TrainingDiverged", "signal_noise_coefficients", "record_steps"]
 
@@ -59,140 +50,6 @@ class TrainingDiverged(RuntimeError):
             f"try a smaller lr (THEORY.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"
         )
         self.step, self.lr, self.trajectory = step, lr, trajectory
-
-
-def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.ndarray, np.ndarray]:
-    """γ and ρ (THEORY.md §4) from patch coefficients.
-
-    Parameters
-    ----------
-    coef : ndarray, shape (..., 2, m, n, P)
-    data : PatchData with ``signals``, ``signal_id`` and ``signal_pos``
-
-    Returns
-    -------
-    gamma : ndarray, shape (..., 2, m, 2K)
-    rho : ndarray, shape (..., 2, m, n, P-1), background patches in the order of ``data.noise``
-    """
-    if not data.has_decomposition:
-        raise ValueError("data has no signal/background bookkeeping: γ and ρ are undefined")
-    n, P = data.n, data.P
-    if coef.shape[-2:] != (n, P):
-        raise ValueError(f"coef has shape {coef.shape} which is invalid: last axes must be ({n}, {P})")
-    pos = np.broadcast_to(data.signal_pos[:, None], coef.shape[:-1] + (1,))
-    c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]  # (..., n)
-    onehot = np.zeros((n, data.signals.shape[0]))
-    onehot[np.arange(n), data.signal_id] = 1.0
-    gamma = (c_sig @ onehot) * np.sum(data.signals**2, axis=1)
-    bg = np.broadcast_to(data.background_index, coef.shape[:-2] + (n, P - 1))
-    rho = np.take_along_axis(coef, bg, axis=-1) * np.sum(data.noise**2, axis=2)
-    return gamma, rho
-
-
-def record_steps(steps: int, record_every: int) -> np.ndarray:
-    """The step counts at which records are taken: ``0, r, 2r, …`` and always ``steps``."""
-    s = np.arange(0, steps + 1, record_every)
-    return s if s[-1] == steps else np.append(s, steps)
-
-
-@dataclass(eq=False)
-class Trajectory(SavableResult):
-    """The record of one training run. ``R`` records, at ``steps``.
-
-    Attributes
-    ----------
-    steps : ndarray of int, shape (R,)
-    train_loss, train_acc : ndarray, shape (R,)
-    test_loss, test_acc : ndarray, shape (R,), or None
-    coef : ndarray, shape (R, 2, m, n, P)
-        Patch coefficients (THEORY.md §3).
-    gamma : ndarray, shape (R, 2, m, 2K), or None
-        Signal learning (THEORY.md §4); ``None`` for data without signals.
-    rho : ndarray, shape (R, 2, m, n, P-1), or None
-        Noise memorization, in the order of ``data.noise``.
-    filter_stable_rank : ndarray, shape (R,)
-        Stable rank of ``W`` as a (2m, d) matrix.
-    learned_stable_rank : ndarray, shape (R,)
-        Stable rank of the learned part ``W - W(0)``.
-    W_init, W_final : ndarray, shape (2, m, d), or None
-    patches : ndarray, shape (n, P, d), or None
-        The training patches, used to rebuild weights.
-    lr : float
-    activation : dict
-        :meth:`Activation.spec` of the activation.
-    engine : str
-    metadata : dict
-        Free-form (seeds, configs, timings, the engine chosen by ``"auto"``).
-    """
-
-    steps: np.ndarray
-    train_loss: np.ndarray
-    train_acc: np.ndarray
-    test_loss: np.ndarray | None
-    test_acc: np.ndarray | None
-    coef: np.ndarray
-    gamma: np.ndarray | None
-    rho: np.ndarray | None
-    filter_stable_rank: np.ndarray
-    learned_stable_rank: np.ndarray
-    W_init: np.ndarray | None
-    W_final: np.ndarray | None
-    patches: np.ndarray | None
-    lr: float
-    activation: dict
-    engine: str
-    metadata: dict = field(default_factory=dict)
-
-    _kind = "Trajectory"
-
-    def __len__(self) -> int:
-        return int(self.steps.shape[0])
-
-    @property
-    def rho_pos(self) -> np.ndarray | None:
-        """``ρ̄ = ρ · 1(ρ >= 0)``, shape (R, 2, m, n, P-1)."""
-        return None if self.rho is None else np.maximum(self.rho, 0.0)
-
-    @property
-    def rho_neg(self) -> np.ndarray | None:
-        """``ρ̲ = ρ · 1(ρ <= 0)``, shape (R, 2, m, n, P-1)."""
-        return None if self.rho is None else np.minimum(self.rho, 0.0)
-
-    def get_activation(self) -> Activation:
-        """The activation object."""
-        return activation_from_spec(self.activation)
-
-    def weights_at(self, k: int) -> np.ndarray:
-        """Filters at record ``k`` (negative counts from the end), rebuilt from the coefficients.
-
-        ``W = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``; shape (2, m, d).
-        """
-        if self.W_init is None or self.patches is None:
-            raise ValueError(f"weights_at is unavailable: the {self.engine!r} engine keeps no vectors")
-        R = len(self)
-        k = check_int("k", k, minimum=-R, maximum=R - 1) % R
-        two, m, n, P = self.coef.shape[1:]
-        d = self.patches.shape[2]
-        C = self.coef[k].reshape(2 * m, n * P)
-        return self.W_init + (C @ self.patches.reshape(n * P, d)).reshape(2, m, d)
-
-    def summary(self, k: int = -1) -> dict[str, float]:
-        """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, filter stable rank."""
-        out = {
-            "step": int(self.steps[k]),
-            "train_loss": float(self.train_loss[k]),
-            "train_acc": float(self.train_acc[k]),
-            "filter_stable_rank": float(self.filter_stable_rank[k]),
-            "learned_stable_rank": float(self.learned_stable_rank[k]),
-        }
-        if self.test_loss is not None:
-            out["test_loss"] = float(self.test_loss[k])
-            out["test_acc"] = float(self.test_acc[k])
-        if self.gamma is not None:
-            out["max_gamma"] = float(self.gamma[k].max())
-            out["max_rho_pos"] = float(self.rho[k].max(initial=0.0))
-            out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
-        return out
 
 
 def _validate_train(net: Any, data: Any, test: Any) -> None:

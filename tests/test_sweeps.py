@@ -1,7 +1,6 @@
 """Sweeps (issue 4): seeds, executors, the resumable store, files, and the Dask executor."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

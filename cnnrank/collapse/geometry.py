@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cnnrank._validation import as_array, check_int, check_real
+from cnnrank._validation import as_array, check_int
 from cnnrank.results import SavableResult
 
 __all__ = [

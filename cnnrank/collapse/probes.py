@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 from cnnrank._validation import as_array, check_choice, check_int, check_real
-from cnnrank.collapse.geometry import coherence, simplex_etf
+from cnnrank.collapse.geometry import coherence
 from cnnrank.collapse.simulate import FeatureNetConfig, MixtureData, train_mixture
 from cnnrank.results import SavableResult
 

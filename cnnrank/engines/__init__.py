@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.feature import FeatureEngine

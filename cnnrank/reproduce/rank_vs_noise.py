@@ -57,7 +57,7 @@ def _executor(workers: int):
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank import theory
-    from cnnrank.plotting import plot_activation_ablation, plot_rank_vs_noise
+    from cnnrank.plotting import plot_activation_ablation
     from cnnrank.reproduce.simulate import config_from_args, format_table
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import SweepSpec, run_sweep
