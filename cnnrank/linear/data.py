@@ -226,6 +226,19 @@ class DesignedTask:
         return np.max(self.energy.reshape(self.s.size, -1), axis=1)
 
 
+def _check_modes(strengths, mode_freqs, mode_shares):
+    """Validated strengths (R,) and per-mode shares (equal shares by default)."""
+    s = as_array("strengths", strengths, ndim=1)
+    r = s.size
+    if len(mode_freqs) != r:
+        raise ValueError(f"mode_freqs has {len(mode_freqs)} entries which is invalid: must have one per strength ({r})")
+    if mode_shares is None:
+        mode_shares = [np.full(len(fs), 1.0 / len(fs)) for fs in mode_freqs]
+    if len(mode_shares) != r:
+        raise ValueError(f"mode_shares has {len(mode_shares)} entries which is invalid: must have one per strength ({r})")
+    return s, mode_shares
+
+
 def designed_task(
     n: int,
     strengths: Sequence[float],
@@ -258,14 +271,8 @@ def designed_task(
     DesignedTask
     """
     rng = np.random.default_rng(rng)
-    s = as_array("strengths", strengths, ndim=1)
+    s, mode_shares = _check_modes(strengths, mode_freqs, mode_shares)
     r = s.size
-    if len(mode_freqs) != r:
-        raise ValueError(f"mode_freqs has {len(mode_freqs)} entries which is invalid: must have one per strength ({r})")
-    if mode_shares is None:
-        mode_shares = [np.full(len(fs), 1.0 / len(fs)) for fs in mode_freqs]
-    if len(mode_shares) != r:
-        raise ValueError(f"mode_shares has {len(mode_shares)} entries which is invalid: must have one per strength ({r})")
     seen: set[int] = set()
     for fs in mode_freqs:
         overlap = seen.intersection(int(f) for f in fs)
@@ -300,14 +307,8 @@ def designed_task_2d(
     and ``V`` of shape ``(n², R)``.
     """
     rng = np.random.default_rng(rng)
-    s = as_array("strengths", strengths, ndim=1)
+    s, mode_shares = _check_modes(strengths, mode_freqs, mode_shares)
     r = s.size
-    if len(mode_freqs) != r:
-        raise ValueError(f"mode_freqs has {len(mode_freqs)} entries which is invalid: must have one per strength ({r})")
-    if mode_shares is None:
-        mode_shares = [np.full(len(fs), 1.0 / len(fs)) for fs in mode_freqs]
-    if len(mode_shares) != r:
-        raise ValueError(f"mode_shares has {len(mode_shares)} entries which is invalid: must have one per strength ({r})")
     seen: set[tuple[int, int]] = set()
     for fs in mode_freqs:
         canon = {_canonical_2d(n, f) for f in fs}
