@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser (all commands and all reproducible figures)."""
     from cnnrank._version import __version__
 
-    parser = _Parser(prog="cnnrank", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="cnnrank", description=(
+        "cnnrank: exact NumPy simulation of gradient descent on two-layer CNNs — signal learning, noise "
+        "memorization, and the stable rank of the filters versus the data. "
+        "Start with: python -m cnnrank reproduce rank-vs-noise"))
     parser.add_argument("--version", action="version", version=f"cnnrank {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
