@@ -18,6 +18,7 @@ Each activation is a frozen dataclass, callable on arrays of any shape, with ``.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -42,16 +43,18 @@ def _pow(x: np.ndarray, p: float) -> np.ndarray:
     return x**p
 
 
-class Activation:
+class Activation(abc.ABC):
     """Base class: ``act(z)`` is the value, ``act.grad(z)`` the derivative, elementwise."""
 
     name: ClassVar[str] = ""
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """``σ(z)`` elementwise, same shape as ``z``."""
 
-    def grad(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def grad(self, z: np.ndarray) -> np.ndarray:
+        """``σ'(z)`` elementwise with ``σ'(0) = 0``, same shape as ``z``."""
 
     @property
     def power(self) -> float:

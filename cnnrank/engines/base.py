@@ -80,9 +80,9 @@ class Engine(abc.ABC):
         """The current filters (2, m, d), or ``None`` if the engine has no vectors."""
 
     @staticmethod
-    def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:  # pragma: no cover
-        """Flops of one step, for ``engine="auto"``."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:
+        """Modelled flops of one step (``distinct`` = number of distinct patches), for ``engine="auto"``."""
 
 
 def accuracy(f: np.ndarray, y: np.ndarray) -> float:
