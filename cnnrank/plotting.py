@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = [
+    "log_rank_axis",
     "plot_gamma_rho",
     "plot_losses",
     "plot_filter_rank",
@@ -30,6 +31,16 @@ def _axes(ax: Any, figsize: tuple[float, float] = (5.0, 3.6)):
     if not isinstance(ax, matplotlib.axes.Axes):
         raise TypeError(f"ax={ax!r} is invalid: must be a matplotlib Axes or None")
     return ax.figure, ax
+
+
+def log_rank_axis(ax: Any) -> None:
+    """Log-scaled y axis with plain tick labels at 1, 2, 5 × 10^k (for stable ranks)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
@@ -147,12 +158,7 @@ def plot_rank_vs_noise(
         ax.fill_between(x, filter_spread[0], filter_spread[1], color="C0", alpha=0.2, lw=0)
     if clean_rank is not None:
         ax.axhline(clean_rank, color="0.3", ls=":", lw=1.2, label=f"2K = {clean_rank:g}")
-    ax.set_yscale("log")
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    log_rank_axis(ax)
     ax.set_xlabel(r"background noise $\sigma_p$")
     ax.set_ylabel("stable rank")
     ax.set_title(title)

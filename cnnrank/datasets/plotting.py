@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import _axes
+from cnnrank.plotting import _axes, log_rank_axis
 
 __all__ = ["plot_real_rank", "plot_real_accuracy", "real_rank_figure"]
 
@@ -33,8 +33,6 @@ def plot_real_rank(result: Any, ax: Any = None, title: str | None = None) -> Any
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
     fig, ax = _axes(ax, (6.0, 4.2))
     x = _get(result, "noise_std")
     ax.plot(x, _get(result, "data_stable_rank"), "o-", color="C3", lw=2, label="images (noisy), n × Pd")
@@ -45,10 +43,7 @@ def plot_real_rank(result: Any, ax: Any = None, title: str | None = None) -> Any
     has_learned = (isinstance(result, dict) and "learned_stable_rank" in result) or hasattr(result, "learned_stable_rank")
     if has_learned:
         ax.plot(x, _get(result, "learned_stable_rank"), ":", color="C0", lw=1.2, label="learned part W − W(0)")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    log_rank_axis(ax)
     ax.set_xlabel(r"background noise $\sigma$ (pixel units)")
     ax.set_ylabel("stable rank")
     ax.set_title(title or "stable rank vs background noise")
