@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
                                    f"(needs keys {sorted(needed)})")
         from cnnrank.reproduce.rank_vs_noise import rank_vs_noise_figure
 
-        fig = rank_vs_noise_figure(record)
+        predicted = None
+        if "predicted_data_stable_rank" in record:  # the theory curve at the measured levels
+            predicted = (record["noise_std"], record["predicted_data_stable_rank"])
+        fig = rank_vs_noise_figure(record, predicted)
     else:
         _, meta = load_npz(path)
         kind = meta.get("kind")
