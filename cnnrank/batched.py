@@ -37,6 +37,7 @@ from cnnrank.engines.implicit import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
 from cnnrank.train import (SMALL_STEP_FLOPS, Trajectory, _assemble_records, _gamma_rho_implicit,
                            _validate_train, record_steps, signal_noise_coefficients)
+from cnnrank.trajectory import signal_patch_coordinates
 
 __all__ = ["train_batched"]
 
@@ -73,14 +74,16 @@ def _trajectory(b: int, B: int, chunk: int, recs: list[Snapshot], at: np.ndarray
     if implicit:
         meta["sample"] = sample_meta(data)
         return _assemble_records(recs, at, data.m, data.n, data.P, lr, act, "implicit", meta,
-                                 gamma_rho=lambda c: _gamma_rho_implicit(c, data))
+                                 gamma_rho=lambda c: _gamma_rho_implicit(c, data),
+                                 signal_coords=data.patch_signal_coordinates())
     W_final = None
     if recs:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
             W_final = (net.W.reshape(2 * net.m, -1) + rows.combine(core.Cd[k, : problem.M])).reshape(net.W.shape)
     gr = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
     return _assemble_records(recs, at, net.m, data.n, data.P, lr, act, "gram", meta, gr,
-                             W_init=np.array(net.W), W_final=W_final, patches=np.array(data.X))
+                             W_init=np.array(net.W), W_final=W_final, patches=np.array(data.X),
+                             signal_coords=signal_patch_coordinates(data) if data.has_decomposition else None)
 
 
 def train_batched(

@@ -160,3 +160,55 @@ def data_rank_report(data: Any) -> dict[str, float]:
         out["clean_data_stable_rank"] = stable_rank(data_matrix(clean.X))
         out["clean_patch_stable_rank"] = stable_rank(patch_matrix(clean.X))
     return out
+
+
+def principal_angles(A: Any, B: Any) -> np.ndarray:
+    r"""Principal angles (radians, ascending) between the column spaces of ``A`` and ``B``.
+
+    The cosines of the angles are the singular values of ``Q_Aᵀ Q_B`` for orthonormal bases ``Q_A``,
+    ``Q_B`` of the two column spaces; there are ``min(rank A, rank B)`` of them. Computed with
+    :func:`scipy.linalg.subspace_angles` (accurate for small angles as well).
+
+    Parameters
+    ----------
+    A : array_like, shape (d, a)
+    B : array_like, shape (d, b)
+
+    Returns
+    -------
+    ndarray, shape (min(a, b),), angles in ``[0, π/2]``, smallest first
+
+    Examples
+    --------
+    >>> np.round(principal_angles(np.eye(3)[:, :2], np.eye(3)[:, 1:]), 6)
+    array([0.      , 1.570796])
+    """
+    from scipy.linalg import subspace_angles
+
+    A = as_array("A", A, ndim=2)
+    B = as_array("B", B, ndim=2)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"B has shape {B.shape} which is invalid: must have as many rows as A {A.shape}")
+    if A.size == 0 or B.size == 0:
+        return np.zeros(0)
+    return np.sort(subspace_angles(A, B))
+
+
+def top_right_subspace(A: Any, k: int) -> np.ndarray:
+    """Orthonormal basis of the span of the top-``k`` right singular vectors of ``A``.
+
+    Parameters
+    ----------
+    A : array_like, shape (a, d)
+    k : int, ``1 <= k <= min(a, d)``
+
+    Returns
+    -------
+    ndarray, shape (d, k)
+    """
+    from cnnrank._validation import check_int
+
+    A = as_array("A", A, ndim=2)
+    k = check_int("k", k, minimum=1, maximum=min(A.shape))
+    _, _, vt = np.linalg.svd(A, full_matrices=False)
+    return vt[:k].T

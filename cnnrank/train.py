@@ -19,7 +19,8 @@ from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
 from cnnrank.engines.implicit import GramSample, ImplicitEngine, sample_meta
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import stable_rank_from_gram
-from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficients
+from cnnrank.subspace import _overlaps, learned_subspace_from_grams
+from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficients, signal_patch_coordinates
 
 __all__ = ["train", "Trajectory", "TrainingDiverged", "signal_noise_coefficients", "record_steps"]
 
@@ -224,7 +225,8 @@ def _train_implicit(activation: Any, sample: Any, lr: float, steps: int, record_
         meta = {"engine_choice": "requested" if engine == "implicit" else "auto: implicit (a GramSample)",
                 "seconds": time.perf_counter() - started, "sample": sample_meta(sample)}
         return _assemble_records(snaps, done_steps, sample.m, sample.n, sample.P, lr, activation,
-                                 "implicit", meta, gamma_rho=lambda c: _gamma_rho_implicit(c, sample))
+                                 "implicit", meta, gamma_rho=lambda c: _gamma_rho_implicit(c, sample),
+                                 signal_coords=sample.patch_signal_coordinates())
 
     return _run(eng, "implicit", lr, steps, record_every, progress, callback, assemble)
 
@@ -266,19 +268,40 @@ def _assemble(snaps: list[Snapshot], at: np.ndarray, net: TwoLayerCNN, data: Pat
     gamma_rho = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
     return _assemble_records(snaps, at, net.m, data.n, data.P, lr, net.activation, name, meta, gamma_rho,
                              W_init=np.array(net.W) if vectors else None, W_final=W_final,
-                             patches=np.array(data.X) if vectors else None)
+                             patches=np.array(data.X) if vectors else None,
+                             signal_coords=signal_patch_coordinates(data) if data.has_decomposition else None)
 
 
 def _assemble_records(snaps: list[Snapshot], at: np.ndarray, m: int, n: int, P: int, lr: float,
                       activation: Activation, name: str, meta: dict,
                       gamma_rho: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
                       W_init: np.ndarray | None = None, W_final: np.ndarray | None = None,
-                      patches: np.ndarray | None = None) -> Trajectory:
+                      patches: np.ndarray | None = None,
+                      signal_coords: np.ndarray | None = None) -> Trajectory:
+    """One ``Trajectory`` from the snapshots; ``signal_coords`` (nP, r) are the patches' coordinates in
+    an orthonormal basis of the signal span (:func:`signal_patch_coordinates`), for the learned-subspace
+    diagnostics (``(W - W0) Q = C Z``)."""
     R = len(snaps)
     coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
     gamma = rho = None
     if gamma_rho is not None:
         gamma, rho = gamma_rho(coef)
+    learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
+    finite = bool(np.all(np.isfinite(learned_grams)))
+    if finite and R:
+        sv = np.sqrt(np.maximum(np.linalg.eigvalsh(0.5 * (learned_grams + learned_grams.transpose(0, 2, 1))), 0.0))[:, ::-1]
+    else:
+        sv = np.full((R, 2 * m), np.nan)
+    dim = frac = overlap = angles = None
+    if signal_coords is not None and gamma is not None:
+        k = min(2 * m, signal_coords.shape[1])
+        if finite and R and np.all(np.isfinite(coef)):
+            proj = coef.reshape(R, 2 * m, n * P) @ signal_coords
+            diag = learned_subspace_from_grams(learned_grams, proj)
+            dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
+        else:  # no records, or a diverged run's records: nothing meaningful to report
+            dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
+        overlap = _overlaps(gamma) if R else np.zeros(0)
     has_test = R > 0 and snaps[0].test_loss is not None
     return Trajectory(
         steps=np.asarray(at[:R], dtype=np.int64),
@@ -291,6 +314,11 @@ def _assemble_records(snaps: list[Snapshot], at: np.ndarray, m: int, n: int, P: 
         rho=rho,
         filter_stable_rank=_stable_ranks([s.filter_gram for s in snaps]),
         learned_stable_rank=_stable_ranks([s.learned_gram for s in snaps]),
+        learned_singular_values=sv,
+        learned_dimension=dim,
+        signal_energy_fraction=frac,
+        signal_overlap=overlap,
+        signal_angles=angles,
         W_init=W_init,
         W_final=W_final,
         patches=patches,

@@ -7,8 +7,10 @@ At each record a trajectory holds the losses and accuracies, the patch coefficie
     \gamma_{j,r,k} = \|\mu_k\|^2 \sum_{(i,p):\, x_i^{(p)} = \mu_k} c_{j,r,i,p},\qquad
     \rho_{j,r,i,p} = \|\xi_{i,p}\|^2 c_{j,r,i,p}
 
-and the stable rank of the filters (from their ``2m × 2m`` Gram matrix). Weights at any record are
-rebuilt from the coefficients: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^{(p)}``.
+the stable rank of the filters (from their ``2m × 2m`` Gram matrix), and the learned-subspace
+diagnostics of :mod:`cnnrank.subspace` (learned dimension, signal energy fraction, within-class overlap,
+principal angles to the signal span). Weights at any record are rebuilt from the coefficients:
+``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^{(p)}``. The formulas are those of docs/theory.md §3–§5.
 """
 
 from __future__ import annotations
@@ -21,8 +23,25 @@ from cnnrank._validation import check_int
 from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
 from cnnrank.results import SavableResult
+from cnnrank.subspace import orthonormal_basis
 
-__all__ = ["Trajectory", "signal_noise_coefficients", "record_steps"]
+__all__ = ["Trajectory", "signal_noise_coefficients", "signal_patch_coordinates", "record_steps"]
+
+
+def signal_patch_coordinates(data: PatchData) -> np.ndarray:
+    """Coordinates of every training patch in an orthonormal basis ``Q`` of the signal span.
+
+    ``Z = X Q`` with ``X`` the (nP, d) patch matrix and ``Q`` (d, 2K) from :func:`orthonormal_basis` of
+    the signals; then ``(W - W0) Q = C Z`` for patch coefficients ``C`` (2m, nP).
+
+    Returns
+    -------
+    ndarray, shape (n P, rank of the signals)
+    """
+    if data.signals is None:
+        raise ValueError("data has no signals: the signal span is undefined")
+    Q = orthonormal_basis(np.asarray(data.signals).T)
+    return np.asarray(data.X).reshape(-1, data.d) @ Q
 
 
 def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +97,19 @@ class Trajectory(SavableResult):
         Stable rank of ``W`` as a (2m, d) matrix.
     learned_stable_rank : ndarray, shape (R,)
         Stable rank of the learned part ``W - W(0)``.
+    learned_singular_values : ndarray, shape (R, 2m)
+        Singular values of the learned part ``W - W(0)`` (2m, d), descending.
+    learned_dimension : ndarray of int, shape (R,), or None
+        Singular values of ``Π(W - W(0))`` above the memorization edge ``‖(W - W(0))(I - Π)‖_2``, with
+        ``Π`` the projector on the signal span (:mod:`cnnrank.subspace`): ``2K`` in the benign regime,
+        0 in the harmful one.
+    signal_energy_fraction : ndarray, shape (R,), or None
+        ``‖Π(W - W(0))‖_F² / ‖W - W(0)‖_F²``: the share of the learned energy in the signal span.
+    signal_overlap : ndarray, shape (R,), or None
+        Within-class mean cosine ``c`` of the signal columns of ``γ`` (:func:`cnnrank.subspace.signal_overlap`).
+    signal_angles : ndarray, shape (R, min(2m, 2K)), or None
+        Principal angles (radians, ascending) between the top right singular subspace of ``W - W(0)``
+        and the signal span. The four signal fields are ``None`` for data without signals.
     W_init, W_final : ndarray, shape (2, m, d), or None
     patches : ndarray, shape (n, P, d), or None
         The training patches, used to rebuild weights.
@@ -99,6 +131,11 @@ class Trajectory(SavableResult):
     rho: np.ndarray | None
     filter_stable_rank: np.ndarray
     learned_stable_rank: np.ndarray
+    learned_singular_values: np.ndarray
+    learned_dimension: np.ndarray | None
+    signal_energy_fraction: np.ndarray | None
+    signal_overlap: np.ndarray | None
+    signal_angles: np.ndarray | None
     W_init: np.ndarray | None
     W_final: np.ndarray | None
     patches: np.ndarray | None
@@ -141,7 +178,9 @@ class Trajectory(SavableResult):
         return self.W_init + (C @ self.patches.reshape(n * P, d)).reshape(2, m, d)
 
     def summary(self, k: int = -1) -> dict[str, float]:
-        """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, filter stable rank."""
+        """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, stable ranks and,
+        with signals, the learned-subspace diagnostics (learned dimension, signal energy fraction,
+        within-class overlap)."""
         out = {
             "step": int(self.steps[k]),
             "train_loss": float(self.train_loss[k]),
@@ -156,4 +195,8 @@ class Trajectory(SavableResult):
             out["max_gamma"] = float(self.gamma[k].max())
             out["max_rho_pos"] = float(self.rho[k].max(initial=0.0))
             out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
+        if self.learned_dimension is not None:
+            out["learned_dimension"] = float(self.learned_dimension[k])
+            out["signal_energy_fraction"] = float(self.signal_energy_fraction[k])
+            out["signal_overlap"] = float(self.signal_overlap[k])
         return out

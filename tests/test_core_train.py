@@ -27,15 +27,18 @@ def test_weights_are_initial_weights_plus_patch_combination_for_arbitrary_data(p
     """W(t) = W(0) + Σ c x holds for any data at all (here: arbitrary, non-orthogonal patches)."""
     W, X, y, act = problem
     data = PatchData(X=X, y=y)
-    traj = train(TwoLayerCNN(W, act), data, lr=0.3, steps=steps, record_every=1)
-    # direct GD in W with loss_and_grad as an independent oracle
-    Wd = W.copy()
-    for _ in range(steps):
-        Wd -= 0.3 * cnnrank.loss_and_grad(Wd, X, y, act)[1]
-    scale = max(np.abs(Wd).max(), 1e-12)
+    try:
+        traj = train(TwoLayerCNN(W, act), data, lr=0.3, steps=steps, record_every=1)
+        diverged = False
+    except cnnrank.TrainingDiverged as exc:  # a polynomial activation can blow up at this lr:
+        traj, diverged = exc.trajectory, True  # the identity must then hold on the records taken
     for k in range(len(traj)):
-        assert np.abs(traj.weights_at(k) - _weights_gd(W, X, y, act, traj.steps[k])).max() <= 1e-10 * scale
-    assert np.abs(traj.W_final - Wd).max() <= 1e-10 * scale
+        # direct GD in W with loss_and_grad as an independent oracle
+        Wd = _weights_gd(W, X, y, act, traj.steps[k])
+        scale = max(np.abs(Wd).max(), 1e-12)
+        assert np.abs(traj.weights_at(k) - Wd).max() <= 1e-10 * scale
+    if not diverged:
+        assert np.abs(traj.W_final - Wd).max() <= 1e-10 * scale
 
 
 def _weights_gd(W, X, y, act, steps):

@@ -179,6 +179,22 @@ class GramSample:
             Gp = Gp * np.outer(keep, keep)
         return Gp
 
+    def patch_signal_coordinates(self) -> np.ndarray:
+        """Coordinates of the ``n P`` training patches (rows ``i P + p``) in an orthonormal basis of the
+        signal span, shape (nP, rank of the signals): ``Z = (X μᵀ) V Λ^{-1/2}`` with ``μ μᵀ = V Λ Vᵀ``
+        (eigenvalues above rounding only), the inner-product form of
+        :func:`cnnrank.trajectory.signal_patch_coordinates`."""
+        sig, _, _, _ = self._blocks()
+        n, P, K2 = self.n, self.P, 2 * self.K
+        col = np.empty((n, P), dtype=np.int64)
+        is_sig = np.arange(P)[None, :] == self.signal_pos[:, None]
+        col[is_sig] = self.signal_id
+        col[~is_sig] = K2 + np.arange(n * (P - 1))
+        raw = self.gram[col.ravel(), sig]  # (nP, 2K): ⟨x_i^(p), μ_k⟩
+        lam, V = np.linalg.eigh(self.gram[sig, sig])
+        keep = lam > K2 * np.finfo(float).eps * max(float(lam[-1]), 0.0)
+        return raw @ (V[:, keep] / np.sqrt(lam[keep]))
+
     def data_gram(self, clean: bool = False) -> np.ndarray:
         """Gram matrix of the data matrix (rows = samples flattened to ``P d``), shape (n, n).
 

@@ -1,0 +1,247 @@
+r"""The learned subspace: what the filters learned, measured against a reference subspace.
+
+The headline claim (docs/theory.md §5) is about the *learned part* of the filters,
+``A = W - W(0)`` reshaped to ``(2m, d)``. On the synthetic model the reference subspace is the span
+of the ``2K`` signals; on real images, where it is unknown, it is the principal subspace of the
+clean patches (:func:`principal_subspace`). With ``Q`` an orthonormal basis of the reference
+(``d × r``):
+
+* **signal energy fraction** ``‖A Q‖_F² / ‖A‖_F²``: the share of the learned energy inside the
+  reference (1 when the filters learned only signal, near 0 when they memorized noise);
+* **memorized part** ``M = A (I - Q Qᵀ)``, everything learned outside the reference; its largest
+  singular value ``‖M‖_2`` is the *memorization edge*;
+* **learned dimension**: the number of singular values of the in-reference part ``A Q`` strictly
+  above the memorization edge (and above ``rtol · s_1(A)``, below which a singular value counts as
+  zero): how many directions of the reference the filters learned more strongly than anything they
+  memorized. In the benign regime ``M`` is a weak bulk, ``A`` has exactly ``2K`` singular values
+  standing above it and the count is ``2K``; in the harmful regime class-mean noise directions
+  dominate ``M`` and the count is 0;
+* **principal angles** between the top-``r`` right singular subspace of ``A`` and the reference;
+* **within-class overlap** of the signal columns of ``γ`` (:func:`signal_overlap`), which sets the
+  stable rank of the learned part: ``2K / (1 + (K-1) c)`` (:func:`cnnrank.theory.expected_filter_stable_rank`).
+
+Everything is computed from two small matrices, ``A Aᵀ`` (``2m × 2m``) and ``A Q`` (``2m × r``), so the
+same code serves explicit filters and the coefficient state of every engine (``A Aᵀ = C G Cᵀ`` and
+``A Q = C (X Q)`` with the patch coefficients ``C``; docs/theory.md §3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnrank._validation import as_array, check_real
+
+__all__ = [
+    "orthonormal_basis",
+    "principal_subspace",
+    "energy_fraction",
+    "learned_dimension",
+    "signal_overlap",
+    "learned_subspace_report",
+    "learned_subspace_from_grams",
+    "DEFAULT_RTOL",
+]
+
+#: singular values below ``DEFAULT_RTOL · s_1`` count as zero. The Gram route resolves singular values
+#: only down to about ``√eps · s_1 ≈ 1.5e-8 · s_1``; 1e-6 sits safely above that and far below any
+#: learned direction.
+DEFAULT_RTOL = 1e-6
+
+
+def orthonormal_basis(V: Any) -> np.ndarray:
+    """Orthonormal basis of the column space of ``V`` (``d × r``), by an SVD (:func:`scipy.linalg.orth`).
+
+    Parameters
+    ----------
+    V : array_like, shape (d, r)
+
+    Returns
+    -------
+    ndarray, shape (d, rank V)
+    """
+    from scipy.linalg import orth
+
+    V = as_array("V", V, ndim=2)
+    if V.size == 0:
+        return np.zeros((V.shape[0], 0))
+    return orth(V)
+
+
+def principal_subspace(X: Any, energy: float = 0.9) -> tuple[np.ndarray, int]:
+    r"""The smallest principal subspace of the rows of ``X`` holding a share ``energy`` of their energy.
+
+    With singular values ``s_1 ≥ s_2 ≥ …`` of ``X`` (rows are vectors of ``R^d``, not centred), ``k`` is
+    the smallest integer with ``Σ_{i≤k} s_i² ≥ energy · Σ_i s_i²``, and the basis is the top-``k`` right
+    singular vectors. This is the reference subspace for real images, where the signal span is unknown.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        E.g. the clean training patches, ``patch_matrix(clean.X)``.
+    energy : float in (0, 1]
+
+    Returns
+    -------
+    basis : ndarray, shape (d, k)
+    k : int
+    """
+    X = as_array("X", X, ndim=2)
+    energy = check_real("energy", energy, positive=True, maximum=1.0)
+    _, s, vt = np.linalg.svd(X, full_matrices=False)
+    total = float(np.sum(s**2))
+    if total == 0:
+        raise ValueError("X is invalid: it is zero, it has no principal subspace")
+    share = np.cumsum(s**2) / total
+    k = int(min(np.searchsorted(share, energy * (1 - 1e-12)) + 1, s.size))
+    return vt[:k].T.copy(), k
+
+
+def energy_fraction(A: Any, basis: Any) -> float:
+    """``‖A Q‖_F² / ‖A‖_F²`` with ``Q`` an orthonormal basis of the columns of ``basis`` (0 if ``A = 0``).
+
+    Parameters
+    ----------
+    A : array_like, shape (a, d)
+    basis : array_like, shape (d, r)
+    """
+    A = as_array("A", A, ndim=2)
+    Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
+    total = float(np.sum(A * A))
+    return 0.0 if total == 0 else float(np.sum((A @ Q) ** 2) / total)
+
+
+def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
+    """Number of singular values of ``A Q`` above the memorization edge ``‖A (I − Q Qᵀ)‖_2`` (module doc).
+
+    Parameters
+    ----------
+    A : array_like, shape (a, d)
+    basis : array_like, shape (d, r)
+        The reference subspace (its columns need not be orthonormal).
+    rtol : float
+        Singular values ``<= rtol · s_1`` count as zero.
+
+    Examples
+    --------
+    >>> A = np.diag([3.0, 2.0, 0.1])          # two strong directions in the reference, a weak one outside
+    >>> learned_dimension(A, np.eye(3)[:, :2])
+    2
+    """
+    A = as_array("A", A, ndim=2)
+    Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
+    rtol = check_real("rtol", rtol, nonnegative=True)
+    return int(learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)["learned_dimension"][0])
+
+
+def signal_overlap(gamma: Any) -> float:
+    r"""Mean within-class cosine between the signal columns of ``γ`` at one record.
+
+    For class ``j`` the own-signal block is ``γ_{j,:,k}`` for the ``K`` signals of that class (columns of
+    length ``m``); ``c_j`` is the mean of ``cos(γ_{j,:,k}, γ_{j,:,l})`` over pairs ``k ≠ l`` whose columns
+    are non-zero, and the overlap is ``(c_{+1} + c_{-1}) / 2``. It is 0 for ``K = 1`` (no pairs; the
+    expected stable rank ``2K / (1 + (K-1)c)`` does not depend on it) and for ``γ = 0``.
+
+    Parameters
+    ----------
+    gamma : array_like, shape (2, m, 2K)
+
+    Returns
+    -------
+    float in [-1, 1]
+    """
+    g = as_array("gamma", gamma, ndim=3)
+    if g.shape[0] != 2 or g.shape[2] % 2:
+        raise ValueError(f"gamma has shape {g.shape} which is invalid: must be (2, m, 2K)")
+    return float(_overlaps(g[None])[0])
+
+
+def _overlaps(gamma: np.ndarray) -> np.ndarray:
+    """:func:`signal_overlap` of each record of ``gamma`` (R, 2, m, 2K), vectorized."""
+    R, _, m, K2 = gamma.shape
+    K = K2 // 2
+    if K == 1:
+        return np.zeros(R)
+    own = np.stack([gamma[:, 0, :, :K], gamma[:, 1, :, K:]], axis=1)  # (R, 2, m, K)
+    norms = np.linalg.norm(own, axis=2)  # (R, 2, K)
+    safe = np.where(norms > 0, norms, 1.0)
+    unit = own / safe[:, :, None, :]
+    cos = np.einsum("rjmk,rjml->rjkl", unit, unit)
+    valid = (norms[:, :, :, None] > 0) & (norms[:, :, None, :] > 0) & ~np.eye(K, dtype=bool)
+    per_class = np.where(valid.any(axis=(2, 3)),
+                         np.sum(np.where(valid, cos, 0.0), axis=(2, 3)) / np.maximum(valid.sum(axis=(2, 3)), 1),
+                         0.0)
+    return per_class.mean(axis=1)
+
+
+def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL) -> dict[str, np.ndarray]:
+    r"""Learned-subspace diagnostics of a stack of matrices ``A`` given only ``A Aᵀ`` and ``A Q``.
+
+    Parameters
+    ----------
+    gram : array_like, shape (R, a, a)
+        ``A Aᵀ`` for each of ``R`` matrices ``A`` (``a × d``).
+    proj : array_like, shape (R, a, r)
+        ``A Q`` with ``Q`` (``d × r``) an **orthonormal** basis of the reference subspace.
+    rtol : float
+        Singular values ``<= rtol · s_1`` count as zero.
+
+    Returns
+    -------
+    dict with, for each matrix,
+        ``singular_values`` (R, a), descending: ``√λ(A Aᵀ)``;
+        ``energy_fraction`` (R,): ``‖A Q‖_F² / tr(A Aᵀ)``;
+        ``memorization_edge`` (R,): ``‖A (I − Q Qᵀ)‖_2 = √λ_max(A Aᵀ − (A Q)(A Q)ᵀ)``;
+        ``learned_dimension`` (R,) int: singular values of ``A Q`` above ``max(edge, rtol · s_1(A))``;
+        ``principal_angles`` (R, min(a, r)): angles between the top-``min(a, r)`` right singular
+        subspace of ``A`` and the reference. The cosines are the singular values of
+        ``Σ_r⁻¹ L_rᵀ (A Q)`` (``L_r``, ``Σ_r``: top eigenvectors and singular values of ``A``); a direction
+        with a zero singular value counts as orthogonal (angle ``π/2``).
+    """
+    G = np.asarray(gram, dtype=np.float64)
+    S = np.asarray(proj, dtype=np.float64)
+    if G.ndim != 3 or G.shape[1] != G.shape[2]:
+        raise ValueError(f"gram has shape {G.shape} which is invalid: must be (R, a, a)")
+    if S.ndim != 3 or S.shape[:2] != G.shape[:2]:
+        raise ValueError(f"proj has shape {S.shape} which is invalid: must be (R, {G.shape[1]}, r)")
+    rtol = check_real("rtol", rtol, nonnegative=True)
+    R, a, r = S.shape
+    G = 0.5 * (G + G.transpose(0, 2, 1))
+    lam, L = np.linalg.eigh(G)  # ascending
+    lam, L = lam[:, ::-1], L[:, :, ::-1]
+    s = np.sqrt(np.maximum(lam, 0.0))
+    tr = np.trace(G, axis1=1, axis2=2)
+    inside = np.sum(S * S, axis=(1, 2))
+    frac = np.where(tr > 0, inside / np.where(tr > 0, tr, 1.0), 0.0)
+    Mg = G - S @ S.transpose(0, 2, 1)
+    edge = np.sqrt(np.maximum(np.linalg.eigvalsh(0.5 * (Mg + Mg.transpose(0, 2, 1)))[:, -1], 0.0))
+    floor = np.maximum(edge, rtol * s[:, :1].ravel())
+    s_in = np.linalg.svd(S, compute_uv=False) if S.size else np.zeros((R, 0))
+    dim = np.sum(s_in > floor[:, None], axis=1).astype(np.int64)
+    k = min(a, r)
+    tol = np.maximum(DEFAULT_RTOL * s[:, :1], np.finfo(float).tiny)  # (R, 1)
+    sk = s[:, :k]
+    inv = np.where(sk > tol, 1.0 / np.where(sk > tol, sk, 1.0), 0.0)
+    B = inv[:, :, None] * (L[:, :, :k].transpose(0, 2, 1) @ S)  # (R, k, r)
+    cos = np.clip(np.linalg.svd(B, compute_uv=False)[:, :k] if k else np.zeros((R, 0)), 0.0, 1.0)
+    angles = np.arccos(cos)
+    return {"singular_values": s, "energy_fraction": frac, "memorization_edge": edge,
+            "learned_dimension": dim, "principal_angles": angles}
+
+
+def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+    """All learned-subspace diagnostics of one explicit matrix ``A`` (``a × d``) against ``basis``.
+
+    Returns a dict with ``energy_fraction``, ``learned_dimension``, ``memorization_edge``,
+    ``singular_values`` (a,), ``principal_angles`` (min(a, r),) and ``reference_dimension`` ``r``.
+    """
+    A = as_array("A", A, ndim=2)
+    Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
+    out = learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)
+    rep: dict[str, Any] = {k: v[0] for k, v in out.items()}
+    rep["energy_fraction"] = float(rep["energy_fraction"])
+    rep["learned_dimension"] = int(rep["learned_dimension"])
+    rep["memorization_edge"] = float(rep["memorization_edge"])
+    rep["reference_dimension"] = int(Q.shape[1])
+    return rep
