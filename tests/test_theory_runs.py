@@ -1,0 +1,85 @@
+"""Theory against training runs (docs/theory.md §4–§6): learned-part stable rank, T_1, regime.
+
+Small configurations on the Gram engine (cost independent of d): the whole file takes seconds.
+"""
+
+import numpy as np
+import pytest
+
+from cnnrank import theory
+from cnnrank.experiments import RunConfig, run_once
+
+# Benign for every K below: (n/2K)·SNR^q >= 64/16 · (5/(0.08·√2000))^3 ≈ 11.
+SRANK_BASE = RunConfig(n=64, n_test=0, m=40, noise_std=0.08, steps=3000, record_every=3000, engine="gram")
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 8])
+def test_learned_stable_rank_follows_overlap_formula(K):
+    """srank(W − W0) against 2K/(1+(K−1)c) with the run's own overlap c.
+
+    Tolerance: measured within a factor 1.2 below the formula and at most 2% above. The formula
+    assumes equal column norms of γ; unequal norms can only lower the stable rank, and measured
+    ratios on this configuration (K = 1..8, seeds 0-1) were 0.86-0.97.
+    """
+    cfg = SRANK_BASE.replace(K=K)
+    traj = run_once(cfg, rng=0).trajectory
+    pred = theory.expected_filter_stable_rank(K, traj.signal_overlap[-1])
+    meas = float(traj.learned_stable_rank[-1])
+    assert int(traj.learned_dimension[-1]) == 2 * K
+    assert pred / theory.TOL_LEARNED_SRANK <= meas <= 1.02 * pred, (K, pred, meas)
+
+
+@pytest.mark.parametrize("K", [1, 2, 4])
+def test_signal_learning_time_within_factor_two(K):
+    """Derived T_1 (no fitted constant) against the measured first step with own-class γ >= 1.
+
+    Measured at n=128, d=2000, m=40, η=2, σ0=0.01, ‖μ‖=5, q=3, seeds 0-1: K=1: 28-36 (predicted 24),
+    K=2: 48-62 (43), K=4: 94-104 (79). Tolerance: a factor 2 (the derivation freezes ℓ' at −1/2).
+    """
+    cfg = RunConfig(K=K, n_test=0, steps=400, record_every=2, engine="gram")
+    pred = theory.signal_learning_time(cfg)
+    meas = theory.measured_signal_learning_time(run_once(cfg, rng=0).trajectory)
+    assert meas is not None
+    assert pred / 2 <= meas <= 2 * pred, (K, pred, meas)
+
+
+REGIME_BASE = RunConfig(n=64, n_test=128, K=2, m=20, steps=1000, record_every=1000, engine="gram")
+
+
+# σ_p* = (64/4)^{1/3}·5/√2000 ≈ 0.28 here. The grid stays a factor 2 or more away from it: the
+# criterion holds up to an unknown constant and right at σ_p* the runs are mixed (measured at 0.28:
+# test accuracy 1.0 but signal energy fraction only 0.39-0.48).
+@pytest.mark.parametrize("sigma,expected", [(0.07, "benign"), (0.14, "benign"),
+                                            (0.56, "harmful"), (1.12, "harmful")])
+def test_regime_against_test_accuracy(sigma, expected):
+    cfg = REGIME_BASE.replace(noise_std=sigma)
+    assert theory.regime(cfg) == expected
+    assert theory.benign_limit(cfg) == pytest.approx(0.2817, abs=1e-3)
+    traj = run_once(cfg, rng=0).trajectory
+    acc = float(traj.test_acc[-1])
+    if expected == "benign":
+        assert acc >= 0.9 and traj.signal_energy_fraction[-1] >= 0.5
+    else:
+        assert acc <= 0.8
+
+
+def test_compare_verdicts_on_a_benign_run():
+    cfg = REGIME_BASE.replace(noise_std=0.1, steps=600, record_every=10)
+    rows = {r.quantity: r for r in theory.compare(cfg, run_once(cfg, rng=0))}
+    for name in ("data stable rank (n×Pd)", "patch stable rank (nP×d)", "learned dimension = 2K",
+                 "signal energy fraction (≥ 0.5)", "T_1 (steps to max γ ≥ 1)", "(n/2K)·SNR^q (benign if ≳ 1)"):
+        assert rows[name].verdict == "agrees", (name, rows[name])
+    assert rows["learned dimension = 2K"].tolerance == 1.0
+
+
+def test_compare_does_not_apply_in_harmful_regime_and_for_relu():
+    cfg = REGIME_BASE.replace(noise_std=0.8, steps=300)
+    rows = {r.quantity: r for r in theory.compare(cfg, run_once(cfg, rng=0))}
+    for name in ("learned dimension = 2K", "learned stable rank 2K/(1+(K−1)c)",
+                 "signal energy fraction (≥ 0.5)", "T_1 (steps to max γ ≥ 1)"):
+        assert rows[name].verdict == "does not apply" and np.isnan(rows[name].predicted)
+    assert rows["(n/2K)·SNR^q (benign if ≳ 1)"].verdict == "agrees"
+    relu = cfg.replace(activation="relu", noise_std=0.1)
+    rows = {r.quantity: r for r in theory.compare(relu, run_once(relu, rng=0))}
+    assert rows["T_1 (steps to max γ ≥ 1)"].verdict == "does not apply"
+    assert "q = 1" in rows["T_1 (steps to max γ ≥ 1)"].note
