@@ -14,6 +14,8 @@ __all__ = [
     "plot_losses",
     "plot_filter_rank",
     "plot_rank_vs_noise",
+    "plot_learning_vs_noise",
+    "shade_regimes",
     "plot_spectra",
     "plot_activation_ablation",
     "training_figure",
@@ -121,6 +123,40 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
     return fig
 
 
+def shade_regimes(ax: Any, noise_std: Sequence[float], regime: Sequence[str] | None = None,
+                  benign_limit: float | None = None, label: bool = True) -> None:
+    """Shade the noise levels measured outside the benign window, and draw the theory's threshold.
+
+    Parameters
+    ----------
+    noise_std : (L,) noise levels, increasing
+    regime : (L,) ``"benign"`` or ``"harmful"`` per level (measured), optional
+        Each harmful level's span reaches halfway to its neighbours (to the axis edge at the ends).
+    benign_limit : float, optional
+        The theory's σ_p threshold, ``(n/2K)·SNR^q = 1`` (docs/theory.md §4), drawn as a dashed line.
+    label : bool
+        Whether to add legend entries.
+    """
+    x = np.asarray(noise_std, dtype=float)
+    if regime is not None:
+        if len(regime) != x.size:
+            raise ValueError(f"regime has {len(regime)} entries which is invalid: must have {x.size}")
+        mids = np.concatenate([[x[0] - 0.5 * (x[1] - x[0]) if x.size > 1 else x[0] - 0.5],
+                               0.5 * (x[1:] + x[:-1]),
+                               [x[-1] + 0.5 * (x[-1] - x[-2]) if x.size > 1 else x[0] + 0.5]])
+        first = True
+        for i, r in enumerate(regime):
+            if r != "benign":
+                ax.axvspan(mids[i], mids[i + 1], color="0.85", alpha=0.6, lw=0, zorder=0,
+                           label="outside the benign window (measured)" if (label and first) else None)
+                first = False
+    if benign_limit is not None and np.isfinite(benign_limit):
+        ax.axvline(benign_limit, color="k", ls="--", lw=1,
+                   label=r"theory: $(n/2K)\,\mathrm{SNR}^q = 1$" if label else None)
+    if x.size > 1:
+        ax.set_xlim(x[0] - 0.02 * (x[-1] - x[0]), x[-1] + 0.02 * (x[-1] - x[0]))
+
+
 def plot_rank_vs_noise(
     noise_std: Sequence[float],
     data_stable_rank: Sequence[float],
@@ -131,8 +167,13 @@ def plot_rank_vs_noise(
     filter_spread: tuple[Sequence[float], Sequence[float]] | None = None,
     ax: Any = None,
     title: str = "stable rank vs background noise",
+    learned_stable_rank: Sequence[float] | None = None,
+    expected_filter_stable_rank: Sequence[float] | None = None,
+    learned_dimension: Sequence[float] | None = None,
+    regime: Sequence[str] | None = None,
+    benign_limit: float | None = None,
 ) -> Any:
-    """The headline figure: stable rank of the data (noisy, clean) and of the trained filters vs σ_p.
+    """The headline figure: stable rank of the data and of the trained filters vs σ_p.
 
     Parameters
     ----------
@@ -145,9 +186,18 @@ def plot_rank_vs_noise(
         A theory curve for the data's stable rank.
     filter_spread : (low, high), optional
         Band (e.g. min and max over seeds) around the filters' stable rank.
+    learned_stable_rank : (L,), optional
+        Stable rank of the learned part ``W - W(0)``.
+    expected_filter_stable_rank : (L,), optional
+        Its overlap-corrected expectation ``2K / (1 + (K-1) c)`` (docs/theory.md §5).
+    learned_dimension : (L,), optional
+        Directions of the signal span learned above the memorization edge; drawn where it is > 0.
+    regime, benign_limit : optional
+        Measured regime per level and the theory's threshold (:func:`shade_regimes`).
     """
     fig, ax = _axes(ax, figsize=(6.0, 4.2))
     x = np.asarray(noise_std, dtype=float)
+    shade_regimes(ax, x, regime, benign_limit)
     ax.plot(x, data_stable_rank, "o-", color="C3", lw=2, label="data (noisy), n × Pd")
     if clean_data_stable_rank is not None:
         ax.plot(x, clean_data_stable_rank, "s--", color="C1", label="data (clean)")
@@ -156,13 +206,76 @@ def plot_rank_vs_noise(
     ax.plot(x, filter_stable_rank, "o-", color="C0", lw=2, label="trained filters W (2m × d)")
     if filter_spread is not None:
         ax.fill_between(x, filter_spread[0], filter_spread[1], color="C0", alpha=0.2, lw=0)
+    if learned_stable_rank is not None:
+        ax.plot(x, learned_stable_rank, "^-", color="C9", lw=1.5, label="learned part W − W(0)")
+    if expected_filter_stable_rank is not None:
+        ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5,
+                label=r"expected $2K/(1+(K-1)c)$")
+    if learned_dimension is not None:
+        ld = np.asarray(learned_dimension, dtype=float)
+        pos = ld > 0
+        ax.plot(x[pos], ld[pos], "D", color="C2", ms=6, mfc="none", mew=1.5,
+                label="learned dimension (> 0 shown)")
     if clean_rank is not None:
         ax.axhline(clean_rank, color="0.3", ls=":", lw=1.2, label=f"2K = {clean_rank:g}")
     log_rank_axis(ax)
     ax.set_xlabel(r"background noise $\sigma_p$")
-    ax.set_ylabel("stable rank")
+    ax.set_ylabel("stable rank / dimension")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7.5, loc="center right", framealpha=0.9)
+    return fig
+
+
+def plot_learning_vs_noise(
+    noise_std: Sequence[float],
+    test_acc: Sequence[float],
+    signal_energy_fraction: Sequence[float],
+    train_acc: Sequence[float] | None = None,
+    learned_dimension: Sequence[float] | None = None,
+    clean_rank: float | None = None,
+    regime: Sequence[str] | None = None,
+    benign_limit: float | None = None,
+    ax: Any = None,
+    title: str = "what the filters learned",
+) -> Any:
+    """Accuracy, signal energy fraction and learned dimension vs σ_p (the benign window's evidence).
+
+    Parameters
+    ----------
+    noise_std, test_acc, signal_energy_fraction : (L,) means over seeds
+    train_acc : (L,), optional
+    learned_dimension : (L,), optional
+        Drawn on a right axis against ``clean_rank`` (``2K``).
+    regime, benign_limit : optional
+        See :func:`shade_regimes`.
+    """
+    fig, ax = _axes(ax, figsize=(6.0, 4.2))
+    x = np.asarray(noise_std, dtype=float)
+    shade_regimes(ax, x, regime, benign_limit)
+    ax.plot(x, test_acc, "o-", color="C2", lw=2, label="test accuracy")
+    if train_acc is not None:
+        ax.plot(x, train_acc, "s--", color="0.5", ms=4, label="train accuracy")
+    ax.plot(x, signal_energy_fraction, "^-", color="C0", lw=2,
+            label=r"signal energy $\|\Pi(W-W_0)\|_F^2/\|W-W_0\|_F^2$")
+    ax.axhline(0.95, color="C2", ls=":", lw=0.8, label="benign needs test acc ≥ 0.95 ...")
+    ax.axhline(0.5, color="C0", ls=":", lw=0.8, label="... and signal energy ≥ 0.5")
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel(r"background noise $\sigma_p$")
+    ax.set_ylabel("accuracy / energy fraction")
+    handles, labels = ax.get_legend_handles_labels()
+    if learned_dimension is not None:
+        b = ax.twinx()
+        b.step(x, learned_dimension, where="mid", color="C4", lw=1.5, label="learned dimension (right axis)")
+        top = max(float(np.max(learned_dimension)), float(clean_rank or 0))
+        b.set_ylim(-0.03 * (top + 1), 1.05 * (top + 1))
+        if clean_rank is not None:
+            b.axhline(clean_rank, color="C4", ls=":", lw=0.8)
+        b.set_ylabel("learned dimension")
+        h2, l2 = b.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+        ax = b  # the legend goes on the top-most axes, or the twin's lines would cross it
+    ax.legend(handles, labels, fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.94), framealpha=0.95)
+    ax.set_title(title)
     return fig
 
 
@@ -196,11 +309,24 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
 
 
 def plot_activation_ablation(noise_std: Sequence[float], filter_stable_rank: dict[str, Sequence[float]],
-                             clean_rank: float | None = None, ax: Any = None) -> Any:
-    """Filters' stable rank vs σ_p, one line per activation (e.g. q = 2, 3, 4, ReLU)."""
+                             clean_rank: float | None = None, ax: Any = None,
+                             regime: dict[str, Sequence[str]] | None = None) -> Any:
+    """Filters' stable rank vs σ_p, one line per activation (e.g. q = 2, 3, 4, ReLU).
+
+    ``regime[name]`` (``"benign"``/``"harmful"`` per level, measured) draws the levels outside that
+    activation's benign window with hollow markers: there the network learned no signal and the
+    filters' stable rank says nothing about the intrinsic dimension.
+    """
     fig, ax = _axes(ax)
+    x = np.asarray(noise_std, dtype=float)
     for i, (name, ranks) in enumerate(filter_stable_rank.items()):
-        ax.plot(noise_std, ranks, "o-", color=f"C{i}", label=name)
+        r = np.asarray(ranks, dtype=float)
+        ax.plot(x, r, "-", color=f"C{i}", label=name)
+        good = np.ones(x.size, bool) if regime is None else np.asarray(regime[name]) == "benign"
+        ax.plot(x[good], r[good], "o", color=f"C{i}")
+        ax.plot(x[~good], r[~good], "o", color=f"C{i}", mfc="white")
+    if regime is not None:
+        ax.plot([], [], "o", color="0.4", mfc="white", label="outside the benign window (measured)")
     if clean_rank is not None:
         ax.axhline(clean_rank, color="0.3", ls=":", label=f"2K = {clean_rank:g}")
     ax.set_xlabel(r"background noise $\sigma_p$")

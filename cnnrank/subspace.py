@@ -41,8 +41,16 @@ __all__ = [
     "signal_overlap",
     "learned_subspace_report",
     "learned_subspace_from_grams",
+    "measured_regime",
     "DEFAULT_RTOL",
+    "BENIGN_TEST_ACC",
+    "BENIGN_ENERGY_FRACTION",
 ]
+
+#: a run is in the measured benign window when its test accuracy is at least this ...
+BENIGN_TEST_ACC = 0.95
+#: ... and at least this share of its learned energy lies in the signal span (docs/theory.md §4)
+BENIGN_ENERGY_FRACTION = 0.5
 
 #: singular values below ``DEFAULT_RTOL · s_1`` count as zero. The Gram route resolves singular values
 #: only down to about ``√eps · s_1 ≈ 1.5e-8 · s_1``; 1e-6 sits safely above that and far below any
@@ -245,3 +253,30 @@ def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> d
     rep["memorization_edge"] = float(rep["memorization_edge"])
     rep["reference_dimension"] = int(Q.shape[1])
     return rep
+
+
+def measured_regime(test_acc: Any, signal_energy_fraction: Any) -> np.ndarray:
+    """``"benign"`` where the network learned the signal, else ``"harmful"`` (docs/theory.md §4).
+
+    Benign means test accuracy ``>= BENIGN_TEST_ACC`` (0.95) **and** signal energy fraction
+    ``>= BENIGN_ENERGY_FRACTION`` (0.5): the network generalizes *and* what it learned is mostly signal.
+    With several seeds on the last axis, a level is benign only when every seed is.
+
+    Parameters
+    ----------
+    test_acc, signal_energy_fraction : array_like, same shape ``(..., seeds)`` or ``(...)``
+
+    Returns
+    -------
+    ndarray of str, the shape of the inputs without the seed axis if ``seeds`` was given
+    (use ``[..., None]`` for a single run)
+    """
+    acc = np.asarray(test_acc, dtype=float)
+    frac = np.asarray(signal_energy_fraction, dtype=float)
+    if acc.shape != frac.shape:
+        raise ValueError(f"test_acc has shape {acc.shape} which is invalid: must match signal_energy_fraction "
+                         f"{frac.shape}")
+    ok = (acc >= BENIGN_TEST_ACC) & (frac >= BENIGN_ENERGY_FRACTION)
+    if ok.ndim:
+        ok = ok.all(axis=-1)
+    return np.where(ok, "benign", "harmful")

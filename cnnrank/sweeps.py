@@ -38,7 +38,7 @@ __all__ = ["SweepSpec", "SweepResult", "run_sweep", "run_cell", "sweep_from_file
 METRICS = (
     "data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
-    "max_gamma", "max_rho_pos", "min_rho_neg",
+    "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
 )
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,11 +15,12 @@ DESCRIPTION = ("Train the two-layer CNN once on the signal-noise model; print lo
                "signal learning γ, memorization ρ̄/ρ̲ and stable ranks over training; save the figure.")
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options for every field of :class:`cnnrank.experiments.RunConfig` (defaults from it)."""
+def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None) -> None:
+    """Options for every field of :class:`cnnrank.experiments.RunConfig` (defaults from ``base``,
+    ``RunConfig()`` when ``None``)."""
     from cnnrank.experiments import RunConfig
 
-    base = RunConfig()
+    base = RunConfig() if base is None else base
     g = parser.add_argument_group("run configuration (defaults: the paper regime)")
     for f in dataclasses.fields(RunConfig):
         default = getattr(base, f.name)
