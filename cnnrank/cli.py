@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 #: name of the figure -> module under ``cnnrank.reproduce`` implementing it.
 REPRODUCERS: dict[str, str] = {
     "rank-vs-noise": "cnnrank.reproduce.rank_vs_noise",
+    "intrinsic-dimension": "cnnrank.reproduce.intrinsic_dimension",
     "mnist-rank": "cnnrank.reproduce.mnist_rank",
     "cifar10-rank": "cnnrank.reproduce.cifar10_rank",
     "linear-cnn": "cnnrank.reproduce.linear_cnn",
