@@ -18,7 +18,10 @@ if quick:
 outcome = run_once(config, rng=0)
 print(theory.format_report(theory.compare(config, outcome)))
 print()
-print(f"regime predicted: {theory.regime(config)} (n·SNR^q = {theory.benign_indicator(config):.3g})")
+print(f"regime predicted: {theory.regime(config)} ((n/2K)·SNR^q = {theory.benign_indicator(config):.3g}, "
+      f"benign below σ_p = {theory.benign_limit(config):.3g})")
 print(f"data stable rank {outcome.data_ranks['data_stable_rank']:.1f} "
       f"(predicted {theory.expected_data_stable_rank(config):.1f}); "
       f"filters {outcome.trajectory.filter_stable_rank[-1]:.2f}; 2K = {theory.clean_rank(config)}")
+verdicts = [r for r in theory.compare(config, outcome) if r.verdict not in ("agrees", "—")]
+print("rows that do not agree or do not apply:", ", ".join(f"{r.quantity} ({r.verdict})" for r in verdicts) or "none")
