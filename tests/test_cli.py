@@ -81,8 +81,13 @@ def test_reproduce_rank_vs_noise_small(tmp_path, capsys):
     assert "data srank" in out and "filter srank" in out
     rec = json.loads((tmp_path / "rank_vs_noise.json").read_text())
     for key in ("noise_std", "data_stable_rank", "clean_data_stable_rank", "filter_stable_rank", "test_acc",
-                "config", "seeds"):
+                "config", "seeds", "learned_dimension", "signal_energy_fraction", "signal_overlap",
+                "expected_filter_stable_rank", "regime", "benign_limit"):
         assert key in rec
+    for key in ("learned_dimension", "signal_energy_fraction", "signal_overlap", "expected_filter_stable_rank",
+                "regime"):
+        assert len(rec[key]) == 3
+    assert set(rec["regime"]) <= {"benign", "harmful"} and isinstance(rec["benign_limit"], float)
     assert rec["noise_std"] == [0.0, 0.5, 1.5] and len(rec["filter_stable_rank"]) == 3
     # n=16 caps the noisy rank near n·D/(√D+√n)² ≈ 8.5: doubling from 2K = 4 is what this size allows
     assert rec["data_stable_rank"][-1] > 2 * rec["data_stable_rank"][0]
@@ -111,3 +116,22 @@ def test_plot_refuses_corrupted_or_foreign_files(tmp_path, capsys):
     np.savez(npz, x=np.arange(3))
     assert main(["plot", str(npz)]) == 2
     assert "foreign.npz" in capsys.readouterr().err
+
+
+def test_reproduce_intrinsic_dimension_small(tmp_path, capsys):
+    small = [a for a in SMALL]
+    small[small.index("--K"):small.index("--K") + 2] = []
+    code = main(["reproduce", "intrinsic-dimension", "--out", str(tmp_path), "--Ks", "1,2", "--seeds", "1",
+                 "--noise-std", "0.1", *small, "--steps", "150"])
+    assert code == 0
+    assert "learned dim" in capsys.readouterr().out
+    rec = json.loads((tmp_path / "intrinsic_dimension.json").read_text())
+    for key in ("K", "learned_dimension", "filter_stable_rank", "expected_filter_stable_rank",
+                "signal_energy_fraction", "data_stable_rank", "test_acc", "regime"):
+        assert len(rec[key]) == 2, key
+    assert rec["K"] == [1, 2]
+    assert (tmp_path / "intrinsic_dimension.png").stat().st_size > 0
+    assert main(["plot", str(tmp_path / "intrinsic_dimension.json"), "--out", str(tmp_path / "a.png")]) == 0
+    assert (tmp_path / "a.png").stat().st_size > 0
+    assert main(["reproduce", "intrinsic-dimension", "--Ks", "0,2", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

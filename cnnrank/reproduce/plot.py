@@ -1,6 +1,6 @@
 """``python -m cnnrank plot FILE``: redraw a figure from saved results.
 
-Understands ``rank_vs_noise.json`` (the headline figure), a saved ``Trajectory`` (``.npz``: γ/ρ,
+Understands ``rank_vs_noise.json`` (the headline figure), ``intrinsic_dimension.json``, a saved ``Trajectory`` (``.npz``: γ/ρ,
 losses and ranks over training) and a sweep's ``results.npz``.
 """
 
@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-DESCRIPTION = "Redraw a figure from saved results (rank_vs_noise.json, a trajectory .npz, a sweep results.npz)."
+DESCRIPTION = ("Redraw a figure from saved results (rank_vs_noise.json, intrinsic_dimension.json, a trajectory "
+               ".npz, a sweep results.npz).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,14 @@ def run(args: argparse.Namespace) -> int:
             record = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ResultsFileError(f"results file {str(path)!r} is not valid JSON ({exc})") from None
+        if isinstance(record, dict) and {"K", "learned_dimension", "expected_filter_stable_rank"} <= set(record):
+            from cnnrank.reproduce.intrinsic_dimension import intrinsic_dimension_figure
+
+            fig = intrinsic_dimension_figure(record)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(out, dpi=130)
+            print(f"wrote {out}")
+            return 0
         needed = {"noise_std", "data_stable_rank", "filter_stable_rank", "test_acc"}
         if not isinstance(record, dict) or not needed <= set(record):
             raise ResultsFileError(f"results file {str(path)!r} is not a rank-vs-noise record "
