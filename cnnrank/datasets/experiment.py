@@ -1,14 +1,29 @@
 """Stable rank of real images versus background noise, and of the CNN trained on them.
 
-:func:`run_real_rank` takes a binary task from MNIST or CIFAR-10, adds background noise of each level
-in :attr:`RealRankConfig.noise_std` (on the background pixels, or as a canvas around the image), cuts
-the images into patches, trains the two-layer CNN of THEORY.md §2 by full-batch gradient descent, and
+:func:`run_real_rank` takes a binary task from MNIST or CIFAR-10, preprocesses the clean images
+(:attr:`RealRankConfig.preprocess`; optionally to grayscale), adds background noise of each level in
+:attr:`RealRankConfig.noise_std` (on the background pixels, or as a canvas around the image), cuts the
+images into patches, trains the two-layer CNN of docs/theory.md §2 by full-batch gradient descent, and
 records, per noise level,
 
 * the stable rank ``‖A‖_F² / ‖A‖_2²`` of the data matrix (samples as rows, ``n × P d``) and of the
   patch matrix (patches as rows, ``n P × d``), for the noisy and the clean training images;
 * the stable rank of the trained filters ``W`` (``2m × d``) and of their learned part ``W - W(0)``;
+* the learned-subspace diagnostics of docs/theory.md §5 (:mod:`cnnrank.subspace`) against a
+  *reference subspace*: for real images the signal span is unknown, so the reference is the principal
+  subspace of the CLEAN training patches holding a share :attr:`RealRankConfig.reference_energy` of
+  their energy (:func:`cnnrank.subspace.principal_subspace`). Recorded: its dimension, the *clean
+  energy fraction* (share of ``‖W - W(0)‖_F²`` inside it) and the *learned dimension* (singular values
+  of the in-reference part above the memorization edge);
 * training loss, training and test accuracy.
+
+Preprocessing and noise (in this order): the clean images are preprocessed image by image
+(``"standardize"``: minus the image's mean pixel, divided by its pixel standard deviation;
+``"center"``: minus the mean clean training image; ``"none"``), then the noise is added. So ``σ`` is in
+the units of the preprocessed clean images: with ``"standardize"``, ``σ = 1`` is noise as strong as the
+image's own pixel variation. In ``"background"`` mode the background pixels are those of the *raw*
+image below ``threshold`` (MNIST: the black surround); in ``"canvas"`` mode the preprocessed image is
+placed in the centre of a canvas of pure noise.
 
 Seeds: ``SeedSequence(seed).spawn(4)`` gives the streams of the train/test split, the training noise,
 the test noise and the initial filters. The *same* streams are used at every noise level, so the
@@ -27,16 +42,23 @@ import numpy as np
 
 from cnnrank._blas import blas_threads
 from cnnrank._validation import check_choice, check_int, check_real
-from cnnrank.datasets.noise import add_background_noise, embed_in_noise_canvas, to_patches
+from cnnrank.datasets.noise import background_mask, embed_in_noise_canvas, to_patches
 from cnnrank.datasets._files import ImageSet
 from cnnrank.datasets.cifar10 import load_cifar10
 from cnnrank.datasets.mnist import load_mnist
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 from cnnrank.results import SavableResult
 
-__all__ = ["RealRankConfig", "RealRankResult", "run_real_rank", "noisy_images"]
+__all__ = ["RealRankConfig", "RealRankResult", "run_real_rank", "noisy_images", "preprocess_images",
+           "check_task_sizes", "claim_range", "CLAIM_FRACTION_DROP", "CLAIM_ACCURACY_DROP"]
 
 _LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10}
+PREPROCESSING = ("standardize", "center", "none")
+
+#: a noise level *keeps the clean subspace* when its clean energy fraction is at most this much below
+#: the noiseless run's, and its test accuracy at most :data:`CLAIM_ACCURACY_DROP` below (see :func:`claim_range`)
+CLAIM_FRACTION_DROP = 0.1
+CLAIM_ACCURACY_DROP = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +70,12 @@ class RealRankConfig:
     dataset : {"mnist", "cifar10"}
     split : {"train", "test"}
         The file set the task is drawn from (both of its splits come from it).
+    preprocess : {"standardize", "center", "none"}
+        Applied to each clean image before the noise (module docstring): ``"standardize"`` (zero mean,
+        unit pixel standard deviation per image, over pixels and channels), ``"center"`` (minus the
+        mean clean training image) or ``"none"`` (pixels in ``[0, 1]``). It sets the unit of ``σ``.
+    grayscale : bool
+        Average the colour channels first (CIFAR-10; MNIST has one channel).
     classes : (int, int)
         Source labels for ``y = +1`` and ``y = -1``.
     n_train, n_test : int
@@ -56,13 +84,17 @@ class RealRankConfig:
         ``"background"``: :func:`add_background_noise` on pixels below ``threshold``;
         ``"canvas"``: :func:`embed_in_noise_canvas` (centred) in a ``canvas_size`` square.
     noise_std : tuple of float
-        Noise levels ``σ >= 0`` (pixel units: 1 is full intensity), swept in this order.
+        Noise levels ``σ >= 0`` in the units of the preprocessed clean images (``"standardize"``: the
+        image's pixel standard deviation; ``"none"``: pixel intensity, 1 = full), swept in this order.
     threshold : float
-        Background threshold (``"background"`` mode).
+        Background threshold on the raw pixels in ``[0, 1]`` (``"background"`` mode).
     canvas_size : int or None
         Canvas side (``"canvas"`` mode); ``None`` means twice the image side.
     patch_size : int
         ``k``: non-overlapping ``k × k`` patches, must divide the (canvas) image side.
+    reference_energy : float in (0, 1]
+        Share of the clean training patches' energy held by the reference subspace
+        (:func:`cnnrank.subspace.principal_subspace`).
     m : int
         Filters per class.
     init_std : float
@@ -84,16 +116,19 @@ class RealRankConfig:
     classes: tuple[int, int] = (0, 1)
     n_train: int = 400
     n_test: int = 1000
+    preprocess: str = "standardize"
+    grayscale: bool = False
     noise_mode: str = "background"
-    noise_std: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+    noise_std: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
     threshold: float = 0.1
     canvas_size: int | None = None
     patch_size: int = 14
+    reference_energy: float = 0.9
     m: int = 40
     init_std: float = 0.01
     activation: str = "huber3"
     kappa: float = 1.0
-    lr: float = 5.0
+    lr: float = 0.5
     steps: int = 1000
     seed: int = 0
 
@@ -108,6 +143,11 @@ class RealRankConfig:
         object.__setattr__(self, "classes", classes)
         check_int("n_train", self.n_train, minimum=2)
         check_int("n_test", self.n_test, minimum=1)
+        check_choice("preprocess", self.preprocess, PREPROCESSING)
+        if not isinstance(self.grayscale, (bool, np.bool_)):
+            raise ValueError(f"grayscale={self.grayscale!r} is invalid: must be True or False")
+        object.__setattr__(self, "grayscale", bool(self.grayscale))
+        check_real("reference_energy", self.reference_energy, positive=True, maximum=1.0)
         check_choice("noise_mode", self.noise_mode, ("background", "canvas"))
         noise = tuple(check_real("noise_std", s, nonnegative=True) for s in tuple(self.noise_std))
         if not noise:
@@ -176,6 +216,16 @@ class RealRankResult(SavableResult):
         Same for the patch matrix ``n P × d``.
     filter_stable_rank, learned_stable_rank : ndarray (L,)
         Stable rank of the trained filters ``W`` (``2m × d``) and of ``W - W(0)``.
+    clean_energy_fraction : ndarray (L,)
+        Share of ``‖W - W(0)‖_F²`` inside the reference subspace (:func:`cnnrank.subspace.energy_fraction`).
+    learned_dimension : ndarray of int (L,)
+        :func:`cnnrank.subspace.learned_dimension` of ``W - W(0)`` (``2m × d``) against the reference.
+    memorization_edge : ndarray (L,)
+        ``‖(W - W(0))(I - Q Qᵀ)‖_2``, the largest singular value learned outside the reference.
+    reference_dimension : int
+        Dimension of the reference subspace: the principal subspace of the clean training patches
+        holding a share ``reference_energy`` of their energy.
+    reference_energy : float
     filter_stable_rank_path : ndarray (L, R)
         Stable rank of ``W`` at the ``R`` records ``record_steps`` of each run.
     record_steps : ndarray (R,)
@@ -198,6 +248,11 @@ class RealRankResult(SavableResult):
     clean_patch_stable_rank: np.ndarray
     filter_stable_rank: np.ndarray
     learned_stable_rank: np.ndarray
+    clean_energy_fraction: np.ndarray
+    learned_dimension: np.ndarray
+    memorization_edge: np.ndarray
+    reference_dimension: int
+    reference_energy: float
     filter_stable_rank_path: np.ndarray
     record_steps: np.ndarray
     train_loss: np.ndarray
@@ -210,6 +265,10 @@ class RealRankResult(SavableResult):
 
     _kind = "RealRankResult"
 
+    ROW_KEYS = ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
+                "filter_stable_rank", "learned_stable_rank", "learned_dimension", "clean_energy_fraction",
+                "memorization_edge", "train_loss", "train_acc", "test_acc")
+
     def to_json(self) -> dict[str, Any]:
         """The JSON record written by the ``reproduce`` commands (lists instead of arrays)."""
         out: dict[str, Any] = {}
@@ -219,33 +278,125 @@ class RealRankResult(SavableResult):
         return out
 
     def rows(self) -> list[dict[str, float]]:
-        """One dict per noise level, for printing a table."""
-        keys = ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
-                "filter_stable_rank", "learned_stable_rank", "train_acc", "test_acc")
-        return [{"noise_std": float(s), **{k: float(getattr(self, k)[i]) for k in keys}}
-                for i, s in enumerate(self.noise_std)]
+        """One dict per noise level, for printing a table (``learned_dimension`` as an int)."""
+        out = []
+        for i, s in enumerate(self.noise_std):
+            row: dict[str, Any] = {"noise_std": float(s), "reference_dimension": int(self.reference_dimension)}
+            for k in self.ROW_KEYS:
+                v = getattr(self, k)[i]
+                row[k] = int(v) if k == "learned_dimension" else float(v)
+            out.append(row)
+        return out
 
-    def summary(self) -> dict[str, float]:
-        """Headline numbers: data stable rank growth factor and the filters' stable rank range."""
-        d, f = self.data_stable_rank, self.filter_stable_rank
+    def claim(self) -> dict[str, Any]:
+        """Where the filters keep the clean subspace: :func:`claim_range` of this result."""
+        return claim_range(self.noise_std, self.clean_energy_fraction, self.test_acc)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers: growth of the data's stable rank, ranges of the filters' stable ranks, learned
+        dimension and clean energy fraction (over all levels and over the levels where the claim holds,
+        :meth:`claim`), and the test accuracy range."""
+        d, f, lsr = self.data_stable_rank, self.filter_stable_rank, self.learned_stable_rank
+        c = self.claim()
+        held = np.asarray(c["holds"], dtype=bool)
+        upto = int(np.argmax(~held)) if not held.all() else held.size   # levels 0..upto-1 hold
+        upto = max(upto, 1)
+
+        def growth(a: np.ndarray) -> float:
+            return float(a.max() / a[0]) if a[0] > 0 else float("nan")
+
         return {
-            "data_growth": float(d.max() / d[0]) if d[0] > 0 else float("nan"),
-            "patch_growth": float(self.patch_stable_rank.max() / self.patch_stable_rank[0])
-            if self.patch_stable_rank[0] > 0 else float("nan"),
+            "data_growth": growth(d),
+            "patch_growth": growth(self.patch_stable_rank),
             "filter_min": float(f.min()),
             "filter_max": float(f.max()),
+            "learned_min": float(lsr.min()),
+            "learned_max": float(lsr.max()),
+            "learned_dimension_min": int(self.learned_dimension.min()),
+            "learned_dimension_max": int(self.learned_dimension.max()),
+            "clean_energy_fraction_min": float(self.clean_energy_fraction.min()),
+            "clean_energy_fraction_max": float(self.clean_energy_fraction.max()),
+            "reference_dimension": int(self.reference_dimension),
             "test_acc_min": float(self.test_acc.min()),
             "test_acc_max": float(self.test_acc.max()),
+            "train_acc_clean": float(self.train_acc[0]),
+            "holds_up_to": c["holds_up_to"],
+            "fails_from": c["fails_from"],
+            "data_growth_where_holds": float(d[:upto].max() / d[0]) if d[0] > 0 else float("nan"),
+            "learned_min_where_holds": float(lsr[:upto].min()),
+            "learned_max_where_holds": float(lsr[:upto].max()),
         }
 
 
-def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, rng: Any) -> np.ndarray:
+def claim_range(noise_std: Any, clean_energy_fraction: Any, test_acc: Any,
+                fraction_drop: float = CLAIM_FRACTION_DROP, accuracy_drop: float = CLAIM_ACCURACY_DROP
+                ) -> dict[str, Any]:
+    """Over which noise levels the filters keep the clean subspace, judged against the first (lowest) level.
+
+    A level *holds* when its clean energy fraction is at least ``fraction[0] - fraction_drop`` and its
+    test accuracy at least ``test_acc[0] - accuracy_drop``. ``holds_up_to`` is the last level of the
+    leading run of holding levels; ``fails_from`` the first level after it (``None`` when all hold), and
+    ``reason`` says which measurement failed there.
+
+    Returns
+    -------
+    dict with ``holds`` (list of bool), ``holds_up_to`` (float), ``fails_from`` (float or None), ``reason`` (str)
+    """
+    x = np.asarray(noise_std, dtype=float)
+    frac = np.asarray(clean_energy_fraction, dtype=float)
+    acc = np.asarray(test_acc, dtype=float)
+    ok_frac = frac >= frac[0] - fraction_drop
+    ok_acc = acc >= acc[0] - accuracy_drop
+    holds = ok_frac & ok_acc
+    first_bad = int(np.argmax(~holds)) if not holds.all() else None
+    if first_bad is None:
+        return {"holds": holds.tolist(), "holds_up_to": float(x[-1]), "fails_from": None, "reason": ""}
+    reasons = []
+    if not ok_frac[first_bad]:
+        reasons.append(f"clean energy fraction {frac[0]:.2f} → {frac[first_bad]:.2f}")
+    if not ok_acc[first_bad]:
+        reasons.append(f"test accuracy {acc[0]:.3f} → {acc[first_bad]:.3f}")
+    return {"holds": holds.tolist(), "holds_up_to": float(x[max(first_bad - 1, 0)]),
+            "fails_from": float(x[first_bad]), "reason": "; ".join(reasons)}
+
+
+def preprocess_images(config: RealRankConfig, images: np.ndarray, mean_image: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """The clean images ``(n, H, W, C)`` in ``[0, 1]`` after :attr:`RealRankConfig.grayscale` and
+    :attr:`RealRankConfig.preprocess` (``"center"`` subtracts ``mean_image``, the mean clean training
+    image after the grayscale step)."""
+    x = np.asarray(images, dtype=np.float64)
+    if config.grayscale:
+        x = x.mean(axis=3, keepdims=True)
+    if config.preprocess == "standardize":
+        x = x - x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True)
+        return x / np.where(std > 0, std, 1.0)
+    if config.preprocess == "center":
+        if mean_image is None:
+            raise ValueError('preprocess="center" needs the mean clean training image')
+        return x - mean_image
+    return x
+
+
+def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, rng: Any,
+                 raw: np.ndarray | None = None) -> np.ndarray:
     """``images`` (n, H, W, C) with the config's kind of background noise of level ``noise_std``.
 
+    ``images`` are the preprocessed clean images; ``raw`` the clean images in ``[0, 1]`` whose pixels
+    below ``threshold`` are the background (``"background"`` mode; default ``images``). One standard
+    normal per output pixel is drawn whatever the mask, so one ``rng`` gives one noise pattern scaled
+    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly.
     Returns an array ``(n, S, S, C)`` (``S`` = :attr:`RealRankConfig.image_side`).
     """
+    images = np.asarray(images, dtype=np.float64)
     if config.noise_mode == "background":
-        return add_background_noise(images, noise_std, threshold=config.threshold, rng=rng)
+        mask = background_mask(images if raw is None else raw, config.threshold)
+        z = np.random.default_rng(rng).standard_normal(images.shape)
+        out = images.copy()
+        idx = np.broadcast_to(mask[..., None], images.shape)
+        out[idx] += noise_std * z[idx]
+        return out
     return embed_in_noise_canvas(images, config.image_side, noise_std, position="center", rng=rng)
 
 
@@ -255,13 +406,32 @@ def _stable_ranks(X: np.ndarray) -> tuple[float, float]:
     return stable_rank(data_matrix(X)), stable_rank(patch_matrix(X))
 
 
+def check_task_sizes(config: RealRankConfig, images: ImageSet) -> None:
+    """Raise a one-line ValueError when the two classes of ``images`` cannot supply ``n_train + n_test``
+    balanced images, stating how many of each class the split holds."""
+    a, b = config.classes
+    counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.classes))
+    na, nb = int(counts[a]), int(counts[b])
+    need_a = (config.n_train - config.n_train // 2) + (config.n_test - config.n_test // 2)
+    need_b = config.n_train // 2 + config.n_test // 2
+    if need_a > na or need_b > nb:
+        usable = 2 * min(na, nb)
+        other = "train" if images.split == "test" else "test"
+        raise ValueError(
+            f"n_train={config.n_train}, n_test={config.n_test} is invalid: the {images.split} split of "
+            f"{images.name} holds {na} images of class {a} ({images.classes[a]}) and {nb} of class {b} "
+            f"({images.classes[b]}), {usable} usable for balanced splits; balanced splits need {need_a} "
+            f"and {need_b}: lower n_train + n_test to at most {usable} or use split={other!r}")
+
+
 def run_real_rank(
     config: RealRankConfig,
     images: ImageSet | None = None,
     data_dir: str | os.PathLike | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
 ) -> RealRankResult:
-    """Sweep the background noise on a real binary task and measure data and filter stable ranks.
+    """Sweep the background noise on a real binary task; measure data and filter stable ranks and the
+    learned subspace against the clean patches' principal subspace.
 
     Parameters
     ----------
@@ -282,7 +452,7 @@ def run_real_rank(
     DatasetError
         The data cannot be loaded.
     ValueError
-        The two classes hold fewer than ``n_train + n_test`` usable images.
+        The two classes hold fewer than ``n_train + n_test`` usable images (:func:`check_task_sizes`).
     cnnrank.TrainingDiverged
         Gradient descent blew up (lower ``lr``).
     """
@@ -290,6 +460,8 @@ def run_real_rank(
     from cnnrank.network import TwoLayerCNN
     from cnnrank.engines import FeatureEngine
     from cnnrank.experiments import MODERATE_RUN_FLOPS
+    from cnnrank.rank import patch_matrix, stable_rank
+    from cnnrank.subspace import learned_subspace_report, principal_subspace
     from cnnrank.train import record_steps, train
 
     if not isinstance(config, RealRankConfig):
@@ -298,21 +470,30 @@ def run_real_rank(
         images = _LOADERS[config.dataset](data_dir, split=config.split)
     elif images.name != config.dataset:
         raise ValueError(f"images holds {images.name!r}, but config.dataset={config.dataset!r}")
+    check_task_sizes(config, images)
     sq = np.random.SeedSequence(config.seed)
     split_ss, train_noise_ss, test_noise_ss, init_ss = sq.spawn(4)
     task: BinaryImageTask = binary_task(images, config.classes, n_train=config.n_train,
                                         n_test=config.n_test, rng=np.random.default_rng(split_ss))
     activation = config.make_activation()
     k = config.patch_size
-    clean_X = to_patches(noisy_images(config, task.train_images, 0.0, 0), k)
+    raw_train = task.train_images.mean(axis=3, keepdims=True) if config.grayscale else task.train_images
+    raw_test = task.test_images.mean(axis=3, keepdims=True) if config.grayscale else task.test_images
+    mean_image = raw_train.mean(axis=0) if config.preprocess == "center" else None
+    pre_train = preprocess_images(config, task.train_images, mean_image)
+    pre_test = preprocess_images(config, task.test_images, mean_image)
+    clean_X = to_patches(noisy_images(config, pre_train, 0.0, 0, raw=raw_train), k)
     clean_data, clean_patch = _stable_ranks(clean_X)
     n, P, d = clean_X.shape
+    # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
+    basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
     net = TwoLayerCNN.init(config.m, d, config.init_std, activation, rng=np.random.default_rng(init_ss))
     record_every = max(1, config.steps // 10)
     rec = record_steps(config.steps, record_every)
 
     cols: dict[str, list] = {key: [] for key in (
         "data_stable_rank", "patch_stable_rank", "filter_stable_rank", "learned_stable_rank",
+        "clean_energy_fraction", "learned_dimension", "memorization_edge",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
     # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
@@ -320,16 +501,23 @@ def run_real_rank(
     small = FeatureEngine.cost_per_step(n, P, d, config.m, 0) < MODERATE_RUN_FLOPS
     with blas_threads(1 if small else None):
         for sigma in config.noise_std:
-            X = to_patches(noisy_images(config, task.train_images, sigma, np.random.default_rng(train_noise_ss)), k)
-            Xt = to_patches(noisy_images(config, task.test_images, sigma, np.random.default_rng(test_noise_ss)), k)
+            X = to_patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
+                                        raw=raw_train), k)
+            Xt = to_patches(noisy_images(config, pre_test, sigma, np.random.default_rng(test_noise_ss),
+                                         raw=raw_test), k)
             data_sr, patch_sr = _stable_ranks(X)
             traj = train(net, PatchData(X=X, y=task.y_train), lr=config.lr, steps=config.steps,
                          record_every=record_every, test=PatchData(X=Xt, y=task.y_test))
+            A = (traj.W_final - traj.W_init).reshape(-1, d)
+            report = learned_subspace_report(A, basis)
             row = {
                 "data_stable_rank": data_sr,
                 "patch_stable_rank": patch_sr,
                 "filter_stable_rank": float(traj.filter_stable_rank[-1]),
-                "learned_stable_rank": float(traj.learned_stable_rank[-1]),
+                "learned_stable_rank": float(stable_rank(A)),
+                "clean_energy_fraction": report["energy_fraction"],
+                "learned_dimension": report["learned_dimension"],
+                "memorization_edge": report["memorization_edge"],
                 "filter_stable_rank_path": traj.filter_stable_rank.copy(),
                 "train_loss": float(traj.train_loss[-1]),
                 "train_acc": float(traj.train_acc[-1]),
@@ -339,7 +527,7 @@ def run_real_rank(
                 cols[key].append(value)
             if callback is not None:
                 callback({"noise_std": sigma, "clean_data_stable_rank": clean_data,
-                          "clean_patch_stable_rank": clean_patch,
+                          "clean_patch_stable_rank": clean_patch, "reference_dimension": ref_dim,
                           **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
     seconds = time.perf_counter() - start
     L = len(config.noise_std)
@@ -351,6 +539,11 @@ def run_real_rank(
         clean_patch_stable_rank=np.full(L, clean_patch),
         filter_stable_rank=np.array(cols["filter_stable_rank"]),
         learned_stable_rank=np.array(cols["learned_stable_rank"]),
+        clean_energy_fraction=np.array(cols["clean_energy_fraction"]),
+        learned_dimension=np.array(cols["learned_dimension"], dtype=np.int64),
+        memorization_edge=np.array(cols["memorization_edge"]),
+        reference_dimension=int(ref_dim),
+        reference_energy=float(config.reference_energy),
         filter_stable_rank_path=np.array(cols["filter_stable_rank_path"]),
         record_steps=np.asarray(rec, dtype=np.int64),
         train_loss=np.array(cols["train_loss"]),
@@ -363,6 +556,16 @@ def run_real_rank(
         data={"dataset": task.dataset, "split": images.split, "files": list(images.files),
               "classes": list(task.classes), "class_names": list(task.class_names),
               "n_train": int(n), "n_test": int(task.y_test.size), "P": int(P), "d": int(d),
-              "image_side": config.image_side},
+              "image_side": config.image_side, "channels": int(pre_train.shape[3]),
+              "preprocess": config.preprocess, "noise_units": _noise_units(config)},
         seconds=seconds,
     )
+
+
+def _noise_units(config: RealRankConfig) -> str:
+    """What ``σ = 1`` means, for labels and the JSON record."""
+    if config.preprocess == "standardize":
+        return "per-image pixel std"
+    if config.preprocess == "center":
+        return "pixel intensity (1 = full), images centred"
+    return "pixel intensity (1 = full)"

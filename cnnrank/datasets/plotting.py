@@ -1,4 +1,12 @@
-"""The real-image rank-versus-noise figure. matplotlib is imported inside the functions only."""
+"""The real-image rank-versus-noise figure. matplotlib is imported inside the functions only.
+
+Three panels against the noise level ``σ``: the stable ranks of the data and of the filters
+(:func:`plot_real_rank`), the learned subspace — learned dimension and clean energy fraction
+(:func:`plot_real_subspace`, docs/theory.md §5) — and the accuracies (:func:`plot_real_accuracy`). When
+the result holds the learned-subspace diagnostics, the noise levels where the filters no longer keep
+the clean subspace (:func:`cnnrank.datasets.experiment.claim_range`) are shaded in every panel and
+labelled with the measurement that failed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import numpy as np
 
 from cnnrank.plotting import _axes, log_rank_axis
 
-__all__ = ["plot_real_rank", "plot_real_accuracy", "real_rank_figure"]
+__all__ = ["plot_real_rank", "plot_real_subspace", "plot_real_accuracy", "real_rank_figure", "shade_failure"]
 
 
 def _get(result: Any, key: str) -> np.ndarray:
@@ -16,9 +24,42 @@ def _get(result: Any, key: str) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
+def _has(result: Any, key: str) -> bool:
+    return (key in result) if isinstance(result, dict) else getattr(result, key, None) is not None
+
+
+def _units(result: Any) -> str:
+    data = result["data"] if isinstance(result, dict) else getattr(result, "data", {})
+    units = (data or {}).get("noise_units")
+    return f" (units: {units})" if units else " (pixel units)"
+
+
+def _claim(result: Any) -> dict | None:
+    from cnnrank.datasets.experiment import claim_range
+
+    if not (_has(result, "clean_energy_fraction") and _has(result, "test_acc")):
+        return None
+    return claim_range(_get(result, "noise_std"), _get(result, "clean_energy_fraction"), _get(result, "test_acc"))
+
+
+def shade_failure(ax: Any, result: Any, label: bool = True) -> None:
+    """Shade the noise levels from the first failing one on (midway from the last holding level) to
+    the end of the axis; with ``label``, write the failed measurement in the shaded region."""
+    c = _claim(result)
+    if c is None or c["fails_from"] is None:
+        return
+    x = _get(result, "noise_std")
+    lo = 0.5 * (c["holds_up_to"] + c["fails_from"]) if c["holds_up_to"] < c["fails_from"] else c["fails_from"]
+    span = x.max() - x.min()
+    hi = x.max() + 0.04 * span
+    ax.axvspan(lo, hi, color="0.85", alpha=0.6, lw=0, zorder=0,
+               label=f"claim fails (σ ≥ {c['fails_from']:g})" if label else None)
+    ax.set_xlim(x.min() - 0.04 * span, hi)
+
+
 def plot_real_rank(result: Any, ax: Any = None, title: str | None = None) -> Any:
     """Stable rank of the data (flattened images and patch matrix, clean and noisy) and of the
-    trained filters versus the noise level, on a log scale.
+    trained filters and their learned part versus the noise level, on a log scale.
 
     Parameters
     ----------
@@ -35,19 +76,55 @@ def plot_real_rank(result: Any, ax: Any = None, title: str | None = None) -> Any
     """
     fig, ax = _axes(ax, (6.0, 4.2))
     x = _get(result, "noise_std")
+    shade_failure(ax, result)
     ax.plot(x, _get(result, "data_stable_rank"), "o-", color="C3", lw=2, label="images (noisy), n × Pd")
     ax.plot(x, _get(result, "clean_data_stable_rank"), "--", color="C3", lw=1.2, label="images (clean)")
     ax.plot(x, _get(result, "patch_stable_rank"), "s-", color="C1", lw=2, label="patches (noisy), nP × d")
     ax.plot(x, _get(result, "clean_patch_stable_rank"), "--", color="C1", lw=1.2, label="patches (clean)")
     ax.plot(x, _get(result, "filter_stable_rank"), "o-", color="C0", lw=2.5, label="trained filters W, 2m × d")
-    has_learned = (isinstance(result, dict) and "learned_stable_rank" in result) or hasattr(result, "learned_stable_rank")
-    if has_learned:
-        ax.plot(x, _get(result, "learned_stable_rank"), ":", color="C0", lw=1.2, label="learned part W − W(0)")
+    if _has(result, "learned_stable_rank"):
+        ax.plot(x, _get(result, "learned_stable_rank"), "^:", color="C0", lw=1.5, ms=5,
+                label="learned part W − W(0)")
     log_rank_axis(ax)
-    ax.set_xlabel(r"background noise $\sigma$ (pixel units)")
-    ax.set_ylabel("stable rank")
-    ax.set_title(title or "stable rank vs background noise")
-    ax.legend(fontsize=8)
+    ax.set_xlabel(r"noise level $\sigma$" + _units(result))
+    ax.set_ylabel(r"stable rank $\|A\|_F^2\,/\,\|A\|_2^2$")
+    ax.set_title(title or "stable rank vs background noise", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper left")
+    return fig
+
+
+def plot_real_subspace(result: Any, ax: Any = None) -> Any:
+    """Learned dimension (left axis) and clean energy fraction (right axis) of ``W − W(0)`` against the
+    reference subspace, versus the noise level.
+
+    Parameters
+    ----------
+    result : RealRankResult or dict
+        Keys ``noise_std``, ``learned_dimension``, ``clean_energy_fraction``, ``reference_dimension``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _axes(ax, (4.5, 4.2))
+    x = _get(result, "noise_std")
+    shade_failure(ax, result, label=False)
+    ref = int(result["reference_dimension"] if isinstance(result, dict) else result.reference_dimension)
+    dim = _get(result, "learned_dimension")
+    l1 = ax.plot(x, dim, "D-", color="C4", lw=2, label="learned dimension (left)")
+    ax.set_ylim(-0.3, max(dim.max(), 1) * 1.35 + 0.5)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("learned dimension of W − W(0)", color="C4")
+    ax.set_xlabel(r"noise level $\sigma$")
+    ax2 = ax.twinx()
+    frac = _get(result, "clean_energy_fraction")
+    l2 = ax2.plot(x, frac, "o-", color="C2", lw=2, label="clean energy fraction (right)")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel(r"clean energy fraction: share of $\|W - W(0)\|_F^2$ in the reference", color="C2",
+                   fontsize=8.5)
+    ax.set_title(f"learned subspace vs reference\n(clean-patch principal subspace, dim {ref})", fontsize=10)
+    ax.legend(l1 + l2, [h.get_label() for h in l1 + l2], fontsize=7.5, loc="lower left")
     return fig
 
 
@@ -66,22 +143,23 @@ def plot_real_accuracy(result: Any, ax: Any = None) -> Any:
     """
     fig, ax = _axes(ax, (4.5, 4.2))
     x = _get(result, "noise_std")
+    shade_failure(ax, result, label=False)
     ax.plot(x, _get(result, "test_acc"), "o-", color="C2", lw=2, label="test accuracy")
-    try:
+    if _has(result, "train_acc"):
         ax.plot(x, _get(result, "train_acc"), "s--", color="0.5", label="train accuracy")
-    except (KeyError, AttributeError):
-        pass
     ax.set_ylim(min(0.45, float(np.min(_get(result, "test_acc"))) - 0.05), 1.02)
     ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
-    ax.set_xlabel(r"background noise $\sigma$ (pixel units)")
+    ax.set_xlabel(r"noise level $\sigma$")
     ax.set_ylabel("accuracy")
-    ax.set_title("accuracy of the trained CNN")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("accuracy of the trained CNN", fontsize=10)
+    ax.legend(fontsize=7.5, loc="lower left")
     return fig
 
 
 def real_rank_figure(result: Any, title: str | None = None) -> Any:
-    """Both panels side by side: :func:`plot_real_rank` and :func:`plot_real_accuracy`.
+    """The panels side by side: :func:`plot_real_rank`, :func:`plot_real_subspace` (when the result
+    holds the learned-subspace diagnostics) and :func:`plot_real_accuracy`; a caption line below
+    states where the filters keep the clean subspace.
 
     Returns
     -------
@@ -89,8 +167,32 @@ def real_rank_figure(result: Any, title: str | None = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.3), layout="constrained",
-                               gridspec_kw={"width_ratios": [1.45, 1]})
+    sub = _has(result, "learned_dimension") and _has(result, "clean_energy_fraction")
+    if not sub:
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.3), layout="constrained",
+                                   gridspec_kw={"width_ratios": [1.45, 1]})
+        plot_real_rank(result, ax=a, title=title)
+        plot_real_accuracy(result, ax=b)
+        return fig
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15.5, 4.9), layout="constrained",
+                                  gridspec_kw={"width_ratios": [1.35, 1, 1]})
     plot_real_rank(result, ax=a, title=title)
-    plot_real_accuracy(result, ax=b)
+    plot_real_subspace(result, ax=b)
+    plot_real_accuracy(result, ax=c)
+    claim = _claim(result)
+    x = _get(result, "noise_std")
+    d = _get(result, "data_stable_rank")
+    lsr = _get(result, "learned_stable_rank") if _has(result, "learned_stable_rank") else _get(result, "filter_stable_rank")
+    holds = np.asarray(claim["holds"], dtype=bool)
+    upto = max(int(np.argmax(~holds)) if not holds.all() else holds.size, 1)
+    dim = _get(result, "learned_dimension")
+    flat = int(np.argmax(dim != dim[0])) if np.any(dim != dim[0]) else dim.size
+    text = (f"σ ≤ {x[upto - 1]:g}: data stable rank ×{d[:upto].max() / d[0]:.1f}, learned part's stable rank "
+            f"{lsr[:upto].min():.2f}–{lsr[:upto].max():.2f}, clean energy fraction ≥ "
+            f"{_get(result, 'clean_energy_fraction')[:upto].min():.2f}; learned dimension {int(dim[0])} "
+            + (f"up to σ = {x[flat - 1]:g}, {int(dim[flat])} at σ = {x[flat]:g}" if flat < dim.size else "throughout"))
+    if claim["fails_from"] is not None:
+        text += f".   Shaded, σ ≥ {claim['fails_from']:g}: claim fails ({claim['reason']})"
+    fig.suptitle(text, fontsize=9, y=0.0, va="bottom")
+    fig.get_layout_engine().set(h_pad=0.25)
     return fig

@@ -1,7 +1,8 @@
 """``python -m cnnrank reproduce cifar10-rank``: the real-image rank-versus-noise figure on CIFAR-10
-(airplane vs automobile by default, the image centred in a noise canvas twice its side).
+(airplane vs automobile by default, each colour image standardized and centred in a 48×48 noise
+canvas, 8×8 patches; the training split by default).
 
-Needs the CIFAR-10 python batches (``test_batch``; ``data_batch_1..5`` with ``--split train``) in
+Needs the CIFAR-10 python batches (``data_batch_1..5``; ``test_batch`` with ``--split test``) in
 ``--data-dir`` or ``$CNNRANK_DATA``; nothing is downloaded. Writes ``OUT/cifar10_rank.json``,
 ``.npz`` and ``.png``. Options and output as in :mod:`cnnrank.reproduce.mnist_rank`.
 """
@@ -12,8 +13,9 @@ import argparse
 
 from cnnrank.reproduce.mnist_rank import add_real_rank_arguments, run_real_rank_cli
 
-DESCRIPTION = ("Real images: stable rank of CIFAR-10 data and of the trained filters versus background "
-               "noise, image in a noise canvas (writes OUT/cifar10_rank.json and .png).")
+DESCRIPTION = ("Real images: stable rank of CIFAR-10 data and of the trained filters, and the filters' "
+               "learned subspace, versus background noise, image in a noise canvas "
+               "(writes OUT/cifar10_rank.json and .png).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
