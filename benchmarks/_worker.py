@@ -50,7 +50,7 @@ class PeakRSS:
 
 
 def problem(d: int, n: int, P: int, K: int, m: int, seed: int = 0):
-    """The paper regime (THEORY.md §5) with σ_p scaled so that σ_p² d stays at its d = 2000 value."""
+    """The paper regime (docs/theory.md §5) with σ_p scaled so that σ_p² d stays at its d = 2000 value."""
     model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=5.0,
                                      noise_std=0.8 * np.sqrt(2000.0 / d), balanced=True)
     data = model.sample(n, rng=seed)

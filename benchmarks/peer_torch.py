@@ -1,6 +1,6 @@
 """A faithful PyTorch CPU peer of cnnrank's two-layer CNN training (float64, autograd, SGD).
 
-Same model as THEORY.md §2: ``f(W, x) = (1/m) Σ_r Σ_p [σ(⟨w_{+1,r}, x_p⟩) - σ(⟨w_{-1,r}, x_p⟩)]``,
+Same model as docs/theory.md §2: ``f(W, x) = (1/m) Σ_r Σ_p [σ(⟨w_{+1,r}, x_p⟩) - σ(⟨w_{-1,r}, x_p⟩)]``,
 Huberized ReLU ``σ(z) = clamp(z, 0, κ)^q / (q κ^{q-1}) + relu(z - κ)`` (its autograd derivative is
 ``min((z/κ)^{q-1}, 1)`` for ``z > 0`` and 0 for ``z <= 0``, the library's convention ``σ'(0) = 0``),
 mean logistic loss computed exactly as ``logaddexp(0, -y f)`` (``softplus`` would switch to a linear

@@ -12,7 +12,7 @@ The table is printed and the raw numbers are written to
 ``benchmarks/results/<UTC time>.json`` (gitignored).
 
 Paper regime: n = 128, P = 3, K = 4, m = 40, ‖μ‖ = 5, σ_0 = 0.01, Huberized ReLU (κ = 1, q = 3),
-η = 2, and σ_p = 0.8 · sqrt(2000 / d) (the noise energy σ_p² d of the d = 2000 run of THEORY.md §5, so
+η = 2, and σ_p = 0.8 · sqrt(2000 / d) (the noise energy σ_p² d of the d = 2000 run of docs/theory.md §5, so
 the same step size is stable at every d). At large d the feature-space runs (peer, feature engine) are
 shorter (``CMP_STEPS``); their time per step is the mean over those steps, and the Gram engine is
 compared with them at that same step count for the weights.

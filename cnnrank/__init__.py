@@ -2,7 +2,7 @@
 
 The data model (low-rank clean images plus background noise), the two-layer CNN with analytic
 gradient-descent updates, the patch coefficients and signal-noise decomposition, and rank diagnostics
-of THEORY.md, with the public names importable from here::
+of docs/theory.md, with the public names importable from here::
 
     import cnnrank
     model = cnnrank.SignalNoiseModel(d=2000, K=4, patches=3, signal_norm=5.0, noise_std=0.8)

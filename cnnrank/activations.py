@@ -1,4 +1,4 @@
-r"""Activations of the two-layer CNN (THEORY.md §2), vectorized, with their derivatives.
+r"""Activations of the two-layer CNN (docs/theory.md §2), vectorized, with their derivatives.
 
 All use the convention :math:`\sigma'(0) = 0` and vanish for :math:`z \le 0`.
 

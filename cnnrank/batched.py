@@ -1,7 +1,7 @@
 r"""Batched runs: many gradient descents of one shape advanced together, for sweeps.
 
 :func:`train_batched` takes ``B`` runs (seeds, noise levels, step sizes, initializations) with the same
-``n``, ``P``, ``m`` (and test size) and advances them in the coefficient space of THEORY.md §3 with one
+``n``, ``P``, ``m`` (and test size) and advances them in the coefficient space of docs/theory.md §3 with one
 stacked product per step,
 
 .. math::

@@ -1,4 +1,4 @@
-r"""The data model of the theory (THEORY.md §1): low-rank clean images plus background noise.
+r"""The data model of the theory (docs/theory.md §1): low-rank clean images plus background noise.
 
 :class:`SignalNoiseModel` is the frozen configuration; :meth:`SignalNoiseModel.sample` draws a
 :class:`PatchData`. Each sample has ``P`` patches in :math:`\mathbb{R}^d`: one signal patch
@@ -117,7 +117,7 @@ class PatchData:
 
     @property
     def has_decomposition(self) -> bool:
-        """Whether the signal/background bookkeeping of THEORY.md §4 is available."""
+        """Whether the signal/background bookkeeping of docs/theory.md §4 is available."""
         return self.signals is not None and self.signal_id is not None and self.signal_pos is not None
 
     # ------------------------------------------------------------------ views
@@ -179,7 +179,7 @@ def make_signals(d: int, K: int, norm: float, basis: str = "canonical", rng: Any
 
 @dataclass(frozen=True)
 class SignalNoiseModel:
-    """Configuration of the signal-plus-background data model (THEORY.md §1).
+    """Configuration of the signal-plus-background data model (docs/theory.md §1).
 
     Parameters
     ----------

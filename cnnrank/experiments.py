@@ -1,6 +1,6 @@
 """Experiments: one run from a flat configuration, and (see :mod:`cnnrank.sweeps`) grids of runs.
 
-:class:`RunConfig` gathers every knob of one run of THEORY.md — data model, network, training — as a
+:class:`RunConfig` gathers every knob of one run of docs/theory.md — data model, network, training — as a
 frozen, validated dataclass of plain values, so that it can be written to JSON/TOML, varied in a
 sweep, and rebuilt exactly. :func:`run_once` draws the training set, a test set and the initial
 filters from three independent streams of one ``rng``, trains, and returns the trajectory together
@@ -32,7 +32,7 @@ MODERATE_RUN_FLOPS = 1e9
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one run needs. Defaults: the paper regime of THEORY.md §5.
+    """Everything one run needs. Defaults: the paper regime of docs/theory.md §5.
 
     Data: ``n`` training and ``n_test`` test samples of :class:`SignalNoiseModel` with ``d``, ``K``,
     ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,

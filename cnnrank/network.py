@@ -1,4 +1,4 @@
-r"""The two-layer CNN of THEORY.md §2, the logistic loss and its analytic gradient.
+r"""The two-layer CNN of docs/theory.md §2, the logistic loss and its analytic gradient.
 
 .. math::
     F_j(W_j, x) = \frac1m \sum_{r=1}^m \sum_{p=1}^P \sigma(\langle w_{j,r}, x^{(p)}\rangle),\qquad
@@ -7,7 +7,7 @@ r"""The two-layer CNN of THEORY.md §2, the logistic loss and its analytic gradi
 ``W`` has shape ``(2, m, d)``: index 0 holds the filters of class +1, index 1 those of class -1.
 Everything is computed in matrix form: the patches as an ``(nP, d)`` matrix, one product forward
 (pre-activations ``Z = X W^T``, shape ``(nP, 2m)``) and one backward (``grad = A^T X``), where the
-per-patch weights ``A`` are exactly the patch-coefficient increments of THEORY.md §3.
+per-patch weights ``A`` are exactly the patch-coefficient increments of docs/theory.md §3.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def log_rank_axis(ax: Any) -> None:
 
 
 def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
-    r"""Signal learning and noise memorization over training (THEORY.md §4).
+    r"""Signal learning and noise memorization over training (docs/theory.md §4).
 
     Draws :math:`\max_{r,k} \gamma_{j,r,k}` for the filters of the signal's own class,
     :math:`\max \bar\rho` and :math:`\min \underline\rho` against the step.

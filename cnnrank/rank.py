@@ -1,4 +1,4 @@
-r"""Rank diagnostics (THEORY.md §5): stable, effective and numerical rank; filter and data matrices.
+r"""Rank diagnostics (docs/theory.md §5): stable, effective and numerical rank; filter and data matrices.
 
 * stable rank :math:`\mathrm{srank}(A) = \|A\|_F^2 / \|A\|_2^2 = \sum_i s_i^2 / s_1^2`, with
   :math:`1 \le \mathrm{srank}(A) \le \mathrm{rank}(A)`; the zero matrix has stable rank **0** by

@@ -48,7 +48,7 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, step: int, lr: float, trajectory: "Trajectory") -> None:
         super().__init__(
             f"training diverged at step {step} with step size lr={lr:g}: non-finite loss or weights; "
-            f"try a smaller lr (THEORY.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"
+            f"try a smaller lr (docs/theory.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"
         )
         self.step, self.lr, self.trajectory = step, lr, trajectory
 
@@ -232,7 +232,7 @@ def _train_implicit(activation: Any, sample: Any, lr: float, steps: int, record_
 
 
 def _gamma_rho_implicit(coef: np.ndarray, sample: Any) -> tuple[np.ndarray, np.ndarray]:
-    """γ and ρ (THEORY.md §4) from coefficients and the sample's norms and bookkeeping."""
+    """γ and ρ (docs/theory.md §4) from coefficients and the sample's norms and bookkeeping."""
     n, P = sample.n, sample.P
     pos = np.broadcast_to(sample.signal_pos[:, None], coef.shape[:-1] + (1,))
     c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]

@@ -1,7 +1,7 @@
 r"""The record of a training run: :class:`Trajectory`, and the signal-noise decomposition.
 
 At each record a trajectory holds the losses and accuracies, the patch coefficients
-``c_{j,r,i,p}`` of THEORY.md §3, the signal-noise decomposition of §4
+``c_{j,r,i,p}`` of docs/theory.md §3, the signal-noise decomposition of §4
 
 .. math::
     \gamma_{j,r,k} = \|\mu_k\|^2 \sum_{(i,p):\, x_i^{(p)} = \mu_k} c_{j,r,i,p},\qquad
@@ -45,7 +45,7 @@ def signal_patch_coordinates(data: PatchData) -> np.ndarray:
 
 
 def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.ndarray, np.ndarray]:
-    """γ and ρ (THEORY.md §4) from patch coefficients.
+    """γ and ρ (docs/theory.md §4) from patch coefficients.
 
     Parameters
     ----------
@@ -88,9 +88,9 @@ class Trajectory(SavableResult):
     train_loss, train_acc : ndarray, shape (R,)
     test_loss, test_acc : ndarray, shape (R,), or None
     coef : ndarray, shape (R, 2, m, n, P)
-        Patch coefficients (THEORY.md §3).
+        Patch coefficients (docs/theory.md §3).
     gamma : ndarray, shape (R, 2, m, 2K), or None
-        Signal learning (THEORY.md §4); ``None`` for data without signals.
+        Signal learning (docs/theory.md §4); ``None`` for data without signals.
     rho : ndarray, shape (R, 2, m, n, P-1), or None
         Noise memorization, in the order of ``data.noise``.
     filter_stable_rank : ndarray, shape (R,)

@@ -1,4 +1,4 @@
-"""The command line (issues 2 and 4): help everywhere, bad input, the main jobs on small settings."""
+"""The command line: help everywhere, bad input, the main jobs on small settings."""
 
 import json
 import subprocess

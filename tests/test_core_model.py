@@ -1,4 +1,4 @@
-"""Data model, activations and the network's gradient (issue 2)."""
+"""Data model, activations and the network's gradient."""
 
 import warnings
 

@@ -1,4 +1,4 @@
-"""Training, patch coefficients, the signal-noise decomposition, ranks and results (issue 2)."""
+"""Training, patch coefficients, the signal-noise decomposition, ranks and results."""
 
 import numpy as np
 import pytest
@@ -69,7 +69,7 @@ def test_gamma_equals_signal_correlation_with_projected_noise():
 
 @pytest.mark.parametrize("project", [True, False])
 def test_gamma_rho_reconstruct_the_weights(project):
-    """w(t) = w(0) + Σ_k γ μ_k/‖μ_k‖² + Σ_{i,p} ρ ξ_{i,p}/‖ξ_{i,p}‖² (THEORY.md §4)."""
+    """w(t) = w(0) + Σ_k γ μ_k/‖μ_k‖² + Σ_{i,p} ρ ξ_{i,p}/‖ξ_{i,p}‖² (docs/theory.md §4)."""
     data, net, traj = _small_run(project=project)
     mu2 = np.sum(data.signals**2, axis=1)
     xi = data.noise

@@ -1,6 +1,6 @@
 """The Gram engine against the feature engine, and ``engine="auto"``.
 
-Both engines run the same gradient descent in exact arithmetic (THEORY.md §3): the Gram engine only
+Both engines run the same gradient descent in exact arithmetic (docs/theory.md §3): the Gram engine only
 reorders floating-point sums, so on small problems they agree to rounding (~1e-15 relative after a few
 hundred steps). 1e-9 relative (normwise: max |a - b| / max |b|) leaves room for the growth of rounding
 differences over the run while failing on any real bug (a wrong coefficient moves results by >1e-3).
@@ -79,7 +79,7 @@ def stable_lr(frac, act, X, m):
     """``frac`` times ``1/L`` with ``L = P max‖x‖² max|σ''| / m`` bounding the gradient's Lipschitz
     constant per filter. Past ``2/L`` gradient descent amplifies rounding differences exponentially
     (two correct engines then drift apart like two chaotic orbits), so equivalence to 1e-9 is a claim
-    about the stable regime, the one the theory uses (THEORY.md §6: small η)."""
+    about the stable regime, the one the theory uses (docs/theory.md §6: small η)."""
     curv = {"huberized_relu": max(act.power - 1.0, 1.0) / getattr(act, "kappa", 1.0),
             "poly_relu": act.power * max(act.power - 1.0, 1.0)}.get(act.name, 1.0)
     max_sq = float(np.max(np.sum(X**2, axis=-1)))

@@ -51,7 +51,7 @@ def test_balanced_decoupled_init_is_balanced_and_decoupled():
 
 
 def test_fcnn_follows_saxe_within_one_percent_of_s():
-    """Issue 6: small-step GD from the balanced decoupled init follows the closed form.
+    """Small-step GD from the balanced decoupled init follows the closed form.
 
     Euler steps of the logistic ODE make an O(η s) relative error in the rate; with η = 0.002 the
     measured worst deviation is 0.45% of s for s = 3 (0.28%, 0.12% for s = 2, 1). Tolerance: 1%.

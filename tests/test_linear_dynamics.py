@@ -20,7 +20,7 @@ SEEDS = (0, 1, 2, 3, 4)
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_cnn_learns_weak_single_frequency_mode_before_strong_spread_mode(seed):
-    """Issue 6 (b): mode 0 (s=1, all energy at f=2) vs mode 1 (s=2, 1/12 at each of f=4..15), N=32.
+    """Frequency reordering: mode 0 (s=1, all energy at f=2) vs mode 1 (s=2, 1/12 at each of f=4..15), N=32.
 
     Measured on seeds 0-4: CNN (k=N=32, C=4) t½(mode 0)/t½(mode 1) = 0.58-0.65 (prediction from
     the per-mode rates 2.309/4 = 0.58); FCNN (H=16) ratio = 1.79-1.90 (Saxe from equal small

@@ -1,4 +1,4 @@
-"""Plots (issue 4): each takes ax=None or an Axes, draws, and returns the Figure."""
+"""Plots: each takes ax=None or an Axes, draws, and returns the Figure."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""Sweeps (issue 4): seeds, executors, the resumable store, files, and the Dask executor."""
+"""Sweeps: seeds, executors, the resumable store, files, and the Dask executor."""
 
 import json
 import signal

@@ -1,4 +1,4 @@
-"""Neural collapse (THEORY.md §7): metrics NC1–NC4 and margins, simplex ETFs and Grassmannian frames,
+"""Neural collapse (docs/theory.md §7): metrics NC1–NC4 and margins, simplex ETFs and Grassmannian frames,
 simulations in which collapse emerges, and the fixed-classifier generalization probes."""
 
 from cnnrank.collapse.geometry import (

@@ -1,10 +1,10 @@
-"""Neural-collapse metrics NC1–NC4 and multi-class margins (THEORY.md §7).
+"""Neural-collapse metrics NC1–NC4 and multi-class margins (docs/theory.md §7).
 
 Notation. ``H`` has shape ``(n, d)``: row ``i`` is the penultimate feature ``h_i``; ``labels`` has
 shape ``(n,)`` with entries in ``0..C-1``; the classifier ``W`` has shape ``(C, d)`` (row ``c`` is
 ``w_c``) and the bias ``b`` shape ``(C,)``. Every class must occur at least once.
 
-Normalizations (the ones of Papyan, Han & Donoho 2020, as written in THEORY.md §7):
+Normalizations (the ones of Papyan, Han & Donoho 2020, as written in docs/theory.md §7):
 
 * ``μ_c`` is the mean of class ``c``; ``μ_G`` the mean of **all** features (equal to the mean of the
   class means when the classes are balanced); ``M̃`` has rows ``μ_c − μ_G``.
@@ -193,7 +193,7 @@ def nc1_direct(H: Any, labels: Any) -> float:
 def nc_metrics(H: Any, labels: Any, W: Any = None, b: Any = None, *, num_classes: int | None = None) -> NCMetrics:
     """Neural-collapse metrics NC1–NC4 and margins of features ``H`` (and classifier ``W, b``).
 
-    Formulas (THEORY.md §7; ``v_c`` is ``μ_c − μ_G`` for "means" and ``w_c`` for "classifier")::
+    Formulas (docs/theory.md §7; ``v_c`` is ``μ_c − μ_G`` for "means" and ``w_c`` for "classifier")::
 
         Σ_W  = (1/n) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ,    Σ_B = (1/C) M̃ᵀ M̃
         nc1  = Tr(Σ_W Σ_B⁺) / C

@@ -1,4 +1,4 @@
-"""The two fixed-classifier probes of the seed papers (Gao et al., THEORY.md §7).
+"""The two fixed-classifier probes of the seed papers (Gao et al., docs/theory.md §7).
 
 * **Non-conservative generalization**: fix the classifier to label-to-vertex assignments of one
   simplex ETF (row permutations ``P M``) or to rotations ``M Q`` of it, train only the feature layer

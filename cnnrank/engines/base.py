@@ -2,7 +2,7 @@
 
 An engine is built from the initial filters, the training data, the activation and an optional test
 set. It advances full-batch gradient descent ``k`` steps at a time and, at record time, reports a
-:class:`Snapshot`: losses, accuracies, the patch coefficients ``c`` of THEORY.md §3 and the ``2m × 2m``
+:class:`Snapshot`: losses, accuracies, the patch coefficients ``c`` of docs/theory.md §3 and the ``2m × 2m``
 Gram matrices of the filters. :func:`cnnrank.train` turns snapshots into a ``Trajectory``; it never
 looks inside an engine.
 

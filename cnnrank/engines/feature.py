@@ -1,7 +1,7 @@
 """The feature-space engine: gradient descent on ``W`` with the patches as an ``(nP, d)`` matrix.
 
 One product forward (``Z = X W^T``, ``(nP, 2m)``), one backward (``grad = A^T X``). The per-patch
-weights ``A`` are the patch-coefficient increments of THEORY.md §3 (``c ← c - η A``), so the
+weights ``A`` are the patch-coefficient increments of docs/theory.md §3 (``c ← c - η A``), so the
 coefficients are accumulated from the gradient's own weights at the cost of one ``(nP, 2m)`` update.
 Cost per step: ``≈ 4 · nP · d · 2m`` flops.
 """

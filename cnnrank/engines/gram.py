@@ -1,4 +1,4 @@
-r"""The Gram engine: gradient descent on the patch coefficients (THEORY.md §3), independent of ``d``.
+r"""The Gram engine: gradient descent on the patch coefficients (docs/theory.md §3), independent of ``d``.
 
 Every gradient is a combination of training patches, so ``W(t) = W(0) + Σ_k Ĉ_{k,(j,r)} x̂_k`` over the
 ``M`` *distinct* non-zero training patches ``x̂_k`` (a signal vector shared by many samples is one
@@ -18,7 +18,7 @@ both computed once, the pre-activations are ``Z = Z0 + G Ĉ`` and one step of si
     \hat C \leftarrow \hat C + \Delta\hat C,\qquad Z \leftarrow Z + G\,\Delta\hat C .
 
 One ``(M, M) × (M, 2m)`` product per step: ``4 M² m`` flops against the feature engine's
-``8 nP d m``. The per-sample-patch coefficients ``c_{j,r,i,p}`` of THEORY.md §3 equal ``Ĉ_k`` for a
+``8 nP d m``. The per-sample-patch coefficients ``c_{j,r,i,p}`` of docs/theory.md §3 equal ``Ĉ_k`` for a
 patch that occurs once; for a patch shared by several samples they differ by sample (``g_i`` differs)
 and are accumulated separately, only for those rows.
 

@@ -1,6 +1,6 @@
 r"""Dimension-free sampling: the inner products training needs, drawn without ``d``-dimensional vectors.
 
-Training the two-layer CNN by gradient descent only reads inner products (THEORY.md §3): the Gram
+Training the two-layer CNN by gradient descent only reads inner products (docs/theory.md §3): the Gram
 matrix of the training patches, their inner products with the initial filters, the filters' own Gram
 matrix and, for test metrics, the cross-Gram of test patches. For :class:`~cnnrank.SignalNoiseModel`
 their joint law is explicit. Split ``R^d = S ⊕ S^⊥`` with ``S`` the span of the ``2K`` signals
@@ -205,7 +205,7 @@ class GramSample:
         return np.einsum("apbp->ab", Gp)
 
     def data_stable_rank(self, clean: bool = False) -> float:
-        """Stable rank of the ``n × Pd`` data matrix, from :meth:`data_gram` (THEORY.md §5)."""
+        """Stable rank of the ``n × Pd`` data matrix, from :meth:`data_gram` (docs/theory.md §5)."""
         return stable_rank_from_gram(self.data_gram(clean))
 
 

@@ -1,4 +1,4 @@
-"""Linear CNNs and dominant frequencies (THEORY.md §7; Pinson, Lenaerts & Ginis 2023; Saxe et al. 2014).
+"""Linear CNNs and dominant frequencies (docs/theory.md §7; Pinson, Lenaerts & Ginis 2023; Saxe et al. 2014).
 
 Two-layer linear networks trained by full-batch gradient descent on the squared loss, with data whose
 input–output correlation ``Σyx = U diag(s) Vᵀ`` has input modes designed in the Fourier domain.
