@@ -120,6 +120,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank._validation import check_real
+from cnnrank.subspace import BENIGN_ENERGY_FRACTION, BENIGN_TEST_ACC, measured_regime
 
 __all__ = [
     "snr",
@@ -141,15 +142,7 @@ __all__ = [
     "predictions",
     "compare",
     "format_report",
-    "measured_regime",
-    "BENIGN_TEST_ACC",
-    "BENIGN_ENERGY_FRACTION",
 ]
-
-#: a run is *measured* benign when its final test accuracy is at least this …
-BENIGN_TEST_ACC = 0.95
-#: … and at least this share of the learned energy lies in the signal span (docs/theory.md §4)
-BENIGN_ENERGY_FRACTION = 0.5
 
 
 def _cfg(config: Any) -> Any:
@@ -489,13 +482,13 @@ TOL_T1 = 2.0               # derived with ℓ' = −1/2 frozen; measured 1.1–1
 _NEAR_BOUNDARY = 2.0       # |log I| < log 2: the criterion has unknown constants, no verdict there
 
 
-def measured_regime(test_acc: float | None, energy_fraction: float | None) -> str | None:
-    """``"benign"`` if test accuracy ``>= BENIGN_TEST_ACC`` and signal energy fraction
-    ``>= BENIGN_ENERGY_FRACTION`` (the latter checked only when known), else ``"harmful"``."""
+def _run_regime(test_acc: float | None, energy_fraction: float | None) -> str | None:
+    """:func:`cnnrank.subspace.measured_regime` of one run (``None`` without a test set; without the
+    energy fraction, i.e. data without signals, only the accuracy is checked)."""
     if test_acc is None:
         return None
-    ok = test_acc >= BENIGN_TEST_ACC and (energy_fraction is None or energy_fraction >= BENIGN_ENERGY_FRACTION)
-    return "benign" if ok else "harmful"
+    energy = BENIGN_ENERGY_FRACTION if energy_fraction is None else energy_fraction
+    return str(measured_regime(test_acc, energy))
 
 
 def _last(a: Any) -> float | None:
@@ -510,7 +503,7 @@ def compare(config: Any, outcome: Any) -> list[Prediction]:
     harmful regime, where the network memorizes noise instead; ``T_1`` does not apply for ``q <= 2``.
     The regime row has no verdict within a factor 2 of the boundary ``I = 1``, nor for ``q <= 2``
     (the criterion is derived for ``q > 2``); then the learned-filter rows apply when the run is
-    *measured* benign (:func:`measured_regime`).
+    *measured* benign (:func:`cnnrank.subspace.measured_regime`).
     """
     c = _cfg(config)
     traj, ranks = outcome.trajectory, outcome.data_ranks
@@ -522,7 +515,7 @@ def compare(config: Any, outcome: Any) -> list[Prediction]:
     lsr = _last(getattr(traj, "learned_stable_rank", None))
     indicator = benign_indicator(c)
     q = _power(c)
-    meas_reg = measured_regime(test_acc, energy)
+    meas_reg = _run_regime(test_acc, energy)
     if q > 2:
         benign = regime(c) == "benign"
         harmful_note = "does not apply: predicted harmful (memorization, nothing learned)"

@@ -28,3 +28,13 @@ def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"real MNIST test set not found at {MNIST_DIR} (../shared/data/mnist beside the checkout)")
     return MNIST_DIR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """The suite's matrices are small: one BLAS thread is faster, and on shared cores a multi-threaded
+    OpenBLAS was measured 5-13x slower on them (docs/engines.md)."""
+    from cnnrank._blas import blas_threads
+
+    with blas_threads(1):
+        yield
