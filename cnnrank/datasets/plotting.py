@@ -167,6 +167,8 @@ def real_rank_figure(result: Any, title: str | None = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
+    from cnnrank.datasets.experiment import CLAIM_ACCURACY_DROP, CLAIM_FRACTION_DROP
+
     sub = _has(result, "learned_dimension") and _has(result, "clean_energy_fraction")
     if not sub:
         fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.3), layout="constrained",
@@ -192,7 +194,10 @@ def real_rank_figure(result: Any, title: str | None = None) -> Any:
             f"{_get(result, 'clean_energy_fraction')[:upto].min():.2f}; learned dimension {int(dim[0])} "
             + (f"up to σ = {x[flat - 1]:g}, {int(dim[flat])} at σ = {x[flat]:g}" if flat < dim.size else "throughout"))
     if claim["fails_from"] is not None:
-        text += f".   Shaded, σ ≥ {claim['fails_from']:g}: claim fails ({claim['reason']})"
-    fig.suptitle(text, fontsize=9, y=0.0, va="bottom")
-    fig.get_layout_engine().set(h_pad=0.25)
+        text += f".\nShaded, σ ≥ {claim['fails_from']:g}: claim fails ({claim['reason']})"
+    else:
+        text += ".\nThe claim holds at every level"
+    text += (f"; criterion: clean energy fraction within {CLAIM_FRACTION_DROP:g} and test accuracy within "
+             f"{CLAIM_ACCURACY_DROP:g} of the lowest noise level")
+    fig.supxlabel(text, fontsize=9)     # a caption below the panels, laid out by constrained layout
     return fig
