@@ -68,7 +68,7 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient")
     ax.set_title("signal learning vs noise memorization")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     return fig
 
 
@@ -80,39 +80,59 @@ def plot_losses(traj: Any, ax: Any = None) -> Any:
         ax.semilogy(traj.steps, traj.test_loss, label="test loss")
     ax.set_xlabel("step")
     ax.set_ylabel("logistic loss")
+    ax.set_title("training and test loss")
     ax.legend(fontsize=8)
     return fig
 
 
 def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None) -> Any:
-    """Stable rank of the filters and of their learned part against the step."""
+    """Stable rank of the filters and of their learned part against the step; with signals, also the
+    learned dimension and the signal energy fraction (right axis) and the line ``2K``."""
     fig, ax = _axes(ax)
     ax.plot(traj.steps, traj.filter_stable_rank, label=r"srank $W$")
     ax.plot(traj.steps, traj.learned_stable_rank, label=r"srank $W - W^{(0)}$")
+    handles_extra: list = []
+    if getattr(traj, "learned_dimension", None) is not None:
+        K2 = traj.gamma.shape[-1] if traj.gamma is not None else None
+        ax.step(traj.steps, traj.learned_dimension, where="post", color="C4", lw=1.5, label="learned dimension")
+        if K2 is not None:
+            ax.axhline(K2, color="C4", ls=":", lw=1, label=f"2K = {K2}")
+        b = ax.twinx()
+        b.plot(traj.steps, traj.signal_energy_fraction, color="C2", ls="--", lw=1.2, label="signal energy (right)")
+        b.set_ylim(-0.03, 1.05)
+        b.set_ylabel("signal energy fraction")
+        handles_extra = b.get_legend_handles_labels()[0]
     if reference is not None:
         ax.axhline(reference, color="0.4", ls=":", label=f"reference {reference:g}")
     ax.set_xlabel("step")
-    ax.set_ylabel("stable rank")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("stable rank / dimension")
+    handles, labels = ax.get_legend_handles_labels()
+    handles += handles_extra
+    labels += [h.get_label() for h in handles_extra]
+    ax.legend(handles, labels, fontsize=8, loc="upper right")
     return fig
 
 
 def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any = None) -> Any:
-    """Panels: γ/ρ, losses, filter stable rank (with the data's stable rank as reference), and, when
-    the final weights and the training ``data`` (a PatchData) are given, the singular value spectra of
-    the filters versus the data (noisy and clean)."""
+    """Panels: γ/ρ, losses, filter stable rank and learned subspace (with the data's stable rank in the
+    title), and, when the final weights and the training ``data`` (a PatchData) are given, the singular
+    value spectra of the filters versus the data (noisy and clean). With signals, the title says whether
+    the run is in the measured benign regime (:func:`cnnrank.subspace.measured_regime`)."""
     import matplotlib.pyplot as plt
 
     spectra = data is not None and traj.W_final is not None
-    fig, axes = plt.subplots(1, 4 if spectra else 3, figsize=(18.5 if spectra else 14, 3.8), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.6), layout="constrained")
+    axes = axes.ravel()
     if traj.gamma is not None:
         plot_gamma_rho(traj, ax=axes[0])
     else:
         axes[0].set_axis_off()
     plot_losses(traj, ax=axes[1])
     plot_filter_rank(traj, ax=axes[2])
+    title = "filters' stable rank and learned subspace"
     if data_stable_rank is not None:
-        axes[2].set_title(f"filters' stable rank (data: {data_stable_rank:.1f})")
+        title += f" (data's stable rank: {data_stable_rank:.1f})"
+    axes[2].set_title(title, fontsize=10)
     if spectra:
         from cnnrank.rank import data_matrix, filter_matrix
 
@@ -120,6 +140,21 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
         if getattr(data, "signal_pos", None) is not None:
             extra, labels = [data_matrix(data.clean().X)], labels + ["clean data"]
         plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=axes[3], labels=labels, extra=extra)
+    else:
+        axes[3].set_axis_off()
+    cfg = traj.metadata.get("config", {}) if isinstance(traj.metadata, dict) else {}
+    head = ", ".join(f"{k}={cfg[k]}" for k in ("n", "d", "patches", "K", "signal_norm", "noise_std", "m",
+                                              "activation", "lr") if k in cfg)
+    verdict = ""
+    if getattr(traj, "signal_energy_fraction", None) is not None and traj.test_acc is not None and len(traj):
+        from cnnrank.subspace import measured_regime
+
+        reg = str(measured_regime(traj.test_acc[-1], traj.signal_energy_fraction[-1]))
+        verdict = (f"measured {reg}: test acc {traj.test_acc[-1]:.3f}, signal energy "
+                   f"{traj.signal_energy_fraction[-1]:.3f}, learned dimension {traj.learned_dimension[-1]}")
+        if reg != "benign":
+            verdict += " — nothing learned above memorization; the rank claim does not apply"
+    fig.suptitle("\n".join(t for t in (head, verdict) if t), fontsize=10)
     return fig
 
 
