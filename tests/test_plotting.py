@@ -37,9 +37,13 @@ def test_trajectory_plots_with_and_without_axes(outcome, name):
 
 def test_training_figure_has_spectra_when_data_given(outcome):
     fig = plotting.training_figure(outcome.trajectory, data_stable_rank=3.0, data=outcome.data)
-    assert len(fig.axes) == 4
+    visible = [a for a in fig.axes if a.axison]
+    assert len(visible) == 5  # γ/ρ, losses, ranks (+ its right axis for the signal energy), spectra
+    assert visible[-1].get_title() == "singular value spectra"
+    assert "measured" in fig._suptitle.get_text()  # the run's regime is stated
     _check(fig)
-    assert len(plotting.training_figure(outcome.trajectory).axes) == 3
+    without = plotting.training_figure(outcome.trajectory)
+    assert len([a for a in without.axes if a.axison]) == 4  # no spectra without the data
 
 
 def test_rank_vs_noise_spectra_and_ablation_plots():
