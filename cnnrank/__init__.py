@@ -31,13 +31,14 @@ from cnnrank.rank import (
     filter_matrix,
     numerical_rank,
     patch_matrix,
+    principal_angles,
     stable_rank,
 )
 from cnnrank.results import ResultsFileError
 from cnnrank.train import Trajectory, TrainingDiverged, signal_noise_coefficients, train
 
 _SUBMODULES = ("theory", "experiments", "sweeps", "plotting", "testing", "linear", "collapse", "datasets",
-               "engines", "rank", "results", "batched")
+               "engines", "rank", "results", "batched", "subspace")
 
 
 def __getattr__(name: str):
@@ -73,6 +74,7 @@ __all__ = [
     "filter_matrix",
     "numerical_rank",
     "patch_matrix",
+    "principal_angles",
     "stable_rank",
     "ResultsFileError",
     "Trajectory",

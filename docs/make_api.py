@@ -6,7 +6,7 @@ from pathlib import Path
 
 MODULES = [
     "cnnrank", "cnnrank.trajectory", "cnnrank.theory", "cnnrank.experiments", "cnnrank.sweeps", "cnnrank.plotting",
-    "cnnrank.rank", "cnnrank.engines", "cnnrank.results", "cnnrank.testing", "cnnrank.testing.strategies",
+    "cnnrank.rank", "cnnrank.subspace", "cnnrank.engines", "cnnrank.results", "cnnrank.testing", "cnnrank.testing.strategies",
     "cnnrank.datasets", "cnnrank.linear", "cnnrank.collapse",
 ]
 
