@@ -366,6 +366,6 @@ def plot_activation_ablation(noise_std: Sequence[float], filter_stable_rank: dic
         ax.axhline(clean_rank, color="0.3", ls=":", label=f"2K = {clean_rank:g}")
     ax.set_xlabel(r"background noise $\sigma_p$")
     ax.set_ylabel("filters' stable rank")
-    ax.set_title("ablation over the activation")
-    ax.legend(fontsize=8)
+    ax.set_title("ablation over the activation (filled: measured benign)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     return fig
