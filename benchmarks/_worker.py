@@ -91,7 +91,7 @@ def bare_feature(nP: int, d: int, m2: int) -> float:
     """Seconds for the two ``(nP, d)``-sized products a feature step needs (forward and gradient)."""
     rng = np.random.default_rng(0)
     X, W, A = rng.standard_normal((nP, d)), rng.standard_normal((m2, d)), rng.standard_normal((nP, m2))
-    f = lambda: (X @ W.T, A.T @ X)  # noqa: E731
+    f = lambda: (X @ W.T, A.T @ X)
     f()
     reps = max(3, int(0.5 / max(timeit(f), 1e-6)))
     return min(timeit(f, reps) for _ in range(2))

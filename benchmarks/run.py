@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import numpy as np
+
     from cnnrank.rank import stable_rank_from_gram
 
     dims = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5]

@@ -19,8 +19,8 @@ strategies).
 
 from cnnrank._version import __version__
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec
-from cnnrank.data import PatchData, SignalNoiseModel
 from cnnrank.batched import train_batched
+from cnnrank.data import PatchData, SignalNoiseModel
 from cnnrank.engines import ENGINES, choose_engine
 from cnnrank.engines.implicit import GramSample, gram_sample_from_data
 from cnnrank.network import TwoLayerCNN, logistic_loss, loss_and_grad, network_output
@@ -35,7 +35,7 @@ from cnnrank.rank import (
     stable_rank,
 )
 from cnnrank.results import ResultsFileError
-from cnnrank.train import Trajectory, TrainingDiverged, signal_noise_coefficients, train
+from cnnrank.train import TrainingDiverged, Trajectory, signal_noise_coefficients, train
 
 _SUBMODULES = ("theory", "experiments", "sweeps", "plotting", "testing", "linear", "collapse", "datasets",
                "engines", "rank", "results", "batched", "subspace")
@@ -51,34 +51,34 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__",
+    "ENGINES",
     "Activation",
+    "GramSample",
     "HuberizedReLU",
+    "PatchData",
     "PolyReLU",
     "ReLU",
-    "activation_from_spec",
-    "PatchData",
+    "ResultsFileError",
     "SignalNoiseModel",
-    "ENGINES",
-    "choose_engine",
-    "GramSample",
-    "gram_sample_from_data",
-    "train_batched",
+    "TrainingDiverged",
+    "Trajectory",
     "TwoLayerCNN",
-    "logistic_loss",
-    "loss_and_grad",
-    "network_output",
+    "__version__",
+    "activation_from_spec",
+    "choose_engine",
     "data_matrix",
     "data_rank_report",
     "effective_rank",
     "filter_matrix",
+    "gram_sample_from_data",
+    "logistic_loss",
+    "loss_and_grad",
+    "network_output",
     "numerical_rank",
     "patch_matrix",
     "principal_angles",
-    "stable_rank",
-    "ResultsFileError",
-    "Trajectory",
-    "TrainingDiverged",
     "signal_noise_coefficients",
+    "stable_rank",
     "train",
+    "train_batched",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from typing import Iterator
+from collections.abc import Iterator
 
 _SET = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
         "scipy_openblas_set_num_threads64_")

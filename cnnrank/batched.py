@@ -23,20 +23,28 @@ there).
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
-from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
 from cnnrank.engines.implicit import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
-from cnnrank.train import (SMALL_STEP_FLOPS, Trajectory, _assemble_records, _gamma_rho_implicit,
-                           _validate_train, record_steps, signal_noise_coefficients)
+from cnnrank.train import (
+    SMALL_STEP_FLOPS,
+    Trajectory,
+    _assemble_records,
+    _gamma_rho_implicit,
+    _validate_train,
+    record_steps,
+    signal_noise_coefficients,
+)
 from cnnrank.trajectory import signal_patch_coordinates
 
 __all__ = ["train_batched"]

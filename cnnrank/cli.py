@@ -21,7 +21,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 #: name of the figure -> module under ``cnnrank.reproduce`` implementing it.
 REPRODUCERS: dict[str, str] = {

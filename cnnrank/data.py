@@ -20,7 +20,7 @@ import numpy as np
 
 from cnnrank._validation import as_array, check_choice, check_int, check_labels, check_real
 
-__all__ = ["SignalNoiseModel", "PatchData", "make_signals"]
+__all__ = ["PatchData", "SignalNoiseModel", "make_signals"]
 
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -136,20 +136,20 @@ class PatchData:
         idx = self.background_index
         return np.take_along_axis(self.X, idx[:, :, None], axis=1)
 
-    def clean(self) -> "PatchData":
+    def clean(self) -> PatchData:
         """The same data with every background patch set to zero."""
         if self.signal_pos is None:
             raise ValueError("clean() is unavailable: this PatchData has no signal_pos")
         mask = np.arange(self.P)[None, :] == self.signal_pos[:, None]
         return self.replace(X=self.X * mask[:, :, None])
 
-    def replace(self, **changes: Any) -> "PatchData":
+    def replace(self, **changes: Any) -> PatchData:
         """A copy with some fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def subset(self, index: np.ndarray | slice) -> "PatchData":
+    def subset(self, index: np.ndarray | slice) -> PatchData:
         """The samples selected by ``index`` (an index array, boolean mask or slice)."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        pick = lambda a: None if a is None else a[index]
         return PatchData(X=self.X[index], y=self.y[index], signals=self.signals,
                          signal_id=pick(self.signal_id), signal_pos=pick(self.signal_pos),
                          y_true=pick(self.y_true), meta=dict(self.meta))
@@ -227,7 +227,7 @@ class SignalNoiseModel:
     signal_basis: str = "canonical"
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_ = lambda k, v: object.__setattr__(self, k, v)
         set_("K", check_int("K", self.K, minimum=1))
         set_("d", check_int("d", self.d, minimum=1))
         if self.project_noise and self.d < 2 * self.K + 1:
@@ -250,7 +250,7 @@ class SignalNoiseModel:
                  check_int("signal_position", self.signal_position, minimum=0, maximum=self.patches - 1))
         check_choice("signal_basis", self.signal_basis, ("canonical", "random"))
 
-    def replace(self, **changes: Any) -> "SignalNoiseModel":
+    def replace(self, **changes: Any) -> SignalNoiseModel:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

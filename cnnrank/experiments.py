@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from cnnrank._blas import blas_threads
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation, parse_activation
 from cnnrank.data import PatchData, SignalNoiseModel
+from cnnrank.engines import FeatureEngine
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import data_rank_report
-from cnnrank._blas import blas_threads
-from cnnrank.engines import FeatureEngine
 from cnnrank.train import Trajectory, train
 
-__all__ = ["RunConfig", "RunOutcome", "run_once", "config_from_dict"]
+__all__ = ["RunConfig", "RunOutcome", "config_from_dict", "run_once"]
 
 #: runs whose feature-space step costs less than this use one BLAS thread in :func:`run_once`
 MODERATE_RUN_FLOPS = 1e9
@@ -85,7 +85,7 @@ class RunConfig:
         """The activation named by ``activation`` (threshold ``kappa`` for the Huberized ReLU)."""
         return parse_activation(self.activation, kappa=self.kappa)
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

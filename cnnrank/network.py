@@ -23,11 +23,11 @@ from cnnrank.activations import Activation
 
 __all__ = [
     "TwoLayerCNN",
-    "network_output",
-    "loss_and_grad",
+    "filter_signs",
     "logistic_loss",
     "logistic_loss_derivative",
-    "filter_signs",
+    "loss_and_grad",
+    "network_output",
 ]
 
 
@@ -161,7 +161,7 @@ class TwoLayerCNN:
         object.__setattr__(self, "W", W)
 
     @classmethod
-    def init(cls, m: int, d: int, init_std: float, activation: Activation, rng: Any = None) -> "TwoLayerCNN":
+    def init(cls, m: int, d: int, init_std: float, activation: Activation, rng: Any = None) -> TwoLayerCNN:
         """Filters ``w_{j,r} ~ N(0, init_std² I_d)`` i.i.d. (``init_std = σ_0 >= 0``)."""
         m = check_int("m", m, minimum=1)
         d = check_int("d", d, minimum=1)
@@ -187,6 +187,6 @@ class TwoLayerCNN:
         """:func:`loss_and_grad` at this network's weights."""
         return loss_and_grad(self.W, X, y, self.activation)
 
-    def with_weights(self, W: np.ndarray) -> "TwoLayerCNN":
+    def with_weights(self, W: np.ndarray) -> TwoLayerCNN:
         """The same network with other filters."""
         return TwoLayerCNN(W=W, activation=self.activation)

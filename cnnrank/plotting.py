@@ -4,20 +4,21 @@ the :class:`matplotlib.figure.Figure`. matplotlib is imported here only, lazily;
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "log_rank_axis",
-    "plot_gamma_rho",
-    "plot_losses",
-    "plot_filter_rank",
-    "plot_rank_vs_noise",
-    "plot_learning_vs_noise",
-    "shade_regimes",
-    "plot_spectra",
     "plot_activation_ablation",
+    "plot_filter_rank",
+    "plot_gamma_rho",
+    "plot_learning_vs_noise",
+    "plot_losses",
+    "plot_rank_vs_noise",
+    "plot_spectra",
+    "shade_regimes",
     "training_figure",
 ]
 

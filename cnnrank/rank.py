@@ -19,15 +19,15 @@ from scipy.linalg import eigvalsh, svdvals
 from cnnrank._validation import as_array, check_choice, check_real
 
 __all__ = [
+    "data_matrix",
+    "data_rank_report",
+    "effective_rank",
+    "filter_matrix",
+    "numerical_rank",
+    "patch_matrix",
+    "singular_values",
     "stable_rank",
     "stable_rank_from_gram",
-    "effective_rank",
-    "numerical_rank",
-    "singular_values",
-    "filter_matrix",
-    "data_matrix",
-    "patch_matrix",
-    "data_rank_report",
 ]
 
 

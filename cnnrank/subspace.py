@@ -34,17 +34,17 @@ import numpy as np
 from cnnrank._validation import as_array, check_real
 
 __all__ = [
-    "orthonormal_basis",
-    "principal_subspace",
+    "BENIGN_ENERGY_FRACTION",
+    "BENIGN_TEST_ACC",
+    "DEFAULT_RTOL",
     "energy_fraction",
     "learned_dimension",
-    "signal_overlap",
-    "learned_subspace_report",
     "learned_subspace_from_grams",
+    "learned_subspace_report",
     "measured_regime",
-    "DEFAULT_RTOL",
-    "BENIGN_TEST_ACC",
-    "BENIGN_ENERGY_FRACTION",
+    "orthonormal_basis",
+    "principal_subspace",
+    "signal_overlap",
 ]
 
 #: a run is in the measured benign window when its test accuracy is at least this ...

@@ -19,10 +19,11 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from cnnrank._version import __version__
 from cnnrank.experiments import RunConfig, config_from_dict, run_once
 from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text
 
-__all__ = ["SweepSpec", "SweepResult", "run_sweep", "run_cell", "sweep_from_file", "METRICS"]
+__all__ = ["METRICS", "SweepResult", "SweepSpec", "run_cell", "run_sweep", "sweep_from_file"]
 
 #: the numbers recorded per cell (means over seeds are what figures show)
 METRICS = (
@@ -98,7 +99,7 @@ class SweepSpec:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SweepSpec":
+    def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
         """From ``{"base": {...}, "grid": {...}, "seeds": int, "root_seed": int}``; unknown keys raise."""
         if not isinstance(data, dict):
             raise ValueError("sweep definition is invalid: must be a table/object")
@@ -152,7 +153,7 @@ class SweepResult(SavableResult):
                         {"kind": self._kind, "fields": {"spec": self.spec, "seconds": self.seconds}})
 
     @classmethod
-    def load(cls, path: Any) -> "SweepResult":
+    def load(cls, path: Any) -> SweepResult:
         from cnnrank.results import load_npz
 
         arrays, meta = load_npz(path, kind=cls._kind)
@@ -269,7 +270,7 @@ def _collect(spec: SweepSpec, results: dict[str, dict]) -> SweepResult:
     names = sorted({k for r in results.values() for k in r["metrics"]})
     values = {k: np.full(shape, np.nan) for k in names}
     seconds = 0.0
-    for g, point in enumerate(spec.points()):
+    for g in range(len(spec.points())):
         idx = np.unravel_index(g, spec.shape) if spec.shape else ()
         for s in range(spec.seeds):
             r = results[f"g{g:04d}-s{s:03d}"]
@@ -294,7 +295,7 @@ def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
             data = json.loads(text)
         else:
             raise ValueError("must end in .toml or .json")
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+    except Exception as exc:
         raise ValueError(f"sweep file {str(path)!r} is invalid: {exc}") from None
     try:
         return SweepSpec.from_dict(data)

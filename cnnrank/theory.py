@@ -120,28 +120,28 @@ from typing import Any
 import numpy as np
 
 from cnnrank._validation import check_real
-from cnnrank.subspace import BENIGN_ENERGY_FRACTION, BENIGN_TEST_ACC, measured_regime
+from cnnrank.subspace import BENIGN_ENERGY_FRACTION, measured_regime
 
 __all__ = [
-    "snr",
+    "Prediction",
     "benign_indicator",
     "benign_limit",
-    "regime",
-    "noise_takeoff",
-    "signal_dominance_limit",
-    "expected_data_stable_rank",
-    "expected_patch_stable_rank",
-    "expected_filter_stable_rank",
     "clean_rank",
-    "signal_learning_time",
-    "measured_signal_learning_time",
-    "time_to_loss",
-    "lr_bound",
-    "verdict",
-    "Prediction",
-    "predictions",
     "compare",
+    "expected_data_stable_rank",
+    "expected_filter_stable_rank",
+    "expected_patch_stable_rank",
     "format_report",
+    "lr_bound",
+    "measured_signal_learning_time",
+    "noise_takeoff",
+    "predictions",
+    "regime",
+    "signal_dominance_limit",
+    "signal_learning_time",
+    "snr",
+    "time_to_loss",
+    "verdict",
 ]
 
 

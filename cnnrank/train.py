@@ -6,7 +6,8 @@ patch coefficients; see :mod:`cnnrank.trajectory`).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from cnnrank.rank import stable_rank_from_gram
 from cnnrank.subspace import _overlaps, learned_subspace_from_grams
 from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficients, signal_patch_coordinates
 
-__all__ = ["train", "Trajectory", "TrainingDiverged", "signal_noise_coefficients", "record_steps"]
+__all__ = ["TrainingDiverged", "Trajectory", "record_steps", "signal_noise_coefficients", "train"]
 
 
 #: below this many flops per step, ``blas_threads="auto"`` trains with one BLAS thread. A Gram step on
@@ -45,7 +46,7 @@ class TrainingDiverged(RuntimeError):
         The records taken before the blow-up.
     """
 
-    def __init__(self, step: int, lr: float, trajectory: "Trajectory") -> None:
+    def __init__(self, step: int, lr: float, trajectory: Trajectory) -> None:
         super().__init__(
             f"training diverged at step {step} with step size lr={lr:g}: non-finite loss or weights; "
             f"try a smaller lr (docs/theory.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"

@@ -25,7 +25,7 @@ from cnnrank.data import PatchData
 from cnnrank.results import SavableResult
 from cnnrank.subspace import orthonormal_basis
 
-__all__ = ["Trajectory", "signal_noise_coefficients", "signal_patch_coordinates", "record_steps"]
+__all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates"]
 
 
 def signal_patch_coordinates(data: PatchData) -> np.ndarray:

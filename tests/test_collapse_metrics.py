@@ -2,11 +2,18 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cnnrank.collapse import (
-    NCMetrics, coherence, coherence_lower_bound, grassmannian_frame, nc1_direct, nc_metrics,
-    simplex_etf, welch_bound,
+    NCMetrics,
+    coherence,
+    coherence_lower_bound,
+    grassmannian_frame,
+    nc1_direct,
+    nc_metrics,
+    simplex_etf,
+    welch_bound,
 )
 
 NC2_MEANS = ("equinorm_means", "equiangular_means", "maxangle_means", "etf_distance_means")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from cnnrank.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,14 +3,23 @@
 import numpy as np
 import pytest
 
-from cnnrank.testing import check_grad
-
 from cnnrank.collapse import simplex_etf
 from cnnrank.collapse.probes import ProbeResult, classifier_variants, fixed_classifier_probe, two_way_anova
 from cnnrank.collapse.simulate import (
-    CollapseDivergenceError, CollapseRun, FeatureNetConfig, MixtureConfig, UFMConfig, cross_entropy,
-    feature_net_loss_and_grad, init_feature_net, sample_mixture, train_mixture, train_ufm, ufm_loss_and_grad,
+    CollapseDivergenceError,
+    CollapseRun,
+    FeatureNetConfig,
+    MixtureConfig,
+    UFMConfig,
+    cross_entropy,
+    feature_net_loss_and_grad,
+    init_feature_net,
+    sample_mixture,
+    train_mixture,
+    train_ufm,
+    ufm_loss_and_grad,
 )
+from cnnrank.testing import check_grad
 
 
 def _dir_check(f, x, g, rng):

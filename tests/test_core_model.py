@@ -4,7 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import cnnrank
 from cnnrank import HuberizedReLU, PolyReLU, ReLU, SignalNoiseModel, TwoLayerCNN, loss_and_grad
@@ -103,8 +104,8 @@ def test_analytic_gradient_matches_central_differences(problem):
     """
     W, X, y, act = problem
     assume(_min_distance_to_kinks(W, X, act) > 1e-4)
-    fun = lambda w: loss_and_grad(w.reshape(W.shape), X, y, act)[0]  # noqa: E731
-    grad = lambda w: loss_and_grad(w.reshape(W.shape), X, y, act)[1].reshape(w.shape)  # noqa: E731
+    fun = lambda w: loss_and_grad(w.reshape(W.shape), X, y, act)[0]
+    grad = lambda w: loss_and_grad(w.reshape(W.shape), X, y, act)[1].reshape(w.shape)
     check_grad(fun, grad, W.ravel(), eps=1e-6, rtol=1e-6, atol=1e-10, rng=0)
 
 
@@ -112,12 +113,12 @@ def test_gradient_check_catches_a_wrong_gradient():
     rng = np.random.default_rng(3)
     W, X, y = rng.standard_normal((2, 3, 5)), rng.standard_normal((6, 2, 5)), np.sign(rng.standard_normal(6))
     act = HuberizedReLU(1.0, 3)
-    fun = lambda w: loss_and_grad(w, X, y, act)[0]  # noqa: E731
-    wrong = lambda w: 1.01 * loss_and_grad(w, X, y, act)[1]  # noqa: E731
+    fun = lambda w: loss_and_grad(w, X, y, act)[0]
+    wrong = lambda w: 1.01 * loss_and_grad(w, X, y, act)[1]
     assert not directional_check(fun, wrong, W, rng=0).passed
     with pytest.raises(AssertionError, match="gradient check failed"):
         check_grad(fun, wrong, W, rng=0)
-    right = lambda w: loss_and_grad(w, X, y, act)[1]  # noqa: E731
+    right = lambda w: loss_and_grad(w, X, y, act)[1]
     assert taylor_slope(fun, right, W, rng=1) == pytest.approx(2.0, abs=0.15)
     # a 1% error adds a first-order term 0.01·t·<g,v>: the fitted slope falls well below 2
     assert taylor_slope(fun, wrong, W, rng=1) < 1.5

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from test_datasets_readers import fake_cifar, py2_cifar_pickle, write_mnist
 
 import cnnrank
 from cnnrank import datasets as ds
 from cnnrank.cli import main
 from cnnrank.datasets.experiment import RealRankConfig, RealRankResult, run_real_rank
 from cnnrank.datasets.plotting import plot_real_accuracy, plot_real_rank, real_rank_figure
-from test_datasets_readers import fake_cifar, py2_cifar_pickle, write_mnist
 
 FAST = dict(n_train=40, n_test=40, m=6, steps=30, noise_std=(0.0, 0.5, 1.5))
 
@@ -113,8 +113,8 @@ def test_result_shapes_and_clean_ranks(toy_set, toy_result):
 def test_learned_subspace_recomputed(toy_set):
     """The recorded diagnostics equal cnnrank.subspace applied to W − W(0) of the same run, against the
     principal subspace of the clean (standardized) training patches."""
-    from cnnrank.subspace import learned_subspace_report, principal_subspace
     from cnnrank.datasets.experiment import noisy_images, preprocess_images
+    from cnnrank.subspace import learned_subspace_report, principal_subspace
 
     cfg = RealRankConfig(**{**FAST, "noise_std": (0.0, 1.0), "reference_energy": 0.8})
     r = run_real_rank(cfg, images=toy_set)

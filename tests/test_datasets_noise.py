@@ -102,9 +102,9 @@ def test_canvas_random_positions():
     corners = set()
     for i in range(50):   # reference check, one image at a time
         rows, cols = np.nonzero(out[i, :, :, 0] > 5)
-        t, l = rows.min(), cols.min()
-        corners.add((t, l))
-        np.testing.assert_array_equal(out[i, t:t + 4, l:l + 4], x[i])
+        t, left = rows.min(), cols.min()
+        corners.add((t, left))
+        np.testing.assert_array_equal(out[i, t:t + 4, left:left + 4], x[i])
         assert rows.size == 16
     assert len(corners) > 10   # 36 possible corners, 50 draws
 

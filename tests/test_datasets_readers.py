@@ -234,7 +234,7 @@ def test_cifar_load_splits(tmp_path, split):
     got = ds.load_cifar10(tmp_path, split=split)
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     data = np.concatenate([batches[k][0] for k in names])
-    labels = sum((batches[k][1] for k in names), [])
+    labels = [lab for k in names for lab in batches[k][1]]
     np.testing.assert_array_equal(got.images, cifar_to_hwc(data))
     np.testing.assert_array_equal(got.labels, labels)
     assert got.classes[0] == "airplane" and got.classes[9] == "truck" and got.name == "cifar10"

@@ -2,16 +2,24 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.linalg import subspace_angles
 
-from cnnrank import SignalNoiseModel, TwoLayerCNN, HuberizedReLU, train
+from cnnrank import HuberizedReLU, SignalNoiseModel, TwoLayerCNN, train
 from cnnrank.engines.implicit import gram_sample_from_data
 from cnnrank.rank import principal_angles, top_right_subspace
-from cnnrank.subspace import (energy_fraction, learned_dimension, learned_subspace_from_grams,
-                              learned_subspace_report, measured_regime, orthonormal_basis,
-                              principal_subspace, signal_overlap)
+from cnnrank.subspace import (
+    energy_fraction,
+    learned_dimension,
+    learned_subspace_from_grams,
+    learned_subspace_report,
+    measured_regime,
+    orthonormal_basis,
+    principal_subspace,
+    signal_overlap,
+)
 
 floats = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
 

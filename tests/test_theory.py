@@ -7,7 +7,6 @@ import cnnrank
 from cnnrank import theory
 from cnnrank.experiments import RunConfig, run_once
 
-
 # Tolerances of the data-rank formula against the Monte Carlo mean of 6 draws (n=96, d=600, K=3, P=3,
 # ‖μ‖=4). Measured relative errors over σ_p ∈ {0, .05, .1, .2, .3, .45, .6, .9, 1.2, 2}, K ∈ {1, 3},
 # both positions: noise-dominated end (σ_p >= 1.2, top eigenvalue at the Marchenko-Pastur edge)

@@ -17,8 +17,13 @@ from cnnrank._validation import as_array, check_int
 from cnnrank.results import SavableResult
 
 __all__ = [
-    "simplex_etf", "random_partial_isometry", "welch_bound", "coherence", "coherence_lower_bound",
-    "FrameResult", "grassmannian_frame",
+    "FrameResult",
+    "coherence",
+    "coherence_lower_bound",
+    "grassmannian_frame",
+    "random_partial_isometry",
+    "simplex_etf",
+    "welch_bound",
 ]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from cnnrank._validation import as_array, check_int
 from cnnrank.results import SavableResult
 
-__all__ = ["NCMetrics", "nc_metrics", "class_means", "margins", "nc1_direct"]
+__all__ = ["NCMetrics", "class_means", "margins", "nc1_direct", "nc_metrics"]
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,13 +3,21 @@ and returns the Figure (library code never shows or saves)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "plot_nc_history", "plot_margins", "plot_mean_cosines", "plot_accuracy", "plot_feature_pca", "plot_probe",
-    "plot_frame_gaps", "collapse_figure", "probes_figure",
+    "collapse_figure",
+    "plot_accuracy",
+    "plot_feature_pca",
+    "plot_frame_gaps",
+    "plot_margins",
+    "plot_mean_cosines",
+    "plot_nc_history",
+    "plot_probe",
+    "probes_figure",
 ]
 
 _NC_SERIES = (

@@ -126,7 +126,7 @@ class ProbeResult(SavableResult):
 
 
 def fixed_classifier_probe(
-    data: MixtureData, classifiers: Any, config: FeatureNetConfig = FeatureNetConfig(), *,
+    data: MixtureData, classifiers: Any, config: FeatureNetConfig = FeatureNetConfig(), *,  # noqa: B008 (frozen, immutable)
     seeds: int = 4, scale: float = 4.0, kind: str = "", rng: Any = None,
 ) -> ProbeResult:
     """Train the feature layer against each fixed classifier from ``seeds`` shared initializations.

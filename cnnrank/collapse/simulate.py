@@ -20,9 +20,21 @@ from cnnrank.collapse.metrics import nc_metrics
 from cnnrank.results import SavableResult
 
 __all__ = [
-    "CollapseDivergenceError", "UFMConfig", "MixtureConfig", "FeatureNetConfig", "MixtureData",
-    "CollapseRun", "HISTORY_NAMES", "sample_mixture", "cross_entropy", "train_ufm", "train_mixture",
-    "feature_net_forward", "feature_net_loss_and_grad", "ufm_loss_and_grad", "init_feature_net",
+    "HISTORY_NAMES",
+    "CollapseDivergenceError",
+    "CollapseRun",
+    "FeatureNetConfig",
+    "MixtureConfig",
+    "MixtureData",
+    "UFMConfig",
+    "cross_entropy",
+    "feature_net_forward",
+    "feature_net_loss_and_grad",
+    "init_feature_net",
+    "sample_mixture",
+    "train_mixture",
+    "train_ufm",
+    "ufm_loss_and_grad",
 ]
 
 #: columns of :attr:`CollapseRun.history`.

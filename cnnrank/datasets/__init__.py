@@ -15,6 +15,9 @@ sweep and its figure). Nothing is downloaded: the readers take a data directory 
 See ``docs/real-images.md``.
 """
 
+from cnnrank.datasets._files import DATA_ENV, DatasetError, ImageSet, find_data_dir
+from cnnrank.datasets.cifar10 import CIFAR10_CLASSES, RestrictedUnpickler, load_cifar10, read_cifar10_batch
+from cnnrank.datasets.mnist import MNIST_CLASSES, load_mnist, read_idx_images, read_idx_labels
 from cnnrank.datasets.noise import (
     add_background_noise,
     background_mask,
@@ -23,9 +26,6 @@ from cnnrank.datasets.noise import (
     to_patches,
     to_unit_float,
 )
-from cnnrank.datasets._files import DATA_ENV, DatasetError, ImageSet, find_data_dir
-from cnnrank.datasets.cifar10 import CIFAR10_CLASSES, RestrictedUnpickler, load_cifar10, read_cifar10_batch
-from cnnrank.datasets.mnist import MNIST_CLASSES, load_mnist, read_idx_images, read_idx_labels
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 
 __all__ = [

@@ -12,8 +12,8 @@ import dataclasses
 import gzip
 import os
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

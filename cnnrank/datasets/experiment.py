@@ -36,21 +36,31 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from cnnrank._blas import blas_threads
 from cnnrank._validation import check_choice, check_int, check_real
-from cnnrank.datasets.noise import background_mask, embed_in_noise_canvas, to_patches
 from cnnrank.datasets._files import ImageSet
 from cnnrank.datasets.cifar10 import load_cifar10
 from cnnrank.datasets.mnist import load_mnist
+from cnnrank.datasets.noise import background_mask, embed_in_noise_canvas, to_patches
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 from cnnrank.results import SavableResult
 
-__all__ = ["RealRankConfig", "RealRankResult", "run_real_rank", "noisy_images", "preprocess_images",
-           "check_task_sizes", "claim_range", "CLAIM_FRACTION_DROP", "CLAIM_ACCURACY_DROP"]
+__all__ = [
+    "CLAIM_ACCURACY_DROP",
+    "CLAIM_FRACTION_DROP",
+    "RealRankConfig",
+    "RealRankResult",
+    "check_task_sizes",
+    "claim_range",
+    "noisy_images",
+    "preprocess_images",
+    "run_real_rank",
+]
 
 _LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10}
 PREPROCESSING = ("standardize", "center", "none")
@@ -190,7 +200,7 @@ class RealRankConfig:
 
         return parse_activation(self.activation, kappa=self.kappa)
 
-    def replace(self, **changes: Any) -> "RealRankConfig":
+    def replace(self, **changes: Any) -> RealRankConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -457,9 +467,9 @@ def run_real_rank(
         Gradient descent blew up (lower ``lr``).
     """
     from cnnrank.data import PatchData
-    from cnnrank.network import TwoLayerCNN
     from cnnrank.engines import FeatureEngine
     from cnnrank.experiments import MODERATE_RUN_FLOPS
+    from cnnrank.network import TwoLayerCNN
     from cnnrank.rank import patch_matrix, stable_rank
     from cnnrank.subspace import learned_subspace_report, principal_subspace
     from cnnrank.train import record_steps, train

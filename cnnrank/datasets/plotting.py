@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnrank.plotting import _axes, log_rank_axis
 
-__all__ = ["plot_real_rank", "plot_real_subspace", "plot_real_accuracy", "real_rank_figure", "shade_failure"]
+__all__ = ["plot_real_accuracy", "plot_real_rank", "plot_real_subspace", "real_rank_figure", "shade_failure"]
 
 
 def _get(result: Any, key: str) -> np.ndarray:

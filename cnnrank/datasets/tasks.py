@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from cnnrank._validation import check_int, check_real
-from cnnrank.datasets.noise import to_unit_float
 from cnnrank.datasets._files import ImageSet
+from cnnrank.datasets.noise import to_unit_float
 
 __all__ = ["BinaryImageTask", "binary_task"]
 

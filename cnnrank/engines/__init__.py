@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.feature import FeatureEngine
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, distinct_patches
 
 ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine}
 
-__all__ = ["ENGINES", "Diverged", "Engine", "FeatureEngine", "GramEngine", "GramCore", "GramProblem",
-           "Snapshot", "choose_engine", "count_distinct_patches", "distinct_patches"]
+__all__ = [
+    "ENGINES",
+    "Diverged",
+    "Engine",
+    "FeatureEngine",
+    "GramCore",
+    "GramEngine",
+    "GramProblem",
+    "Snapshot",
+    "choose_engine",
+    "count_distinct_patches",
+    "distinct_patches",
+]
 
 
 def count_distinct_patches(data: Any) -> int:

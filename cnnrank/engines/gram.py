@@ -39,8 +39,8 @@ product per step); :class:`GramEngine` is the single-run engine on top of it, an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.linalg.blas import dgemm as _dgemm
@@ -51,7 +51,7 @@ from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.patches import PatchRows, distinct_patches
 from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
 
-__all__ = ["GramProblem", "GramCore", "GramEngine", "PatchRows", "distinct_patches", "act_and_grad"]
+__all__ = ["GramCore", "GramEngine", "GramProblem", "PatchRows", "act_and_grad", "distinct_patches"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +105,7 @@ class GramProblem:
 
     @classmethod
     def from_vectors(cls, W0: np.ndarray, data: PatchData,
-                     test: PatchData | None = None) -> tuple["GramProblem", "PatchRows"]:
+                     test: PatchData | None = None) -> tuple[GramProblem, PatchRows]:
         """Build the problem from filters (2, m, d) and patches.
 
         Returns the problem and the distinct training patches as :class:`PatchRows` (a view: no copy of

@@ -48,7 +48,7 @@ from cnnrank.activations import Activation
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
 from cnnrank.rank import stable_rank_from_gram
 
-__all__ = ["GramSample", "sample_gram", "gram_sample_from_data", "wishart_bartlett", "ImplicitEngine"]
+__all__ = ["GramSample", "ImplicitEngine", "gram_sample_from_data", "sample_gram", "wishart_bartlett"]
 
 
 def wishart_bartlett(dof: int, N: int, rng: Any = None) -> np.ndarray:
@@ -346,7 +346,7 @@ class ImplicitEngine(GramEngine):
 
     name = "implicit"
 
-    def __init__(self, sample: GramSample, activation: Activation) -> None:  # noqa: D107
+    def __init__(self, sample: GramSample, activation: Activation) -> None:
         self.sample = sample
         self.activation = activation
         self.m = sample.m

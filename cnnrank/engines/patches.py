@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["distinct_patches", "PatchRows"]
+__all__ = ["PatchRows", "distinct_patches"]
 
 
 def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +87,7 @@ class PatchRows:
             out += B @ W[:, cols].T
         return out
 
-    def cross(self, other: "PatchRows") -> np.ndarray:
+    def cross(self, other: PatchRows) -> np.ndarray:
         """``X̂ Ŷᵀ`` with the rows of ``other``; shape (M, other.M)."""
         out = np.zeros((self.M, other.M))
         for cols, B in self.blocks():

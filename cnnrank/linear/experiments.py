@@ -9,18 +9,18 @@ predicted growth rate so runs with different networks are comparable in these un
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from cnnrank._validation import check_int, check_real
-from cnnrank.results import SavableResult
-
 from cnnrank.linear.closed_form import balanced_decoupled_init, cnn_mode_rate, saxe_mode_strength
 from cnnrank.linear.data import DesignedTask, designed_task
 from cnnrank.linear.diagnostics import half_times, mode_strengths
 from cnnrank.linear.networks import LinearCNN, LinearFCNN
 from cnnrank.linear.training import GDConfig, train
+from cnnrank.results import SavableResult
 
 __all__ = [
     "ModeRun",

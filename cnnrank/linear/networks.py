@@ -36,8 +36,8 @@ import numpy as np
 from cnnrank._validation import as_array, check_int, check_real
 
 __all__ = [
-    "LinearFCNN",
     "LinearCNN",
+    "LinearFCNN",
     "circulant",
     "circular_conv",
     "shift_index",

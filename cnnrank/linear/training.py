@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cnnrank._validation import as_array, check_int, check_real
-from cnnrank.results import SavableResult
-
 from cnnrank.linear.networks import LinearCNN, LinearFCNN
+from cnnrank.results import SavableResult
 
 __all__ = ["GDConfig", "LinearDivergenceError", "LinearTrajectory", "train"]
 
@@ -48,7 +47,7 @@ class GDConfig:
         check_int("steps", self.steps, minimum=1)
         check_int("record_every", self.record_every, minimum=1)
 
-    def replace(self, **changes: Any) -> "GDConfig":
+    def replace(self, **changes: Any) -> GDConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

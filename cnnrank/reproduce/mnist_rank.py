@@ -15,7 +15,6 @@ import json
 import time
 from pathlib import Path
 
-
 DESCRIPTION = ("Real images: stable rank of MNIST 0-vs-1 data (images, patches; clean and noisy) and of "
                "the trained filters versus background noise (writes OUT/mnist_rank.json and .png).")
 

@@ -76,8 +76,14 @@ def run(args: argparse.Namespace) -> int:
     from cnnrank.collapse import grassmannian_frame, nc_metrics, simplex_etf
     from cnnrank.collapse.plotting import collapse_figure, probes_figure
     from cnnrank.collapse.probes import classifier_variants, fixed_classifier_probe
-    from cnnrank.collapse.simulate import (FeatureNetConfig, MixtureConfig, UFMConfig, sample_mixture,
-                                           train_mixture, train_ufm)
+    from cnnrank.collapse.simulate import (
+        FeatureNetConfig,
+        MixtureConfig,
+        UFMConfig,
+        sample_mixture,
+        train_mixture,
+        train_ufm,
+    )
     from cnnrank.results import atomic_write_text
 
     t_start = time.perf_counter()

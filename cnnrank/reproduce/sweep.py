@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     for g, point in enumerate(spec.points()):
         idx = np.unravel_index(g, spec.shape) if spec.shape else ()
         vals = [f"{res.mean(k)[idx]:14.4g}" for k in keys if k in res.values]
-        print("  ".join([f"{str(point[n]):>14}" for n in names] + vals))
+        print("  ".join([f"{point[n]!s:>14}" for n in names] + vals))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.npz'} ({len(spec.cells())} cells)")
     return 0

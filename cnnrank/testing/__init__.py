@@ -13,8 +13,9 @@ r"""A testing toolkit for users of cnnrank (and for cnnrank's own tests).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -21,7 +21,7 @@ from hypothesis.extra.numpy import arrays
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
 from cnnrank.data import PatchData, SignalNoiseModel
 
-__all__ = ["activations", "models", "patch_data", "weights", "labels", "problems", "finite_floats"]
+__all__ = ["activations", "finite_floats", "labels", "models", "patch_data", "problems", "weights"]
 
 
 def finite_floats(bound: float = 3.0) -> st.SearchStrategy[float]:
