@@ -1,50 +1,66 @@
-"""Limit the number of BLAS threads around a block of code.
+"""The one BLAS-thread policy of the package (layer 0), on threadpoolctl.
 
 The matrix products of one gradient step here are small (e.g. ``384 × 2000 × 80`` for the feature
 engine on the paper regime, ``80 × 264 × 264`` for the Gram engine), and a multi-threaded OpenBLAS
 spends more on waking and spinning its threads than it gains — ruinously so when the cores are
 shared: measured on the 2-core machine with another process running, 25 ms vs 4.8 ms per feature
-step and 9 ms vs 0.4 ms per Gram step (2 threads vs 1). :func:`blas_threads` uses ``threadpoolctl``
-when it is installed, and otherwise calls OpenBLAS's ``*_set_num_threads`` on the OpenBLAS libraries
-loaded in this process (Linux, read from ``/proc/self/maps``); elsewhere it does nothing.
+step and 9 ms vs 0.4 ms per Gram step (2 threads vs 1).
+
+Every caller (``train``, ``train_batched``, ``run_once`` and sweeps, the real-image experiment) asks
+:func:`resolve` for the thread limit of its work and runs it inside :func:`blas_threads`:
+
+==========================================  =========================================================
+``blas_threads=`` argument                  limit
+==========================================  =========================================================
+``None``                                    leave BLAS alone
+an integer ``k >= 1``                       ``k`` threads
+``"auto"``, step under ``SMALL_STEP_FLOPS``   1 thread (products too small for threads to pay)
+``"auto"``, ``shared=True`` and a step under  1 thread (runs of a sweep share the cores with each
+``MODERATE_STEP_FLOPS``                     other: parallelism comes from the runs)
+``"auto"`` otherwise                        leave BLAS alone
+==========================================  =========================================================
+
+Results for different thread counts agree to rounding (BLAS blocks differently); for the same setting
+they are bit-identical.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import numbers
 from collections.abc import Iterator
 
-_SET = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-        "scipy_openblas_set_num_threads64_")
-_GET = ("openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-        "scipy_openblas_get_num_threads64_")
-_handles: list[tuple[object, object]] | None = None
+from threadpoolctl import threadpool_limits
+
+__all__ = ["MODERATE_STEP_FLOPS", "SMALL_STEP_FLOPS", "blas_threads", "check_blas_threads", "resolve"]
+
+#: below this many flops per step, ``"auto"`` trains with one BLAS thread. A Gram step on the paper
+#: regime (1.1e7 flops) takes 0.36 ms with one thread and 0.39 ms with two on an idle 2-core machine,
+#: and 0.4 ms against 9 ms when another process shares the cores; a feature step (2.5e8 flops) is
+#: faster with two threads on an idle machine (2.7 vs 4.6 ms), so it is left alone.
+SMALL_STEP_FLOPS = 5e7
+#: with ``shared=True`` (runs of a sweep, the real-image experiment's sequence of runs), steps below
+#: this also use one thread: the default MNIST run took 29 s instead of 85–175 s on the shared machine.
+MODERATE_STEP_FLOPS = 1e9
 
 
-def _openblas() -> list[tuple[object, object]]:
-    """``(set, get)`` function pairs of every OpenBLAS loaded in this process."""
-    global _handles
-    if _handles is not None:
-        return _handles
-    found: list[tuple[object, object]] = []
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        paths = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        setter = next((getattr(lib, s) for s in _SET if hasattr(lib, s)), None)
-        getter = next((getattr(lib, g) for g in _GET if hasattr(lib, g)), None)
-        if setter is not None and getter is not None:
-            setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-            found.append((setter, getter))
-    _handles = found
-    return found
+def check_blas_threads(value: object) -> int | str | None:
+    """Validate a ``blas_threads`` argument: ``"auto"``, ``None`` or an integer ``>= 1`` (not a bool)."""
+    if value is None or value == "auto":
+        return value  # type: ignore[return-value]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ValueError(f"blas_threads={value!r} is invalid: must be 'auto', None or an integer >= 1")
+    return int(value)
+
+
+def resolve(blas_threads: object, flops_per_step: float, shared: bool = False) -> int | None:
+    """The thread limit for work whose step costs ``flops_per_step`` (table in the module docstring)."""
+    value = check_blas_threads(blas_threads)
+    if value != "auto":
+        return value  # type: ignore[return-value]
+    if flops_per_step < SMALL_STEP_FLOPS or (shared and flops_per_step < MODERATE_STEP_FLOPS):
+        return 1
+    return None
 
 
 @contextlib.contextmanager
@@ -53,20 +69,5 @@ def blas_threads(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=int(limit), user_api="blas"):
-            yield
-        return
-    handles = _openblas()
-    before = [get() for _, get in handles]
-    for set_, _ in handles:
-        set_(int(limit))
-    try:
+    with threadpool_limits(limits=int(limit), user_api="blas"):
         yield
-    finally:
-        for (set_, _), n in zip(handles, before):
-            set_(n)

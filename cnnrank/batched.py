@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank._blas import blas_threads as _blas_threads
+from cnnrank._blas import resolve
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
@@ -37,7 +38,6 @@ from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
 from cnnrank.engines.implicit import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
 from cnnrank.train import (
-    SMALL_STEP_FLOPS,
     Trajectory,
     _assemble_records,
     _gamma_rho_implicit,
@@ -132,7 +132,7 @@ def train_batched(
         stacks everything.
     blas_threads : "auto", int or None
         BLAS threads while training, as in :func:`cnnrank.train`: ``"auto"`` uses one thread when a
-        group's stacked step costs under :data:`cnnrank.train.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
+        group's stacked step costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
         alone. Stored in ``metadata["blas_threads"]``.
 
     Returns
@@ -152,8 +152,7 @@ def train_batched(
     >>> len(trajs), trajs[0].engine
     (3, 'implicit')
     """
-    if not (blas_threads in ("auto", None) or (isinstance(blas_threads, int) and blas_threads >= 1)):
-        raise ValueError(f"blas_threads={blas_threads!r} is invalid: must be 'auto', None or an integer >= 1")
+    resolve(blas_threads, 0.0)  # validates the argument before anything else
     if chunk_bytes != float("inf"):
         chunk_bytes = check_real("chunk_bytes", chunk_bytes, positive=True)
     lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
@@ -192,9 +191,7 @@ def train_batched(
     padded = [_pad(p, M, Mt) for p in problems]
     per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
     chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
-    limit = blas_threads
-    if blas_threads == "auto":
-        limit = 1 if chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1) < SMALL_STEP_FLOPS else None
+    limit = resolve(blas_threads, chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1))
     with _blas_threads(limit):
         out = _run_groups(padded, problems, nets_l, data_l, Xds, lrs, acts[0], implicit, chunk, steps,
                           record_every, started)

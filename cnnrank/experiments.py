@@ -15,19 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank._blas import blas_threads
+from cnnrank._blas import blas_threads, resolve
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation, parse_activation
 from cnnrank.data import PatchData, SignalNoiseModel
-from cnnrank.engines import FeatureEngine
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import data_rank_report
 from cnnrank.train import Trajectory, train
 
 __all__ = ["RunConfig", "RunOutcome", "config_from_dict", "run_once"]
 
-#: runs whose feature-space step costs less than this use one BLAS thread in :func:`run_once`
-MODERATE_RUN_FLOPS = 1e9
 
 
 @dataclass(frozen=True)
@@ -127,6 +124,15 @@ class RunOutcome:
         return out
 
 
+def _step_cost(config: RunConfig) -> float:
+    """Modelled flops of one step of the engine ``config.engine`` would use (the cheaper for ``"auto"``)."""
+    from cnnrank.engines import ENGINES
+
+    n, P, d, m = config.n, config.patches, config.d, config.m
+    costs = {name: ENGINES[name].cost_per_step(n, P, d, m, n * P) for name in ("feature", "gram")}
+    return costs.get(config.engine, min(costs.values()))
+
+
 def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) -> RunOutcome:
     """One run: draw data, test data and initial filters from independent streams, then train.
 
@@ -140,8 +146,7 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
     model = config.model()
     # One BLAS thread for problems of moderate size (see cnnrank._blas): runs of a sweep share the
     # cores with each other (process pools) and multi-threaded OpenBLAS then costs up to 25x.
-    small = FeatureEngine.cost_per_step(config.n, config.patches, config.d, config.m, 0) < MODERATE_RUN_FLOPS
-    limit = 1 if small else None
+    limit = resolve("auto", _step_cost(config), shared=True)
     with blas_threads(limit):
         data = model.sample(config.n, rng=g_data)
         test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None

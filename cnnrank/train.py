@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 
 from cnnrank._blas import blas_threads as _blas_threads
+from cnnrank._blas import resolve
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
 from cnnrank.engines.implicit import GramSample, ImplicitEngine, sample_meta
+from cnnrank.errors import TrainingDiverged
 from cnnrank.network import TwoLayerCNN
 from cnnrank.rank import stable_rank_from_gram
 from cnnrank.subspace import _overlaps, learned_subspace_from_grams
@@ -26,32 +28,8 @@ from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficien
 __all__ = ["TrainingDiverged", "Trajectory", "record_steps", "signal_noise_coefficients", "train"]
 
 
-#: below this many flops per step, ``blas_threads="auto"`` trains with one BLAS thread. A Gram step on
-#: the paper regime (1.1e7 flops) takes 0.36 ms with one thread and 0.39 ms with two on an idle
-#: 2-core machine, and 0.4 ms against 9 ms when another process shares the cores; a feature step
-#: (2.5e8 flops) is faster with two threads on an idle machine (2.7 vs 4.6 ms), so it is left alone.
-SMALL_STEP_FLOPS = 5e7
 
 
-class TrainingDiverged(RuntimeError):
-    """Gradient descent produced non-finite outputs or weights.
-
-    Attributes
-    ----------
-    step : int
-        The step count at which the non-finite value appeared.
-    lr : float
-        The step size used.
-    trajectory : Trajectory
-        The records taken before the blow-up.
-    """
-
-    def __init__(self, step: int, lr: float, trajectory: Trajectory) -> None:
-        super().__init__(
-            f"training diverged at step {step} with step size lr={lr:g}: non-finite loss or weights; "
-            f"try a smaller lr (docs/theory.md §6: lr ≲ min(‖μ‖⁻², (σ_p² d)⁻¹))"
-        )
-        self.step, self.lr, self.trajectory = step, lr, trajectory
 
 
 def _validate_train(net: Any, data: Any, test: Any) -> None:
@@ -122,7 +100,7 @@ def train(
         Called as ``callback(step, snapshot)`` at every record.
     blas_threads : "auto", int or None
         BLAS threads while training (:mod:`cnnrank._blas`). ``"auto"`` uses one thread when a step
-        costs under :data:`SMALL_STEP_FLOPS` (the products are then too small for threads to pay,
+        costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS` (the products are then too small for threads to pay,
         and on shared cores threads cost up to 25×), ``None`` leaves BLAS alone. The choice is in
         ``metadata["blas_threads"]``. Results for different thread counts agree to rounding (BLAS
         blocks differently); for the same setting they are bit-identical.
@@ -136,10 +114,9 @@ def train(
     TrainingDiverged
         If the loss or the weights become non-finite; carries the records so far.
     """
-    if not (blas_threads in ("auto", None) or (isinstance(blas_threads, int) and blas_threads >= 1)):
-        raise ValueError(f"blas_threads={blas_threads!r} is invalid: must be 'auto', None or an integer >= 1")
+    resolve(blas_threads, 0.0)  # validates the argument before anything else
     if engine == "implicit" or isinstance(data, GramSample):
-        limit = 1 if blas_threads == "auto" else blas_threads
+        limit = resolve(blas_threads, 0.0)  # a d-free step is a small Gram step
         with _blas_threads(limit):
             traj = _train_implicit(net, data, lr, steps, record_every, test, engine, progress, callback)
         traj.metadata["blas_threads"] = limit
@@ -151,11 +128,8 @@ def train(
         record_every = max(1, steps // 100)
     record_every = check_int("record_every", record_every, minimum=1)
     name, why = _resolve_engine(engine, net, data, steps)
-    limit = blas_threads
-    if blas_threads == "auto":
-        n, P, d = data.X.shape
-        small = ENGINES[name].cost_per_step(n, P, d, net.m, n * P) < SMALL_STEP_FLOPS  # M <= nP
-        limit = 1 if small else None
+    n, P, d = data.X.shape
+    limit = resolve(blas_threads, ENGINES[name].cost_per_step(n, P, d, net.m, n * P))  # M <= nP
     started = time.perf_counter()
 
     def assemble(snaps: list[Snapshot], done_steps: np.ndarray) -> Trajectory:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnrank._schedule import record_steps
 from cnnrank._validation import check_int
 from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
@@ -70,12 +71,6 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.nda
     bg = np.broadcast_to(data.background_index, coef.shape[:-2] + (n, P - 1))
     rho = np.take_along_axis(coef, bg, axis=-1) * np.sum(data.noise**2, axis=2)
     return gamma, rho
-
-
-def record_steps(steps: int, record_every: int) -> np.ndarray:
-    """The step counts at which records are taken: ``0, r, 2r, …`` and always ``steps``."""
-    s = np.arange(0, steps + 1, record_every)
-    return s if s[-1] == steps else np.append(s, steps)
 
 
 @dataclass(eq=False)

@@ -234,9 +234,14 @@ def test_blas_thread_limit_is_validated_restored_and_harmless():
     assert _rel(one.W_final, ref.W_final) < 1e-12
     with pytest.raises(ValueError, match="blas_threads=0 is invalid"):
         train(net, data, lr=0.5, steps=1, blas_threads=0)
-    handles = _blas._openblas()
-    before = [get() for _, get in handles]
+    from threadpoolctl import threadpool_info
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     with _blas.blas_threads(1):
-        if handles:
-            assert all(get() == 1 for _, get in handles)
-    assert [get() for _, get in handles] == before
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
+    assert _blas.resolve("auto", 1e6) == 1 and _blas.resolve("auto", 1e8) is None
+    assert _blas.resolve("auto", 1e8, shared=True) == 1 and _blas.resolve(3, 1.0) == 3
+    for bad in (True, 0, "two", 1.5):
+        with pytest.raises(ValueError, match="blas_threads="):
+            _blas.resolve(bad, 1.0)

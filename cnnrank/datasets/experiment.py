@@ -466,9 +466,9 @@ def run_real_rank(
     cnnrank.TrainingDiverged
         Gradient descent blew up (lower ``lr``).
     """
+    from cnnrank._blas import resolve
     from cnnrank.data import PatchData
     from cnnrank.engines import FeatureEngine
-    from cnnrank.experiments import MODERATE_RUN_FLOPS
     from cnnrank.network import TwoLayerCNN
     from cnnrank.rank import patch_matrix, stable_rank
     from cnnrank.subspace import learned_subspace_report, principal_subspace
@@ -508,8 +508,7 @@ def run_real_rank(
     start = time.perf_counter()
     # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
     # for the default MNIST run on the shared 2-core machine
-    small = FeatureEngine.cost_per_step(n, P, d, config.m, 0) < MODERATE_RUN_FLOPS
-    with blas_threads(1 if small else None):
+    with blas_threads(resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)):
         for sigma in config.noise_std:
             X = to_patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
                                         raw=raw_train), k)
