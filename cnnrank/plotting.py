@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "axes",
     "log_rank_axis",
     "plot_activation_ablation",
     "plot_filter_rank",
@@ -23,7 +24,16 @@ __all__ = [
 ]
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (5.0, 3.6)):
+def axes(ax: Any = None, figsize: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
+    """``(figure, axes)`` to draw on: a new figure of ``figsize`` (constrained layout) when ``ax`` is
+    ``None``, else ``ax`` and its figure. The one axes helper of every plotting module (core,
+    real images, linear, collapse).
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is neither ``None`` nor a matplotlib ``Axes``.
+    """
     import matplotlib
 
     if ax is None:
@@ -34,6 +44,9 @@ def _axes(ax: Any, figsize: tuple[float, float] = (5.0, 3.6)):
     if not isinstance(ax, matplotlib.axes.Axes):
         raise TypeError(f"ax={ax!r} is invalid: must be a matplotlib Axes or None")
     return ax.figure, ax
+
+
+_axes = axes  # the earlier private name, for the modules not yet moved over
 
 
 def log_rank_axis(ax: Any) -> None:

@@ -61,13 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _executor(workers: int):
-    if workers < 1:
-        raise ValueError(f"workers={workers} is invalid: must be an integer >= 1")
-    if workers == 1:
-        return None
-    from concurrent.futures import ProcessPoolExecutor
+    """The executor for ``--workers`` (:func:`cnnrank._parallel.make_executor`)."""
+    from cnnrank._parallel import make_executor
 
-    return ProcessPoolExecutor(workers)
+    return make_executor(workers)
 
 
 def run(args: argparse.Namespace) -> int:
