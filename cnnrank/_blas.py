@@ -47,7 +47,7 @@ MODERATE_STEP_FLOPS = 1e9
 def check_blas_threads(value: object) -> int | str | None:
     """Validate a ``blas_threads`` argument: ``"auto"``, ``None`` or an integer ``>= 1`` (not a bool)."""
     if value is None or value == "auto":
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise ValueError(f"blas_threads={value!r} is invalid: must be 'auto', None or an integer >= 1")
     return int(value)

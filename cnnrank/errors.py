@@ -47,7 +47,7 @@ class TrainingDiverged(RuntimeError):
         return (_rebuild, (type(self), self.step, self.lr, self.trajectory, str(self)))
 
 
-def _rebuild(cls: type, step: int, lr: float, trajectory: Any, message: str) -> TrainingDiverged:
+def _rebuild(cls: type[TrainingDiverged], step: int, lr: float, trajectory: Any, message: str) -> TrainingDiverged:
     exc = cls.__new__(cls)
     RuntimeError.__init__(exc, message)
     exc.step, exc.lr, exc.trajectory = step, lr, trajectory

@@ -81,7 +81,7 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: d
     buf = io.BytesIO()
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    np.savez(buf, **payload)
+    np.savez(buf, **payload)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -151,4 +151,4 @@ class SavableResult:
         missing = names - set(values)
         if missing:
             raise ResultsFileError(f"results file {str(path)!r} lacks fields {sorted(missing)}")
-        return cls(**{k: values[k] for k in names})  # type: ignore[call-arg]
+        return cls(**{k: values[k] for k in names})

@@ -102,7 +102,7 @@ def principal_subspace(X: Any, energy: float = 0.9) -> tuple[np.ndarray, int]:
     if total == 0:
         raise ValueError("X is invalid: it is zero, it has no principal subspace")
     share = np.cumsum(s**2) / total
-    k = int(min(np.searchsorted(share, energy * (1 - 1e-12)) + 1, s.size))
+    k = min(int(np.searchsorted(share, energy * (1 - 1e-12))) + 1, int(s.size))
     return vt[:k].T.copy(), k
 
 
@@ -276,7 +276,7 @@ def measured_regime(test_acc: Any, signal_energy_fraction: Any) -> np.ndarray:
     if acc.shape != frac.shape:
         raise ValueError(f"test_acc has shape {acc.shape} which is invalid: must match signal_energy_fraction "
                          f"{frac.shape}")
-    ok = (acc >= BENIGN_TEST_ACC) & (frac >= BENIGN_ENERGY_FRACTION)
+    ok = np.asarray((acc >= BENIGN_TEST_ACC) & (frac >= BENIGN_ENERGY_FRACTION))
     if ok.ndim:
-        ok = ok.all(axis=-1)
+        ok = np.asarray(ok.all(axis=-1))
     return np.where(ok, "benign", "harmful")
