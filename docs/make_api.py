@@ -23,7 +23,8 @@ def signature(obj) -> str:
         return ""
 
 
-def main() -> None:
+def render() -> str:
+    """The text of docs/api.md, from the docstrings of the modules listed in ``MODULES``."""
     lines = ["# API reference", "",
              "Generated from the docstrings by `python docs/make_api.py`; the docstrings hold the formulas, "
              "array shapes and errors in full (`help(cnnrank.train)`).", ""]
@@ -45,7 +46,11 @@ def main() -> None:
             sig = signature(obj) if kind != "value" else ""
             lines.append(f"- **`{attr}{sig}`** ({kind}) — {first_paragraph(obj) if kind != 'value' else repr(obj)[:80]}")
         lines.append("")
-    Path(__file__).with_name("api.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    Path(__file__).with_name("api.md").write_text(render())
 
 
 if __name__ == "__main__":
