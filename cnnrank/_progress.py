@@ -25,8 +25,8 @@ class _Bar:
             width = 30
             bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
             elapsed = now - self.start
-            eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-            self.stream.write(f"\r{self.desc} [{bar}] {self.n}/{self.total} {elapsed:5.1f}s eta {eta:5.1f}s")
+            eta = f"eta {elapsed / frac - elapsed:5.1f}s" if frac > 0 else "eta    ?"
+            self.stream.write(f"\r{self.desc} [{bar}] {self.n}/{self.total} {elapsed:5.1f}s {eta}")
             self.stream.flush()
 
     def close(self) -> None:

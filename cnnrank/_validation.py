@@ -79,10 +79,27 @@ def as_array(
 
     ``shape`` may contain ``None`` for a free axis.
     """
+    target = np.dtype(dtype)
     try:
-        arr = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} is invalid: cannot convert to a {np.dtype(dtype).name} array ({exc})") from None
+        raise ValueError(f"{name} is invalid: cannot convert to a {target.name} array ({exc})") from None
+    if raw.dtype.kind in "USVOMm" and target.kind in "biuf":
+        # strings are not numbers here ("1.5" is refused), nor are objects, dates or raw bytes
+        if raw.dtype.kind != "O" or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, complex)
+                                            for v in raw.ravel().tolist()):
+            raise ValueError(f"{name} is invalid: must be numeric, got an array of dtype {raw.dtype}")
+    if raw.dtype.kind == "c" and target.kind in "biuf":
+        raise ValueError(f"{name} is invalid: must be real, got complex values")
+    if target.kind in "iu" and raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+        raise ValueError(f"{name} is invalid: must hold integers, got non-finite values")
+    try:
+        arr = raw.astype(target, copy=False) if raw.dtype != object else np.asarray(value, dtype=target)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} is invalid: cannot convert to a {target.name} array ({exc})") from None
+    if target.kind in "iu" and raw.dtype.kind == "f":
+        if not np.array_equal(arr, raw):
+            raise ValueError(f"{name} is invalid: must hold integers, got non-integral values")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} has shape {arr.shape} which is invalid: must have {ndim} dimensions")
     if shape is not None:

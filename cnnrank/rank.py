@@ -40,6 +40,24 @@ def singular_values(A: Any) -> np.ndarray:
     return svdvals(A, check_finite=False)
 
 
+#: entries of magnitude outside [_TINY, _HUGE] would underflow or overflow when squared: such a matrix
+#: is divided by its largest entry first (ranks are scale-invariant). Inside the range nothing is
+#: rescaled, so ordinary results are unchanged to the bit.
+_TINY, _HUGE = 1e-140, 1e140
+
+
+def _rescaled(A: np.ndarray, squared: bool = False) -> np.ndarray:
+    """``A / max|A|`` when its scale is outside the safe range for squaring (``squared``: ``A`` is
+    already a Gram matrix, so the range is squared as well)."""
+    if A.size == 0:
+        return A
+    top = float(np.max(np.abs(A)))
+    lo, hi = (_TINY**2, _HUGE**2) if squared else (_TINY, _HUGE)
+    if top == 0 or lo <= top <= hi:
+        return A
+    return A / top
+
+
 def stable_rank(A: Any) -> float:
     r"""Stable rank ``‖A‖_F² / ‖A‖_2²`` of a 2-D array (0 for the zero matrix).
 
@@ -52,7 +70,7 @@ def stable_rank(A: Any) -> float:
     >>> stable_rank(np.eye(3))
     3.0
     """
-    A = as_array("A", A, ndim=2)
+    A = _rescaled(as_array("A", A, ndim=2))
     if A.size == 0:
         return 0.0
     # ‖A‖_F² directly; ‖A‖_2² as the top eigenvalue of the smaller Gram matrix (exact to rounding,
@@ -76,7 +94,7 @@ def stable_rank_from_gram(G: Any) -> float:
         raise ValueError(f"G has shape {G.shape} which is invalid: must be square")
     if G.size == 0:
         return 0.0
-    G = 0.5 * (G + G.T)
+    G = _rescaled(0.5 * (G + G.T), squared=True)
     top = float(eigvalsh(G, subset_by_index=[G.shape[0] - 1, G.shape[0] - 1], check_finite=False)[0])
     if top <= 0:
         return 0.0
@@ -85,7 +103,7 @@ def stable_rank_from_gram(G: Any) -> float:
 
 def effective_rank(A: Any) -> float:
     r"""Effective rank ``exp(H(p))``, ``p_i = s_i / Σ s`` (Roy & Vetterli); 0 for the zero matrix."""
-    s = singular_values(A)
+    s = singular_values(_rescaled(as_array("A", A, ndim=2)))
     total = s.sum()
     if total == 0:
         return 0.0
@@ -95,9 +113,13 @@ def effective_rank(A: Any) -> float:
 
 def numerical_rank(A: Any, tol: float | None = None) -> int:
     """Number of singular values ``> tol`` (default ``max(A.shape) · eps · s_max``)."""
-    s = singular_values(A)
+    A = as_array("A", A, ndim=2)
+    s = singular_values(_rescaled(A))
     if s.size == 0:
         return 0
+    if tol is not None:  # an absolute tolerance: compare with the unscaled singular values
+        top = float(np.max(np.abs(A)))
+        s = s * (top if _rescaled(A) is not A else 1.0)
     if tol is None:
         tol = max(np.shape(A)) * np.finfo(np.float64).eps * s[0]
     else:

@@ -151,4 +151,42 @@ class SavableResult:
         missing = names - set(values)
         if missing:
             raise ResultsFileError(f"results file {str(path)!r} lacks fields {sorted(missing)}")
-        return cls(**{k: values[k] for k in names})
+        _check_field_types(cls, values, path)
+        obj = cls(**{k: values[k] for k in names})
+        check = getattr(obj, "_check_loaded", None)
+        if check is not None:
+            try:
+                check()
+            except ValueError as exc:
+                raise ResultsFileError(f"results file {str(path)!r} is inconsistent: {exc}") from None
+        return obj
+
+
+_SIMPLE = {"float": (float, int), "int": (int,), "str": (str,), "bool": (bool,), "dict": (dict,),
+           "list": (list,), "tuple": (list, tuple), "np.ndarray": (np.ndarray,), "ndarray": (np.ndarray,),
+           "None": (type(None),)}
+
+
+def _check_field_types(cls: type, values: dict[str, Any], path: Any) -> None:
+    """Refuse a loaded field whose value does not have its annotated type (``lr="abc"``, ``engine=5``).
+
+    Annotations are read as written (``float``, ``str``, ``np.ndarray | None``, ``dict``, ...); a field
+    with any other annotation is not checked here (its class checks it in ``_check_loaded``).
+    """
+    for f in dataclasses.fields(cls):
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        options = [a.strip() for a in ann.split("|")]
+        options = [o.split("[")[0] for o in options]
+        if not options or any(o not in _SIMPLE for o in options):
+            continue
+        allowed = tuple(t for o in options for t in _SIMPLE[o])
+        value = values[f.name]
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        else:
+            ok = isinstance(value, allowed)
+        if isinstance(value, np.ndarray) and np.ndarray in allowed and value.dtype.kind not in "biuf":
+            ok = False  # arrays of results are numbers
+        if not ok:
+            raise ResultsFileError(f"results file {str(path)!r} has field {f.name}={value!r:.60} which is invalid: "
+                                   f"must be {ann}")
