@@ -81,3 +81,15 @@ def test_loaded_results_are_type_checked(tmp_path):
         with pytest.raises(ResultsFileError, match=f"field {field}="):
             cnnrank.Trajectory.load(path)
         traj = cnnrank.train(net, model.sample(8, rng=1), lr=0.1, steps=4, record_every=2)
+
+
+def test_memory_check_names_the_size_and_the_way_out():
+    from cnnrank._memory import InsufficientMemory, check_allocation, format_bytes
+
+    check_allocation(1024, "a small array")
+    with pytest.raises(InsufficientMemory, match=r"the cells need 7\.3 TiB.*use fewer cells") as info:
+        check_allocation(8e12, "the cells", hint="use fewer cells")
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
+    with pytest.raises(InsufficientMemory, match="more than the 1.0 KiB allowed"):
+        check_allocation(2048, "x", limit=1024)
+    assert format_bytes(1536) == "1.5 KiB" and format_bytes(10) == "10 B"
