@@ -87,7 +87,7 @@ def test_memory_check_names_the_size_and_the_way_out():
     from cnnrank._memory import InsufficientMemory, check_allocation, format_bytes
 
     check_allocation(1024, "a small array")
-    with pytest.raises(InsufficientMemory, match=r"the cells need 7\.3 TiB.*use fewer cells") as info:
+    with pytest.raises(InsufficientMemory, match=r"the cells needs 7\.3 TiB.*use fewer cells") as info:
         check_allocation(8e12, "the cells", hint="use fewer cells")
     assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
     with pytest.raises(InsufficientMemory, match="more than the 1.0 KiB allowed"):
