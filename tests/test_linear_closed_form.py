@@ -60,13 +60,13 @@ def test_fcnn_follows_saxe_within_one_percent_of_s():
     u0 = 1e-3
     net = LinearFCNN(16, 4, 8)
     params = balanced_decoupled_init(task.U, task.V, u0, 8, rng=0)
-    traj, _ = train(net, params, np.eye(16), task.sigma_yx, GDConfig(0.002, 5000, 10))
+    traj = train(net, params, np.eye(16), task.sigma_yx, GDConfig(0.002, 5000, 10))
     u = mode_strengths(traj.weff, task.U, task.V)
     pred = np.stack([saxe_mode_strength(traj.times, s, u0) for s in task.s], axis=1)
     err = np.max(np.abs(u - pred), axis=0) / task.s
     assert np.all(err < 0.01), err
     # the deviation is the discretization error: it halves (within 10%) when η is halved.
-    traj2, _ = train(net, params, np.eye(16), task.sigma_yx, GDConfig(0.004, 2500, 5))
+    traj2 = train(net, params, np.eye(16), task.sigma_yx, GDConfig(0.004, 2500, 5))
     u2 = mode_strengths(traj2.weff, task.U, task.V)
     err2 = np.max(np.abs(u2 - pred), axis=0) / task.s
     np.testing.assert_allclose(err2 / err, 2.0, rtol=0.1)

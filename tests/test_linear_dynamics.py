@@ -4,14 +4,25 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cnnrank.errors import TrainingDiverged
 from cnnrank.linear.data import DesignedTask
-from cnnrank.linear.experiments import ModeRun, Sweep, ordering_task, run_cnn, run_fcnn, run_saxe, sweep
-from cnnrank.linear.networks import LinearCNN
+from cnnrank.linear.experiments import (
+    ModeRun,
+    Sweep,
+    ordering_task,
+    run_cnn,
+    run_fcnn,
+    run_saxe,
+    seed_streams,
+    sweep,
+)
+from cnnrank.linear.networks import LinearCNN, LinearFCNN
 from cnnrank.linear.training import GDConfig, LinearDivergenceError, LinearTrajectory, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +37,10 @@ def test_cnn_learns_weak_single_frequency_mode_before_strong_spread_mode(seed):
     the per-mode rates 2.309/4 = 0.58); FCNN (H=16) ratio = 1.79-1.90 (Saxe from equal small
     init: ≈ 2 up to the log factor). Margins: CNN ratio < 0.75, FCNN ratio > 1.5.
     """
-    task = ordering_task(rng=seed)
-    cnn = run_cnn(task, channels=4, seed=seed)
-    fcnn = run_fcnn(task, seed=seed)
+    task_seed, cnn_seed, fcnn_seed = seed_streams(seed, 3)
+    task = ordering_task(rng=task_seed)
+    cnn = run_cnn(task, channels=4, rng=cnn_seed)
+    fcnn = run_fcnn(task, rng=fcnn_seed)
     assert np.all(np.isfinite(cnn.half_times)) and np.all(np.isfinite(fcnn.half_times))
     assert cnn.half_times[0] / cnn.half_times[1] < 0.75
     assert fcnn.half_times[0] / fcnn.half_times[1] > 1.5
@@ -48,18 +60,19 @@ def test_one_tap_kernels_learn_both_modes_together_but_alone_follow_s(seed):
     0.01). Trained alone, each mode grows at rate s as in an FCNN: measured ratio 1.83 (seeds
     0-2 mean); margin > 1.5.
     """
-    task = ordering_task(rng=seed)
-    joint = run_cnn(task, kernel_size=1, seed=seed)
+    task_seed, init_seed = seed_streams(seed, 2)
+    task = ordering_task(rng=task_seed)
+    joint = run_cnn(task, kernel_size=1, rng=init_seed)
     assert abs(joint.half_times[0] / joint.half_times[1] - 1.0) < 0.01
     alone = [run_cnn(DesignedTask(s=task.s[a:a + 1], U=np.eye(1), V=task.V[:, a:a + 1]),
-                     kernel_size=1, t_end=12.0, seed=seed).half_times[0] for a in range(2)]
+                     kernel_size=1, t_end=12.0, rng=init_seed).half_times[0] for a in range(2)]
     assert alone[0] / alone[1] > 1.5
 
 
 def test_runs_are_bit_reproducible_and_round_trip(tmp_path):
     task = ordering_task(n=32, rng=7)
-    a = run_cnn(task, kernel_size=8, channels=2, t_end=1.0, seed=3)
-    b = run_cnn(task, kernel_size=8, channels=2, t_end=1.0, seed=3)
+    a = run_cnn(task, kernel_size=8, channels=2, t_end=1.0, rng=3)
+    b = run_cnn(task, kernel_size=8, channels=2, t_end=1.0, rng=3)
     assert np.array_equal(a.strengths, b.strengths) and np.array_equal(a.spectra, b.spectra)
     a.save(tmp_path / "run.npz")
     c = ModeRun.load(tmp_path / "run.npz")
@@ -68,22 +81,48 @@ def test_runs_are_bit_reproducible_and_round_trip(tmp_path):
     s.save(tmp_path / "saxe.npz")
     assert np.array_equal(ModeRun.load(tmp_path / "saxe.npz").saxe, s.saxe)
     sw = sweep("kernel_size", [2, 4], seeds=[0], t_end=0.5, isolated=True)
+    with ProcessPoolExecutor(2) as ex:  # the sweep points on a pool: the same numbers
+        assert np.array_equal(sweep("kernel_size", [2, 4], seeds=[0], t_end=0.5, isolated=True,
+                                    executor=ex).isolated_half_times, sw.isolated_half_times, equal_nan=True)
     sw.save(tmp_path / "sw.npz")
     sw2 = Sweep.load(tmp_path / "sw.npz")
     assert np.array_equal(sw2.half_times, sw.half_times, equal_nan=True)
     assert sw2.isolated_half_times.shape == (2, 1, 2) and sw2.seeds == [0]
 
 
-def test_train_trajectory_round_trip_and_divergence(tmp_path):
+def test_train_returns_a_trajectory_that_round_trips(tmp_path):
     net = LinearCNN(8, 2, 2, 3)
     task = ordering_task(n=8, f_single=1, spread_freqs=(2, 3, 4), rng=0)
-    traj, _ = train(net, net.init(0.1, rng=0), np.eye(8), task.sigma_yx, GDConfig(0.01, 20, 7))
-    assert traj.steps.tolist() == [0, 7, 14, 20]
+    traj = train(net, net.init(0.1, rng=0), np.eye(8), task.sigma_yx, GDConfig(0.01, 20, 7))
+    assert isinstance(traj, LinearTrajectory) and len(traj) == 4
+    assert traj.steps.tolist() == [0, 7, 14, 20]  # the core's record steps: 0, r, 2r, ..., and the last
     traj.save(tmp_path / "t.npz")
     back = LinearTrajectory.load(tmp_path / "t.npz")
-    assert np.array_equal(back.weff, traj.weff) and back.network["kind"] == "LinearCNN"
-    with pytest.raises(LinearDivergenceError, match="smaller lr"):
+    for f in ("steps", "times", "losses", "weff", "kernels", "final_first", "final_second"):
+        assert np.array_equal(getattr(back, f), getattr(traj, f)), f
+    assert back.network == traj.network and back.network["kind"] == "LinearCNN" and back.lr == traj.lr
+    # the final parameters continue the run: 20 + 10 steps = 30 steps in one go
+    more = train(net, traj.final_params, np.eye(8), task.sigma_yx, GDConfig(0.01, 10, 10))
+    once = train(net, net.init(0.1, rng=0), np.eye(8), task.sigma_yx, GDConfig(0.01, 30, 10))
+    assert np.array_equal(more.weff[-1], once.weff[-1])
+    fc = train(LinearFCNN(8, 2, 3), LinearFCNN(8, 2, 3).init(0.1, rng=1), np.eye(8), task.sigma_yx,
+               GDConfig(0.01, 5))
+    fc.save(tmp_path / "f.npz")
+    assert LinearTrajectory.load(tmp_path / "f.npz").kernels.shape == (6, 0, 0)
+
+
+def test_divergence_is_a_training_diverged_with_the_partial_record():
+    net = LinearCNN(8, 2, 2, 3)
+    task = ordering_task(n=8, f_single=1, spread_freqs=(2, 3, 4), rng=0)
+    with pytest.raises(LinearDivergenceError, match=r"at step \d+ .*smaller lr") as info:
         train(net, net.init(3.0, rng=0), np.eye(8), 50 * task.sigma_yx, GDConfig(5.0, 200))
+    exc = info.value
+    assert isinstance(exc, TrainingDiverged) and isinstance(exc, FloatingPointError)
+    assert exc.lr == 5.0 and exc.step >= 1 and f"step {exc.step}" in str(exc)
+    rec = exc.trajectory
+    assert isinstance(rec, LinearTrajectory) and rec.steps.size == exc.step  # record_every=1: steps 0..step-1
+    assert np.all(np.isfinite(rec.losses))
+    assert all(np.all(np.isfinite(p)) for p in rec.final_params)
     with pytest.raises(ValueError, match="lr=-1"):
         GDConfig(-1, 10)
     with pytest.raises(ValueError, match="parameter='width'"):

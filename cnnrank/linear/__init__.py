@@ -7,11 +7,13 @@ input–output correlation ``Σyx = U diag(s) Vᵀ`` has input modes designed in
   1D or 2D, + fully connected readout) and :class:`LinearFCNN`; loss and analytic gradients.
 * :mod:`~cnnrank.linear.data` -- :func:`fourier_mode` / :func:`fourier_mode_2d`, :func:`designed_task` /
   :func:`designed_task_2d`, :func:`sample_dataset`.
-* :mod:`~cnnrank.linear.training` -- :func:`train` (GD, small steps = gradient flow), :class:`GDConfig`.
+* :mod:`~cnnrank.linear.training` -- :func:`train` (GD, small steps = gradient flow) → :class:`LinearTrajectory`,
+  :class:`GDConfig`, :class:`LinearDivergenceError` (a :class:`cnnrank.errors.TrainingDiverged`).
 * :mod:`~cnnrank.linear.diagnostics` -- mode strengths, half-times, kernel spectra.
 * :mod:`~cnnrank.linear.closed_form` -- Saxe curve and learning time, balanced decoupled init,
   :func:`cnn_mode_rate` (the dominant-frequency growth rate).
-* :mod:`~cnnrank.linear.experiments` -- the runs and sweeps of ``reproduce linear-cnn``.
+* :mod:`~cnnrank.linear.experiments` -- the runs and sweeps of ``reproduce linear-cnn``
+  (:func:`linear_cnn_experiment` → :class:`LinearCNNResult`).
 * :mod:`~cnnrank.linear.plotting` -- figures (matplotlib imported lazily).
 """
 
@@ -32,7 +34,19 @@ from cnnrank.linear.data import (
     sample_dataset,
 )
 from cnnrank.linear.diagnostics import half_times, kernel_spectra, mode_strengths, nan_stats
-from cnnrank.linear.experiments import ModeRun, Sweep, ordering_task, run_cnn, run_fcnn, run_saxe, share_task, sweep
+from cnnrank.linear.experiments import (
+    LinearCNNResult,
+    ModeRun,
+    Sweep,
+    linear_cnn_experiment,
+    ordering_task,
+    run_cnn,
+    run_fcnn,
+    run_saxe,
+    seed_streams,
+    share_task,
+    sweep,
+)
 from cnnrank.linear.networks import LinearCNN, LinearFCNN, circulant, circular_conv
 from cnnrank.linear.training import GDConfig, LinearDivergenceError, LinearTrajectory, train
 
@@ -40,6 +54,7 @@ __all__ = [
     "DesignedTask",
     "GDConfig",
     "LinearCNN",
+    "LinearCNNResult",
     "LinearDivergenceError",
     "LinearFCNN",
     "LinearTrajectory",
@@ -57,6 +72,7 @@ __all__ = [
     "frequency_energy_2d",
     "half_times",
     "kernel_spectra",
+    "linear_cnn_experiment",
     "mode_strengths",
     "nan_stats",
     "ordering_task",
@@ -66,6 +82,7 @@ __all__ = [
     "sample_dataset",
     "saxe_learning_time",
     "saxe_mode_strength",
+    "seed_streams",
     "share_task",
     "sweep",
     "train",

@@ -315,7 +315,7 @@ def designed_task_2d(
         if seen & canon:
             raise ValueError(f"mode_freqs is invalid: frequency sets must be disjoint up to sign (shared: {sorted(seen & canon)})")
         seen |= canon
-    cols = [fourier_mode_2d(n, [tuple(f) for f in fs], list(ps), rng.uniform(0.0, 2 * np.pi, len(fs)))
+    cols = [fourier_mode_2d(n, [(f[0], f[1]) for f in fs], list(ps), rng.uniform(0.0, 2 * np.pi, len(fs)))
             for fs, ps in zip(mode_freqs, mode_shares)]
     V = np.stack(cols, axis=1)
     m = r if n_out is None else check_int("n_out", n_out, minimum=r)

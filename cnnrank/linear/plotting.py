@@ -1,19 +1,18 @@
-"""Plots of linear-network runs. matplotlib is imported inside each function; each returns the Figure."""
+"""Plots of linear-network runs (docs/theory.md §7). matplotlib is imported inside each function; each
+takes ``ax=None`` (a new figure through :func:`cnnrank.plotting.axes`) and returns the Figure."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from cnnrank.plotting import axes
 
 __all__ = ["linear_cnn_figure", "plot_kernel_spectra", "plot_mode_strengths", "plot_sweep"]
 
 
-def _axes(ax):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        return fig, ax
-    return ax.figure, ax
+_FIGSIZE = (4.5, 3.2)
 
 
 def _freq(f) -> str:
@@ -30,7 +29,7 @@ def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | N
 
     ``run`` is a :class:`~cnnrank.linear.experiments.ModeRun`; Saxe curves (if attached) are dashed.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax, figsize=_FIGSIZE)
     scale = run.s if normalized else np.ones_like(run.s)
     colors = ["C0", "C3", "C2", "C1", "C4", "C5"]
     for a in range(run.s.size):
@@ -55,7 +54,7 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
 
     Each mode's dominant frequency is marked on the frequency axis.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax, figsize=_FIGSIZE)
     spec = run.spectra
     if spec.ndim != 3 or spec.shape[1] == 0:
         raise ValueError("run has no 1D kernel spectra (not a 1D CNN run)")
@@ -79,7 +78,7 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
 
 def plot_sweep(sw, ax=None, *, title: str | None = None):
     """Half-times (mean ± spread over seeds) of each mode against the swept parameter."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax, figsize=_FIGSIZE)
     from cnnrank.linear.diagnostics import nan_stats
 
     mean, lo, hi = nan_stats(sw.half_times, axis=1)
@@ -108,7 +107,7 @@ def plot_sweep(sw, ax=None, *, title: str | None = None):
     return fig
 
 
-def linear_cnn_figure(saxe, fcnn, cnn, sweeps, axes=None):
+def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = None) -> Any:
     """The reproduce figure: (a) Saxe, (b) FCNN vs CNN order + kernel spectra, (c) three sweeps.
 
     Parameters

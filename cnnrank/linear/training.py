@@ -1,4 +1,4 @@
-"""Full-batch gradient descent (small steps = gradient flow) for the linear networks.
+"""Full-batch gradient descent (small steps = gradient flow) for the linear networks (docs/theory.md §7).
 
 Training works on the moments ``Σxx, Σyx`` (exactly the full-batch squared loss, see
 :mod:`cnnrank.linear.networks`): one small matrix product per step, a Python loop only over steps.
@@ -13,15 +13,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cnnrank._validation import as_array, check_int, check_real
+from cnnrank._schedule import check_schedule, record_steps
+from cnnrank._validation import as_array
+from cnnrank.errors import TrainingDiverged
 from cnnrank.linear.networks import LinearCNN, LinearFCNN
 from cnnrank.results import SavableResult
 
 __all__ = ["GDConfig", "LinearDivergenceError", "LinearTrajectory", "train"]
 
 
-class LinearDivergenceError(FloatingPointError):
-    """Training blew up (non-finite or huge loss); the message names the step and suggests a smaller ``lr``."""
+class LinearDivergenceError(TrainingDiverged, FloatingPointError):
+    """Training of a linear network blew up (non-finite loss, or ``1e6`` times the initial loss).
+
+    A :class:`cnnrank.errors.TrainingDiverged` (``step``, ``lr`` and ``trajectory``: the
+    :class:`LinearTrajectory` of the records taken before the blow-up, or ``None`` if none was);
+    also a ``FloatingPointError`` for code written against the earlier class. The message names
+    the step and suggests a smaller ``lr``.
+    """
+
+    default_hint = ("try a smaller lr (docs/theory.md §7: the experiments use lr = 0.01 / the fastest "
+                    "predicted mode rate)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +46,8 @@ class GDConfig:
     steps : int, ``>= 1``
         Number of steps.
     record_every : int, ``>= 1``
-        Record the state every this many steps (step 0 and the last step are always recorded).
+        Record the state at steps ``0, r, 2r, …`` and always at the last step
+        (:func:`cnnrank._schedule.record_steps`, the convention of every trainer).
     """
 
     lr: float
@@ -43,18 +55,16 @@ class GDConfig:
     record_every: int = 1
 
     def __post_init__(self) -> None:
-        check_real("lr", self.lr, positive=True)
-        check_int("steps", self.steps, minimum=1)
-        check_int("record_every", self.record_every, minimum=1)
+        check_schedule(self.lr, self.steps, self.record_every, min_steps=1)
 
     def replace(self, **changes: Any) -> GDConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class LinearTrajectory(SavableResult):
-    """Recorded training run of a linear network.
+    """Recorded training run of a linear network (what :func:`train` returns; ``save``/``load``).
 
     Attributes
     ----------
@@ -70,6 +80,10 @@ class LinearTrajectory(SavableResult):
     network : dict
         The network's kind and fields (JSON).
     lr : float
+    final_first, final_second : ndarray
+        The parameters after the last step (or, in the partial record carried by a
+        :class:`LinearDivergenceError`, at the last finite step): ``(kernels, readout)`` of a CNN,
+        ``(W1, W2)`` of a fully connected network. :attr:`final_params` is the pair.
     """
 
     _kind: ClassVar[str] = "linear-trajectory"
@@ -81,13 +95,24 @@ class LinearTrajectory(SavableResult):
     kernels: np.ndarray
     network: dict
     lr: float
+    final_first: np.ndarray
+    final_second: np.ndarray
+
+    @property
+    def final_params(self) -> tuple[np.ndarray, np.ndarray]:
+        """The final parameters, in the order of ``net.init`` (a new start for :func:`train`)."""
+        return self.final_first, self.final_second
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
 
 
-def _describe(net) -> dict:
+def _describe(net: LinearCNN | LinearFCNN) -> dict:
     return {"kind": type(net).__name__, **dataclasses.asdict(net)}
 
 
-def train(net, params, sxx: np.ndarray, syx: np.ndarray, config: GDConfig, *, syy: float = 0.0):
+def train(net: LinearCNN | LinearFCNN, params: tuple[np.ndarray, ...], sxx: np.ndarray, syx: np.ndarray,
+          config: GDConfig, *, syy: float = 0.0) -> LinearTrajectory:
     """Run full-batch gradient descent from ``params``.
 
     Parameters
@@ -100,33 +125,56 @@ def train(net, params, sxx: np.ndarray, syx: np.ndarray, config: GDConfig, *, sy
     syx : ndarray, shape (M, D)
         Input–output correlation ``YᵀX / n``.
     config : GDConfig
+        Step size, steps and record steps (``0, r, 2r, …`` and the last step).
     syy : float
         ``tr(YᵀY) / n``, only shifts the reported loss.
 
     Returns
     -------
-    trajectory : LinearTrajectory
-    params : tuple of ndarray
-        Final parameters.
+    LinearTrajectory
+        The records, and the final parameters (:attr:`LinearTrajectory.final_params`).
 
     Raises
     ------
     LinearDivergenceError
-        If the loss becomes non-finite or exceeds ``1e6`` times its initial value.
+        If the loss becomes non-finite or exceeds ``1e6`` times its initial value; it carries the
+        step, ``lr`` and the records taken before (a :class:`cnnrank.errors.TrainingDiverged`).
     """
     if not isinstance(net, (LinearCNN, LinearFCNN)):
         raise TypeError(f"net={net!r} is invalid: must be a LinearCNN or LinearFCNN")
+    if not isinstance(config, GDConfig):
+        raise TypeError(f"config={config!r} is invalid: must be a GDConfig")
     d = net.n_in
     sxx = as_array("sxx", sxx, shape=(d, d))
     syx = as_array("syx", syx, shape=(net.n_out, d))
     params = tuple(np.array(p, dtype=float, copy=True) for p in params)
-    lr = config.lr
-    rec = set(range(0, config.steps + 1, config.record_every)) | {config.steps}
+    lr, n_steps, every = check_schedule(config.lr, config.steps, config.record_every, min_steps=1)
+    rec = set(record_steps(n_steps, every).tolist())
     is_cnn = isinstance(net, LinearCNN)
-    steps_out, losses, weffs, kerns = [], [], [], []
+    steps_out: list[int] = []
+    losses: list[float] = []
+    weffs: list[np.ndarray] = []
+    kerns: list[np.ndarray] = []
+
+    def record(last: tuple[np.ndarray, ...]) -> LinearTrajectory:
+        steps_arr = np.asarray(steps_out, dtype=float)
+        nk = params[0].shape if is_cnn else (0, 0)
+        return LinearTrajectory(
+            steps=steps_arr,
+            times=lr * steps_arr,
+            losses=np.asarray(losses, dtype=float),
+            weff=np.stack(weffs) if weffs else np.zeros((0, net.n_out, d)),
+            kernels=np.stack(kerns) if kerns else np.zeros((0, *nk)),
+            network=_describe(net),
+            lr=float(lr),
+            final_first=last[0],
+            final_second=last[1],
+        )
+
     loss0 = None
+    last_ok = params  # the parameters of the last step with a finite loss
     with np.errstate(over="raise", invalid="raise"):
-        for step in range(config.steps + 1):
+        for step in range(n_steps + 1):
             try:
                 loss, grads = net.grad_moments(params, sxx, syx, syy)
             except FloatingPointError:
@@ -135,24 +183,17 @@ def train(net, params, sxx: np.ndarray, syx: np.ndarray, config: GDConfig, *, sy
                 loss0 = abs(loss) + 1.0
             if not np.isfinite(loss) or abs(loss) > 1e6 * loss0:
                 raise LinearDivergenceError(
-                    f"training diverged at step {step} (loss={loss!r}); try a smaller lr than {lr}"
+                    step, lr, record(last_ok),
+                    f"loss={loss!r}; try a smaller lr than {lr:g} "
+                    "(docs/theory.md §7: the experiments use lr = 0.01 / the fastest predicted mode rate)",
                 )
+            last_ok = params
             if step in rec:
                 steps_out.append(step)
                 losses.append(loss)
                 weffs.append(net.effective(params))
                 kerns.append(params[0].copy() if is_cnn else np.zeros((0, 0)))
-            if step == config.steps:
+            if step == n_steps:
                 break
             params = tuple(p - lr * g for p, g in zip(params, grads))
-    steps_arr = np.asarray(steps_out, dtype=float)
-    traj = LinearTrajectory(
-        steps=steps_arr,
-        times=lr * steps_arr,
-        losses=np.asarray(losses),
-        weff=np.stack(weffs),
-        kernels=np.stack(kerns),
-        network=_describe(net),
-        lr=float(lr),
-    )
-    return traj, params
+    return record(params)
