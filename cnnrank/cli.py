@@ -22,6 +22,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 #: name of the figure -> module under ``cnnrank.reproduce`` implementing it.
 REPRODUCERS: dict[str, str] = {
@@ -48,7 +49,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr and exit status 2 (no usage dump)."""
 
-    def error(self, message: str) -> None:  # pragma: no cover - exercised through main()
+    def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised through main()
         raise UsageError(f"{self.prog}: {message}")
 
 

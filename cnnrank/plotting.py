@@ -11,6 +11,7 @@ import numpy as np
 
 __all__ = [
     "axes",
+    "intrinsic_dimension_figure",
     "log_rank_axis",
     "plot_activation_ablation",
     "plot_filter_rank",
@@ -19,7 +20,9 @@ __all__ = [
     "plot_losses",
     "plot_rank_vs_noise",
     "plot_spectra",
+    "rank_vs_noise_figure",
     "shade_regimes",
+    "sweep_figure",
     "training_figure",
 ]
 
@@ -46,9 +49,6 @@ def axes(ax: Any = None, figsize: tuple[float, float] = (5.0, 3.6)) -> tuple[Any
     return ax.figure, ax
 
 
-_axes = axes  # the earlier private name, for the modules not yet moved over
-
-
 def log_rank_axis(ax: Any) -> None:
     """Log-scaled y axis with plain tick labels at 1, 2, 5 × 10^k (for stable ranks)."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
@@ -65,7 +65,7 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
     Draws :math:`\max_{r,k} \gamma_{j,r,k}` for the filters of the signal's own class,
     :math:`\max \bar\rho` and :math:`\min \underline\rho` against the step.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     if traj.gamma is None:
         raise ValueError("plot_gamma_rho needs a trajectory with γ and ρ (synthetic data)")
     K2 = traj.gamma.shape[-1]
@@ -88,7 +88,7 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
 
 def plot_losses(traj: Any, ax: Any = None) -> Any:
     """Training (and test) loss against the step, log scale."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     ax.semilogy(traj.steps, traj.train_loss, label="train loss")
     if traj.test_loss is not None:
         ax.semilogy(traj.steps, traj.test_loss, label="test loss")
@@ -102,7 +102,7 @@ def plot_losses(traj: Any, ax: Any = None) -> Any:
 def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None) -> Any:
     """Stable rank of the filters and of their learned part against the step; with signals, also the
     learned dimension and the signal energy fraction (right axis) and the line ``2K``."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     ax.plot(traj.steps, traj.filter_stable_rank, label=r"srank $W$")
     ax.plot(traj.steps, traj.learned_stable_rank, label=r"srank $W - W^{(0)}$")
     handles_extra: list = []
@@ -135,27 +135,27 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
     import matplotlib.pyplot as plt
 
     spectra = data is not None and traj.W_final is not None
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.6), layout="constrained")
-    axes = axes.ravel()
+    fig, panels = plt.subplots(2, 2, figsize=(11.5, 7.6), layout="constrained")
+    panels = panels.ravel()
     if traj.gamma is not None:
-        plot_gamma_rho(traj, ax=axes[0])
+        plot_gamma_rho(traj, ax=panels[0])
     else:
-        axes[0].set_axis_off()
-    plot_losses(traj, ax=axes[1])
-    plot_filter_rank(traj, ax=axes[2])
+        panels[0].set_axis_off()
+    plot_losses(traj, ax=panels[1])
+    plot_filter_rank(traj, ax=panels[2])
     title = "filters' stable rank and learned subspace"
     if data_stable_rank is not None:
         title += f" (data's stable rank: {data_stable_rank:.1f})"
-    axes[2].set_title(title, fontsize=10)
+    panels[2].set_title(title, fontsize=10)
     if spectra:
         from cnnrank.rank import data_matrix, filter_matrix
 
         extra, labels = [], ["filters W (2m × d)", "data (n × Pd)"]
         if getattr(data, "signal_pos", None) is not None:
             extra, labels = [data_matrix(data.clean().X)], labels + ["clean data"]
-        plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=axes[3], labels=labels, extra=extra)
+        plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=panels[3], labels=labels, extra=extra)
     else:
-        axes[3].set_axis_off()
+        panels[3].set_axis_off()
     cfg = traj.metadata.get("config", {}) if isinstance(traj.metadata, dict) else {}
     head = ", ".join(f"{k}={cfg[k]}" for k in ("n", "d", "patches", "K", "signal_norm", "noise_std", "m",
                                               "activation", "lr") if k in cfg)
@@ -172,7 +172,7 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
     return fig
 
 
-def shade_regimes(ax: Any, noise_std: Sequence[float], regime: Sequence[str] | None = None,
+def shade_regimes(ax: Any, noise_std: Sequence[float] | np.ndarray, regime: Sequence[str] | None = None,
                   benign_limit: float | None = None, label: bool = True) -> None:
     """Shade the noise levels measured outside the benign window, and draw the theory's threshold.
 
@@ -244,7 +244,7 @@ def plot_rank_vs_noise(
     regime, benign_limit : optional
         Measured regime per level and the theory's threshold (:func:`shade_regimes`).
     """
-    fig, ax = _axes(ax, figsize=(6.0, 4.2))
+    fig, ax = axes(ax, figsize=(6.0, 4.2))
     x = np.asarray(noise_std, dtype=float)
     shade_regimes(ax, x, regime, benign_limit)
     ax.plot(x, data_stable_rank, "o-", color="C3", lw=2, label="data (noisy), n × Pd")
@@ -298,7 +298,7 @@ def plot_learning_vs_noise(
     regime, benign_limit : optional
         See :func:`shade_regimes`.
     """
-    fig, ax = _axes(ax, figsize=(6.0, 4.2))
+    fig, ax = axes(ax, figsize=(6.0, 4.2))
     x = np.asarray(noise_std, dtype=float)
     shade_regimes(ax, x, regime, benign_limit)
     ax.plot(x, test_acc, "o-", color="C2", lw=2, label="test accuracy")
@@ -341,7 +341,7 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
     """
     from cnnrank.rank import singular_values
 
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     mats = [W, X, *extra]
     labels = list(labels) if labels is not None else ["filters", "data"] + [f"matrix {i}" for i in range(len(extra))]
     for i, (A, lab) in enumerate(zip(mats, labels)):
@@ -366,7 +366,7 @@ def plot_activation_ablation(noise_std: Sequence[float], filter_stable_rank: dic
     activation's benign window with hollow markers: there the network learned no signal and the
     filters' stable rank says nothing about the intrinsic dimension.
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     x = np.asarray(noise_std, dtype=float)
     for i, (name, ranks) in enumerate(filter_stable_rank.items()):
         r = np.asarray(ranks, dtype=float)
@@ -383,3 +383,114 @@ def plot_activation_ablation(noise_std: Sequence[float], filter_stable_rank: dic
     ax.set_title("ablation over the activation (filled: measured benign)")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     return fig
+
+
+def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None = None) -> Any:
+    """Two panels from a ``rank_vs_noise.json`` record: ranks vs σ_p, and what the filters learned.
+
+    Levels outside the measured benign window are shaded; the theory's threshold is a dashed line.
+    Records written before the learned-subspace diagnostics existed are drawn without them.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained")
+    spread = None
+    if "filter_stable_rank_min" in out:
+        spread = (out["filter_stable_rank_min"], out["filter_stable_rank_max"])
+    regime, limit = out.get("regime"), out.get("benign_limit")
+    plot_rank_vs_noise(out["noise_std"], out["data_stable_rank"], out["filter_stable_rank"],
+                       clean_data_stable_rank=out.get("clean_data_stable_rank"),
+                       clean_rank=out.get("clean_rank"), predicted_data_stable_rank=predicted,
+                       filter_spread=spread, ax=a, learned_stable_rank=out.get("learned_stable_rank"),
+                       expected_filter_stable_rank=out.get("expected_filter_stable_rank"),
+                       learned_dimension=out.get("learned_dimension"), regime=regime, benign_limit=limit,
+                       title="(a) stable rank: data vs trained filters")
+    if "signal_energy_fraction" in out:
+        plot_learning_vs_noise(out["noise_std"], out["test_acc"], out["signal_energy_fraction"],
+                               train_acc=out.get("train_acc"), learned_dimension=out.get("learned_dimension"),
+                               clean_rank=out.get("clean_rank"), regime=regime, benign_limit=limit, ax=b,
+                               title="(b) what the filters learned")
+    else:
+        x = out["noise_std"]
+        b.plot(x, out["test_acc"], "o-", color="C2", label="test accuracy")
+        b.set_ylim(0.4, 1.02)
+        b.set_xlabel(r"background noise $\sigma_p$")
+        b.set_ylabel("accuracy")
+        b.legend(fontsize=8)
+        b.set_title("(b) test accuracy")
+    c = out.get("config", {})
+    if c:
+        fig.suptitle(f"n={c.get('n')}, d={c.get('d')}, P={c.get('patches')}, K={c.get('K')}, "
+                     f"‖μ‖={c.get('signal_norm')}, m={c.get('m')}, {c.get('activation')}, "
+                     f"η={c.get('lr')}, {c.get('steps')} steps; mean over seeds", fontsize=9)
+    return fig
+
+
+def intrinsic_dimension_figure(out: dict[str, Any]) -> Any:
+    """Two panels from an ``intrinsic_dimension.json`` record: dimensions and ranks vs K; what was learned."""
+    import matplotlib.pyplot as plt
+
+    K = np.asarray(out["K"], dtype=float)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 5.2), layout="constrained")
+    bad = [i for i, r in enumerate(out["regime"]) if r != "benign"]
+    for ax in (a, b):
+        for j, i in enumerate(bad):
+            ax.axvspan(K[i] - 0.4, K[i] + 0.4, color="0.85", alpha=0.7, lw=0, zorder=0,
+                       label="outside the benign window (measured)" if j == 0 else None)
+    kk = np.linspace(K.min(), K.max(), 50)
+    a.plot(kk, 2 * kk, color="0.3", ls=":", lw=1.2, label="2K")
+    a.plot(K, out["data_stable_rank"], "o-", color="C3", lw=2, label=f"data (noisy) stable rank, σ_p = {out['noise_std']:g}")
+    a.plot(K, out["learned_dimension"], "D", color="C2", ms=8, mfc="none", mew=1.8, label="learned dimension")
+    a.plot(K, out["filter_stable_rank"], "^-", color="C9", lw=1.5, label="stable rank of W − W(0)")
+    a.plot(K, out["expected_filter_stable_rank"], "x", color="C9", ms=8, mew=1.8, label=r"expected $2K/(1+(K-1)c)$")
+    log_rank_axis(a)
+    a.set_xlabel("signals per class K")
+    a.set_ylabel("stable rank / dimension")
+    a.set_xticks(K)
+    a.set_title("(a) the filters learn the 2K-dimensional signal span")
+    a.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+    b.plot(K, out["test_acc"], "o-", color="C2", lw=3, alpha=0.6, label="test accuracy")
+    b.plot(K, out["signal_energy_fraction"], "^--", color="C0", lw=1.5, label="signal energy fraction")
+    b.plot(K, out["signal_overlap"], "s-", color="C1", label="within-class overlap c (0 at K = 1)")
+    b.plot(K, np.asarray(out["filter_stable_rank"]) / (2 * K), "^-", color="C9",
+           label="stable rank of W − W(0) / 2K")
+    b.plot(K, np.asarray(out["expected_filter_stable_rank"]) / (2 * K), "x", color="C9", ms=8, mew=1.8,
+           label=r"expected $1/(1+(K-1)c)$")
+    b.set_ylim(-0.03, 1.05)
+    b.set_xticks(K)
+    b.set_xlabel("signals per class K")
+    b.set_ylabel("fraction / cosine / accuracy")
+    b.set_title("(b) why the stable rank sits below 2K: shared filters (c > 0)")
+    b.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+    c = out.get("config", {})
+    if c:
+        fig.suptitle(f"n={c.get('n')}, d={c.get('d')}, P={c.get('patches')}, ‖μ‖={c.get('signal_norm')}, "
+                     f"m={c.get('m')}, {c.get('activation')}, η={c.get('lr')}, {c.get('steps')} steps, "
+                     f"σ_p={out['noise_std']:g}; mean over seeds", fontsize=9)
+    return fig
+
+
+def sweep_figure(res: Any) -> Any:
+    """Data and filter stable rank against the last grid axis of a sweep (one line per point of the
+    other axes), from a :class:`cnnrank.sweeps.SweepResult`."""
+    import matplotlib.pyplot as plt
+
+    names = list(res.grid)
+    fig, panels = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    x_name = names[-1] if names else None
+    x = res.grid[x_name] if x_name else [0]
+    for ax, metric in zip(panels, ("data_stable_rank", "filter_stable_rank")):
+        m = res.mean(metric).reshape(-1, len(x)) if names else np.atleast_2d(res.mean(metric))
+        others = [dict(zip(names[:-1], c)) for c in _product([res.grid[n] for n in names[:-1]])]
+        for row, label in zip(m, others or [{}]):
+            ax.plot(x, row, "o-", label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
+        ax.set_xlabel(x_name or "")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _product(lists: list[Any]) -> list[tuple[Any, ...]]:
+    import itertools
+
+    return list(itertools.product(*lists)) if lists else []

@@ -30,7 +30,7 @@ import numpy as np
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
-from cnnrank.experiments import RunConfig, config_from_dict, run_once
+from cnnrank.experiments.runs import RunConfig, config_from_dict, run_once
 from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text
 
 __all__ = ["METRICS", "SweepResult", "SweepSpec", "run_cell", "run_sweep", "sweep_from_file"]
@@ -60,7 +60,7 @@ class SweepSpec:
     """
 
     base: RunConfig = field(default_factory=RunConfig)
-    grid: dict[str, tuple] = field(default_factory=dict)
+    grid: dict[str, Sequence[Any]] = field(default_factory=dict)
     seeds: int = 1
     root_seed: int = 0
 

@@ -115,15 +115,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from cnnrank._validation import check_real
+from cnnrank.activations import Activation
+from cnnrank.data import SignalNoiseModel
 from cnnrank.subspace import BENIGN_ENERGY_FRACTION, measured_regime
 
 __all__ = [
     "Prediction",
+    "RunConfigLike",
     "benign_indicator",
     "benign_limit",
     "clean_rank",
@@ -145,47 +148,73 @@ __all__ = [
 ]
 
 
-def _cfg(config: Any) -> Any:
-    for name in ("n", "d", "K", "patches", "signal_norm", "noise_std", "m", "init_std", "lr"):
-        if not hasattr(config, name):
-            raise TypeError(f"config={type(config).__name__} is invalid: lacks field {name!r} (use a RunConfig)")
-    return config
+@runtime_checkable
+class RunConfigLike(Protocol):
+    """What the predictions read from a configuration: :class:`cnnrank.experiments.RunConfig`.
+
+    (This module sits below the experiments layer, docs/architecture.md, so it names the interface
+    instead of importing the class.) The data-model fields are read from :meth:`model`.
+    """
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def m(self) -> int: ...
+    @property
+    def init_std(self) -> float: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def record_every(self) -> int: ...
+    def model(self) -> SignalNoiseModel: ...
+    def make_activation(self) -> Activation: ...
 
 
-def _power(config: Any) -> float:
+def _cfg(config: RunConfigLike) -> tuple[RunConfigLike, SignalNoiseModel]:
+    """``(config, its data model)``; ``TypeError`` unless ``config`` is a RunConfig (or quacks like one)."""
+    if not isinstance(config, RunConfigLike):
+        raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig "
+                        "(cnnrank.experiments.RunConfig)")
+    return config, config.model()
+
+
+def _power(config: RunConfigLike) -> float:
     return float(config.make_activation().power)
 
 
-def _d_eff(config: Any) -> int:
-    return config.d - 2 * config.K if getattr(config, "project_noise", True) else config.d
+def _d_eff(model: SignalNoiseModel) -> int:
+    """Background dimension of a patch: ``d - 2K`` with projected noise, else ``d``."""
+    return model.d - 2 * model.K if model.project_noise else model.d
 
 
-def snr(config: Any) -> float:
+def snr(config: RunConfigLike) -> float:
     """Cao et al.'s ``SNR = ‖μ‖ / (σ_p √d)`` (``inf`` without noise): :attr:`SignalNoiseModel.snr`."""
-    return float(_cfg(config).model().snr)
+    return float(_cfg(config)[1].snr)
 
 
-def benign_indicator(config: Any) -> float:
+def benign_indicator(config: RunConfigLike) -> float:
     """``(n / 2K) · SNR^q`` with ``q`` the activation's power: benign overfitting when ``≳ 1``.
 
     Each of the ``2K`` signals is carried by about ``n/(2K)`` samples (module doc, docs/theory.md §4).
     ``inf`` without noise.
     """
-    c = _cfg(config)
-    s = snr(c)
-    return float("inf") if math.isinf(s) else float(c.n / (2 * c.K) * s ** _power(c))
+    c, model = _cfg(config)
+    s = model.snr
+    return float("inf") if math.isinf(s) else float(c.n / (2 * model.K) * s ** _power(c))
 
 
-def benign_limit(config: Any) -> float:
+def benign_limit(config: RunConfigLike) -> float:
     """The noise level ``σ_p* = (n/2K)^{1/q} ‖μ‖ / √d`` at which :func:`benign_indicator` equals 1.
 
     Benign below it, harmful above (up to a constant factor: stay a factor away to be sure).
     """
-    c = _cfg(config)
-    return float((c.n / (2 * c.K)) ** (1.0 / _power(c)) * c.signal_norm / np.sqrt(c.d))
+    c, model = _cfg(config)
+    return float((c.n / (2 * model.K)) ** (1.0 / _power(c)) * model.signal_norm / np.sqrt(model.d))
 
 
-def regime(config: Any) -> str:
+def regime(config: RunConfigLike) -> str:
     """``"benign"`` if ``(n/2K) · SNR^q >= 1`` (i.e. ``σ_p <= benign_limit``) else ``"harmful"``.
 
     The criterion is derived for activations with a power head ``q > 2``; for ReLU or ``q = 2`` it
@@ -194,24 +223,24 @@ def regime(config: Any) -> str:
     return "benign" if benign_indicator(config) >= 1.0 else "harmful"
 
 
-def noise_takeoff(config: Any) -> float:
+def noise_takeoff(config: RunConfigLike) -> float:
     """``σ_p`` at which the background carries as much energy as the signal: ``‖μ‖/√((P-1) d_eff)``.
 
     Above it the data's stable rank is far from ``2K`` (docs/theory.md §6).
     """
-    c = _cfg(config)
-    return float(c.signal_norm / np.sqrt((c.patches - 1) * _d_eff(c)))
+    model = _cfg(config)[1]
+    return float(model.signal_norm / np.sqrt((model.patches - 1) * _d_eff(model)))
 
 
-def signal_dominance_limit(config: Any) -> float:
+def signal_dominance_limit(config: RunConfigLike) -> float:
     """Upper noise level for signal learning to dominate: the same number as :func:`benign_limit`."""
     return benign_limit(config)
 
 
-def clean_rank(config: Any) -> int:
+def clean_rank(config: RunConfigLike) -> int:
     """Rank (and, balanced, stable rank) of the clean data: ``2K`` (``2KP`` with a random position)."""
-    c = _cfg(config)
-    return 2 * c.K * (c.patches if getattr(c, "signal_position", 0) == "random" else 1)
+    model = _cfg(config)[1]
+    return 2 * model.K * (model.patches if model.signal_position == "random" else 1)
 
 
 def expected_filter_stable_rank(K: int, overlap: Any) -> np.ndarray | float:
@@ -254,7 +283,7 @@ def expected_filter_stable_rank(K: int, overlap: Any) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def expected_max_group(config: Any, by_position: bool = True, draws: int = 200) -> float:
+def expected_max_group(config: RunConfigLike, by_position: bool = True, draws: int = 200) -> float:
     """Expected size of the largest group of samples sharing one signal patch.
 
     A group is a signal (and, with ``by_position`` and a random signal position, a position). For
@@ -262,17 +291,16 @@ def expected_max_group(config: Any, by_position: bool = True, draws: int = 200) 
     are multinomial, and the mean of the maximum is estimated from ``draws`` draws of the model's own
     label/position law with a fixed internal seed (so the prediction is deterministic).
     """
-    c = _cfg(config)
-    model = c.model()
+    c, model = _cfg(config)
     rng = np.random.default_rng(20240415)
-    random_pos = by_position and getattr(c, "signal_position", 0) == "random"
-    if getattr(c, "balanced", False) and not random_pos:
-        _, ids = model._labels_and_ids(c.n, rng)
+    random_pos = by_position and model.signal_position == "random"
+    if model.balanced and not random_pos:
+        _, ids = model.draw_classes(c.n, rng)
         return float(np.bincount(ids).max())
     tops = np.empty(draws)
     for t in range(draws):
-        _, ids = model._labels_and_ids(c.n, rng)
-        groups = ids * c.patches + rng.integers(0, c.patches, c.n) if random_pos else ids
+        _, ids = model.draw_classes(c.n, rng)
+        groups = ids * model.patches + rng.integers(0, model.patches, c.n) if random_pos else ids
         tops[t] = np.bincount(groups).max()
     return float(tops.mean())
 
@@ -284,7 +312,7 @@ def _spiked_top(ell: float, cratio: float) -> float:
     return edge
 
 
-def expected_data_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray | float:
+def expected_data_stable_rank(config: RunConfigLike, noise_std: Any = None) -> np.ndarray | float:
     """Predicted stable rank of the n × Pd sample matrix as a function of ``σ_p`` (see module doc).
 
     Parameters
@@ -293,17 +321,17 @@ def expected_data_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray 
     noise_std : float or array, optional
         Noise levels (default: ``config.noise_std``).
     """
-    c = _cfg(config)
-    sig = np.atleast_1d(np.asarray(c.noise_std if noise_std is None else noise_std, dtype=float))
+    c, model = _cfg(config)
+    sig = np.atleast_1d(np.asarray(model.noise_std if noise_std is None else noise_std, dtype=float))
     if np.any(sig < 0) or not np.all(np.isfinite(sig)):
         raise ValueError(f"noise_std={noise_std!r} is invalid: must be finite and >= 0")
-    n, mu2 = c.n, c.signal_norm**2
-    D = (c.patches - 1) * _d_eff(c)
+    n, mu2 = c.n, model.signal_norm**2
+    D = (model.patches - 1) * _d_eff(model)
     s2 = mu2 * expected_max_group(c, by_position=True)
     # With a random signal position the background of a row fills P - 1 of P blocks that vary from
     # row to row: off-diagonal entries of NNᵀ then have variance σ⁴ d_eff (P-1)²/P instead of σ⁴ D,
     # i.e. the Marchenko-Pastur ratio is n / (P d_eff) rather than n / D.
-    D_spread = c.patches * _d_eff(c) if getattr(c, "signal_position", 0) == "random" else D
+    D_spread = model.patches * _d_eff(model) if model.signal_position == "random" else D
     out = np.empty_like(sig)
     for i, s in enumerate(sig):
         num = n * mu2 + n * s**2 * D
@@ -312,19 +340,19 @@ def expected_data_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray 
             continue
         scale = s**2 * D
         out[i] = num / (scale * _spiked_top(s2 / scale, n / D_spread))
-    return float(out[0]) if np.ndim(noise_std if noise_std is not None else c.noise_std) == 0 else out
+    return float(out[0]) if np.ndim(noise_std if noise_std is not None else model.noise_std) == 0 else out
 
 
-def expected_patch_stable_rank(config: Any, noise_std: Any = None) -> np.ndarray | float:
+def expected_patch_stable_rank(config: RunConfigLike, noise_std: Any = None) -> np.ndarray | float:
     """Predicted stable rank of the nP × d patch matrix (block-diagonal argument, module doc)."""
-    c = _cfg(config)
-    sig = np.atleast_1d(np.asarray(c.noise_std if noise_std is None else noise_std, dtype=float))
-    n, mu2, de = c.n, c.signal_norm**2, _d_eff(c)
-    rows = n * (c.patches - 1)
+    c, model = _cfg(config)
+    sig = np.atleast_1d(np.asarray(model.noise_std if noise_std is None else noise_std, dtype=float))
+    n, mu2, de = c.n, model.signal_norm**2, _d_eff(model)
+    rows = n * (model.patches - 1)
     num = n * mu2 + rows * sig**2 * de
     top = np.maximum(mu2 * expected_max_group(c, by_position=False), sig**2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
     out = np.where(top > 0, num / np.where(top > 0, top, 1.0), 0.0)
-    return float(out[0]) if np.ndim(noise_std if noise_std is not None else c.noise_std) == 0 else out
+    return float(out[0]) if np.ndim(noise_std if noise_std is not None else model.noise_std) == 0 else out
 
 
 def _max_start(N: int) -> float:
@@ -334,7 +362,7 @@ def _max_start(N: int) -> float:
     return float(norm.ppf(0.5 ** (1.0 / N)))
 
 
-def signal_learning_time(config: Any, level: float = 1.0) -> float:
+def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
     """Median number of steps until some filter's own-class ``γ`` reaches ``level`` (module doc).
 
     ``T_1 = t(a_0 → a_0 + level)`` with ``a_0 = σ_0 ‖μ‖ Φ⁻¹(2^{−1/(2mK)})``, rate
@@ -351,7 +379,7 @@ def signal_learning_time(config: Any, level: float = 1.0) -> float:
 
     Returns ``inf`` when ``σ_0 = 0`` or ``‖μ‖ = 0`` (signal learning never starts).
     """
-    c = _cfg(config)
+    c, model = _cfg(config)
     level = check_real("level", level, positive=True)
     act = c.make_activation()
     q = float(act.power)
@@ -359,10 +387,11 @@ def signal_learning_time(config: Any, level: float = 1.0) -> float:
         raise ValueError(
             f"signal_learning_time is invalid for q={q:g} (activation {c.activation!r}): the formula "
             "T_1 needs an activation head σ'(z) ∝ z^(q-1) with q > 2 (docs/theory.md §6)")
-    if c.init_std == 0 or c.signal_norm == 0:
+    mu, K = model.signal_norm, model.K
+    if c.init_std == 0 or mu == 0:
         return float("inf")
-    rate = c.lr * c.signal_norm**2 * (1.0 - 2.0 * getattr(c, "label_noise", 0.0)) / (4.0 * c.K * c.m)
-    a0 = c.init_std * c.signal_norm * _max_start(2 * c.m * c.K)
+    rate = c.lr * mu**2 * (1.0 - 2.0 * model.label_noise) / (4.0 * K * c.m)
+    a0 = c.init_std * mu * _max_start(2 * c.m * K)
     if a0 <= 0:  # only for 2mK = 1 (median start 0)
         return float("inf")
     b = a0 + level
@@ -375,21 +404,21 @@ def signal_learning_time(config: Any, level: float = 1.0) -> float:
     return float(head + tail)
 
 
-def time_to_loss(config: Any, eps: float) -> float:
+def time_to_loss(config: RunConfigLike, eps: float) -> float:
     """``T ≈ T_1 + m³ / (η ε ‖μ‖²)`` steps to training loss ``ε`` (second term: constants set to 1).
 
     Raises ``ValueError`` where :func:`signal_learning_time` does (``q <= 2``).
     """
-    c = _cfg(config)
+    c, model = _cfg(config)
     eps = check_real("eps", eps, positive=True)
-    return float(signal_learning_time(c) + c.m**3 / (c.lr * eps * c.signal_norm**2))
+    return float(signal_learning_time(c) + c.m**3 / (c.lr * eps * model.signal_norm**2))
 
 
-def lr_bound(config: Any) -> float:
+def lr_bound(config: RunConfigLike) -> float:
     """``min(‖μ‖⁻², (σ_p² d)⁻¹)``: the theorems assume ``η`` below this (up to constants)."""
-    c = _cfg(config)
-    a = np.inf if c.signal_norm == 0 else c.signal_norm**-2
-    b = np.inf if c.noise_std == 0 else 1.0 / (c.noise_std**2 * c.d)
+    model = _cfg(config)[1]
+    a = np.inf if model.signal_norm == 0 else model.signal_norm**-2
+    b = np.inf if model.noise_std == 0 else 1.0 / (model.noise_std**2 * model.d)
     return float(min(a, b))
 
 
@@ -436,7 +465,7 @@ class Prediction:
     verdict: str = "—"
 
 
-def predictions(config: Any) -> dict[str, float | str]:
+def predictions(config: RunConfigLike) -> dict[str, float | str]:
     """All predictions for ``config`` as a flat dict (``nan`` where one does not apply)."""
     try:
         t1 = signal_learning_time(config)
@@ -450,9 +479,9 @@ def predictions(config: Any) -> dict[str, float | str]:
         "noise_takeoff": noise_takeoff(config),
         "signal_dominance_limit": signal_dominance_limit(config),
         "clean_rank": clean_rank(config),
-        "expected_data_stable_rank": expected_data_stable_rank(config),
-        "expected_patch_stable_rank": expected_patch_stable_rank(config),
-        "expected_filter_stable_rank_uncorrelated": expected_filter_stable_rank(config.K, 0.0),
+        "expected_data_stable_rank": float(expected_data_stable_rank(config)),
+        "expected_patch_stable_rank": float(expected_patch_stable_rank(config)),
+        "expected_filter_stable_rank_uncorrelated": float(expected_filter_stable_rank(_cfg(config)[1].K, 0.0)),
         "signal_learning_time": t1,
         "lr_bound": lr_bound(config),
     }
@@ -495,7 +524,7 @@ def _last(a: Any) -> float | None:
     return None if a is None else float(np.asarray(a)[-1])
 
 
-def compare(config: Any, outcome: Any) -> list[Prediction]:
+def compare(config: RunConfigLike, outcome: Any) -> list[Prediction]:
     """Predictions next to a run's measurements, with tolerance and verdict.
 
     ``outcome`` from :func:`cnnrank.experiments.run_once`. Rows about the learned filters (learned
@@ -505,7 +534,7 @@ def compare(config: Any, outcome: Any) -> list[Prediction]:
     (the criterion is derived for ``q > 2``); then the learned-filter rows apply when the run is
     *measured* benign (:func:`cnnrank.subspace.measured_regime`).
     """
-    c = _cfg(config)
+    c, model = _cfg(config)
     traj, ranks = outcome.trajectory, outcome.data_ranks
     nan = float("nan")
     test_acc = _last(traj.test_acc)
@@ -533,11 +562,11 @@ def compare(config: Any, outcome: Any) -> list[Prediction]:
         "derived, proportional limit", TOL_DATA_RANK)
     row("patch stable rank (nP×d)", float(expected_patch_stable_rank(c)), ranks["patch_stable_rank"],
         "derived, proportional limit", TOL_DATA_RANK)
-    row("learned dimension = 2K", 2.0 * c.K if benign else nan, ldim,
+    row("learned dimension = 2K", 2.0 * model.K if benign else nan, ldim,
         "benign regime" if benign else harmful_note, TOL_LEARNED_DIM)
     srank_pred = nan
     if benign and overlap is not None:
-        srank_pred = float(expected_filter_stable_rank(c.K, overlap))
+        srank_pred = float(expected_filter_stable_rank(model.K, overlap))
     row("learned stable rank 2K/(1+(K−1)c)", srank_pred, lsr,
         (f"c = {overlap:.3g} (measured overlap)" if overlap is not None else "no overlap recorded")
         if benign else harmful_note, TOL_LEARNED_SRANK)
@@ -571,9 +600,9 @@ def compare(config: Any, outcome: Any) -> list[Prediction]:
                               f"; q = {q:g} <= 2, criterion derived for q > 2" if q <= 2 else
                               "; within a factor 2 of the boundary"),
                            None, reg_verdict))
-    rows.append(Prediction("σ_p* = benign limit", benign_limit(c), c.noise_std,
+    rows.append(Prediction("σ_p* = benign limit", benign_limit(c), model.noise_std,
                            "measured column: this run's σ_p"))
-    rows.append(Prediction("σ_p takeoff of data rank", noise_takeoff(c), c.noise_std,
+    rows.append(Prediction("σ_p takeoff of data rank", noise_takeoff(c), model.noise_std,
                            "measured column: this run's σ_p"))
     bound = lr_bound(c)
     rows.append(Prediction("lr bound min(‖μ‖⁻², (σ_p² d)⁻¹)", bound, c.lr,

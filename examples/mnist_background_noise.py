@@ -21,7 +21,7 @@ import numpy as np
 
 import cnnrank
 from cnnrank import datasets as ds
-from cnnrank.datasets.experiment import RealRankConfig, noisy_images, preprocess_images
+from cnnrank.experiments.real_images import RealRankConfig, noisy_images, preprocess_images
 from cnnrank.subspace import learned_subspace_report, principal_subspace
 
 quick = os.environ.get("CNNRANK_EXAMPLE_QUICK") == "1"

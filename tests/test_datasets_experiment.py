@@ -11,8 +11,8 @@ from test_datasets_readers import fake_cifar, py2_cifar_pickle, write_mnist
 import cnnrank
 from cnnrank import datasets as ds
 from cnnrank.cli import main
-from cnnrank.datasets.experiment import RealRankConfig, RealRankResult, run_real_rank
 from cnnrank.datasets.plotting import plot_real_accuracy, plot_real_rank, real_rank_figure
+from cnnrank.experiments.real_images import RealRankConfig, RealRankResult, run_real_rank
 
 FAST = dict(n_train=40, n_test=40, m=6, steps=30, noise_std=(0.0, 0.5, 1.5))
 
@@ -113,7 +113,7 @@ def test_result_shapes_and_clean_ranks(toy_set, toy_result):
 def test_learned_subspace_recomputed(toy_set):
     """The recorded diagnostics equal cnnrank.subspace applied to W − W(0) of the same run, against the
     principal subspace of the clean (standardized) training patches."""
-    from cnnrank.datasets.experiment import noisy_images, preprocess_images
+    from cnnrank.experiments.real_images import noisy_images, preprocess_images
     from cnnrank.subspace import learned_subspace_report, principal_subspace
 
     cfg = RealRankConfig(**{**FAST, "noise_std": (0.0, 1.0), "reference_energy": 0.8})
@@ -141,7 +141,7 @@ def test_preprocessing_and_noise_protocol(toy_set):
     """standardize: zero mean, unit pixel std per clean image; center: minus the mean training image;
     background noise only where the RAW image is below the threshold; with preprocess="none" the noise is
     add_background_noise bit for bit."""
-    from cnnrank.datasets.experiment import noisy_images, preprocess_images
+    from cnnrank.experiments.real_images import noisy_images, preprocess_images
 
     task = ds.binary_task(toy_set, (0, 1), n_train=20, n_test=10, rng=0)
     raw = task.train_images
@@ -165,7 +165,7 @@ def test_preprocessing_and_noise_protocol(toy_set):
 
 
 def test_check_task_sizes_message(toy_set):
-    from cnnrank.datasets.experiment import check_task_sizes
+    from cnnrank.experiments.real_images import check_task_sizes
 
     counts = np.bincount(toy_set.labels, minlength=10)
     with pytest.raises(ValueError) as info:

@@ -14,6 +14,7 @@ import pytest
 
 from cnnrank import datasets as ds
 from cnnrank.datasets import DatasetError
+from cnnrank.datasets.cifar10 import RestrictedUnpickler
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -278,7 +279,7 @@ def test_restricted_unpickler_refuses_os_system(tmp_path):
     with pytest.raises(DatasetError, match=r"refused global builtins\.eval"):
         ds.read_cifar10_batch(path)
     with pytest.raises(pickle.UnpicklingError):
-        ds.RestrictedUnpickler(__import__("io").BytesIO(pickle.dumps(_Evil(str(marker))))).load()
+        RestrictedUnpickler(__import__("io").BytesIO(pickle.dumps(_Evil(str(marker))))).load()
     assert not marker.exists()
 
 

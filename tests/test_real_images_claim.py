@@ -20,7 +20,7 @@ import pytest
 
 from cnnrank import datasets as ds
 from cnnrank.cli import main
-from cnnrank.datasets.experiment import RealRankConfig, check_task_sizes, claim_range, run_real_rank
+from cnnrank.experiments.real_images import RealRankConfig, check_task_sizes, claim_range, run_real_rank
 from cnnrank.reproduce.mnist_rank import default_config
 
 CIFAR10_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar-10-batches-py"

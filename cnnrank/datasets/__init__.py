@@ -2,8 +2,9 @@
 
 Modules: :mod:`~cnnrank.datasets.mnist` and :mod:`~cnnrank.datasets.cifar10` (readers),
 :mod:`~cnnrank.datasets.noise` (background noise, patches), :mod:`~cnnrank.datasets.tasks` (binary
-tasks), :mod:`~cnnrank.datasets.experiment` and :mod:`~cnnrank.datasets.plotting` (the rank-versus-noise
-sweep and its figure). Nothing is downloaded: the readers take a data directory (argument or
+tasks). They use numpy and the foundation only (docs/architecture.md: readers never train); the
+rank-versus-noise experiment on these images is :mod:`cnnrank.experiments.real_images`, its figure
+:mod:`cnnrank.datasets.plotting`. Nothing is downloaded: the readers take a data directory (argument or
 ``$CNNRANK_DATA``) holding the standard files. A typical pipeline::
 
     from cnnrank import datasets as ds
@@ -16,7 +17,7 @@ See ``docs/real-images.md``.
 """
 
 from cnnrank.datasets._files import DATA_ENV, DatasetError, ImageSet, find_data_dir
-from cnnrank.datasets.cifar10 import CIFAR10_CLASSES, RestrictedUnpickler, load_cifar10, read_cifar10_batch
+from cnnrank.datasets.cifar10 import CIFAR10_CLASSES, load_cifar10, read_cifar10_batch
 from cnnrank.datasets.mnist import MNIST_CLASSES, load_mnist, read_idx_images, read_idx_labels
 from cnnrank.datasets.noise import (
     add_background_noise,
@@ -35,7 +36,6 @@ __all__ = [
     "BinaryImageTask",
     "DatasetError",
     "ImageSet",
-    "RestrictedUnpickler",
     "add_background_noise",
     "background_mask",
     "binary_task",

@@ -49,7 +49,7 @@ def _safe_dtype(*args: Any) -> np.dtype:
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct
-        from numpy._core.numeric import _frombuffer
+        from numpy._core.numeric import _frombuffer  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
         from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]

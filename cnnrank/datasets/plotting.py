@@ -1,10 +1,12 @@
-"""The real-image rank-versus-noise figure. matplotlib is imported inside the functions only.
+"""The real-image rank-versus-noise figure (a face, layer 7: it draws a
+:class:`~cnnrank.experiments.real_images.RealRankResult` or its JSON record). matplotlib is imported
+inside the functions only.
 
 Three panels against the noise level ``σ``: the stable ranks of the data and of the filters
 (:func:`plot_real_rank`), the learned subspace — learned dimension and clean energy fraction
 (:func:`plot_real_subspace`, docs/theory.md §5) — and the accuracies (:func:`plot_real_accuracy`). When
 the result holds the learned-subspace diagnostics, the noise levels where the filters no longer keep
-the clean subspace (:func:`cnnrank.datasets.experiment.claim_range`) are shaded in every panel and
+the clean subspace (:func:`cnnrank.experiments.real_images.claim_range`) are shaded in every panel and
 labelled with the measurement that failed.
 """
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import _axes, log_rank_axis
+from cnnrank.experiments.real_images import CLAIM_ACCURACY_DROP, CLAIM_FRACTION_DROP, claim_range
+from cnnrank.plotting import axes, log_rank_axis
 
 __all__ = ["plot_real_accuracy", "plot_real_rank", "plot_real_subspace", "real_rank_figure", "shade_failure"]
 
@@ -35,8 +38,6 @@ def _units(result: Any) -> str:
 
 
 def _claim(result: Any) -> dict | None:
-    from cnnrank.datasets.experiment import claim_range
-
     if not (_has(result, "clean_energy_fraction") and _has(result, "test_acc")):
         return None
     return claim_range(_get(result, "noise_std"), _get(result, "clean_energy_fraction"), _get(result, "test_acc"))
@@ -74,7 +75,7 @@ def plot_real_rank(result: Any, ax: Any = None, title: str | None = None) -> Any
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(ax, (6.0, 4.2))
+    fig, ax = axes(ax, (6.0, 4.2))
     x = _get(result, "noise_std")
     shade_failure(ax, result)
     ax.plot(x, _get(result, "data_stable_rank"), "o-", color="C3", lw=2, label="images (noisy), n × Pd")
@@ -107,7 +108,7 @@ def plot_real_subspace(result: Any, ax: Any = None) -> Any:
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(ax, (4.5, 4.2))
+    fig, ax = axes(ax, (4.5, 4.2))
     x = _get(result, "noise_std")
     shade_failure(ax, result, label=False)
     ref = int(result["reference_dimension"] if isinstance(result, dict) else result.reference_dimension)
@@ -141,7 +142,7 @@ def plot_real_accuracy(result: Any, ax: Any = None) -> Any:
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(ax, (4.5, 4.2))
+    fig, ax = axes(ax, (4.5, 4.2))
     x = _get(result, "noise_std")
     shade_failure(ax, result, label=False)
     ax.plot(x, _get(result, "test_acc"), "o-", color="C2", lw=2, label="test accuracy")
@@ -167,8 +168,6 @@ def real_rank_figure(result: Any, title: str | None = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from cnnrank.datasets.experiment import CLAIM_ACCURACY_DROP, CLAIM_FRACTION_DROP
-
     sub = _has(result, "learned_dimension") and _has(result, "clean_energy_fraction")
     if not sub:
         fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.3), layout="constrained",
@@ -182,10 +181,12 @@ def real_rank_figure(result: Any, title: str | None = None) -> Any:
     plot_real_subspace(result, ax=b)
     plot_real_accuracy(result, ax=c)
     claim = _claim(result)
+    if claim is None:  # pragma: no cover - `sub` implies the claim's inputs
+        return fig
     x = _get(result, "noise_std")
     d = _get(result, "data_stable_rank")
     lsr = _get(result, "learned_stable_rank") if _has(result, "learned_stable_rank") else _get(result, "filter_stable_rank")
-    holds = np.asarray(claim["holds"], dtype=bool)
+    holds = np.array(claim["holds"], dtype=np.bool_)
     upto = max(int(np.argmax(~holds)) if not holds.all() else holds.size, 1)
     dim = _get(result, "learned_dimension")
     flat = int(np.argmax(dim != dim[0])) if np.any(dim != dim[0]) else dim.size

@@ -15,9 +15,7 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from cnnrank.experiments import RunConfig
+from cnnrank.experiments.runs import RunConfig
 
 DESCRIPTION = ("The intrinsic dimension across K: learned dimension vs 2K, the filters' stable rank vs "
                "2K/(1+(K-1)c), the data's stable rank (writes OUT/intrinsic_dimension.json and .png).")
@@ -50,48 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, BASE)
 
 
-def intrinsic_record(res, base: RunConfig, Ks: list[int]) -> dict:
-    """The ``intrinsic_dimension.json`` record of a sweep over ``K`` (means over seeds, per-seed values)."""
-    from cnnrank import theory
-    from cnnrank.subspace import measured_regime
-
-    v = res.values
-    expected = np.stack([theory.expected_filter_stable_rank(K, v["signal_overlap"][i]) for i, K in enumerate(Ks)])
-    return {
-        "K": list(Ks),
-        "two_K": [2 * K for K in Ks],
-        "learned_dimension": res.mean("learned_dimension").tolist(),
-        "learned_dimension_min": v["learned_dimension"].min(axis=-1).tolist(),
-        "learned_dimension_max": v["learned_dimension"].max(axis=-1).tolist(),
-        "filter_stable_rank": res.mean("learned_stable_rank").tolist(),
-        "all_filters_stable_rank": res.mean("filter_stable_rank").tolist(),
-        "expected_filter_stable_rank": expected.mean(axis=-1).tolist(),
-        "signal_overlap": res.mean("signal_overlap").tolist(),
-        "signal_energy_fraction": res.mean("signal_energy_fraction").tolist(),
-        "data_stable_rank": res.mean("data_stable_rank").tolist(),
-        "clean_data_stable_rank": res.mean("clean_data_stable_rank").tolist(),
-        "test_acc": res.mean("test_acc").tolist(),
-        "train_acc": res.mean("train_acc").tolist(),
-        "regime": measured_regime(v["test_acc"], v["signal_energy_fraction"]).tolist(),
-        "benign_limit": [theory.benign_limit(base.replace(K=K)) for K in Ks],
-        "noise_std": base.noise_std,
-        "config": base.to_dict(),
-        "per_seed": {k: a.tolist() for k, a in v.items()},
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce.rank_vs_noise import _executor
-    from cnnrank.reproduce.simulate import config_from_args, format_table
+    from cnnrank._parallel import make_executor
+    from cnnrank.experiments.records import intrinsic_record
+    from cnnrank.plotting import intrinsic_dimension_figure
+    from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import SweepSpec, run_sweep
+    from cnnrank.tables import format_table
 
     base = config_from_args(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
     Ks = list(args.Ks)
     spec = SweepSpec(base=base, grid={"K": Ks}, seeds=args.seeds, root_seed=args.seed)
-    executor = _executor(args.workers)  # everything validated: from here on we write
+    executor = make_executor(args.workers)  # everything validated: from here on we write
     start = time.perf_counter()
     try:
         res = run_sweep(spec, store=args.out / "sweep", executor=executor,
@@ -121,49 +92,3 @@ def run(args: argparse.Namespace) -> int:
     fig.savefig(args.out / "intrinsic_dimension.png", dpi=130)
     print(f"wrote {args.out / 'intrinsic_dimension.json'}, {args.out / 'intrinsic_dimension.png'}")
     return 0
-
-
-def intrinsic_dimension_figure(out: dict):
-    """Two panels from an ``intrinsic_dimension.json`` record: dimensions and ranks vs K; what was learned."""
-    import matplotlib.pyplot as plt
-
-    from cnnrank.plotting import log_rank_axis
-
-    K = np.asarray(out["K"], dtype=float)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 5.2), layout="constrained")
-    bad = [i for i, r in enumerate(out["regime"]) if r != "benign"]
-    for ax in (a, b):
-        for j, i in enumerate(bad):
-            ax.axvspan(K[i] - 0.4, K[i] + 0.4, color="0.85", alpha=0.7, lw=0, zorder=0,
-                       label="outside the benign window (measured)" if j == 0 else None)
-    kk = np.linspace(K.min(), K.max(), 50)
-    a.plot(kk, 2 * kk, color="0.3", ls=":", lw=1.2, label="2K")
-    a.plot(K, out["data_stable_rank"], "o-", color="C3", lw=2, label=f"data (noisy) stable rank, σ_p = {out['noise_std']:g}")
-    a.plot(K, out["learned_dimension"], "D", color="C2", ms=8, mfc="none", mew=1.8, label="learned dimension")
-    a.plot(K, out["filter_stable_rank"], "^-", color="C9", lw=1.5, label="stable rank of W − W(0)")
-    a.plot(K, out["expected_filter_stable_rank"], "x", color="C9", ms=8, mew=1.8, label=r"expected $2K/(1+(K-1)c)$")
-    log_rank_axis(a)
-    a.set_xlabel("signals per class K")
-    a.set_ylabel("stable rank / dimension")
-    a.set_xticks(K)
-    a.set_title("(a) the filters learn the 2K-dimensional signal span")
-    a.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    b.plot(K, out["test_acc"], "o-", color="C2", lw=3, alpha=0.6, label="test accuracy")
-    b.plot(K, out["signal_energy_fraction"], "^--", color="C0", lw=1.5, label="signal energy fraction")
-    b.plot(K, out["signal_overlap"], "s-", color="C1", label="within-class overlap c (0 at K = 1)")
-    b.plot(K, np.asarray(out["filter_stable_rank"]) / (2 * K), "^-", color="C9",
-           label="stable rank of W − W(0) / 2K")
-    b.plot(K, np.asarray(out["expected_filter_stable_rank"]) / (2 * K), "x", color="C9", ms=8, mew=1.8,
-           label=r"expected $1/(1+(K-1)c)$")
-    b.set_ylim(-0.03, 1.05)
-    b.set_xticks(K)
-    b.set_xlabel("signals per class K")
-    b.set_ylabel("fraction / cosine / accuracy")
-    b.set_title("(b) why the stable rank sits below 2K: shared filters (c > 0)")
-    b.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    c = out.get("config", {})
-    if c:
-        fig.suptitle(f"n={c.get('n')}, d={c.get('d')}, P={c.get('patches')}, ‖μ‖={c.get('signal_norm')}, "
-                     f"m={c.get('m')}, {c.get('activation')}, η={c.get('lr')}, {c.get('steps')} steps, "
-                     f"σ_p={out['noise_std']:g}; mean over seeds", fontsize=9)
-    return fig

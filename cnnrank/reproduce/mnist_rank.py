@@ -4,7 +4,8 @@ principal subspace of the clean training patches; MNIST 0 vs 1 (the shared test 
 
 Writes ``OUT/mnist_rank.json``, ``OUT/mnist_rank.npz`` (:class:`RealRankResult`) and
 ``OUT/mnist_rank.png``, and prints the table. The experiment itself lives in
-:mod:`cnnrank.datasets.experiment`; this module parses options and prints.
+:mod:`cnnrank.experiments.real_images`, the figure in :mod:`cnnrank.datasets.plotting`; this module
+parses options and prints.
 :mod:`cnnrank.reproduce.cifar10_rank` reuses :func:`add_real_rank_arguments` and :func:`run_real_rank_cli`.
 """
 
@@ -14,6 +15,10 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cnnrank.experiments.real_images import RealRankConfig
 
 DESCRIPTION = ("Real images: stable rank of MNIST 0-vs-1 data (images, patches; clean and noisy) and of "
                "the trained filters versus background noise (writes OUT/mnist_rank.json and .png).")
@@ -84,9 +89,9 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
                         help="gradient-descent steps per noise level (default: %(default)s)")
 
 
-def default_config(dataset: str):
+def default_config(dataset: str) -> RealRankConfig:
     """The default :class:`RealRankConfig` of each command."""
-    from cnnrank.datasets.experiment import RealRankConfig
+    from cnnrank.experiments.real_images import RealRankConfig
 
     if dataset == "mnist":
         return RealRankConfig()
@@ -99,7 +104,7 @@ def default_config(dataset: str):
                           noise_std=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0))
 
 
-def config_from_args(args: argparse.Namespace, dataset: str):
+def config_from_args(args: argparse.Namespace, dataset: str) -> RealRankConfig:
     """A validated :class:`RealRankConfig` from the parsed options (ValueError on a bad value)."""
     return default_config(dataset).replace(
         split=args.split, classes=tuple(args.classes), n_train=args.n_train, n_test=args.n_test,
@@ -120,10 +125,10 @@ COLUMNS = [("noise_std", "σ", ".3g"), ("data_stable_rank", "srank X", ".2f"),
 def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
     """Validate, load, sweep, print the table and write ``OUT/<dataset>_rank.{json,npz,png}``."""
     from cnnrank.datasets import load_cifar10, load_mnist
-    from cnnrank.datasets.experiment import check_task_sizes, run_real_rank
     from cnnrank.datasets.plotting import real_rank_figure
-    from cnnrank.reproduce.simulate import format_table
+    from cnnrank.experiments.real_images import check_task_sizes, run_real_rank
     from cnnrank.results import atomic_write_text
+    from cnnrank.tables import format_table
 
     config = config_from_args(args, dataset)          # ValueError before anything is done
     loader = load_mnist if dataset == "mnist" else load_cifar10

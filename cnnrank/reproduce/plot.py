@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ResultsFileError(f"results file {str(path)!r} is not valid JSON ({exc})") from None
         if isinstance(record, dict) and {"K", "learned_dimension", "expected_filter_stable_rank"} <= set(record):
-            from cnnrank.reproduce.intrinsic_dimension import intrinsic_dimension_figure
+            from cnnrank.plotting import intrinsic_dimension_figure
 
             fig = intrinsic_dimension_figure(record)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(record, dict) or not needed <= set(record):
             raise ResultsFileError(f"results file {str(path)!r} is not a rank-vs-noise record "
                                    f"(needs keys {sorted(needed)})")
-        from cnnrank.reproduce.rank_vs_noise import rank_vs_noise_figure
+        from cnnrank.plotting import rank_vs_noise_figure
 
         predicted = None
         if "predicted_data_stable_rank" in record:  # the theory curve at the measured levels
@@ -58,38 +58,13 @@ def run(args: argparse.Namespace) -> int:
 
             fig = training_figure(Trajectory.load(path))
         elif kind == "SweepResult":
-            fig = _sweep_figure(path)
+            from cnnrank.plotting import sweep_figure
+            from cnnrank.sweeps import SweepResult
+
+            fig = sweep_figure(SweepResult.load(path))
         else:
             raise ResultsFileError(f"results file {str(path)!r} holds a {kind!r} result, which has no plot")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
     print(f"wrote {out}")
     return 0
-
-
-def _sweep_figure(path: Path):
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from cnnrank.sweeps import SweepResult
-
-    res = SweepResult.load(path)
-    names = list(res.grid)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    x_name = names[-1] if names else None
-    x = res.grid[x_name] if x_name else [0]
-    for ax, metric in zip(axes, ("data_stable_rank", "filter_stable_rank")):
-        m = res.mean(metric).reshape(-1, len(x)) if names else np.atleast_2d(res.mean(metric))
-        others = [dict(zip(names[:-1], c)) for c in _product([res.grid[n] for n in names[:-1]])]
-        for row, label in zip(m, others or [{}]):
-            ax.plot(x, row, "o-", label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
-        ax.set_xlabel(x_name or "")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.legend(fontsize=7)
-    return fig
-
-
-def _product(lists):
-    import itertools
-
-    return list(itertools.product(*lists)) if lists else []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnrank.experiments import RunConfig
+from cnnrank.experiments.runs import RunConfig
 
 DESCRIPTION = ("The headline: stable rank of the data and of the trained filters versus background "
                "noise σ_p, with the learned dimension, the signal energy fraction and the measured "
@@ -33,6 +33,8 @@ DESCRIPTION = ("The headline: stable rank of the data and of the trained filters
 HEADLINE = RunConfig(patches=5, steps=1000, record_every=50)
 DEFAULT_NOISE = (0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.8)
 ABLATION = ("huber2", "huber3", "huber4", "relu")
+TABLE_KEYS = ("data_stable_rank", "predicted_data_stable_rank", "filter_stable_rank", "learned_stable_rank",
+              "expected_filter_stable_rank", "learned_dimension", "signal_energy_fraction", "test_acc", "regime")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -60,19 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, HEADLINE)
 
 
-def _executor(workers: int):
-    """The executor for ``--workers`` (:func:`cnnrank._parallel.make_executor`)."""
-    from cnnrank._parallel import make_executor
-
-    return make_executor(workers)
-
-
 def run(args: argparse.Namespace) -> int:
-    from cnnrank import theory
-    from cnnrank.plotting import plot_activation_ablation
-    from cnnrank.reproduce.simulate import config_from_args, format_table
+    import cnnrank.theory as theory
+    from cnnrank._parallel import make_executor
+    from cnnrank.experiments.records import headline_record, headline_sentence
+    from cnnrank.plotting import plot_activation_ablation, rank_vs_noise_figure
+    from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import SweepSpec, run_sweep
+    from cnnrank.tables import format_table
 
     base = config_from_args(args)
     if args.seeds < 1:
@@ -82,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ablation:
         ablation = SweepSpec(base=base, grid={"activation": list(ABLATION), "noise_std": list(args.noise)},
                              seeds=args.seeds, root_seed=args.seed)
-    executor = _executor(args.workers)  # everything validated: from here on we write
+    executor = make_executor(args.workers)  # everything validated: from here on we write
     progress = False if args.quiet else None
     start = time.perf_counter()
     try:
@@ -133,115 +131,3 @@ def run(args: argparse.Namespace) -> int:
         written.append(args.out / "activation_ablation.png")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
-
-
-TABLE_KEYS = ("data_stable_rank", "predicted_data_stable_rank", "filter_stable_rank", "learned_stable_rank",
-              "expected_filter_stable_rank", "learned_dimension", "signal_energy_fraction", "test_acc", "regime")
-
-
-def headline_record(res, base: RunConfig, noise: list[float]) -> dict:
-    """The ``rank_vs_noise.json`` record of a noise sweep (means over seeds, per-seed values, regimes).
-
-    Per level: the data's, filters' and learned part's stable ranks, the learned dimension, the signal
-    energy fraction, the within-class overlap ``c``, the expectation ``2K/(1+(K-1)c)`` (computed per
-    seed, then averaged), accuracies and the measured ``regime``; and the scalars ``clean_rank`` (2K),
-    ``noise_takeoff`` and ``benign_limit`` (the theory's σ_p threshold).
-    """
-    from cnnrank import theory
-    from cnnrank.subspace import measured_regime
-
-    mean = {k: res.mean(k).tolist() for k in res.values}
-    fr = res.values["filter_stable_rank"]
-    expected = theory.expected_filter_stable_rank(base.K, res.values["signal_overlap"])
-    regime = measured_regime(res.values["test_acc"], res.values["signal_energy_fraction"])
-    return {
-        "noise_std": list(noise),
-        "data_stable_rank": mean["data_stable_rank"],
-        "clean_data_stable_rank": mean["clean_data_stable_rank"],
-        "patch_stable_rank": mean["patch_stable_rank"],
-        "filter_stable_rank": mean["filter_stable_rank"],
-        "filter_stable_rank_min": fr.min(axis=-1).tolist(),
-        "filter_stable_rank_max": fr.max(axis=-1).tolist(),
-        "learned_stable_rank": mean["learned_stable_rank"],
-        "learned_dimension": mean["learned_dimension"],
-        "signal_energy_fraction": mean["signal_energy_fraction"],
-        "signal_overlap": mean["signal_overlap"],
-        "expected_filter_stable_rank": np.mean(expected, axis=-1).tolist(),
-        "regime": regime.tolist(),
-        "test_acc": mean["test_acc"],
-        "train_acc": mean["train_acc"],
-        "max_gamma": mean["max_gamma"],
-        "max_rho_pos": mean["max_rho_pos"],
-        "predicted_data_stable_rank": theory.expected_data_stable_rank(base, np.array(noise)).tolist(),
-        "clean_rank": theory.clean_rank(base),
-        "noise_takeoff": theory.noise_takeoff(base),
-        "benign_limit": theory.benign_limit(base),
-        "config": base.to_dict(),
-        "per_seed": {k: v.tolist() for k, v in res.values.items()},
-    }
-
-
-def benign_window(out: dict) -> list[int]:
-    """Indices of the levels of a ``rank_vs_noise.json`` record measured benign."""
-    return [i for i, r in enumerate(out["regime"]) if r == "benign"]
-
-
-def headline_sentence(out: dict) -> str:
-    """One honest sentence about a ``rank_vs_noise.json`` record: the benign window and what holds in it."""
-    win = benign_window(out)
-    K2 = out["clean_rank"]
-    if not win:
-        return (f"no noise level is in the benign window (test accuracy >= 0.95 and signal energy >= 0.5): "
-                f"the network learned no signal, so the claim does not apply here; 2K = {K2}")
-    x, d = out["noise_std"], out["data_stable_rank"]
-    lo, hi = win[0], win[-1]
-    dims = sorted({round(out["learned_dimension"][i], 2) for i in win})
-    ls = [out["learned_stable_rank"][i] for i in win]
-    growth = d[hi] / d[lo] if d[lo] > 0 else float("inf")
-    return (f"benign window (measured): σ_p = {x[lo]:g} .. {x[hi]:g} ({len(win)} levels); inside it the data's "
-            f"stable rank grows {growth:.1f}x ({d[lo]:.1f} -> {d[hi]:.1f}), the learned dimension is "
-            f"{', '.join(f'{v:g}' for v in dims)} (2K = {K2}), the learned part's stable rank stays in "
-            f"{min(ls):.2f} .. {max(ls):.2f}; theory's threshold σ_p = {out['benign_limit']:.3g}")
-
-
-def rank_vs_noise_figure(out: dict, predicted: tuple | None = None):
-    """Two panels from a ``rank_vs_noise.json`` record: ranks vs σ_p, and what the filters learned.
-
-    Levels outside the measured benign window are shaded; the theory's threshold is a dashed line.
-    Records written before the learned-subspace diagnostics existed are drawn without them.
-    """
-    import matplotlib.pyplot as plt
-
-    from cnnrank.plotting import plot_learning_vs_noise, plot_rank_vs_noise
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained")
-    spread = None
-    if "filter_stable_rank_min" in out:
-        spread = (out["filter_stable_rank_min"], out["filter_stable_rank_max"])
-    regime, limit = out.get("regime"), out.get("benign_limit")
-    plot_rank_vs_noise(out["noise_std"], out["data_stable_rank"], out["filter_stable_rank"],
-                       clean_data_stable_rank=out.get("clean_data_stable_rank"),
-                       clean_rank=out.get("clean_rank"), predicted_data_stable_rank=predicted,
-                       filter_spread=spread, ax=a, learned_stable_rank=out.get("learned_stable_rank"),
-                       expected_filter_stable_rank=out.get("expected_filter_stable_rank"),
-                       learned_dimension=out.get("learned_dimension"), regime=regime, benign_limit=limit,
-                       title="(a) stable rank: data vs trained filters")
-    if "signal_energy_fraction" in out:
-        plot_learning_vs_noise(out["noise_std"], out["test_acc"], out["signal_energy_fraction"],
-                               train_acc=out.get("train_acc"), learned_dimension=out.get("learned_dimension"),
-                               clean_rank=out.get("clean_rank"), regime=regime, benign_limit=limit, ax=b,
-                               title="(b) what the filters learned")
-    else:
-        x = out["noise_std"]
-        b.plot(x, out["test_acc"], "o-", color="C2", label="test accuracy")
-        b.set_ylim(0.4, 1.02)
-        b.set_xlabel(r"background noise $\sigma_p$")
-        b.set_ylabel("accuracy")
-        b.legend(fontsize=8)
-        b.set_title("(b) test accuracy")
-    c = out.get("config", {})
-    if c:
-        fig.suptitle(f"n={c.get('n')}, d={c.get('d')}, P={c.get('patches')}, K={c.get('K')}, "
-                     f"‖μ‖={c.get('signal_norm')}, m={c.get('m')}, {c.get('activation')}, "
-                     f"η={c.get('lr')}, {c.get('steps')} steps; mean over seeds", fontsize=9)
-    return fig

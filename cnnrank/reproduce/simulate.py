@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -16,19 +15,19 @@ DESCRIPTION = ("Train the two-layer CNN once on the signal-noise model; print lo
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None) -> None:
-    """Options for every field of :class:`cnnrank.experiments.RunConfig` (defaults from ``base``,
+    """Options for every flat field of :class:`cnnrank.experiments.RunConfig` (defaults from ``base``,
     ``RunConfig()`` when ``None``)."""
-    from cnnrank.experiments import RunConfig
+    from cnnrank.experiments.runs import FLAT_FIELDS, RunConfig
 
     base = RunConfig() if base is None else base
     g = parser.add_argument_group("run configuration (defaults: the paper regime)")
-    for f in dataclasses.fields(RunConfig):
-        default = getattr(base, f.name)
-        flag = "--" + f.name.replace("_", "-")
+    for name in FLAT_FIELDS:
+        default = getattr(base, name)
+        flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
             g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL",
                            help=f"(default: {default})")
-        elif f.name == "signal_position":
+        elif name == "signal_position":
             g.add_argument(flag, type=_int_or_random, default=default, help="int or 'random' (default: 0)")
         else:
             g.add_argument(flag, type=type(default), default=default, help=f"(default: {default})")
@@ -47,10 +46,11 @@ def _int_or_random(text: str) -> int | str:
     return "random" if text == "random" else int(text)
 
 
-def config_from_args(args: argparse.Namespace):
-    from cnnrank.experiments import RunConfig
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~cnnrank.experiments.RunConfig` of the parsed options (validated)."""
+    from cnnrank.experiments.runs import FLAT_FIELDS, RunConfig
 
-    return RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
+    return RunConfig(**{name: getattr(args, name) for name in FLAT_FIELDS})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,18 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
-    """A plain-text table; ``columns`` are ``(key, header, format)``."""
-    head = "  ".join(f"{h:>{max(len(h), 9)}}" for _, h, _ in columns)
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append("  ".join(f"{format(r[k], fmt):>{max(len(h), 9)}}" for k, h, fmt in columns))
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.experiments import run_once
+    from cnnrank.experiments.runs import run_once
     from cnnrank.results import atomic_write_text
+    from cnnrank.tables import format_table
 
     config = config_from_args(args)  # validates before anything is written
     start = time.perf_counter()

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce.rank_vs_noise import _executor
+    from cnnrank._parallel import make_executor
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep, sweep_from_file
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         client = Client(args.dask)
         executor = client.get_executor()
     else:
-        executor = _executor(args.workers)
+        executor = make_executor(args.workers)
     try:
         res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
     finally:

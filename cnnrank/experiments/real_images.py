@@ -41,18 +41,28 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank._blas import blas_threads
+from cnnrank._blas import blas_threads, resolve
+from cnnrank._schedule import record_steps
 from cnnrank._validation import check_choice, check_int, check_real
+from cnnrank.activations import Activation
+from cnnrank.data import PatchData
 from cnnrank.datasets._files import ImageSet
 from cnnrank.datasets.cifar10 import load_cifar10
 from cnnrank.datasets.mnist import load_mnist
 from cnnrank.datasets.noise import background_mask, embed_in_noise_canvas, to_patches
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
+from cnnrank.engines import FeatureEngine
+from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.rank import data_matrix, patch_matrix, stable_rank
 from cnnrank.results import SavableResult
+from cnnrank.subspace import learned_subspace_report, principal_subspace
+from cnnrank.train import train
 
 __all__ = [
     "CLAIM_ACCURACY_DROP",
     "CLAIM_FRACTION_DROP",
+    "DEFAULT_TRAINING",
+    "REAL_FLAT_FIELDS",
     "RealRankConfig",
     "RealRankResult",
     "check_task_sizes",
@@ -71,9 +81,30 @@ CLAIM_FRACTION_DROP = 0.1
 CLAIM_ACCURACY_DROP = 0.02
 
 
-@dataclasses.dataclass(frozen=True)
+#: the training of every noise level unless changed: η = 0.5, 1000 steps, ten records, the feature engine
+DEFAULT_TRAINING = TrainingSpec(lr=0.5, steps=1000, record_every=100, engine="feature")
+_TRAINING_EXTRA = ("record_every", "engine")
+_PARTS = {"network": field_names(NetworkSpec), "training": field_names(TrainingSpec)}
+_OWN_FIELDS = ("dataset", "split", "classes", "n_train", "n_test", "preprocess", "grayscale", "noise_mode",
+               "noise_std", "threshold", "canvas_size", "patch_size", "reference_energy")
+#: the flat field names of a :class:`RealRankConfig`, in the order of :meth:`RealRankConfig.to_dict`
+REAL_FLAT_FIELDS: tuple[str, ...] = (*_OWN_FIELDS, *field_names(NetworkSpec), "lr", "steps", "seed",
+                                     *_TRAINING_EXTRA)
+
+
+def _record_every(steps: int) -> int:
+    return max(1, steps // 10)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
 class RealRankConfig:
     """Configuration of a real-image rank-versus-noise sweep (validated on creation).
+
+    Composed of the image and noise fields below, a :class:`NetworkSpec` (``network``: ``m``,
+    ``init_std``, ``activation``, ``kappa``) and a :class:`TrainingSpec` (``training``: ``lr``,
+    ``steps``; ``record_every`` follows ``steps`` — ten records per run — and the engine is
+    ``"feature"``). Built and read flat like :class:`~cnnrank.experiments.runs.RunConfig`:
+    ``RealRankConfig(m=20, lr=1.0)``, ``config.m``, ``config.replace(steps=100)``.
 
     Attributes
     ----------
@@ -121,28 +152,59 @@ class RealRankConfig:
         Root seed (see the module docstring).
     """
 
-    dataset: str = "mnist"
-    split: str = "test"
-    classes: tuple[int, int] = (0, 1)
-    n_train: int = 400
-    n_test: int = 1000
-    preprocess: str = "standardize"
-    grayscale: bool = False
-    noise_mode: str = "background"
-    noise_std: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
-    threshold: float = 0.1
-    canvas_size: int | None = None
-    patch_size: int = 14
-    reference_energy: float = 0.9
-    m: int = 40
-    init_std: float = 0.01
-    activation: str = "huber3"
-    kappa: float = 1.0
-    lr: float = 0.5
-    steps: int = 1000
-    seed: int = 0
+    dataset: str
+    split: str
+    classes: tuple[int, int]
+    n_train: int
+    n_test: int
+    preprocess: str
+    grayscale: bool
+    noise_mode: str
+    noise_std: tuple[float, ...]
+    threshold: float
+    canvas_size: int | None
+    patch_size: int
+    reference_energy: float
+    network: NetworkSpec
+    training: TrainingSpec
+    seed: int
 
-    def __post_init__(self) -> None:
+    def __init__(self, dataset: str = "mnist", split: str = "test", classes: tuple[int, int] = (0, 1),
+                 n_train: int = 400, n_test: int = 1000, preprocess: str = "standardize",
+                 grayscale: bool = False, noise_mode: str = "background",
+                 noise_std: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0), threshold: float = 0.1,
+                 canvas_size: int | None = None, patch_size: int = 14, reference_energy: float = 0.9,
+                 network: NetworkSpec | None = None, training: TrainingSpec | None = None, seed: int = 0,
+                 **flat: Any) -> None:
+        own = dict(dataset=dataset, split=split, classes=classes, n_train=n_train, n_test=n_test,
+                   preprocess=preprocess, grayscale=grayscale, noise_mode=noise_mode, noise_std=noise_std,
+                   threshold=threshold, canvas_size=canvas_size, patch_size=patch_size,
+                   reference_energy=reference_energy, seed=seed)
+        for k, v in own.items():
+            object.__setattr__(self, k, v)
+        split_ = flat_changes("RealRankConfig", flat, _PARTS)
+        net = NetworkSpec() if network is None else network
+        if not isinstance(net, NetworkSpec):
+            raise TypeError(f"network={type(net).__name__} is invalid: must be a NetworkSpec")
+        tr = DEFAULT_TRAINING if training is None else training
+        if not isinstance(tr, TrainingSpec):
+            raise TypeError(f"training={type(tr).__name__} is invalid: must be a TrainingSpec")
+        changes = split_["training"]
+        if "steps" in changes:  # ten records per run
+            changes["record_every"] = _record_every(check_int("steps", changes["steps"], minimum=1))
+        object.__setattr__(self, "network", dataclasses.replace(net, **split_["network"]))
+        object.__setattr__(self, "training", dataclasses.replace(tr, **changes))
+        self._validate()
+
+    # the flat view of the parts
+    m = property(lambda self: self.network.m, doc="Filters per class.")
+    init_std = property(lambda self: self.network.init_std, doc="``σ_0`` of the initial filters.")
+    activation = property(lambda self: self.network.activation, doc="Activation name.")
+    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
+    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
+    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps per noise level.")
+
+    def _validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(_LOADERS))
         check_choice("split", self.split, ("train", "test"))
         if len(tuple(self.classes)) != 2:
@@ -174,12 +236,7 @@ class RealRankConfig:
         if side % self.patch_size:
             where = "canvas" if self.noise_mode == "canvas" else "image"
             raise ValueError(f"patch_size={self.patch_size} is invalid: must divide the {where} side {side}")
-        check_int("m", self.m, minimum=1)
-        check_real("init_std", self.init_std, nonnegative=True)
-        check_real("kappa", self.kappa, positive=True)
-        self.make_activation()
-        check_real("lr", self.lr, positive=True)
-        check_int("steps", self.steps, minimum=1)
+        check_int("steps", self.steps, minimum=1)  # the parts validate the rest of their fields
         check_int("seed", self.seed, minimum=0)
 
     @property
@@ -194,21 +251,29 @@ class RealRankConfig:
             return 2 * self.native_side if self.canvas_size is None else self.canvas_size
         return self.native_side
 
-    def make_activation(self):
+    def make_activation(self) -> Activation:
         """The activation object named by :attr:`activation`."""
-        from cnnrank.activations import parse_activation
-
-        return parse_activation(self.activation, kappa=self.kappa)
+        return self.network.make_activation()
 
     def replace(self, **changes: Any) -> RealRankConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed, flat or parts (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of the fields."""
-        out = dataclasses.asdict(self)
-        out["classes"] = list(self.classes)
-        out["noise_std"] = list(self.noise_std)
+        """JSON-able flat dict of the fields, in the order of :data:`REAL_FLAT_FIELDS`.
+
+        ``record_every`` and ``engine`` are written only when they differ from what the sweep uses
+        by default (``max(1, steps // 10)`` and ``"feature"``), so the dict is the same as before the
+        configuration was composed of parts.
+        """
+        out: dict[str, Any] = {}
+        for name in REAL_FLAT_FIELDS:
+            value = getattr(self, name) if name not in _TRAINING_EXTRA else getattr(self.training, name)
+            if name == "record_every" and value == _record_every(self.steps):
+                continue
+            if name == "engine" and value == DEFAULT_TRAINING.engine:
+                continue
+            out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -411,8 +476,6 @@ def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, r
 
 
 def _stable_ranks(X: np.ndarray) -> tuple[float, float]:
-    from cnnrank.rank import data_matrix, patch_matrix, stable_rank
-
     return stable_rank(data_matrix(X)), stable_rank(patch_matrix(X))
 
 
@@ -466,14 +529,6 @@ def run_real_rank(
     cnnrank.TrainingDiverged
         Gradient descent blew up (lower ``lr``).
     """
-    from cnnrank._blas import resolve
-    from cnnrank.data import PatchData
-    from cnnrank.engines import FeatureEngine
-    from cnnrank.network import TwoLayerCNN
-    from cnnrank.rank import patch_matrix, stable_rank
-    from cnnrank.subspace import learned_subspace_report, principal_subspace
-    from cnnrank.train import record_steps, train
-
     if not isinstance(config, RealRankConfig):
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RealRankConfig")
     if images is None:
@@ -485,7 +540,6 @@ def run_real_rank(
     split_ss, train_noise_ss, test_noise_ss, init_ss = sq.spawn(4)
     task: BinaryImageTask = binary_task(images, config.classes, n_train=config.n_train,
                                         n_test=config.n_test, rng=np.random.default_rng(split_ss))
-    activation = config.make_activation()
     k = config.patch_size
     raw_train = task.train_images.mean(axis=3, keepdims=True) if config.grayscale else task.train_images
     raw_test = task.test_images.mean(axis=3, keepdims=True) if config.grayscale else task.test_images
@@ -497,8 +551,8 @@ def run_real_rank(
     n, P, d = clean_X.shape
     # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
     basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
-    net = TwoLayerCNN.init(config.m, d, config.init_std, activation, rng=np.random.default_rng(init_ss))
-    record_every = max(1, config.steps // 10)
+    net = config.network.init(d, rng=np.random.default_rng(init_ss))
+    record_every = config.training.record_every
     rec = record_steps(config.steps, record_every)
 
     cols: dict[str, list] = {key: [] for key in (
@@ -516,7 +570,10 @@ def run_real_rank(
                                          raw=raw_test), k)
             data_sr, patch_sr = _stable_ranks(X)
             traj = train(net, PatchData(X=X, y=task.y_train), lr=config.lr, steps=config.steps,
-                         record_every=record_every, test=PatchData(X=Xt, y=task.y_test))
+                         record_every=record_every, test=PatchData(X=Xt, y=task.y_test),
+                         engine=config.training.engine)
+            if traj.W_final is None or traj.W_init is None or traj.test_acc is None:  # pragma: no cover
+                raise RuntimeError("train() returned a trajectory without filters or test accuracy")
             A = (traj.W_final - traj.W_init).reshape(-1, d)
             report = learned_subspace_report(A, basis)
             row = {

@@ -1,0 +1,52 @@
+"""Experiments (layer 6): one run, the real-image sweep, and the records the commands write.
+
+* :mod:`~cnnrank.experiments.specs` — :class:`NetworkSpec`, :class:`TrainingSpec` (the parts of every
+  configuration);
+* :mod:`~cnnrank.experiments.runs` — :class:`RunConfig`, :func:`run_once` (grids of runs:
+  :mod:`cnnrank.sweeps`);
+* :mod:`~cnnrank.experiments.real_images` — :class:`RealRankConfig`, :func:`run_real_rank` (stable rank
+  of real images and of the filters versus background noise);
+* :mod:`~cnnrank.experiments.records` — the JSON records of the rank-versus-noise and
+  intrinsic-dimension sweeps (:func:`headline_record`, :func:`intrinsic_record`).
+
+This file only re-exports; the package's own modules import each other directly.
+"""
+
+from cnnrank.experiments.real_images import (
+    CLAIM_ACCURACY_DROP,
+    CLAIM_FRACTION_DROP,
+    RealRankConfig,
+    RealRankResult,
+    check_task_sizes,
+    claim_range,
+    noisy_images,
+    preprocess_images,
+    run_real_rank,
+)
+from cnnrank.experiments.records import benign_window, headline_record, headline_sentence, intrinsic_record
+from cnnrank.experiments.runs import DEFAULT_MODEL, FLAT_FIELDS, RunConfig, RunOutcome, config_from_dict, run_once
+from cnnrank.experiments.specs import NetworkSpec, TrainingSpec
+
+__all__ = [
+    "CLAIM_ACCURACY_DROP",
+    "CLAIM_FRACTION_DROP",
+    "DEFAULT_MODEL",
+    "FLAT_FIELDS",
+    "NetworkSpec",
+    "RealRankConfig",
+    "RealRankResult",
+    "RunConfig",
+    "RunOutcome",
+    "TrainingSpec",
+    "benign_window",
+    "check_task_sizes",
+    "claim_range",
+    "config_from_dict",
+    "headline_record",
+    "headline_sentence",
+    "intrinsic_record",
+    "noisy_images",
+    "preprocess_images",
+    "run_once",
+    "run_real_rank",
+]

@@ -1,0 +1,204 @@
+"""One run from a configuration: :class:`RunConfig` and :func:`run_once` (grids of runs: :mod:`cnnrank.sweeps`).
+
+:class:`RunConfig` gathers every knob of one run of docs/theory.md — data model, network, training — as
+a frozen, validated configuration of plain values, so that it can be written to JSON/TOML, varied in a
+sweep, and rebuilt exactly. It is composed of a :class:`~cnnrank.data.SignalNoiseModel`, a
+:class:`~cnnrank.experiments.specs.NetworkSpec` and a
+:class:`~cnnrank.experiments.specs.TrainingSpec` (each field declared and validated there, once), and
+reads and writes flat: ``RunConfig(noise_std=0.5, m=20)``, ``config.noise_std``,
+``config.replace(steps=100)``, :meth:`RunConfig.to_dict` and :func:`config_from_dict`.
+:func:`run_once` draws the training set, a test set and the initial filters from three independent
+streams of one ``rng``, trains, and returns the trajectory together with the data's rank diagnostics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnnrank._blas import blas_threads, resolve
+from cnnrank._validation import check_int
+from cnnrank.activations import Activation
+from cnnrank.data import PatchData, SignalNoiseModel
+from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.rank import data_rank_report
+from cnnrank.train import Trajectory, train
+
+__all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "RunConfig", "RunOutcome", "config_from_dict", "run_once"]
+
+#: the data model of the default run: the paper regime of docs/theory.md §5 (``d = 2000``,
+#: ``σ_p = 0.25``, balanced classes; the other fields are :class:`SignalNoiseModel`'s defaults)
+DEFAULT_MODEL = SignalNoiseModel(d=2000, noise_std=0.25, balanced=True)
+
+_PARTS = {"data_model": field_names(SignalNoiseModel), "network": field_names(NetworkSpec),
+          "training": field_names(TrainingSpec)}
+
+#: the flat field names of a :class:`RunConfig`, in the order of :meth:`RunConfig.to_dict`
+FLAT_FIELDS: tuple[str, ...] = ("n", "n_test", *(name for names in _PARTS.values() for name in names))
+
+#: fields that :meth:`RunConfig.to_dict` writes only when they differ from their default (they were
+#: added after results files existed; a default configuration writes the same dict as before)
+_WRITTEN_IF_CHANGED = {"signal_basis": DEFAULT_MODEL.signal_basis}
+
+
+@dataclass(frozen=True, init=False)
+class RunConfig:
+    """Everything one run needs. Defaults: the paper regime of docs/theory.md §5.
+
+    Built from flat keywords (any of :data:`FLAT_FIELDS`) or from its parts:
+
+    * ``n`` training and ``n_test`` test samples;
+    * ``data_model`` (:class:`SignalNoiseModel`, default :data:`DEFAULT_MODEL`): ``d``, ``K``,
+      ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,
+      ``signal_position``, ``signal_basis``;
+    * ``network`` (:class:`NetworkSpec`): ``m`` filters per class, ``init_std`` (σ_0), ``activation``
+      (``"huber<q>"``, ``"relu"`` or ``"poly<q>"``) with threshold ``kappa``;
+    * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``.
+
+    Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is
+    ``RunConfig(data_model=DEFAULT_MODEL.replace(noise_std=0.5))``. Every flat field reads as an
+    attribute (``config.noise_std``).
+    """
+
+    n: int
+    n_test: int
+    data_model: SignalNoiseModel
+    network: NetworkSpec
+    training: TrainingSpec
+
+    def __init__(self, n: int = 128, n_test: int = 256, *, data_model: SignalNoiseModel | None = None,
+                 network: NetworkSpec | None = None, training: TrainingSpec | None = None, **flat: Any) -> None:
+        check_int("n", n, minimum=1)
+        check_int("n_test", n_test, minimum=0)
+        split = flat_changes("RunConfig", flat, _PARTS)
+        model = DEFAULT_MODEL if data_model is None else data_model
+        if not isinstance(model, SignalNoiseModel):
+            raise TypeError(f"data_model={type(model).__name__} is invalid: must be a SignalNoiseModel")
+        net = NetworkSpec() if network is None else network
+        if not isinstance(net, NetworkSpec):
+            raise TypeError(f"network={type(net).__name__} is invalid: must be a NetworkSpec")
+        tr = TrainingSpec() if training is None else training
+        if not isinstance(tr, TrainingSpec):
+            raise TypeError(f"training={type(tr).__name__} is invalid: must be a TrainingSpec")
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "n_test", n_test)
+        object.__setattr__(self, "network", dataclasses.replace(net, **split["network"]))
+        object.__setattr__(self, "training", dataclasses.replace(tr, **split["training"]))
+        object.__setattr__(self, "data_model", dataclasses.replace(model, **split["data_model"]))
+
+    # the flat view: one read-only attribute per field of the parts
+    d = property(lambda self: self.data_model.d, doc="Dimension of a patch.")
+    K = property(lambda self: self.data_model.K, doc="Signals per class.")
+    patches = property(lambda self: self.data_model.patches, doc="Patches per sample ``P``.")
+    signal_norm = property(lambda self: self.data_model.signal_norm, doc="``‖μ‖``.")
+    noise_std = property(lambda self: self.data_model.noise_std, doc="Background noise ``σ_p``.")
+    project_noise = property(lambda self: self.data_model.project_noise, doc="Noise orthogonal to the signals.")
+    label_noise = property(lambda self: self.data_model.label_noise, doc="Share of flipped labels.")
+    balanced = property(lambda self: self.data_model.balanced, doc="Equal counts per signal.")
+    signal_position = property(lambda self: self.data_model.signal_position, doc="Signal patch index or 'random'.")
+    signal_basis = property(lambda self: self.data_model.signal_basis, doc="'canonical' or 'random'.")
+    m = property(lambda self: self.network.m, doc="Filters per class.")
+    init_std = property(lambda self: self.network.init_std, doc="``σ_0``.")
+    activation = property(lambda self: self.network.activation, doc="Activation name.")
+    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
+    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
+    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps.")
+    record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
+    engine = property(lambda self: self.training.engine, doc="Training engine.")
+
+    def model(self) -> SignalNoiseModel:
+        """The data model of this configuration."""
+        return self.data_model
+
+    def make_activation(self) -> Activation:
+        """The activation named by ``activation`` (threshold ``kappa`` for the Huberized ReLU)."""
+        return self.network.make_activation()
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed, flat or parts (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat dict of every field, in the order of :data:`FLAT_FIELDS` (JSON-able).
+
+        ``signal_basis`` is left out while it has its default ``"canonical"``: the dict of a
+        configuration that does not use it is the same as before the field existed (results files
+        and sweep-store fingerprints are unchanged); :func:`config_from_dict` reads both forms.
+        """
+        out = {}
+        for name in FLAT_FIELDS:
+            value = getattr(self, name)
+            if name in _WRITTEN_IF_CHANGED and value == _WRITTEN_IF_CHANGED[name]:
+                continue
+            out[name] = value
+        return out
+
+
+def config_from_dict(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """A :class:`RunConfig` from a flat mapping; unknown keys raise ``ValueError`` naming them."""
+    base = base or RunConfig()
+    unknown = sorted(set(values) - set(FLAT_FIELDS))
+    if unknown:
+        raise ValueError(f"config keys {unknown} are invalid: known keys are {sorted(FLAT_FIELDS)}")
+    coerced = {}
+    for k, v in values.items():
+        default = getattr(base, k)
+        if isinstance(default, bool) and not isinstance(v, bool):
+            raise ValueError(f"{k}={v!r} is invalid: must be true or false")
+        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        coerced[k] = v
+    return base.replace(**coerced)
+
+
+@dataclass
+class RunOutcome:
+    """What :func:`run_once` returns: the trajectory, the data and their rank diagnostics."""
+
+    trajectory: Trajectory
+    data: PatchData
+    test: PatchData | None
+    data_ranks: dict[str, float]
+
+    def scalars(self) -> dict[str, float]:
+        """Final-record numbers and data ranks, as one flat dict of floats."""
+        out = {k: float(v) for k, v in self.trajectory.summary().items()}
+        out.update(self.data_ranks)
+        return out
+
+
+def _step_cost(config: RunConfig) -> float:
+    """Modelled flops of one step of the engine ``config.engine`` would use (the cheaper for ``"auto"``)."""
+    from cnnrank.engines import ENGINES
+
+    n, P, d, m = config.n, config.patches, config.d, config.m
+    costs = {name: ENGINES[name].cost_per_step(n, P, d, m, n * P) for name in ("feature", "gram")}
+    return costs.get(config.engine, min(costs.values()))
+
+
+def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) -> RunOutcome:
+    """One run: draw data, test data and initial filters from independent streams, then train.
+
+    ``rng`` is normalized with ``np.random.default_rng`` and split with ``Generator.spawn(3)`` into
+    the streams of the training set, the test set and the initialization (in that order), so a seed
+    fixes every bit and changing ``n_test`` does not change the training data.
+    """
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig")
+    g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
+    model = config.model()
+    # One BLAS thread for problems of moderate size (see cnnrank._blas): runs of a sweep share the
+    # cores with each other (process pools) and multi-threaded OpenBLAS then costs up to 25x.
+    limit = resolve("auto", _step_cost(config), shared=True)
+    with blas_threads(limit):
+        data = model.sample(config.n, rng=g_data)
+        test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None
+        net = config.network.init(config.d, rng=g_init)
+        traj = train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every,
+                     test=test, engine=config.engine, progress=progress, blas_threads=limit)
+        ranks = data_rank_report(data)
+    traj.metadata["config"] = config.to_dict()
+    return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=ranks)

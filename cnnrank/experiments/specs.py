@@ -1,0 +1,103 @@
+"""The parts every experiment configuration is made of: the network and the training schedule.
+
+:class:`NetworkSpec` (``m``, ``init_std``, ``activation``, ``kappa``) and :class:`TrainingSpec` (``lr``,
+``steps``, ``record_every``, ``engine``) are frozen and validated on creation. :class:`RunConfig` and
+:class:`~cnnrank.experiments.real_images.RealRankConfig` hold one of each (the run configuration also
+holds its :class:`~cnnrank.data.SignalNoiseModel`) and expose their fields flat, so a field is
+declared and validated in one place only. :func:`flat_changes` splits flat keyword arguments among the
+parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from cnnrank._validation import check_int, check_real
+from cnnrank.activations import Activation, parse_activation
+from cnnrank.network import TwoLayerCNN
+
+__all__ = ["NetworkSpec", "TrainingSpec", "field_names", "flat_changes"]
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The two-layer CNN of docs/theory.md §2 before training.
+
+    Attributes
+    ----------
+    m : int
+        Filters per class.
+    init_std : float
+        ``σ_0`` of the initial filters.
+    activation : str
+        ``"huber<q>"`` (Huberized ReLU, e.g. ``"huber3"``), ``"relu"`` or ``"poly<q>"``.
+    kappa : float
+        Threshold of the Huberized ReLU.
+    """
+
+    m: int = 40
+    init_std: float = 0.01
+    activation: str = "huber3"
+    kappa: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_int("m", self.m, minimum=1)
+        check_real("init_std", self.init_std, nonnegative=True)
+        check_real("kappa", self.kappa, positive=True)
+        self.make_activation()
+
+    def make_activation(self) -> Activation:
+        """The activation named by ``activation`` (threshold ``kappa`` for the Huberized ReLU)."""
+        return parse_activation(self.activation, kappa=self.kappa)
+
+    def init(self, d: int, rng: Any = None) -> TwoLayerCNN:
+        """Initial filters ``W(0)`` of dimension ``d`` drawn from ``rng``."""
+        return TwoLayerCNN.init(self.m, d, self.init_std, self.make_activation(), rng=rng)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Full-batch gradient descent (docs/theory.md §4): step size, length, records, engine.
+
+    Attributes
+    ----------
+    lr : float
+        Step size ``η``.
+    steps : int
+        Gradient-descent steps.
+    record_every : int
+        Steps between records (the last step is always recorded).
+    engine : str
+        ``"feature"``, ``"gram"`` or ``"auto"`` (see :func:`cnnrank.train.train`).
+    """
+
+    lr: float = 2.0
+    steps: int = 3000
+    record_every: int = 100
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_real("lr", self.lr, positive=True)
+        check_int("steps", self.steps, minimum=0)
+        check_int("record_every", self.record_every, minimum=1)
+        if not isinstance(self.engine, str):
+            raise ValueError(f"engine={self.engine!r} is invalid: must be a string")
+
+
+def field_names(cls: Any) -> tuple[str, ...]:
+    """The field names of a dataclass, in order."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def flat_changes(owner: str, changes: dict[str, Any], parts: dict[str, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    """Split flat keyword arguments ``changes`` among ``parts`` (part name -> its field names).
+
+    Raises ``TypeError`` (as a constructor does) naming the keys that belong to no part.
+    """
+    known = {name for names in parts.values() for name in names}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise TypeError(f"{owner}() got unexpected keyword arguments {unknown}: known fields are {sorted(known)}")
+    return {part: {k: v for k, v in changes.items() if k in names} for part, names in parts.items()}
