@@ -14,6 +14,12 @@ All use the convention :math:`\sigma'(0) = 0` and vanish for :math:`z \le 0`.
 
 Each activation is a frozen dataclass, callable on arrays of any shape, with ``.grad(z)`` and
 ``.spec()`` (a JSON-able dict; :func:`activation_from_spec` inverts it).
+
+The engines that step in coefficient space need ``σ`` and ``σ'`` of the same pre-activations in one
+pass: :meth:`Activation.terms_and_grad` is the fused form (one home per activation: the value as a sum
+of terms ``σ(z) = Σ_k t_k(z) / c_k``, the derivative, optionally into preallocated buffers) and
+:meth:`Activation.value_and_grad` adds the terms up. They equal ``act(z)`` and ``act.grad(z)`` up to
+rounding (the fused form reuses ``σ'`` to build ``σ``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cnnrank._validation import check_real
+
+#: ``σ(z) = Σ_k t_k / c_k`` as ``((c_0, t_0), (c_1, t_1), …)`` (:meth:`Activation.terms_and_grad`)
+Terms = tuple[tuple[float, np.ndarray], ...]
 
 
 def _pow(x: np.ndarray, p: float) -> np.ndarray:
@@ -55,6 +64,48 @@ class Activation(abc.ABC):
     @abc.abstractmethod
     def grad(self, z: np.ndarray) -> np.ndarray:
         """``σ'(z)`` elementwise with ``σ'(0) = 0``, same shape as ``z``."""
+
+    def terms_and_grad(self, z: np.ndarray,
+                       out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[Terms, np.ndarray]:
+        r"""``σ(z)`` as a sum of terms and ``σ'(z)``, in one fused pass (docs/theory.md §2).
+
+        Parameters
+        ----------
+        z : ndarray of float64, any shape
+            Pre-activations.
+        out : (work0, work1, grad), optional
+            Three float64 buffers of ``z``'s shape, overwritten; the returned arrays may be views of
+            them. The base class ignores them.
+
+        Returns
+        -------
+        terms : tuple of (c_k, t_k)
+            ``σ(z) = Σ_k t_k / c_k`` (the divisors ``c_k`` are floats, ``1.0`` for a plain term): a
+            consumer folding ``σ`` into a weighted sum (``Σ_r w_r σ(z_r)``) divides its weights by
+            ``c_k`` once instead of the terms every time. The base class: ``((1.0, σ(z)),)``.
+        grad : ndarray, shape of ``z``
+            ``σ'(z)`` with ``σ'(0) = 0``.
+        """
+        return ((1.0, self(z)),), self.grad(z)
+
+    def value_and_grad(self, z: np.ndarray,
+                       out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``σ(z)`` and ``σ'(z)`` in one fused pass: the terms of :meth:`terms_and_grad` added up
+        (``t_0 · (1/c_0) + t_1 · (1/c_1) + …``, in place in the buffers of ``out`` when given).
+
+        Returns
+        -------
+        value, grad : ndarray, shape of ``z``
+        """
+        terms, grad = self.terms_and_grad(z, out)
+        (c0, val), rest = terms[0], terms[1:]
+        if c0 != 1.0:
+            val = np.multiply(val, 1.0 / c0, out=val)
+        for c, t in rest:
+            if c != 1.0:
+                t = np.multiply(t, 1.0 / c, out=t)
+            val = np.add(val, t, out=val)
+        return val, grad
 
     @property
     def power(self) -> float:
@@ -116,6 +167,27 @@ class HuberizedReLU(Activation):
     def kinks(self) -> tuple[float, ...]:
         return (0.0, self.kappa)
 
+    def terms_and_grad(self, z: np.ndarray,
+                       out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[Terms, np.ndarray]:
+        """Fused form: ``u = min(z⁺, κ)/κ``, ``σ' = u^{q-1}``, ``σ = min(z⁺, κ) σ' / q + (z - κ)⁺``
+        (terms ``(q, min(z⁺, κ) σ')`` and ``(1, (z - κ)⁺)``); see :meth:`Activation.terms_and_grad`."""
+        if self.q == 1.0:
+            return super().terms_and_grad(z, out)
+        z = np.asarray(z, dtype=np.float64)
+        b0, b1, grad = (np.empty_like(z), np.empty_like(z), np.empty_like(z)) if out is None else out
+        kappa, e = self.kappa, self.q - 1.0
+        zc = np.clip(z, 0.0, kappa, out=b0)
+        u = zc if kappa == 1.0 else np.multiply(zc, 1.0 / kappa, out=b1)
+        if e == 2.0:
+            np.multiply(u, u, out=grad)
+        elif e == 1.0:
+            grad[...] = u
+        else:
+            np.power(u, e, out=grad)
+        head = np.multiply(zc, grad, out=b1)  # zc^q / κ^(q-1)
+        tail = np.maximum(np.subtract(z, kappa, out=b0), 0.0, out=b0)
+        return ((self.q, head), (1.0, tail)), grad
+
 
 @dataclass(frozen=True)
 class ReLU(Activation):
@@ -128,6 +200,16 @@ class ReLU(Activation):
 
     def grad(self, z: np.ndarray) -> np.ndarray:
         return (np.asarray(z, dtype=np.float64) > 0.0).astype(np.float64)
+
+    def terms_and_grad(self, z: np.ndarray,
+                       out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[Terms, np.ndarray]:
+        """Fused form: ``σ = z⁺``, ``σ' = 1(z > 0)``; see :meth:`Activation.terms_and_grad`."""
+        z = np.asarray(z, dtype=np.float64)
+        if out is None:
+            return ((1.0, np.maximum(z, 0.0)),), (z > 0.0).astype(np.float64)
+        b0, _, grad = out
+        np.greater(z, 0.0, out=grad)
+        return ((1.0, np.maximum(z, 0.0, out=b0)),), grad
 
 
 @dataclass(frozen=True)
@@ -149,6 +231,24 @@ class PolyReLU(Activation):
         if self.q == 1.0:
             out = np.where(z > 0.0, out, 0.0)
         return out
+
+    def terms_and_grad(self, z: np.ndarray,
+                       out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[Terms, np.ndarray]:
+        """Fused form: ``σ = (z⁺)^{q-1} z⁺``, ``σ' = q (z⁺)^{q-1}``; see :meth:`Activation.terms_and_grad`."""
+        if self.q == 1.0:
+            return super().terms_and_grad(z, out)
+        z = np.asarray(z, dtype=np.float64)
+        b0, b1, grad = (np.empty_like(z), np.empty_like(z), np.empty_like(z)) if out is None else out
+        e = self.q - 1.0
+        zp = np.maximum(z, 0.0, out=b0)
+        if e == 2.0:
+            np.multiply(zp, zp, out=b1)
+        elif e == 1.0:
+            b1[...] = zp
+        else:
+            np.power(zp, e, out=b1)
+        np.multiply(b1, self.q, out=grad)
+        return ((1.0, np.multiply(b1, zp, out=b1)),), grad
 
 
 _REGISTRY: dict[str, type[Activation]] = {

@@ -12,8 +12,9 @@ and the elementwise work of the step on ``(B, M, 2m)`` arrays (:class:`cnnrank.e
 in groups sized to the cache (``chunk_bytes``).
 Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
 column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
-is what :func:`cnnrank.train` with ``engine="gram"`` (or ``"implicit"`` for
-:class:`~cnnrank.engines.implicit.GramSample` runs) returns for that run alone, to rounding.
+is what :func:`cnnrank.train.train` with ``engine="gram"`` (or :func:`cnnrank.train.train_implicit` for
+:class:`~cnnrank.gram_sample.GramSample` runs) returns for that run alone, to rounding; both are built
+by the same :meth:`Trajectory.from_snapshots`.
 
 A run that blows up does not stop the others: its trajectory keeps the records before the blow-up and
 ``metadata["diverged_at"]`` holds the step (``train`` would raise :class:`~cnnrank.TrainingDiverged`
@@ -30,22 +31,17 @@ import numpy as np
 
 from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._blas import resolve
-from cnnrank._validation import check_int, check_real
+from cnnrank._schedule import check_schedule, record_steps
+from cnnrank._validation import check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
-from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
-from cnnrank.engines.implicit import GramSample, sample_meta
+from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows
+from cnnrank.engines.implicit import ImplicitEngine
+from cnnrank.gram_sample import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
-from cnnrank.train import (
-    Trajectory,
-    _assemble_records,
-    _gamma_rho_implicit,
-    _validate_train,
-    record_steps,
-    signal_noise_coefficients,
-)
-from cnnrank.trajectory import signal_patch_coordinates
+from cnnrank.train import check_training_inputs
+from cnnrank.trajectory import Trajectory
 
 __all__ = ["train_batched"]
 
@@ -60,10 +56,11 @@ def _broadcast(name: str, value: Any, B: int) -> list:
 def _pad(p: GramProblem, M: int, Mt: int | None) -> GramProblem:
     """Pad to ``M`` distinct training (``Mt`` test) patches with zero rows/columns; move the sentinel."""
     dM = M - p.M
-    if dM == 0 and (Mt is None or p.test_G.shape[0] == Mt):
+    if dM == 0 and (Mt is None or (p.test_G is not None and p.test_G.shape[0] == Mt)):
         return p
     kw = {}
     if Mt is not None:
+        assert p.test_G is not None and p.test_Z0 is not None and p.test_index is not None
         dt = Mt - p.test_G.shape[0]
         kw = dict(test_G=np.pad(p.test_G, ((0, dt), (0, dM))), test_Z0=np.pad(p.test_Z0, ((0, dt), (0, 0))),
                   test_index=np.where(p.test_index == p.test_G.shape[0], Mt, p.test_index), test_y=p.test_y)
@@ -81,17 +78,13 @@ def _trajectory(b: int, B: int, chunk: int, recs: list[Snapshot], at: np.ndarray
         meta["diverged_at"] = diverged
     if implicit:
         meta["sample"] = sample_meta(data)
-        return _assemble_records(recs, at, data.m, data.n, data.P, lr, act, "implicit", meta,
-                                 gamma_rho=lambda c: _gamma_rho_implicit(c, data),
-                                 signal_coords=data.patch_signal_coordinates())
+        return Trajectory.from_snapshots(recs, at, data, data.m, lr, act, ImplicitEngine.name, meta)
     W_final = None
     if recs:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
             W_final = (net.W.reshape(2 * net.m, -1) + rows.combine(core.Cd[k, : problem.M])).reshape(net.W.shape)
-    gr = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
-    return _assemble_records(recs, at, net.m, data.n, data.P, lr, act, "gram", meta, gr,
-                             W_init=np.array(net.W), W_final=W_final, patches=np.array(data.X),
-                             signal_coords=signal_patch_coordinates(data) if data.has_decomposition else None)
+    return Trajectory.from_snapshots(recs, at, data, net.m, lr, act, GramEngine.name, meta,
+                                     W_init=net.W, W_final=W_final)
 
 
 def train_batched(
@@ -113,13 +106,13 @@ def train_batched(
         activation.
     data : PatchData or GramSample, or a sequence of them
         Training set per run (one is shared). ``GramSample`` runs (from
-        :meth:`SignalNoiseModel.sample_gram`) are trained as with ``engine="implicit"``.
+        :meth:`SignalNoiseModel.sample_gram`) are trained as by :func:`cnnrank.train.train_implicit`.
     lr : float or sequence of float
         Step size per run (one is shared).
     steps : int
         Number of steps ``T >= 0`` (the same for all runs).
     record_every : int, optional
-        As in :func:`cnnrank.train` (default ``max(1, steps // 100)``).
+        As in :func:`cnnrank.train.train` (default ``max(1, steps // 100)``).
     test : PatchData or sequence of PatchData, optional
         Test set per run (explicit runs only; GramSample runs carry theirs).
     chunk_bytes : float
@@ -131,7 +124,7 @@ def train_batched(
         Gram matrices from memory every step, so such runs advance one by one. ``float("inf")``
         stacks everything.
     blas_threads : "auto", int or None
-        BLAS threads while training, as in :func:`cnnrank.train`: ``"auto"`` uses one thread when a
+        BLAS threads while training, as in :func:`cnnrank.train.train`: ``"auto"`` uses one thread when a
         group's stacked step costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
         alone. Stored in ``metadata["blas_threads"]``.
 
@@ -158,36 +151,40 @@ def train_batched(
     lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
     B = max(lengths, default=1)
     nets_l, data_l, lr_l = _broadcast("nets", nets, B), _broadcast("data", data, B), _broadcast("lr", lr, B)
-    lrs = np.array([check_real("lr", v, positive=True) for v in lr_l])
-    steps = check_int("steps", steps, minimum=0)
-    record_every = check_int("record_every", max(1, steps // 100) if record_every is None else record_every,
-                             minimum=1)
+    checked = [check_schedule(v, steps, record_every) for v in lr_l]
+    lrs = np.array([c[0] for c in checked])
+    _, steps, record_every = checked[0]
     implicit = isinstance(data_l[0], GramSample)
     if any(isinstance(x, GramSample) != implicit for x in data_l):
         raise ValueError("data is invalid: mixes GramSample and PatchData runs")
     started = time.perf_counter()
+    acts: list[Activation]
+    problems: list[GramProblem]
+    Xds: list[PatchRows | None]
     if implicit:
         if test is not None:
             raise ValueError("test is invalid with GramSample runs: draw it with sample_gram(..., n_test=...)")
-        acts = [n if isinstance(n, Activation) else None for n in nets_l]
-        if any(a is None for a in acts):
+        if not all(isinstance(a, Activation) for a in nets_l):
             raise TypeError("nets is invalid for GramSample runs: pass the Activation")
-        problems, Xds = [s.problem for s in data_l], [None] * B
+        acts = list(nets_l)
+        problems = [GramProblem.from_sample(s) for s in data_l]
+        Xds = [None] * B
     else:
         test_l = _broadcast("test", test, B)
         for net, d, t in zip(nets_l, data_l, test_l):
-            _validate_train(net, d, t)
+            check_training_inputs(net, d, t)
         acts = [net.activation for net in nets_l]
         built = [GramProblem.from_vectors(net.W, d, t) for net, d, t in zip(nets_l, data_l, test_l)]
         problems, Xds = [p for p, _ in built], [x for _, x in built]
     if any(a != acts[0] for a in acts):
         raise ValueError("nets is invalid: every run of a batch must use the same activation")
-    shapes = {(p.n, p.P, p.m, None if p.test_G is None else p.test_y.shape[0]) for p in problems}
+    shapes = {(p.n, p.P, p.m, None if p.test_y is None else p.test_y.shape[0]) for p in problems}
     if len(shapes) != 1:
         raise ValueError(f"runs have shapes (n, P, m, n_test) {sorted(shapes, key=str)} which is invalid: "
                          f"a batch needs one shape")
     M = max(p.M for p in problems)
-    Mt = None if problems[0].test_G is None else max(p.test_G.shape[0] for p in problems)
+    test_Gs = [p.test_G for p in problems if p.test_G is not None]
+    Mt = max(G.shape[0] for G in test_Gs) if test_Gs else None
     padded = [_pad(p, M, Mt) for p in problems]
     per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
     chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
@@ -223,15 +220,15 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
             fg, lg = core.filter_grams()
             coef = core.coefficients()
             current = int(target)
-            for b in np.flatnonzero(div < 0):  # per-run records (small objects)
-                if not (np.isfinite(loss[b]) and np.all(np.isfinite(fg[b]))
-                        and (tloss is None or np.isfinite(tloss[b]))):
-                    div[b] = current
+            for i in np.flatnonzero(div < 0):  # per-run records (small objects)
+                if not (np.isfinite(loss[i]) and np.all(np.isfinite(fg[i]))
+                        and (tloss is None or np.isfinite(tloss[i]))):
+                    div[i] = current
                     continue
-                snaps[g0 + b].append(Snapshot(float(loss[b]), float(acc[b]),
-                                              None if tloss is None else float(tloss[b]),
-                                              None if tacc is None else float(tacc[b]),
-                                              coef[b], fg[b], lg[b]))
+                snaps[g0 + i].append(Snapshot(float(loss[i]), float(acc[i]),
+                                              None if tloss is None else float(tloss[i]),
+                                              None if tacc is None else float(tacc[i]),
+                                              coef[i], fg[i], lg[i]))
         for b in range(g0, g0 + core.B):  # assemble now, so the group's records are freed early
             out[b] = _trajectory(b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b],
                                  Xds[b], float(lrs[b]), acts[0], implicit, int(diverged[b]), started)

@@ -4,7 +4,10 @@ r"""The data model of the theory (docs/theory.md §1): low-rank clean images plu
 :class:`PatchData`. Each sample has ``P`` patches in :math:`\mathbb{R}^d`: one signal patch
 :math:`\mu_k` (``u_k`` for class +1, ``v_k`` for class -1) and ``P - 1`` background patches
 :math:`\xi \sim N(0, \sigma_p^2 (I - \Pi))` (``project_noise=True``, :math:`\Pi` the projector on the
-span of the ``2K`` signals) or :math:`N(0, \sigma_p^2 I)`.
+span of the ``2K`` signals) or :math:`N(0, \sigma_p^2 I)`. :meth:`SignalNoiseModel.sample_gram` draws the
+same law as inner products only (:mod:`cnnrank.gram_sample`, a :class:`~cnnrank.gram_sample.GramSample`);
+both take their labels, signal ids, positions and label flips from the draws of
+:meth:`SignalNoiseModel.draw_labels`.
 
 :class:`PatchData` is also the container for real images (``cnnrank.datasets``): there only ``X`` and
 ``y`` are given and the synthetic bookkeeping fields are ``None``.
@@ -19,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from cnnrank._validation import as_array, check_choice, check_int, check_labels, check_real
+from cnnrank.gram_sample import GramSample, sample_gram
+from cnnrank.subspace import orthonormal_basis
 
 __all__ = ["PatchData", "SignalNoiseModel", "make_signals"]
 
@@ -135,6 +140,34 @@ class PatchData:
         """Background patches, shape (n, P-1, d), in patch order with the signal patch left out."""
         idx = self.background_index
         return np.take_along_axis(self.X, idx[:, :, None], axis=1)
+
+    @property
+    def signal_sq_norms(self) -> np.ndarray:
+        """``‖μ_k‖²`` of each signal, shape (2K,) (docs/theory.md §4)."""
+        if self.signals is None:
+            raise ValueError("signal_sq_norms is unavailable: this PatchData has no signals")
+        return np.sum(self.signals**2, axis=1)
+
+    @property
+    def noise_sq_norms(self) -> np.ndarray:
+        """``‖ξ_{i,p}‖²`` of each background patch, shape (n, P-1), in the order of :attr:`noise`."""
+        return np.sum(self.noise**2, axis=2)
+
+    def patch_signal_coordinates(self) -> np.ndarray:
+        """Coordinates of every patch in an orthonormal basis ``Q`` of the signal span (docs/theory.md §5).
+
+        ``Z = X Q`` with ``X`` the (nP, d) patch matrix and ``Q`` (d, 2K) from
+        :func:`cnnrank.subspace.orthonormal_basis` of the signals; then ``(W - W0) Q = C Z`` for patch
+        coefficients ``C`` (2m, nP).
+
+        Returns
+        -------
+        ndarray, shape (n P, rank of the signals)
+        """
+        if self.signals is None:
+            raise ValueError("data has no signals: the signal span is undefined")
+        Q = orthonormal_basis(np.asarray(self.signals).T)
+        return np.asarray(self.X).reshape(-1, self.d) @ Q
 
     def clean(self) -> PatchData:
         """The same data with every background patch set to zero."""
@@ -264,24 +297,40 @@ class SignalNoiseModel:
         """The ``2K`` signal vectors, shape (2K, d) (``rng`` is used only for a random basis)."""
         return make_signals(self.d, self.K, self.signal_norm, self.signal_basis, rng)
 
-    def sample_gram(self, n: int, m: int, init_std: float, n_test: int = 0, rng: Any = None) -> Any:
+    def sample_gram(self, n: int, m: int, init_std: float, n_test: int = 0, rng: Any = None) -> GramSample:
         """Draw the inner products of ``n`` samples, ``n_test`` test samples and ``2m`` initial filters.
 
         The law of every inner product of ``sample(n)``, ``sample(n_test)`` and
         ``TwoLayerCNN.init(m, d, init_std)``, drawn without any ``d``-dimensional vector (a Wishart
         draw by the Bartlett decomposition): the cost does not depend on ``d``. Train on it with
-        ``cnnrank.train(activation, sample, lr, steps, engine="implicit")``. See
-        :func:`cnnrank.engines.implicit.sample_gram` for the construction and what it can give.
+        :func:`cnnrank.train.train_implicit`. See :func:`cnnrank.gram_sample.sample_gram` for the
+        construction and what it can give.
 
         Returns
         -------
-        cnnrank.engines.implicit.GramSample
+        cnnrank.gram_sample.GramSample
         """
-        from cnnrank.engines.implicit import sample_gram
-
         return sample_gram(self, n, m, init_std, n_test=n_test, rng=rng)
 
-    def _labels_and_ids(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def draw_classes(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw the true labels and signal ids of ``n`` samples (the first draws of :meth:`draw_labels`).
+
+        Balanced: ``⌊n/2⌋`` samples per class (one coin decides the odd one), signals cycled within a
+        class, then one permutation. Otherwise: a fair label per sample, then a uniform signal of its
+        class.
+
+        Parameters
+        ----------
+        n : int
+        rng : Generator
+
+        Returns
+        -------
+        y_true : ndarray, shape (n,)
+            ``+1`` for a class +1 signal (ids ``0..K-1``), ``-1`` otherwise.
+        signal_id : ndarray of int, shape (n,)
+            Row of the signals each sample carries.
+        """
         K = self.K
         if self.balanced:
             n_pos = n // 2 + (int(rng.integers(2)) if n % 2 else 0)
@@ -295,6 +344,35 @@ class SignalNoiseModel:
         y_true = np.where(signal_id < K, 1.0, -1.0)
         return y_true, signal_id
 
+    def draw_positions(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Signal patch position of ``n`` samples, shape (n,): uniform in ``0..P-1`` for
+        ``signal_position="random"`` (one draw), else the fixed position (no draw)."""
+        if self.signal_position == "random":
+            return rng.integers(0, self.patches, size=n)
+        return np.full(n, int(self.signal_position))
+
+    def draw_flips(self, y_true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observed labels: each of ``y_true`` flipped with probability ``label_noise`` (no draw when 0)."""
+        n = y_true.shape[0]
+        flips = rng.random(n) < self.label_noise if self.label_noise > 0 else np.zeros(n, bool)
+        return np.where(flips, -y_true, y_true)
+
+    def draw_labels(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Labels, signal ids, signal positions and label flips of ``n`` samples, in this draw order.
+
+        :meth:`draw_classes`, :meth:`draw_positions`, :meth:`draw_flips` back to back: the draws of
+        :meth:`sample` without its signal basis and background noise (which :meth:`sample` draws
+        between the positions and the flips), as :meth:`sample_gram` uses them.
+
+        Returns
+        -------
+        y, y_true, signal_id, signal_pos : ndarray, shape (n,)
+            Observed labels, true labels, signal ids and signal positions (as in :class:`PatchData`).
+        """
+        y_true, signal_id = self.draw_classes(n, rng)
+        pos = self.draw_positions(n, rng)
+        return self.draw_flips(y_true, rng), y_true, signal_id, pos
+
     def sample(self, n: int, rng: Any = None) -> PatchData:
         """Draw ``n`` samples.
 
@@ -304,7 +382,8 @@ class SignalNoiseModel:
             Number of samples, >= 1.
         rng : None, int, SeedSequence or Generator
             Normalized with ``np.random.default_rng``. The draws happen in a fixed order (signal
-            basis, labels and signal ids, positions, noise, label flips), so a seed fixes every bit.
+            basis, labels and signal ids (:meth:`draw_classes`), positions (:meth:`draw_positions`),
+            noise, label flips (:meth:`draw_flips`)), so a seed fixes every bit.
 
         Returns
         -------
@@ -315,18 +394,14 @@ class SignalNoiseModel:
         n = check_int("n", n, minimum=1)
         rng = np.random.default_rng(rng)
         S = self.signals(rng)
-        y_true, signal_id = self._labels_and_ids(n, rng)
+        y_true, signal_id = self.draw_classes(n, rng)
         P, d = self.patches, self.d
-        if self.signal_position == "random":
-            pos = rng.integers(0, P, size=n)
-        else:
-            pos = np.full(n, int(self.signal_position))
+        pos = self.draw_positions(n, rng)
         noise = self.noise_std * rng.standard_normal((n, P - 1, d))
         if self.project_noise and self.signal_norm > 0:
             U = S / self.signal_norm  # orthonormal rows
             noise -= (noise @ U.T) @ U
-        flips = rng.random(n) < self.label_noise if self.label_noise > 0 else np.zeros(n, bool)
-        y = np.where(flips, -y_true, y_true)
+        y = self.draw_flips(y_true, rng)
         X = np.empty((n, P, d))
         sig_mask = np.arange(P)[None, :] == pos[:, None]
         X[sig_mask] = S[signal_id]

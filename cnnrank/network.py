@@ -24,10 +24,12 @@ from cnnrank.activations import Activation
 __all__ = [
     "TwoLayerCNN",
     "filter_signs",
+    "forward_flat",
     "logistic_loss",
     "logistic_loss_derivative",
     "loss_and_grad",
     "network_output",
+    "patch_gradient_weights",
 ]
 
 
@@ -62,8 +64,27 @@ def _check_X(X: Any) -> np.ndarray:
     return X
 
 
-def _forward(Wflat: np.ndarray, Xflat: np.ndarray, n: int, act: Activation) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-activations ``Z`` (nP, 2m) and outputs ``f`` (n,) from flat filters and patches."""
+def forward_flat(Wflat: np.ndarray, Xflat: np.ndarray, n: int, act: Activation) -> tuple[np.ndarray, np.ndarray]:
+    r"""Pre-activations and outputs from flat filters and patches (docs/theory.md §2), unchecked.
+
+    ``Z = X Wᵀ`` and ``f_i = (1/m) Σ_p (Σ_{r} σ(Z_{(i,p),(+1,r)}) - Σ_r σ(Z_{(i,p),(-1,r)}))``; the
+    building block of :func:`network_output`, :func:`loss_and_grad` and the feature engine.
+
+    Parameters
+    ----------
+    Wflat : ndarray, shape (2m, d)
+        Filters, class +1 then class -1 (``W.reshape(2m, d)``).
+    Xflat : ndarray, shape (n P, d)
+        Patches, row ``i P + p``.
+    n : int
+        Number of samples.
+    act : Activation
+
+    Returns
+    -------
+    Z : ndarray, shape (n P, 2m)
+    f : ndarray, shape (n,)
+    """
     m = Wflat.shape[0] // 2
     Z = Xflat @ Wflat.T
     S = act(Z).reshape(n, -1, 2 * m).sum(axis=1)  # (n, 2m)
@@ -71,11 +92,26 @@ def _forward(Wflat: np.ndarray, Xflat: np.ndarray, n: int, act: Activation) -> t
     return Z, f
 
 
-def _patch_weights(Z: np.ndarray, f: np.ndarray, y: np.ndarray, act: Activation) -> tuple[float, np.ndarray]:
-    r"""Mean logistic loss and the per-patch gradient weights ``A`` (nP, 2m).
+def patch_gradient_weights(Z: np.ndarray, f: np.ndarray, y: np.ndarray, act: Activation) -> tuple[float, np.ndarray]:
+    r"""Mean logistic loss and the per-patch gradient weights ``A`` (nP, 2m), unchecked.
 
     ``A[(i,p), (j,r)] = (j / (n m)) ℓ'_i y_i σ'(⟨w_{j,r}, x_i^(p)⟩)`` so that ``grad = A^T X`` and the
-    patch coefficients move by ``-η A``.
+    patch coefficients move by ``-η A`` (docs/theory.md §3).
+
+    Parameters
+    ----------
+    Z : ndarray, shape (n P, 2m)
+        Pre-activations from :func:`forward_flat`.
+    f : ndarray, shape (n,)
+        Outputs from :func:`forward_flat`.
+    y : ndarray, shape (n,)
+        Labels in {-1, +1}.
+    act : Activation
+
+    Returns
+    -------
+    loss : float
+    A : ndarray, shape (n P, 2m)
     """
     n = f.shape[0]
     m = Z.shape[1] // 2
@@ -104,7 +140,7 @@ def network_output(W: np.ndarray, X: np.ndarray, activation: Activation) -> np.n
     X = _check_X(X)
     W = _check_W(W, X.shape[2])
     n, P, d = X.shape
-    return _forward(W.reshape(-1, d), X.reshape(n * P, d), n, activation)[1]
+    return forward_flat(W.reshape(-1, d), X.reshape(n * P, d), n, activation)[1]
 
 
 def loss_and_grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, activation: Activation) -> tuple[float, np.ndarray]:
@@ -133,8 +169,8 @@ def loss_and_grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, activation: Activ
     if y.shape != (n,):
         raise ValueError(f"y has shape {y.shape} which is invalid: must be ({n},) to match X")
     Xflat = X.reshape(n * P, d)
-    Z, f = _forward(W.reshape(-1, d), Xflat, n, activation)
-    loss, A = _patch_weights(Z, f, y, activation)
+    Z, f = forward_flat(W.reshape(-1, d), Xflat, n, activation)
+    loss, A = patch_gradient_weights(Z, f, y, activation)
     return loss, (A.T @ Xflat).reshape(W.shape)
 
 

@@ -1,6 +1,15 @@
-r"""Training: :func:`train` validates, picks an engine, runs the loop over records, handles
-divergence, and returns a :class:`~cnnrank.trajectory.Trajectory` (γ, ρ and ranks derived from the
-patch coefficients; see :mod:`cnnrank.trajectory`).
+r"""Training (layer 4): the loop over records, divergence handling, and the two entry points.
+
+* :func:`train` — full-batch gradient descent on a :class:`~cnnrank.network.TwoLayerCNN` and a
+  :class:`~cnnrank.data.PatchData`, with an engine that has vectors (feature, Gram, or ``"auto"``);
+* :func:`train_implicit` — the dimension-free path: the implicit engine on a
+  :class:`~cnnrank.gram_sample.GramSample` (no vector of ``R^d`` ever exists).
+
+Both validate the schedule with :func:`cnnrank._schedule.check_schedule`, record at
+:func:`~cnnrank._schedule.record_steps`, set BLAS threads with :func:`cnnrank._blas.resolve`, run the
+same loop (:func:`run_records`) and return a :class:`~cnnrank.trajectory.Trajectory` built by
+:meth:`Trajectory.from_snapshots` (γ, ρ and ranks derived from the patch coefficients of
+docs/theory.md §3–§5).
 """
 
 from __future__ import annotations
@@ -14,25 +23,37 @@ import numpy as np
 from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._blas import resolve
 from cnnrank._progress import progress_bar
-from cnnrank._validation import check_int, check_real
+from cnnrank._schedule import check_schedule, record_steps
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines import ENGINES, Diverged, Snapshot, choose_engine
-from cnnrank.engines.implicit import GramSample, ImplicitEngine, sample_meta
+from cnnrank.engines import ENGINES, Diverged, Engine, Snapshot, choose_engine
+from cnnrank.engines.implicit import ImplicitEngine
 from cnnrank.errors import TrainingDiverged
+from cnnrank.gram_sample import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
-from cnnrank.rank import stable_rank_from_gram
-from cnnrank.subspace import _overlaps, learned_subspace_from_grams
-from cnnrank.trajectory import Trajectory, record_steps, signal_noise_coefficients, signal_patch_coordinates
+from cnnrank.trajectory import Trajectory, signal_noise_coefficients
 
-__all__ = ["TrainingDiverged", "Trajectory", "record_steps", "signal_noise_coefficients", "train"]
+__all__ = ["TrainingDiverged", "Trajectory", "check_training_inputs", "record_steps", "run_records",
+           "signal_noise_coefficients", "train", "train_implicit"]
 
-
-
+_USE_IMPLICIT = "use cnnrank.train.train_implicit(activation, sample, lr, steps) for a GramSample"
 
 
+def check_training_inputs(net: Any, data: Any, test: Any = None) -> None:
+    """Validate the inputs of :func:`train` (and of each explicit run of ``train_batched``).
 
-def _validate_train(net: Any, data: Any, test: Any) -> None:
+    Raises
+    ------
+    TypeError
+        ``net`` is not a :class:`~cnnrank.network.TwoLayerCNN`, or ``data``/``test`` is not a
+        :class:`~cnnrank.data.PatchData` (a :class:`~cnnrank.gram_sample.GramSample` or an
+        :class:`~cnnrank.activations.Activation` is pointed to :func:`train_implicit`).
+    ValueError
+        The patch dimension of ``data`` or ``test`` differs from the network's ``d``.
+    """
+    if isinstance(data, GramSample) or isinstance(net, Activation):
+        raise TypeError(f"net={type(net).__name__}, data={type(data).__name__} is invalid for train, which "
+                        f"needs a TwoLayerCNN and a PatchData: {_USE_IMPLICIT}")
     if not isinstance(net, TwoLayerCNN):
         raise TypeError(f"net={type(net).__name__} is invalid: must be a cnnrank.TwoLayerCNN")
     if not isinstance(data, PatchData):
@@ -49,8 +70,12 @@ def _validate_train(net: Any, data: Any, test: Any) -> None:
 def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData, steps: int | None = None) -> tuple[str, str]:
     if engine == "auto":
         return choose_engine(net, data, steps)
+    names = sorted(k for k, v in ENGINES.items() if v.needs_vectors) + ["auto"]
+    if engine in ENGINES and not ENGINES[engine].needs_vectors:
+        raise ValueError(f"engine={engine!r} is invalid for train (it has no vectors): {_USE_IMPLICIT}; "
+                         f"train takes one of {names}")
     if engine not in ENGINES:
-        raise ValueError(f"engine={engine!r} is invalid: must be one of {sorted(ENGINES) + ['auto']}")
+        raise ValueError(f"engine={engine!r} is invalid: must be one of {names}")
     return engine, "requested"
 
 
@@ -61,21 +86,24 @@ def train(
     steps: int,
     record_every: int | None = None,
     test: PatchData | None = None,
-    engine: str = "feature",
+    engine: str = "auto",
     progress: bool | None = False,
     callback: Callable[[int, Snapshot], None] | None = None,
     blas_threads: int | str | None = "auto",
 ) -> Trajectory:
-    """Full-batch gradient descent with constant step ``lr`` on the mean logistic loss.
+    """Full-batch gradient descent with constant step ``lr`` on the mean logistic loss (docs/theory.md §2–§3).
+
+    ``W(t+1) = W(t) - η ∇L_S(W(t))``; the patch coefficients ``c_{j,r,i,p}`` with
+    ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)`` are recorded, and γ, ρ and the ranks derived from
+    them (:class:`~cnnrank.trajectory.Trajectory`).
 
     Parameters
     ----------
-    net : TwoLayerCNN or Activation
-        Initial filters ``W(0)`` (2, m, d) and the activation; with ``engine="implicit"`` only the
-        :class:`~cnnrank.activations.Activation` (the initial filters are part of the sample).
-    data : PatchData or GramSample
-        Training set, ``X`` (n, P, d), ``y`` (n,); or, for ``engine="implicit"``, the inner products
-        drawn by :meth:`SignalNoiseModel.sample_gram` (test set included, ``test`` must be None).
+    net : TwoLayerCNN
+        Initial filters ``W(0)`` (2, m, d) and the activation.
+    data : PatchData
+        Training set, ``X`` (n, P, d), ``y`` (n,). (For a dimension-free
+        :class:`~cnnrank.gram_sample.GramSample` use :func:`train_implicit`.)
     lr : float
         Step size ``η > 0``.
     steps : int
@@ -86,23 +114,21 @@ def train(
     test : PatchData, optional
         Held-out data for test loss and accuracy.
     engine : str
-        ``"feature"`` (feature space, ``8 nP d m`` flops per step), ``"gram"`` (patch coefficients
-        with the Gram matrix of the distinct patches, ``4 M² m`` flops per step, independent of
-        ``d``), another name of :data:`cnnrank.engines.ENGINES`, or ``"auto"``: the cheaper of the
-        two for these shapes (:func:`cnnrank.engines.choose_engine`; the reason is stored in
-        ``metadata["engine_choice"]``). ``"implicit"`` trains on a
-        :class:`~cnnrank.engines.implicit.GramSample` (no vector of ``R^d`` ever exists): the
-        trajectory has losses, accuracies (test included), ``coef``, ``gamma``, ``rho`` and both
-        stable ranks, and ``W_init``, ``W_final``, ``patches`` are ``None`` (``weights_at`` raises).
+        ``"auto"`` (default): the cheaper of the two engines with vectors for these shapes
+        (:func:`cnnrank.engines.choose_engine`; the reason is stored in
+        ``metadata["engine_choice"]``); ``"feature"`` (feature space, ``8 nP d m`` flops per step);
+        ``"gram"`` (patch coefficients with the Gram matrix of the distinct patches, ``4 M² m`` flops
+        per step, independent of ``d``). The engines agree to rounding. ``"implicit"`` is
+        :func:`train_implicit`'s.
     progress : bool or None
         Progress bar on stderr (``None``: only on a terminal).
     callback : callable, optional
         Called as ``callback(step, snapshot)`` at every record.
     blas_threads : "auto", int or None
         BLAS threads while training (:mod:`cnnrank._blas`). ``"auto"`` uses one thread when a step
-        costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS` (the products are then too small for threads to pay,
-        and on shared cores threads cost up to 25×), ``None`` leaves BLAS alone. The choice is in
-        ``metadata["blas_threads"]``. Results for different thread counts agree to rounding (BLAS
+        costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS` (the products are then too small for threads
+        to pay, and on shared cores threads cost up to 25×), ``None`` leaves BLAS alone. The choice is
+        in ``metadata["blas_threads"]``. Results for different thread counts agree to rounding (BLAS
         blocks differently); for the same setting they are bit-identical.
 
     Returns
@@ -111,44 +137,119 @@ def train(
 
     Raises
     ------
+    TypeError
+        For a ``GramSample`` or an ``Activation`` (use :func:`train_implicit`), or other wrong types.
+    ValueError
+        For ``engine="implicit"`` (use :func:`train_implicit`), an unknown engine, or a bad schedule.
     TrainingDiverged
         If the loss or the weights become non-finite; carries the records so far.
     """
     resolve(blas_threads, 0.0)  # validates the argument before anything else
-    if engine == "implicit" or isinstance(data, GramSample):
-        limit = resolve(blas_threads, 0.0)  # a d-free step is a small Gram step
-        with _blas_threads(limit):
-            traj = _train_implicit(net, data, lr, steps, record_every, test, engine, progress, callback)
-        traj.metadata["blas_threads"] = limit
-        return traj
-    _validate_train(net, data, test)
-    lr = check_real("lr", lr, positive=True)
-    steps = check_int("steps", steps, minimum=0)
-    if record_every is None:
-        record_every = max(1, steps // 100)
-    record_every = check_int("record_every", record_every, minimum=1)
+    check_training_inputs(net, data, test)
+    lr, steps, record_every = check_schedule(lr, steps, record_every)
     name, why = _resolve_engine(engine, net, data, steps)
     n, P, d = data.X.shape
     limit = resolve(blas_threads, ENGINES[name].cost_per_step(n, P, d, net.m, n * P))  # M <= nP
     started = time.perf_counter()
 
-    def assemble(snaps: list[Snapshot], done_steps: np.ndarray) -> Trajectory:
-        return _assemble(snaps, done_steps, net, data, lr, name, eng,
-                         {"engine_choice": why, "seconds": time.perf_counter() - started,
-                          "blas_threads": limit})
+    def assemble(snaps: list[Snapshot], at: np.ndarray) -> Trajectory:
+        meta = {"engine_choice": why, "seconds": time.perf_counter() - started, "blas_threads": limit}
+        W_final = eng.weights() if snaps else None
+        return Trajectory.from_snapshots(snaps, at, data, net.m, lr, net.activation, name, meta,
+                                         W_init=net.W if snaps else None, W_final=W_final)
 
     with _blas_threads(limit):
         eng = ENGINES[name](net.W, data, net.activation, test)
-        return _run(eng, name, lr, steps, record_every, progress, callback, assemble)
+        return run_records(eng, lr, steps, record_every, progress, callback, assemble)
 
 
-def _run(eng: Any, name: str, lr: float, steps: int, record_every: int, progress: bool | None,
-         callback: Callable[[int, Snapshot], None] | None,
-         assemble: Callable[[list[Snapshot], np.ndarray], Trajectory]) -> Trajectory:
-    """The loop over records shared by every engine."""
+def train_implicit(
+    activation: Activation,
+    sample: GramSample,
+    lr: float,
+    steps: int,
+    record_every: int | None = None,
+    progress: bool | None = False,
+    callback: Callable[[int, Snapshot], None] | None = None,
+    blas_threads: int | str | None = "auto",
+) -> Trajectory:
+    """Gradient descent on a dimension-free sample: the implicit engine, no vector of ``R^d``.
+
+    The same steps as the Gram engine (docs/theory.md §3) on the inner products of a
+    :class:`~cnnrank.gram_sample.GramSample` (:meth:`SignalNoiseModel.sample_gram`, or
+    :func:`~cnnrank.gram_sample.gram_sample_from_data` for explicit vectors). The trajectory has the
+    losses, accuracies (test included when the sample has a test set), ``coef``, ``gamma``, ``rho``,
+    both stable ranks and the learned-subspace diagnostics; ``W_init``, ``W_final`` and ``patches``
+    are ``None`` (``weights_at`` raises).
+
+    Parameters
+    ----------
+    activation : Activation
+        The activation (the initial filters are part of the sample).
+    sample : GramSample
+        The inner products of signals, patches, initial filters and test patches.
+    lr : float
+        Step size ``η > 0``.
+    steps : int
+        Number of steps ``T >= 0``.
+    record_every : int, optional
+        As in :func:`train` (default ``max(1, steps // 100)``).
+    progress : bool or None
+        Progress bar on stderr (``None``: only on a terminal).
+    callback : callable, optional
+        Called as ``callback(step, snapshot)`` at every record.
+    blas_threads : "auto", int or None
+        As in :func:`train`; ``"auto"`` uses one thread (a step costs ``4 M² m`` flops, small).
+
+    Returns
+    -------
+    Trajectory
+        ``engine == "implicit"``; ``metadata["sample"]`` describes the sample
+        (:func:`~cnnrank.gram_sample.sample_meta`).
+
+    Raises
+    ------
+    TypeError
+        ``activation`` is not an :class:`~cnnrank.activations.Activation` (e.g. a ``TwoLayerCNN``) or
+        ``sample`` is not a ``GramSample``.
+    TrainingDiverged
+        If the loss becomes non-finite; carries the records so far.
+    """
+    limit = resolve(blas_threads, 0.0)  # validates the argument; a d-free step is a small Gram step
+    if not isinstance(sample, GramSample):
+        raise TypeError(f"sample={type(sample).__name__} is invalid: must be a GramSample from "
+                        f"SignalNoiseModel.sample_gram (for a PatchData use cnnrank.train.train)")
+    if isinstance(activation, TwoLayerCNN):
+        raise TypeError("activation=TwoLayerCNN is invalid: pass the Activation; the initial filters are "
+                        "part of the GramSample")
+    if not isinstance(activation, Activation):
+        raise TypeError(f"activation={type(activation).__name__} is invalid: must be a cnnrank Activation")
+    lr, steps, record_every = check_schedule(lr, steps, record_every)
+    started = time.perf_counter()
+
+    def assemble(snaps: list[Snapshot], at: np.ndarray) -> Trajectory:
+        meta = {"engine_choice": "requested", "seconds": time.perf_counter() - started,
+                "sample": sample_meta(sample), "blas_threads": limit}
+        return Trajectory.from_snapshots(snaps, at, sample, sample.m, lr, activation, ImplicitEngine.name, meta)
+
+    with _blas_threads(limit):
+        eng = ImplicitEngine(sample, activation)
+        return run_records(eng, lr, steps, record_every, progress, callback, assemble)
+
+
+def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress: bool | None,
+                callback: Callable[[int, Snapshot], None] | None,
+                assemble: Callable[[list[Snapshot], np.ndarray], Trajectory]) -> Trajectory:
+    """The loop over records shared by every engine.
+
+    Advances ``eng`` to each step of :func:`~cnnrank._schedule.record_steps` ``(steps, record_every)``,
+    takes a :class:`~cnnrank.engines.base.Snapshot` there and calls ``callback(step, snapshot)``;
+    returns ``assemble(snapshots, record_steps)``. On a blow-up raises
+    :class:`~cnnrank.errors.TrainingDiverged` carrying ``assemble`` of the records so far.
+    """
     at = record_steps(steps, record_every)
     snaps: list[Snapshot] = []
-    bar = progress_bar(steps, desc=f"train[{name}]", enabled=progress)
+    bar = progress_bar(steps, desc=f"train[{eng.name}]", enabled=progress)
     current = 0
     try:
         for target in at:
@@ -168,137 +269,3 @@ def _run(eng: Any, name: str, lr: float, steps: int, record_every: int, progress
     finally:
         bar.close()
     return assemble(snaps, at)
-
-
-def _train_implicit(activation: Any, sample: Any, lr: float, steps: int, record_every: int | None,
-                    test: Any, engine: str, progress: bool | None,
-                    callback: Callable[[int, Snapshot], None] | None) -> Trajectory:
-    """``train(activation, sample, ..., engine="implicit")`` on a :class:`GramSample`."""
-    if engine not in ("implicit", "auto"):
-        raise ValueError(f"engine={engine!r} is invalid for a GramSample (no vectors): must be 'implicit' "
-                         f"or 'auto'")
-    if not isinstance(sample, GramSample):
-        raise TypeError(f"data={type(sample).__name__} is invalid: engine='implicit' needs a GramSample "
-                        f"from SignalNoiseModel.sample_gram")
-    if isinstance(activation, TwoLayerCNN):
-        raise TypeError("net=TwoLayerCNN is invalid for engine='implicit': pass the Activation; the "
-                        "initial filters are part of the GramSample")
-    if not isinstance(activation, Activation):
-        raise TypeError(f"net={type(activation).__name__} is invalid: engine='implicit' needs an Activation")
-    if test is not None:
-        raise ValueError("test is invalid with engine='implicit': draw the test set jointly with "
-                         "sample_gram(..., n_test=...)")
-    lr = check_real("lr", lr, positive=True)
-    steps = check_int("steps", steps, minimum=0)
-    if record_every is None:
-        record_every = max(1, steps // 100)
-    record_every = check_int("record_every", record_every, minimum=1)
-    started = time.perf_counter()
-    eng = ImplicitEngine(sample, activation)
-
-    def assemble(snaps: list[Snapshot], done_steps: np.ndarray) -> Trajectory:
-        meta = {"engine_choice": "requested" if engine == "implicit" else "auto: implicit (a GramSample)",
-                "seconds": time.perf_counter() - started, "sample": sample_meta(sample)}
-        return _assemble_records(snaps, done_steps, sample.m, sample.n, sample.P, lr, activation,
-                                 "implicit", meta, gamma_rho=lambda c: _gamma_rho_implicit(c, sample),
-                                 signal_coords=sample.patch_signal_coordinates())
-
-    return _run(eng, "implicit", lr, steps, record_every, progress, callback, assemble)
-
-
-def _gamma_rho_implicit(coef: np.ndarray, sample: Any) -> tuple[np.ndarray, np.ndarray]:
-    """γ and ρ (docs/theory.md §4) from coefficients and the sample's norms and bookkeeping."""
-    n, P = sample.n, sample.P
-    pos = np.broadcast_to(sample.signal_pos[:, None], coef.shape[:-1] + (1,))
-    c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]
-    onehot = np.zeros((n, 2 * sample.K))
-    onehot[np.arange(n), sample.signal_id] = 1.0
-    gamma = (c_sig @ onehot) * sample.signal_sq_norms
-    keep = np.arange(P)[None, :] != sample.signal_pos[:, None]
-    bg = np.broadcast_to(np.nonzero(keep)[1].reshape(n, P - 1), coef.shape[:-2] + (n, P - 1))
-    rho = np.take_along_axis(coef, bg, axis=-1) * sample.noise_sq_norms
-    return gamma, rho
-
-
-def _stable_ranks(grams: list[np.ndarray]) -> np.ndarray:
-    """:func:`stable_rank_from_gram` of each matrix, as one stacked eigenvalue call (``tr G / λ_max``)."""
-    if not grams:
-        return np.zeros(0)
-    G = np.stack(grams)
-    G = 0.5 * (G + G.transpose(0, 2, 1))
-    if not np.all(np.isfinite(G)):
-        return np.array([stable_rank_from_gram(g) for g in grams])  # let the validator report it
-    top = np.linalg.eigvalsh(G)[:, -1]
-    tr = np.trace(G, axis1=1, axis2=2)
-    out = np.zeros(len(grams))
-    pos = top > 0
-    out[pos] = tr[pos] / top[pos]
-    return out
-
-
-def _assemble(snaps: list[Snapshot], at: np.ndarray, net: TwoLayerCNN, data: PatchData, lr: float,
-              name: str, eng: Any, meta: dict) -> Trajectory:
-    W_final = eng.weights() if snaps else None
-    vectors = W_final is not None
-    gamma_rho = (lambda c: signal_noise_coefficients(c, data)) if data.has_decomposition else None
-    return _assemble_records(snaps, at, net.m, data.n, data.P, lr, net.activation, name, meta, gamma_rho,
-                             W_init=np.array(net.W) if vectors else None, W_final=W_final,
-                             patches=np.array(data.X) if vectors else None,
-                             signal_coords=signal_patch_coordinates(data) if data.has_decomposition else None)
-
-
-def _assemble_records(snaps: list[Snapshot], at: np.ndarray, m: int, n: int, P: int, lr: float,
-                      activation: Activation, name: str, meta: dict,
-                      gamma_rho: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
-                      W_init: np.ndarray | None = None, W_final: np.ndarray | None = None,
-                      patches: np.ndarray | None = None,
-                      signal_coords: np.ndarray | None = None) -> Trajectory:
-    """One ``Trajectory`` from the snapshots; ``signal_coords`` (nP, r) are the patches' coordinates in
-    an orthonormal basis of the signal span (:func:`signal_patch_coordinates`), for the learned-subspace
-    diagnostics (``(W - W0) Q = C Z``)."""
-    R = len(snaps)
-    coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
-    gamma = rho = None
-    if gamma_rho is not None:
-        gamma, rho = gamma_rho(coef)
-    learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
-    finite = bool(np.all(np.isfinite(learned_grams)))
-    if finite and R:
-        sv = np.sqrt(np.maximum(np.linalg.eigvalsh(0.5 * (learned_grams + learned_grams.transpose(0, 2, 1))), 0.0))[:, ::-1]
-    else:
-        sv = np.full((R, 2 * m), np.nan)
-    dim = frac = overlap = angles = None
-    if signal_coords is not None and gamma is not None:
-        k = min(2 * m, signal_coords.shape[1])
-        if finite and R and np.all(np.isfinite(coef)):
-            proj = coef.reshape(R, 2 * m, n * P) @ signal_coords
-            diag = learned_subspace_from_grams(learned_grams, proj)
-            dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
-        else:  # no records, or a diverged run's records: nothing meaningful to report
-            dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
-        overlap = _overlaps(gamma) if R else np.zeros(0)
-    has_test = R > 0 and snaps[0].test_loss is not None
-    return Trajectory(
-        steps=np.asarray(at[:R], dtype=np.int64),
-        train_loss=np.array([s.train_loss for s in snaps]),
-        train_acc=np.array([s.train_acc for s in snaps]),
-        test_loss=np.array([s.test_loss for s in snaps]) if has_test else None,
-        test_acc=np.array([s.test_acc for s in snaps]) if has_test else None,
-        coef=coef,
-        gamma=gamma,
-        rho=rho,
-        filter_stable_rank=_stable_ranks([s.filter_gram for s in snaps]),
-        learned_stable_rank=_stable_ranks([s.learned_gram for s in snaps]),
-        learned_singular_values=sv,
-        learned_dimension=dim,
-        signal_energy_fraction=frac,
-        signal_overlap=overlap,
-        signal_angles=angles,
-        W_init=W_init,
-        W_final=W_final,
-        patches=patches,
-        lr=lr,
-        activation=activation.spec(),
-        engine=name,
-        metadata=meta,
-    )

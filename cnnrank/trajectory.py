@@ -15,7 +15,9 @@ principal angles to the signal span). Weights at any record are rebuilt from the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,35 +25,46 @@ from cnnrank._schedule import record_steps
 from cnnrank._validation import check_int
 from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
+from cnnrank.engines.base import Snapshot
+from cnnrank.gram_sample import GramSample
+from cnnrank.rank import stable_rank_from_gram
 from cnnrank.results import SavableResult
-from cnnrank.subspace import orthonormal_basis
+from cnnrank.subspace import _overlaps, learned_subspace_from_grams
 
-__all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates"]
+__all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates",
+           "stable_ranks"]
 
 
-def signal_patch_coordinates(data: PatchData) -> np.ndarray:
-    """Coordinates of every training patch in an orthonormal basis ``Q`` of the signal span.
+def signal_patch_coordinates(data: PatchData | GramSample) -> np.ndarray:
+    """Coordinates of every training patch in an orthonormal basis ``Q`` of the signal span
+    (docs/theory.md §5), from vectors or from inner products.
 
-    ``Z = X Q`` with ``X`` the (nP, d) patch matrix and ``Q`` (d, 2K) from :func:`orthonormal_basis` of
-    the signals; then ``(W - W0) Q = C Z`` for patch coefficients ``C`` (2m, nP).
+    ``Z = X Q`` with ``X`` the (nP, d) patch matrix and ``Q`` (d, 2K) an orthonormal basis of the
+    signals; then ``(W - W0) Q = C Z`` for patch coefficients ``C`` (2m, nP).
+    (:meth:`PatchData.patch_signal_coordinates` or :meth:`GramSample.patch_signal_coordinates`.)
 
     Returns
     -------
     ndarray, shape (n P, rank of the signals)
     """
-    if data.signals is None:
-        raise ValueError("data has no signals: the signal span is undefined")
-    Q = orthonormal_basis(np.asarray(data.signals).T)
-    return np.asarray(data.X).reshape(-1, data.d) @ Q
+    return data.patch_signal_coordinates()
 
 
-def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.ndarray, np.ndarray]:
-    """γ and ρ (docs/theory.md §4) from patch coefficients.
+def signal_noise_coefficients(coef: np.ndarray, data: PatchData | GramSample) -> tuple[np.ndarray, np.ndarray]:
+    r"""γ and ρ (docs/theory.md §4) from patch coefficients and the data's bookkeeping.
+
+    .. math::
+        \gamma_{j,r,k} = \|\mu_k\|^2 \sum_{i:\, \mathrm{signal\_id}_i = k} c_{j,r,i,\mathrm{signal\_pos}_i},\qquad
+        \rho_{j,r,i,p} = \|\xi_{i,p}\|^2\, c_{j,r,i,p}\ \ (p \ne \mathrm{signal\_pos}_i)
+
+    Works from what a :class:`~cnnrank.data.PatchData` (with signals) and a
+    :class:`~cnnrank.gram_sample.GramSample` both carry: ``signal_id``, ``signal_pos``,
+    ``background_index``, ``signal_sq_norms`` ``‖μ_k‖²`` and ``noise_sq_norms`` ``‖ξ_{i,p}‖²``.
 
     Parameters
     ----------
     coef : ndarray, shape (..., 2, m, n, P)
-    data : PatchData with ``signals``, ``signal_id`` and ``signal_pos``
+    data : PatchData with ``signals``, ``signal_id`` and ``signal_pos``, or GramSample
 
     Returns
     -------
@@ -63,14 +76,33 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData) -> tuple[np.nda
     n, P = data.n, data.P
     if coef.shape[-2:] != (n, P):
         raise ValueError(f"coef has shape {coef.shape} which is invalid: last axes must be ({n}, {P})")
-    pos = np.broadcast_to(data.signal_pos[:, None], coef.shape[:-1] + (1,))
+    signal_pos, signal_id = np.asarray(data.signal_pos), np.asarray(data.signal_id)
+    sq_signals = data.signal_sq_norms
+    pos = np.broadcast_to(signal_pos[:, None], coef.shape[:-1] + (1,))
     c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]  # (..., n)
-    onehot = np.zeros((n, data.signals.shape[0]))
-    onehot[np.arange(n), data.signal_id] = 1.0
-    gamma = (c_sig @ onehot) * np.sum(data.signals**2, axis=1)
+    onehot = np.zeros((n, sq_signals.shape[0]))
+    onehot[np.arange(n), signal_id] = 1.0
+    gamma = (c_sig @ onehot) * sq_signals
     bg = np.broadcast_to(data.background_index, coef.shape[:-2] + (n, P - 1))
-    rho = np.take_along_axis(coef, bg, axis=-1) * np.sum(data.noise**2, axis=2)
+    rho = np.take_along_axis(coef, bg, axis=-1) * data.noise_sq_norms
     return gamma, rho
+
+
+def stable_ranks(grams: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`~cnnrank.rank.stable_rank_from_gram` of each matrix (``tr G / λ_max``, docs/theory.md §5),
+    as one stacked eigenvalue call; shape (len(grams),)."""
+    if not len(grams):
+        return np.zeros(0)
+    G = np.stack(grams)
+    G = 0.5 * (G + G.transpose(0, 2, 1))
+    if not np.all(np.isfinite(G)):
+        return np.array([stable_rank_from_gram(g) for g in grams])  # let the validator report it
+    top = np.linalg.eigvalsh(G)[:, -1]
+    tr = np.trace(G, axis1=1, axis2=2)
+    out = np.zeros(len(grams))
+    pos = top > 0
+    out[pos] = tr[pos] / top[pos]
+    return out
 
 
 @dataclass(eq=False)
@@ -141,6 +173,95 @@ class Trajectory(SavableResult):
 
     _kind = "Trajectory"
 
+    @classmethod
+    def from_snapshots(cls, snaps: Sequence[Snapshot], steps: np.ndarray, data: PatchData | GramSample,
+                       m: int, lr: float, activation: Activation, engine: str,
+                       metadata: dict[str, Any] | None = None, W_init: np.ndarray | None = None,
+                       W_final: np.ndarray | None = None) -> Trajectory:
+        r"""The one assembly of a trajectory from an engine's records, for every engine.
+
+        γ and ρ come from :func:`signal_noise_coefficients` and the learned-subspace diagnostics from
+        :func:`cnnrank.subspace.learned_subspace_from_grams` on the projected coefficients
+        ``C Z`` (``Z`` from :func:`signal_patch_coordinates`; ``(W - W0) Q = C Z``, docs/theory.md §5),
+        whenever ``data`` has the signal bookkeeping (synthetic ``PatchData`` or a ``GramSample``).
+
+        Parameters
+        ----------
+        snaps : sequence of Snapshot
+            The ``R`` records, in order.
+        steps : ndarray of int, shape (>= R,)
+            Step counts of the records (only the first ``R`` are used: a diverged run passes its
+            whole schedule).
+        data : PatchData or GramSample
+            The training set: ``n``, ``P`` and the signal/background bookkeeping.
+        m : int
+            Filters per class.
+        lr : float
+        activation : Activation
+        engine : str
+            Name of the engine that produced the records.
+        metadata : dict, optional
+        W_init, W_final : ndarray, shape (2, m, d), optional
+            Initial and final filters, for engines with vectors (``PatchData``); with ``W_init`` the
+            training patches ``data.X`` are kept so that :meth:`weights_at` can rebuild the filters.
+
+        Returns
+        -------
+        Trajectory
+        """
+        R = len(snaps)
+        n, P = data.n, data.P
+        coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
+        gamma = rho = None
+        signal_coords = None
+        if data.has_decomposition:
+            gamma, rho = signal_noise_coefficients(coef, data)
+            signal_coords = signal_patch_coordinates(data)
+        learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
+        finite = bool(np.all(np.isfinite(learned_grams)))
+        if finite and R:
+            sym = 0.5 * (learned_grams + learned_grams.transpose(0, 2, 1))
+            sv = np.sqrt(np.maximum(np.linalg.eigvalsh(sym), 0.0))[:, ::-1]
+        else:
+            sv = np.full((R, 2 * m), np.nan)
+        dim = frac = overlap = angles = None
+        if signal_coords is not None and gamma is not None:
+            k = min(2 * m, signal_coords.shape[1])
+            if finite and R and np.all(np.isfinite(coef)):
+                proj = coef.reshape(R, 2 * m, n * P) @ signal_coords
+                diag = learned_subspace_from_grams(learned_grams, proj)
+                dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
+            else:  # no records, or a diverged run's records: nothing meaningful to report
+                dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
+            overlap = _overlaps(gamma) if R else np.zeros(0)
+        has_test = R > 0 and snaps[0].test_loss is not None
+        patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
+        vectors = patches is not None
+        return cls(
+            steps=np.asarray(steps[:R], dtype=np.int64),
+            train_loss=np.array([s.train_loss for s in snaps]),
+            train_acc=np.array([s.train_acc for s in snaps]),
+            test_loss=np.array([s.test_loss for s in snaps]) if has_test else None,
+            test_acc=np.array([s.test_acc for s in snaps]) if has_test else None,
+            coef=coef,
+            gamma=gamma,
+            rho=rho,
+            filter_stable_rank=stable_ranks([s.filter_gram for s in snaps]),
+            learned_stable_rank=stable_ranks([s.learned_gram for s in snaps]),
+            learned_singular_values=sv,
+            learned_dimension=dim,
+            signal_energy_fraction=frac,
+            signal_overlap=overlap,
+            signal_angles=angles,
+            W_init=np.array(W_init) if vectors else None,
+            W_final=W_final if vectors else None,
+            patches=patches,
+            lr=lr,
+            activation=activation.spec(),
+            engine=engine,
+            metadata={} if metadata is None else metadata,
+        )
+
     def __len__(self) -> int:
         return int(self.steps.shape[0])
 
@@ -183,14 +304,15 @@ class Trajectory(SavableResult):
             "filter_stable_rank": float(self.filter_stable_rank[k]),
             "learned_stable_rank": float(self.learned_stable_rank[k]),
         }
-        if self.test_loss is not None:
+        if self.test_loss is not None and self.test_acc is not None:
             out["test_loss"] = float(self.test_loss[k])
             out["test_acc"] = float(self.test_acc[k])
-        if self.gamma is not None:
+        if self.gamma is not None and self.rho is not None:
             out["max_gamma"] = float(self.gamma[k].max())
             out["max_rho_pos"] = float(self.rho[k].max(initial=0.0))
             out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
-        if self.learned_dimension is not None:
+        if (self.learned_dimension is not None and self.signal_energy_fraction is not None
+                and self.signal_overlap is not None):
             out["learned_dimension"] = float(self.learned_dimension[k])
             out["signal_energy_fraction"] = float(self.signal_energy_fraction[k])
             out["signal_overlap"] = float(self.signal_overlap[k])

@@ -13,6 +13,7 @@ import pytest
 import cnnrank
 from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
 from cnnrank.batched import train_batched
+from cnnrank.train import train_implicit
 
 TOL = 1e-12
 FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc", "coef", "gamma", "rho",
@@ -60,7 +61,7 @@ def test_batched_implicit_runs_equal_sequential():
     samples = [model.sample_gram(12, 3, 2e-4, n_test=5, rng=s) for s in range(4)]
     batched = train_batched(act, samples, lr=[0.5, 1.0, 1.5, 2.0], steps=120, record_every=30)
     for s, lr, got in zip(samples, [0.5, 1.0, 1.5, 2.0], batched):
-        assert_equal_runs(got, cnnrank.train(act, s, lr=lr, steps=120, record_every=30, engine="implicit"))
+        assert_equal_runs(got, train_implicit(act, s, lr=lr, steps=120, record_every=30))
 
 
 def test_shared_data_and_net_broadcast():

@@ -15,7 +15,9 @@ import cnnrank
 from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, choose_engine, distinct_patches
-from cnnrank.engines.gram import GramEngine, PatchRows, act_and_grad
+from cnnrank.engines.base import Engine
+from cnnrank.engines.gram import GramEngine, PatchRows
+from cnnrank.engines.implicit import ImplicitEngine
 
 TOL = 1e-9
 
@@ -195,9 +197,15 @@ def test_gram_matrix_counts_shared_signals_once():
                                  ReLU(), PolyReLU(3.0), PolyReLU(1.0)])
 def test_fused_activation_matches_the_activation(act):
     z = np.linspace(-3, 3, 601)
-    val, grad = act_and_grad(act, z)
+    val, grad = act.value_and_grad(z)
     np.testing.assert_allclose(val, act(z), rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(grad, act.grad(z), rtol=1e-14, atol=1e-15)
+    # into caller buffers: the same bits; the terms add up to the value
+    buffers = tuple(np.full_like(z, np.nan) for _ in range(3))
+    terms, g2 = act.terms_and_grad(z, out=buffers)
+    assert np.array_equal(g2, grad)
+    total = sum(t * (1.0 / c) if c != 1.0 else t for c, t in terms)
+    assert np.array_equal(total, val)
 
 
 def test_auto_picks_gram_when_d_is_large_and_feature_when_small():
@@ -215,7 +223,9 @@ def test_auto_picks_gram_when_d_is_large_and_feature_when_small():
 
 
 def test_registry_and_requested_reason():
-    assert ENGINES["gram"] is GramEngine
+    assert ENGINES["gram"] is GramEngine and ENGINES["implicit"] is ImplicitEngine
+    assert all(issubclass(e, Engine) for e in ENGINES.values())
+    assert [k for k, e in ENGINES.items() if not e.needs_vectors] == ["implicit"]
     data = cnnrank.SignalNoiseModel(d=20, K=1).sample(4, rng=0)
     net = cnnrank.TwoLayerCNN.init(m=2, d=20, init_std=0.1, activation=ReLU(), rng=0)
     assert cnnrank.train(net, data, lr=0.1, steps=2, engine="gram").metadata["engine_choice"] == "requested"
@@ -232,3 +242,23 @@ def test_gram_engine_raises_training_diverged_like_feature():
         steps[name] = info.value.step
         assert len(info.value.trajectory) <= info.value.step + 1
     assert steps["feature"] == steps["gram"]
+
+
+def test_train_points_the_dimension_free_path_to_train_implicit():
+    model = cnnrank.SignalNoiseModel(d=20, K=1)
+    data = model.sample(4, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=20, init_std=0.1, activation=ReLU(), rng=0)
+    with pytest.raises(ValueError, match="train_implicit"):
+        cnnrank.train(net, data, lr=0.1, steps=1, engine="implicit")
+    with pytest.raises(TypeError, match="train_implicit"):
+        cnnrank.train(net, model.sample_gram(4, 2, 0.1, rng=0), lr=0.1, steps=1)
+    with pytest.raises(TypeError, match="train_implicit"):
+        cnnrank.train(ReLU(), model.sample_gram(4, 2, 0.1, rng=0), lr=0.1, steps=1)
+
+
+def test_implicit_engine_is_an_engine_built_from_the_sample():
+    model = cnnrank.SignalNoiseModel(d=30, K=1, patches=3)
+    sample = model.sample_gram(6, 2, 0.1, n_test=2, rng=0)
+    eng = ImplicitEngine(sample, ReLU())
+    assert isinstance(eng, Engine) and eng.m == 2 and eng.data is sample and eng.W0 is None
+    assert eng.weights() is None and eng.problem.M == sample.n_distinct == 2 + 6 * 2

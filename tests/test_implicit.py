@@ -1,4 +1,4 @@
-"""Dimension-free sampling (``sample_gram``) and the implicit engine.
+"""Dimension-free sampling (``sample_gram``, :mod:`cnnrank.gram_sample`) and ``train_implicit``.
 
 Moment tests: a Gram matrix of ``d`` i.i.d. Gaussian coordinates is Wishart, ``E = d Σ`` and
 ``Var G_ij = d (Σ_ii Σ_jj + Σ_ij²)``. With ``R`` independent draws the sample mean of an entry has
@@ -15,7 +15,9 @@ from scipy import stats
 
 import cnnrank
 from cnnrank.activations import HuberizedReLU
-from cnnrank.engines.implicit import GramSample, gram_sample_from_data, sample_gram, wishart_bartlett
+from cnnrank.engines.gram import GramProblem
+from cnnrank.gram_sample import GramSample, gram_sample_from_data, sample_gram, wishart_bartlett
+from cnnrank.train import train_implicit
 
 
 def _check_mean_var(draws, mean, var, dmin, R, label):
@@ -70,7 +72,7 @@ def test_implicit_engine_on_explicit_inner_products_equals_feature_engine():
     net = cnnrank.TwoLayerCNN.init(m=3, d=120, init_std=0.1, activation=HuberizedReLU(1.0, 3.0), rng=2)
     a = cnnrank.train(net, data, lr=0.5, steps=150, record_every=30, test=test, engine="feature")
     gs = gram_sample_from_data(model, data, net.W, test)
-    b = cnnrank.train(net.activation, gs, lr=0.5, steps=150, record_every=30, engine="implicit")
+    b = train_implicit(net.activation, gs, lr=0.5, steps=150, record_every=30)
     for name in ("train_loss", "train_acc", "test_loss", "test_acc", "coef", "gamma", "rho",
                  "filter_stable_rank", "learned_stable_rank"):
         x, y = getattr(b, name), getattr(a, name)
@@ -95,7 +97,7 @@ def test_training_outcome_distribution_implicit_vs_explicit_sampling():
     imp, exp = [], []
     for s in np.random.SeedSequence(2024).spawn(R):
         a, b, c = s.spawn(3)
-        t = cnnrank.train(act, model.sample_gram(n, m, s0, rng=a), engine="implicit", **kw)
+        t = train_implicit(act, model.sample_gram(n, m, s0, rng=a), **kw)
         imp.append((t.filter_stable_rank[-1], t.train_loss[-1]))
         net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=s0, activation=act, rng=b)
         t = cnnrank.train(net, model.sample(n, rng=c), engine="gram", **kw)
@@ -111,9 +113,9 @@ def test_implicit_at_a_billion_dimensions_is_cheap_and_sane():
     d = 10**9
     model = cnnrank.SignalNoiseModel(d=d, K=2, patches=3, signal_norm=4.0, noise_std=0.5 / np.sqrt(d / 500))
     gs = model.sample_gram(16, 4, init_std=0.01 / np.sqrt(d / 500), n_test=16, rng=0)
-    assert isinstance(gs, GramSample) and gs.problem.M == 4 + 16 * 2
+    assert isinstance(gs, GramSample) and gs.n_distinct == 4 + 16 * 2
     assert np.allclose(gs.noise_sq_norms.mean() / (0.25 * 500), 1, atol=0.01)  # σ_p² (d - 2K)
-    t = cnnrank.train(HuberizedReLU(1.0, 3.0), gs, lr=1.0, steps=200, engine="implicit")
+    t = train_implicit(HuberizedReLU(1.0, 3.0), gs, lr=1.0, steps=200)
     assert t.engine == "implicit" and t.test_loss is not None and np.all(np.isfinite(t.train_loss))
     assert t.train_loss[-1] < t.train_loss[0]
     assert t.gamma.shape == (len(t), 2, 4, 4) and t.rho.shape == (len(t), 2, 4, 16, 2)
@@ -121,12 +123,13 @@ def test_implicit_at_a_billion_dimensions_is_cheap_and_sane():
 
 def test_zero_noise_and_zero_signal_patches_are_dropped():
     m0 = cnnrank.SignalNoiseModel(d=30, K=2, patches=3, signal_norm=2.0, noise_std=0.0)
-    assert m0.sample_gram(10, 2, 0.1, rng=0).problem.M == 4
+    assert m0.sample_gram(10, 2, 0.1, rng=0).n_distinct == 4
     m1 = cnnrank.SignalNoiseModel(d=30, K=2, patches=3, signal_norm=0.0, noise_std=1.0)
     gs = m1.sample_gram(10, 2, 0.1, n_test=3, rng=0)
-    assert gs.problem.M == 20 and gs.problem.test_G.shape == (6, 20)
-    t = cnnrank.train(cnnrank.ReLU(), gs, lr=0.1, steps=5, engine="auto")
-    assert t.engine == "implicit" and t.metadata["engine_choice"].startswith("auto: implicit")
+    problem = GramProblem.from_sample(gs)
+    assert problem.M == 20 and problem.test_G.shape == (6, 20)
+    t = train_implicit(cnnrank.ReLU(), gs, lr=0.1, steps=5)
+    assert t.engine == "implicit" and t.metadata["engine_choice"] == "requested"
 
 
 def test_same_seed_same_bits_and_validation():
@@ -139,19 +142,46 @@ def test_same_seed_same_bits_and_validation():
         model.sample_gram(3, 2, -1.0)
     net = cnnrank.TwoLayerCNN.init(m=2, d=50, init_std=0.1, activation=cnnrank.ReLU(), rng=0)
     with pytest.raises(TypeError, match="pass the Activation"):
-        cnnrank.train(net, a, lr=0.1, steps=1, engine="implicit")
-    with pytest.raises(ValueError, match="test"):
-        cnnrank.train(cnnrank.ReLU(), a, lr=0.1, steps=1, test=model.sample(2, rng=0), engine="implicit")
-    with pytest.raises(ValueError, match="engine='gram'"):
+        train_implicit(net, a, lr=0.1, steps=1)
+    with pytest.raises(TypeError, match="sample=PatchData is invalid"):
+        train_implicit(cnnrank.ReLU(), model.sample(2, rng=0), lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="lr=0"):
+        train_implicit(cnnrank.ReLU(), a, lr=0.0, steps=1)
+    with pytest.raises(TypeError, match="train_implicit"):
         cnnrank.train(cnnrank.ReLU(), a, lr=0.1, steps=1, engine="gram")
-    with pytest.raises(ValueError, match="engine='feature'"):
-        cnnrank.train(cnnrank.ReLU(), a, lr=0.1, steps=1)  # the default engine needs vectors
+    with pytest.raises(TypeError, match="train_implicit"):
+        cnnrank.train(net, a, lr=0.1, steps=1)  # train needs vectors
 
 
 def test_implicit_trajectory_saves_and_loads(tmp_path):
     model = cnnrank.SignalNoiseModel(d=10**6, K=1, noise_std=1e-3)
-    t = cnnrank.train(cnnrank.ReLU(), model.sample_gram(6, 2, 1e-4, n_test=3, rng=0), lr=0.5, steps=10,
-                      engine="implicit")
+    t = train_implicit(cnnrank.ReLU(), model.sample_gram(6, 2, 1e-4, n_test=3, rng=0), lr=0.5, steps=10)
     u = cnnrank.Trajectory.load(t.save(tmp_path / "t.npz"))
     assert u.engine == "implicit" and u.W_final is None and np.array_equal(u.coef, t.coef)
     assert u.metadata["sample"]["model"]["d"] == 10**6
+
+
+def test_the_dimension_free_draws_are_those_of_sample():
+    # sample_gram and sample share SignalNoiseModel.draw_labels' draws: same labels, ids, positions
+    model = cnnrank.SignalNoiseModel(d=40, K=2, patches=4, signal_position="random", label_noise=0.2)
+    data, gs = model.sample(25, rng=np.random.default_rng(1)), model.sample_gram(25, 2, 0.1, rng=7)
+    rng = np.random.default_rng(7)
+    y, y_true, sid, pos = model.draw_labels(25, rng)
+    for got, want in ((gs.y, y), (gs.y_true, y_true), (gs.signal_id, sid), (gs.signal_pos, pos)):
+        assert np.array_equal(got, want)
+    rng = np.random.default_rng(1)
+    model.signals(rng)
+    y_true, sid = model.draw_classes(25, rng)
+    assert np.array_equal(data.signal_id, sid) and np.array_equal(data.signal_pos, model.draw_positions(25, rng))
+
+
+def test_gamma_rho_from_the_sample_equal_those_from_the_vectors():
+    model = cnnrank.SignalNoiseModel(d=60, K=2, patches=3, signal_position="random")
+    data = model.sample(9, rng=0)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=60, init_std=0.1, activation=HuberizedReLU(), rng=1)
+    gs = gram_sample_from_data(model, data, net.W)
+    coef = np.random.default_rng(2).standard_normal((3, 2, 2, 9, 3))
+    for a, b in zip(cnnrank.signal_noise_coefficients(coef, data), cnnrank.signal_noise_coefficients(coef, gs)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert np.array_equal(gs.background_index, data.background_index)
+

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.linalg import subspace_angles
 
 from cnnrank import HuberizedReLU, SignalNoiseModel, TwoLayerCNN, train
-from cnnrank.engines.implicit import gram_sample_from_data
+from cnnrank.gram_sample import gram_sample_from_data
 from cnnrank.rank import principal_angles, top_right_subspace
 from cnnrank.subspace import (
     energy_fraction,
@@ -20,6 +20,7 @@ from cnnrank.subspace import (
     principal_subspace,
     signal_overlap,
 )
+from cnnrank.train import train_implicit
 
 floats = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
 
@@ -109,7 +110,7 @@ def test_every_engine_reports_the_same_learned_subspace():
     kw = dict(lr=0.5, steps=120, record_every=40)
     ref = train(net, data, test=test, engine="feature", **kw)
     others = [train(net, data, test=test, engine="gram", **kw),
-              train(HuberizedReLU(1.0, 3), gram_sample_from_data(model, data, net.W, test), engine="implicit", **kw)]
+              train_implicit(HuberizedReLU(1.0, 3), gram_sample_from_data(model, data, net.W, test), **kw)]
     A = (ref.W_final - ref.W_init).reshape(12, -1)
     explicit = learned_subspace_report(A, data.signals.T)
     assert ref.learned_dimension[-1] == explicit["learned_dimension"]

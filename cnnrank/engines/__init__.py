@@ -1,7 +1,9 @@
 """Training engines behind one interface (:class:`cnnrank.engines.base.Engine`).
 
-``ENGINES`` maps a name to an engine class; :func:`cnnrank.train` takes ``engine=<name>``, or
-``engine="auto"``, which asks :func:`choose_engine`.
+``ENGINES`` maps a name to an engine class. :func:`cnnrank.train.train` takes ``engine=<name>`` for
+the engines with vectors (``needs_vectors``: feature, Gram), or ``engine="auto"``, which asks
+:func:`choose_engine`; :func:`cnnrank.train.train_implicit` runs the implicit engine (no vectors) on a
+:class:`~cnnrank.gram_sample.GramSample`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import Any
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.feature import FeatureEngine
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, distinct_patches
+from cnnrank.engines.implicit import ImplicitEngine
 
-ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine}
+ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine, "implicit": ImplicitEngine}
 
 __all__ = [
     "ENGINES",
@@ -22,6 +25,7 @@ __all__ = [
     "GramCore",
     "GramEngine",
     "GramProblem",
+    "ImplicitEngine",
     "Snapshot",
     "choose_engine",
     "count_distinct_patches",
@@ -36,7 +40,7 @@ def count_distinct_patches(data: Any) -> int:
 
 
 def choose_engine(net: Any, data: Any, steps: int | None = None) -> tuple[str, str]:
-    """Pick the cheaper engine from the shapes.
+    """Pick the cheaper engine with vectors (feature or Gram) from the shapes.
 
     Compares the modelled flops of the whole run: feature ``8 nP d m`` per step against Gram
     ``4 M² m + O(M m)`` per step plus its one-time set-up ``2 M d (M + 4m)`` (the Gram matrix, the

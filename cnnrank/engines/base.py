@@ -1,10 +1,13 @@
 """The engine interface: the step loop of gradient descent behind one small contract.
 
 An engine is built from the initial filters, the training data, the activation and an optional test
-set. It advances full-batch gradient descent ``k`` steps at a time and, at record time, reports a
+set — or, for an engine without vectors (``needs_vectors = False``: the implicit engine), from a
+:class:`~cnnrank.gram_sample.GramSample` and the activation, the initial filters and the test set being
+part of the sample. It advances full-batch gradient descent ``k`` steps at a time and, at record time, reports a
 :class:`Snapshot`: losses, accuracies, the patch coefficients ``c`` of docs/theory.md §3 and the ``2m × 2m``
-Gram matrices of the filters. :func:`cnnrank.train` turns snapshots into a ``Trajectory``; it never
-looks inside an engine.
+Gram matrices of the filters. :func:`cnnrank.train.train` and :func:`cnnrank.train.train_implicit` turn
+snapshots into a ``Trajectory`` (:meth:`cnnrank.trajectory.Trajectory.from_snapshots`); they never
+look inside an engine.
 
 The patch coefficients are the shared state: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``.
 """
@@ -19,6 +22,7 @@ import numpy as np
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
+from cnnrank.gram_sample import GramSample
 
 
 class Diverged(Exception):
@@ -55,17 +59,45 @@ class Snapshot:
 
 
 class Engine(abc.ABC):
-    """Full-batch gradient descent on the two-layer CNN, advanced ``k`` steps at a time."""
+    """Full-batch gradient descent on the two-layer CNN, advanced ``k`` steps at a time.
+
+    Parameters
+    ----------
+    W0 : ndarray, shape (2, m, d), or None
+        Initial filters; ``None`` for an engine without vectors (then ``m`` is ``data.m``).
+    data : PatchData or GramSample
+        Training set (a :class:`~cnnrank.gram_sample.GramSample` for an engine without vectors).
+    activation : Activation
+    test : PatchData, optional
+        Held-out data (engines with vectors; a sample carries its own test set).
+
+    Attributes
+    ----------
+    name : str
+        The key of the engine in :data:`cnnrank.engines.ENGINES`.
+    needs_vectors : bool
+        ``True`` for engines trained by :func:`cnnrank.train.train` on a ``TwoLayerCNN`` and a
+        ``PatchData``; ``False`` for those trained by :func:`cnnrank.train.train_implicit` on a
+        ``GramSample``.
+    W0, data, activation, test, m
+        The arguments, and the number of filters per class.
+    """
 
     name: ClassVar[str] = ""
+    needs_vectors: ClassVar[bool] = True
 
-    def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation,
+    def __init__(self, W0: np.ndarray | None, data: PatchData | GramSample, activation: Activation,
                  test: PatchData | None = None) -> None:
-        self.W0 = np.array(W0, dtype=np.float64)
+        self.W0 = None if W0 is None else np.array(W0, dtype=np.float64)
         self.data = data
         self.activation = activation
         self.test = test
-        self.m = self.W0.shape[1]
+        if self.W0 is not None:
+            self.m = int(self.W0.shape[1])
+        elif isinstance(data, GramSample):
+            self.m = data.m
+        else:
+            raise ValueError("W0=None is invalid with a PatchData: an engine with vectors needs the initial filters")
 
     @abc.abstractmethod
     def advance(self, steps: int, lr: float) -> None:

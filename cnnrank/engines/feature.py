@@ -13,7 +13,7 @@ import numpy as np
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite
-from cnnrank.network import _forward, _patch_weights, logistic_loss
+from cnnrank.network import forward_flat, logistic_loss, patch_gradient_weights
 
 
 class FeatureEngine(Engine):
@@ -28,7 +28,8 @@ class FeatureEngine(Engine):
         self.n, self.P, self.d = n, P, d
         self.X = data.X.reshape(n * P, d)
         self.y = data.y
-        self.W = self.W0.reshape(2 * self.m, d).copy()
+        self._W0flat = np.array(W0, dtype=np.float64).reshape(2 * self.m, d)
+        self.W = self._W0flat.copy()
         self.C = np.zeros((n * P, 2 * self.m))  # coefficients, layout (i p, j r)
         self._Xtest = None if test is None else test.X.reshape(-1, d)
 
@@ -40,9 +41,9 @@ class FeatureEngine(Engine):
         X, y, act, n = self.X, self.y, self.activation, self.n
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(steps):
-                Z, f = _forward(self.W, X, n, act)
+                Z, f = forward_flat(self.W, X, n, act)
                 check_finite(f, t)
-                _, A = _patch_weights(Z, f, y, act)
+                _, A = patch_gradient_weights(Z, f, y, act)
                 self.W -= lr * (A.T @ X)
                 self.C -= lr * A
             if steps and not np.all(np.isfinite(self.W)):
@@ -50,15 +51,16 @@ class FeatureEngine(Engine):
 
     def snapshot(self) -> Snapshot:
         with np.errstate(over="ignore", invalid="ignore"):
-            _, f = _forward(self.W, self.X, self.n, self.activation)
+            _, f = forward_flat(self.W, self.X, self.n, self.activation)
             check_finite(f, 0)
             test_loss = test_acc = None
             if self.test is not None:
-                _, ft = _forward(self.W, self._Xtest, self.test.n, self.activation)
+                assert self._Xtest is not None
+                _, ft = forward_flat(self.W, self._Xtest, self.test.n, self.activation)
                 check_finite(ft, 0)
                 test_loss = float(np.mean(logistic_loss(self.test.y * ft)))
                 test_acc = accuracy(ft, self.test.y)
-        dW = self.W - self.W0.reshape(self.W.shape)
+        dW = self.W - self._W0flat
         return Snapshot(
             train_loss=float(np.mean(logistic_loss(self.y * f))),
             train_acc=accuracy(f, self.y),

@@ -39,19 +39,20 @@ product per step); :class:`GramEngine` is the single-run engine on top of it, an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.blas import dgemm as _dgemm
 
-from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
+from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.patches import PatchRows, distinct_patches
+from cnnrank.gram_sample import GramSample
 from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
 
-__all__ = ["GramCore", "GramEngine", "GramProblem", "PatchRows", "act_and_grad", "distinct_patches"]
+__all__ = ["GramCore", "GramEngine", "GramProblem", "PatchRows", "distinct_patches"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,33 +129,34 @@ class GramProblem:
         prob = cls(G=G, Z0=Z0, WW0=Wf @ Wf.T, index=index, y=np.asarray(data.y), P=P, **kw)
         return prob, rows
 
+    @classmethod
+    def from_sample(cls, sample: GramSample) -> GramProblem:
+        """Build the problem from a :class:`~cnnrank.gram_sample.GramSample` (no vector of ``R^d``).
 
-def act_and_grad(act: Activation, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``σ(Z)`` and ``σ'(Z)`` in one pass, fused for the library's activations (same values up to rounding)."""
-    if isinstance(act, HuberizedReLU) and act.q > 1.0:
-        zc = np.clip(Z, 0.0, act.kappa)
-        u = zc * (1.0 / act.kappa)
-        e = act.q - 1.0
-        grad = u * u if e == 2.0 else (u if e == 1.0 else u**e)
-        val = zc * grad
-        val *= 1.0 / act.q
-        val += np.maximum(Z - act.kappa, 0.0)
-        return val, grad
-    if isinstance(act, ReLU):
-        return np.maximum(Z, 0.0), (Z > 0.0).astype(np.float64)
-    if isinstance(act, PolyReLU) and act.q > 1.0:
-        zp = np.maximum(Z, 0.0)
-        e = act.q - 1.0
-        zq1 = zp * zp if e == 2.0 else (zp if e == 1.0 else zp**e)
-        return zq1 * zp, act.q * zq1
-    return act(Z), act.grad(Z)
+        Sub-blocks of the sample's joint Gram matrix ``𝒢`` at its distinct non-zero patches (signals,
+        then training background patches; :meth:`GramSample.patch_layout`): ``G = 𝒢[x̂, x̂]``,
+        ``Z0 = 𝒢[x̂, w]``, ``WW0 = 𝒢[w, w]`` and, with a test set, ``test_G = 𝒢[x̂_t, x̂]``,
+        ``test_Z0 = 𝒢[x̂_t, w]``.
+        """
+        gram, lay = sample.gram, sample.patch_layout()
+        cols, fcols = lay.columns, lay.filter_columns
+        kw = {}
+        if lay.test_columns is not None:
+            tcols = lay.test_columns
+            kw = dict(test_G=gram[np.ix_(tcols, cols)], test_Z0=gram[np.ix_(tcols, fcols)],
+                      test_index=lay.test_index, test_y=sample.test_y)
+        return cls(G=gram[np.ix_(cols, cols)], Z0=gram[np.ix_(cols, fcols)], WW0=gram[np.ix_(fcols, fcols)],
+                   index=lay.index, y=sample.y, P=sample.P, **kw)
 
 
-def _stack(arrays: Sequence[np.ndarray], name: str) -> np.ndarray:
-    shapes = {a.shape for a in arrays}
+def _stack(arrays: Sequence[np.ndarray | None], name: str) -> np.ndarray:
+    given = [a for a in arrays if a is not None]
+    if len(given) != len(arrays):
+        raise ValueError(f"{name} is invalid: every batched problem needs it, or none")
+    shapes = {a.shape for a in given}
     if len(shapes) != 1:
         raise ValueError(f"{name} shapes {sorted(shapes)} are invalid: batched problems must have one shape")
-    return np.stack(arrays)
+    return np.stack(given)
 
 
 def _pad_sentinel(A: np.ndarray, rows: bool = True, cols: bool = True) -> np.ndarray:
@@ -205,7 +207,7 @@ class GramCore:
         self.ssample = np.minimum(self.srow // self.P, self.n - 1)
         self.Cs = np.zeros((self.B, S, 2 * self.m))
         self._offsets = (np.arange(self.B) * (M + 1))[:, None]
-        self._kernel = None
+        self._kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
         self.has_test = p0.test_G is not None
         if self.has_test:
             self.tG = _pad_sentinel(_stack([p.test_G for p in problems], "test_G"))
@@ -217,71 +219,37 @@ class GramCore:
     def _outputs(self, Z: np.ndarray, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)`` (reference path, used at records)."""
         m = self.m
-        val, grad = act_and_grad(self.activation, Z)
+        val, grad = self.activation.value_and_grad(Z)
         T = (val[..., :m].sum(axis=-1) - val[..., m:].sum(axis=-1)) / m  # (B, M+1)
         flat = (index + (np.arange(Z.shape[0]) * Z.shape[1])[:, None]).reshape(-1)
         f = np.take(T.reshape(-1), flat).reshape(Z.shape[0], n, -1).sum(axis=-1)
         return f, val, grad
 
-    def _make_kernel(self):
+    def _make_kernel(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """A function ``Z -> (T, signed σ'(Z))`` writing into preallocated buffers.
 
-        ``T[b, k] = (1/m) Σ_{j,r} j σ(Z[b, k, (j,r)])`` and ``signed[b, k, (j,r)] = j σ'(Z[b, k, (j,r)])``.
-        Fused passes for the library's activations (same values as :func:`act_and_grad` up to rounding).
+        ``T[b, k] = (1/m) Σ_{j,r} j σ(Z[b, k, (j,r)])`` and ``signed[b, k, (j,r)] = j σ'(Z[b, k, (j,r)])``,
+        from :meth:`Activation.terms_and_grad` (``σ = Σ_k t_k / c_k``: each term is folded into ``T``
+        with the weights ``j / (m c_k)``).
         """
         act, m, shape = self.activation, self.m, self.Z.shape
         s_m = self.s / m
-        b0, b1, grad = np.empty(shape), np.empty(shape), np.empty(shape)
+        buffers = (np.empty(shape), np.empty(shape), np.empty(shape))
         T = np.empty(shape[:-1])
-        if isinstance(act, HuberizedReLU) and act.q > 1.0:
-            kappa, e, q = act.kappa, act.q - 1.0, act.q
-            s_qm = s_m / q
+        weights: dict[float, np.ndarray] = {1.0: s_m}
 
-            def kernel(Z):
-                zc = np.clip(Z, 0.0, kappa, out=b0)
-                u = zc if kappa == 1.0 else np.multiply(zc, 1.0 / kappa, out=b1)
-                if e == 2.0:
-                    np.multiply(u, u, out=grad)
-                elif e == 1.0:
-                    grad[...] = u
+        def kernel(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            terms, grad = act.terms_and_grad(Z, out=buffers)
+            for k, (c, t) in enumerate(terms):
+                w = weights.get(c)
+                if w is None:
+                    w = weights[c] = s_m / c
+                if k == 0:
+                    np.matmul(t, w, out=T)
                 else:
-                    np.power(u, e, out=grad)
-                np.multiply(zc, grad, out=b1)  # zc^q / κ^(q-1)
-                np.matmul(b1, s_qm, out=T)
-                np.subtract(Z, kappa, out=b0)
-                np.maximum(b0, 0.0, out=b0)  # linear tail
-                np.add(T, b0 @ s_m, out=T)
-                grad[..., m:] *= -1.0
-                return T, grad
-        elif isinstance(act, ReLU):
-            mask = np.empty(shape, dtype=bool)
-
-            def kernel(Z):
-                np.maximum(Z, 0.0, out=b0)
-                np.matmul(b0, s_m, out=T)
-                np.greater(Z, 0.0, out=mask)
-                np.multiply(mask, self.s, out=grad)
-                return T, grad
-        elif isinstance(act, PolyReLU) and act.q > 1.0:
-            e, qs = act.q - 1.0, act.q * self.s
-
-            def kernel(Z):
-                zp = np.maximum(Z, 0.0, out=b0)
-                if e == 2.0:
-                    np.multiply(zp, zp, out=b1)
-                elif e == 1.0:
-                    b1[...] = zp
-                else:
-                    np.power(zp, e, out=b1)
-                np.multiply(b1, qs, out=grad)
-                np.multiply(b1, zp, out=b1)
-                np.matmul(b1, s_m, out=T)
-                return T, grad
-        else:
-            def kernel(Z):
-                np.matmul(act(Z), s_m, out=T)
-                np.multiply(act.grad(Z), self.s, out=grad)
-                return T, grad
+                    np.add(T, t @ w, out=T)
+            grad[..., m:] *= -1.0
+            return T, grad
         return kernel
 
     def _make_update(self):
@@ -318,7 +286,8 @@ class GramCore:
             self._flat_ssample = (self.ssample + (np.arange(B) * n)[:, None]).reshape(-1)
             self._D = np.empty_like(self.Z)
             self._Ds = np.empty((self._flat_spatch.size, 2 * m))
-        kernel, update, D, Ds = self._kernel, self._update, self._D, self._Ds
+        kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] = self._kernel
+        update, D, Ds = self._update, self._D, self._Ds
         flat_index, y = self._flat_index, self.y
         Cs2 = self.Cs.reshape(-1, 2 * m)
         lr_s = np.repeat(neg_lr, self.Cs.shape[1])[:, None]
@@ -330,8 +299,8 @@ class GramCore:
                 if not np.isfinite(f).all():
                     bad[(~np.isfinite(f).all(axis=1)) & (bad < 0)] = t
                 g = logistic_loss_derivative(y * f) * y / (n * m)  # (B, n)
-                h = np.bincount(flat_index, weights=np.repeat(g, P, axis=1).reshape(-1),
-                                minlength=B * M1).reshape(B, M1)
+                h: np.ndarray = np.bincount(flat_index, weights=np.repeat(g, P, axis=1).reshape(-1),
+                                            minlength=B * M1).reshape(B, M1)
                 h *= neg_lr[:, None]
                 np.multiply(grad, h[..., None], out=D)  # ΔĈ = -η j h_k σ'(Z)
                 np.take(grad.reshape(B * M1, 2 * m), self._flat_spatch, axis=0, out=Ds)
@@ -384,7 +353,8 @@ class GramEngine(Engine):
     def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation,
                  test: PatchData | None = None) -> None:
         super().__init__(W0, data, activation, test)
-        self.problem, self._rows = GramProblem.from_vectors(self.W0, data, test)
+        self._W0 = np.array(W0, dtype=np.float64)
+        self.problem, self._rows = GramProblem.from_vectors(self._W0, data, test)
         self.core = GramCore([self.problem], activation)
 
     @staticmethod
@@ -419,7 +389,7 @@ class GramEngine(Engine):
             learned_gram=lg[0],
         )
 
-    def weights(self) -> np.ndarray:
+    def weights(self) -> np.ndarray | None:
         """``W = W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work)."""
-        W = self.W0.reshape(2 * self.m, -1) + self._rows.combine(self.core.Cd[0, :-1])
-        return W.reshape(self.W0.shape)
+        W = self._W0.reshape(2 * self.m, -1) + self._rows.combine(self.core.Cd[0, :-1])
+        return W.reshape(self._W0.shape)

@@ -31,7 +31,7 @@ def finite_floats(bound: float = 3.0) -> st.SearchStrategy[float]:
 
 def activations(kinds: tuple[str, ...] = ("huber", "relu", "poly")) -> st.SearchStrategy[Activation]:
     """Activations: Huberized ReLU (κ in [0.2, 2], q in {1.5, 2, 3, 4}), ReLU, polynomial ReLU."""
-    options = []
+    options: list[st.SearchStrategy[Activation]] = []
     if "huber" in kinds:
         options.append(st.builds(HuberizedReLU, kappa=st.floats(0.2, 2.0), q=st.sampled_from([1.5, 2.0, 3.0, 4.0])))
     if "relu" in kinds:
