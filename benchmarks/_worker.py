@@ -164,7 +164,7 @@ def main() -> dict:
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             sample = model.sample_gram(n, m, 0.01 * np.sqrt(2000.0 / d), rng=0)
-            from cnnrank.engines.implicit import ImplicitEngine
+            from cnnrank.engines import ImplicitEngine
             e = ImplicitEngine(sample, cnnrank.HuberizedReLU(1.0, 3.0))
             setup = time.perf_counter() - t0
             e.advance(2, lr)

@@ -245,3 +245,29 @@ def test_blas_thread_limit_is_validated_restored_and_harmless():
     for bad in (True, 0, "two", 1.5):
         with pytest.raises(ValueError, match="blas_threads="):
             _blas.resolve(bad, 1.0)
+
+
+def test_one_training_contract_default_engine_and_exports():
+    import inspect
+
+    from cnnrank.errors import TrainingDiverged as Base
+    from cnnrank.train import TrainingDiverged, train_implicit
+
+    assert TrainingDiverged is Base and cnnrank.TrainingDiverged is Base
+    assert inspect.signature(train).parameters["engine"].default == "auto"
+    assert list(inspect.signature(train).parameters)[:2] == ["net", "data"]
+    assert list(inspect.signature(train_implicit).parameters)[:2] == ["activation", "sample"]
+    data, net, traj = _small_run(steps=20)
+    assert traj.metadata["engine_choice"].startswith("auto: ")
+
+
+def test_trajectory_is_assembled_from_snapshots_by_one_public_function():
+    from cnnrank.trajectory import Trajectory
+
+    snaps = []
+    data, net, traj = _small_run(steps=30, engine="gram", callback=lambda step, snap: snaps.append(snap))
+    again = Trajectory.from_snapshots(snaps, traj.steps, data, net.m, traj.lr, net.activation, "gram",
+                                      W_init=net.W, W_final=traj.W_final)
+    for name in ("coef", "gamma", "rho", "filter_stable_rank", "learned_singular_values", "learned_dimension",
+                 "signal_energy_fraction", "signal_overlap", "signal_angles", "W_init", "W_final", "patches"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(traj, name), err_msg=name)
