@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cnnrank.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,17 @@ def test_example_runs():
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "nc1" in res.stdout
+
+
+def test_experiment_is_usable_from_python_and_is_what_the_command_writes(tmp_path):
+    from cnnrank.collapse.experiments import NeuralCollapseResult, neural_collapse_experiment
+
+    res = neural_collapse_experiment(seed=2, quick=True)
+    assert isinstance(res, NeuralCollapseResult) and res.params["steps"] == 300
+    assert main(["reproduce", "neural-collapse", "--out", str(tmp_path), "--quick", "--seed", "2"]) == 0
+    written = json.loads((tmp_path / "neural-collapse.json").read_text())
+    fresh = json.loads(json.dumps(res.summary()))
+    written.pop("runtime_s"), fresh.pop("runtime_s")
+    assert json.dumps(written, sort_keys=True) == json.dumps(fresh, sort_keys=True)  # NaN-safe
+    with pytest.raises(ValueError, match="frame_classes=4"):
+        neural_collapse_experiment(frame_classes=4, frame_dim=3)

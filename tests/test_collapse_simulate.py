@@ -19,6 +19,7 @@ from cnnrank.collapse.simulate import (
     train_ufm,
     ufm_loss_and_grad,
 )
+from cnnrank.errors import TrainingDiverged
 from cnnrank.testing import check_grad
 
 
@@ -102,9 +103,34 @@ def test_same_seed_same_bits_and_roundtrip(tmp_path):
     assert r3.first_zero_error_step == r1.first_zero_error_step
 
 
+def test_divergence_is_a_training_diverged_with_the_partial_record(tmp_path):
+    with pytest.raises(CollapseDivergenceError, match=r"at step \d+ .*smaller lr") as info:
+        train_ufm(UFMConfig(lr=1e6, steps=200, record_every=1, weight_decay_H=1.0, weight_decay_W=1.0), rng=0)
+    exc = info.value
+    assert isinstance(exc, TrainingDiverged) and isinstance(exc, ArithmeticError)
+    assert exc.lr == 1e6 and exc.step >= 1 and f"step {exc.step}" in str(exc)
+    part = exc.trajectory
+    assert isinstance(part, CollapseRun) and part.model == "ufm"
+    assert part.steps.tolist() == list(range(part.steps.size)) and part.steps[-1] < exc.step
+    assert part.history.shape == (part.steps.size, len(part.history_names))
+    assert np.all(np.isfinite(part.H)) and np.all(np.isfinite(part.W))
+    back = CollapseRun.load(part.save(tmp_path / "partial.npz"))
+    assert np.array_equal(back.steps, part.steps) and np.array_equal(back.H, part.H)
+    data = sample_mixture(MixtureConfig(n_train_per_class=3, n_test_per_class=3), rng=1)
+    with pytest.raises(TrainingDiverged) as info2:
+        train_mixture(data, FeatureNetConfig(lr=1e8, steps=100, record_every=7, init_scale=30.0), rng=0)
+    assert isinstance(info2.value, CollapseDivergenceError) and info2.value.trajectory.model == "mixture"
+    assert set(info2.value.trajectory.steps.tolist()) <= set(range(0, 101, 7))
+
+
+def test_record_steps_are_the_core_schedule():
+    run = train_ufm(UFMConfig(steps=25, record_every=10), rng=0)
+    assert run.steps.tolist() == [0, 10, 20, 25]  # 0, r, 2r, ..., and always the last step
+    with pytest.raises(ValueError, match="record_every=0"):
+        UFMConfig(record_every=0)
+
+
 def test_divergence_and_validation():
-    with pytest.raises(CollapseDivergenceError, match="step"):
-        train_ufm(UFMConfig(lr=1e6, steps=200, weight_decay_H=1.0, weight_decay_W=1.0), rng=0)
     with pytest.raises(ValueError, match="lr"):
         UFMConfig(lr=0)
     with pytest.raises(ValueError, match="activation"):

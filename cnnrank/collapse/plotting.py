@@ -1,5 +1,7 @@
-"""Figures of neural collapse. matplotlib is imported inside each function; each takes ``ax=None``
-and returns the Figure (library code never shows or saves)."""
+"""Figures of neural collapse (docs/theory.md §7). matplotlib is imported inside each function; each
+takes ``ax=None`` (a new figure through :func:`cnnrank.plotting.axes`) and returns the Figure (library
+code never shows or saves). :func:`collapse_figure` and :func:`probes_figure` are the two figures of
+``reproduce neural-collapse`` (from a :class:`~cnnrank.collapse.experiments.NeuralCollapseResult`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from cnnrank.plotting import axes
 
 __all__ = [
     "collapse_figure",
@@ -27,18 +31,9 @@ _NC_SERIES = (
 )
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (5.0, 3.6)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-        return fig, ax
-    return ax.figure, ax
-
-
 def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_loc: str = "best") -> Any:
     """NC1–NC3 metrics of a :class:`~cnnrank.collapse.simulate.CollapseRun` against the step (log y)."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     floor = 1e-12
     for name, label in _NC_SERIES:
         ax.plot(run.steps, np.maximum(run.series(name), floor), label=label, lw=1.5)
@@ -56,7 +51,7 @@ def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_l
 
 def plot_margins(run: Any, ax: Any = None, title: str | None = None) -> Any:
     """``p_min`` (left axis) and the scale-free ``p_min/(max‖w‖ max‖h‖)`` (right axis) over training."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     ax.plot(run.steps, run.series("p_min"), color="C0", lw=1.8, label="p_min")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("gradient step")
@@ -75,7 +70,7 @@ def plot_margins(run: Any, ax: Any = None, title: str | None = None) -> Any:
 
 def plot_accuracy(run: Any, ax: Any = None, title: str | None = None) -> Any:
     """Training error and test accuracy (when recorded) over training, with the loss on a log axis."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     ax.plot(run.steps, run.series("train_error"), label="train error", color="C1")
     acc = run.series("test_accuracy")
     if np.any(np.isfinite(acc)):
@@ -95,7 +90,7 @@ def plot_accuracy(run: Any, ax: Any = None, title: str | None = None) -> Any:
 def plot_feature_pca(run: Any, ax: Any = None, title: str | None = None) -> Any:
     """Final training features projected on their top two principal directions, one colour per class,
     with the class means (crosses) and the classifier rows (arrows, rescaled) in the same plane."""
-    fig, ax = _axes(ax, (4.2, 4.0))
+    fig, ax = axes(ax, figsize=(4.2, 4.0))
     H, y, W = run.H, run.labels, run.W
     mu_g = H.mean(0)
     _, _, Vt = np.linalg.svd(H - mu_g, full_matrices=False)
@@ -121,7 +116,7 @@ def plot_mean_cosines(upper: Any, lower: Any = None, ax: Any = None, title: str 
     ``lower`` (below it). A simplex ETF has ``−1/(C−1)`` everywhere off the diagonal."""
     from cnnrank.collapse.metrics import class_means
 
-    fig, ax = _axes(ax, (4.2, 4.0))
+    fig, ax = axes(ax, figsize=(4.2, 4.0))
 
     def cos(run):
         mu, mu_g = class_means(run.H, run.labels, run.W.shape[0])
@@ -150,7 +145,7 @@ def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None)
     """Test accuracy per fixed-classifier variant: one dot per initialization seed, a bar per mean;
     groups for each :class:`~cnnrank.collapse.probes.ProbeResult`, annotated with the spread and the
     two-way ANOVA p-value."""
-    fig, ax = _axes(ax, (5.5, 3.6))
+    fig, ax = axes(ax, figsize=(5.5, 3.6))
     x0 = 0
     ticks, labels = [], []
     for g, res in enumerate(results):
@@ -179,7 +174,7 @@ def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None)
 
 def plot_frame_gaps(frames: Sequence[Any], ax: Any = None, title: str | None = None) -> Any:
     """Coherence reached by the frame solver against the lower bound, one column per ``(N, d)``."""
-    fig, ax = _axes(ax, (5.5, 3.6))
+    fig, ax = axes(ax, figsize=(5.5, 3.6))
     xs = np.arange(len(frames))
     ax.plot(xs, [f.coherence for f in frames], "o", color="C0", label="solver")
     ax.plot(xs, [f.bound for f in frames], "_", ms=18, mew=2, color="C3", label="lower bound")

@@ -1,6 +1,9 @@
 """Simulations in which neural collapse emerges: the unconstrained-features model (UFM) and a
 Gaussian-mixture classifier with a learned feature layer, trained by full-batch gradient descent on
-the cross-entropy with analytic gradients, recording NC metrics and margins over training.
+the cross-entropy with analytic gradients, recording NC metrics and margins over training
+(docs/theory.md §7). Both trainers validate their schedule with :func:`cnnrank._schedule.check_schedule`,
+record at :func:`cnnrank._schedule.record_steps` (step 0, every ``record_every`` steps, and the last
+step) and raise :class:`CollapseDivergenceError` (a :class:`cnnrank.errors.TrainingDiverged`) on overflow.
 
 Cross-entropy of logits ``z_i = W h_i + b`` (shape ``(C,)``) and one-hot ``y_i``:
 ``ℓ_i = logsumexp(z_i) − z_{i,y_i}``, gradient ``∂ℓ_i/∂z_i = softmax(z_i) − y_i``.
@@ -15,8 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import logsumexp
 
+from cnnrank._schedule import check_schedule, record_steps
 from cnnrank._validation import as_array, check_choice, check_int, check_real
 from cnnrank.collapse.metrics import nc_metrics
+from cnnrank.errors import TrainingDiverged
 from cnnrank.results import SavableResult
 
 __all__ = [
@@ -47,8 +52,16 @@ HISTORY_NAMES: tuple[str, ...] = (
 _ACTIVATIONS = ("relu", "tanh", "linear")
 
 
-class CollapseDivergenceError(ArithmeticError):
-    """Gradient descent produced non-finite values; the message names the step."""
+class CollapseDivergenceError(TrainingDiverged, ArithmeticError):
+    """Gradient descent overflowed or produced non-finite parameters.
+
+    A :class:`cnnrank.errors.TrainingDiverged`: ``step``, ``lr`` and ``trajectory`` (the
+    :class:`CollapseRun` of the records taken before, its ``H, W, b`` those of the last record); also
+    an ``ArithmeticError`` for code written against the earlier class. The message names the step
+    and suggests a smaller ``lr``.
+    """
+
+    default_hint = "try a smaller lr (docs/theory.md §7; the reproduce runs use lr = 0.5)"
 
 
 def _replace(self, **changes):
@@ -80,12 +93,10 @@ class UFMConfig:
         check_int("num_classes", self.num_classes, minimum=2)
         check_int("n_per_class", self.n_per_class, minimum=1)
         check_int("dim", self.dim, minimum=1)
-        check_int("steps", self.steps, minimum=1)
-        check_real("lr", self.lr, positive=True)
+        check_schedule(self.lr, self.steps, self.record_every, min_steps=1)
         for name in ("weight_decay_W", "weight_decay_H", "weight_decay_b"):
             check_real(name, getattr(self, name), nonnegative=True)
         check_real("init_scale", self.init_scale, positive=True)
-        check_int("record_every", self.record_every, minimum=1)
 
     replace = _replace
 
@@ -134,11 +145,9 @@ class FeatureNetConfig:
     def __post_init__(self) -> None:
         check_int("width", self.width, minimum=1)
         check_choice("activation", self.activation, _ACTIVATIONS)
-        check_int("steps", self.steps, minimum=1)
-        check_real("lr", self.lr, positive=True)
+        check_schedule(self.lr, self.steps, self.record_every, min_steps=1)
         check_real("weight_decay", self.weight_decay, nonnegative=True)
         check_real("init_scale", self.init_scale, positive=True)
-        check_int("record_every", self.record_every, minimum=1)
 
     replace = _replace
 
@@ -276,14 +285,26 @@ def _entropy(rng: Any) -> int | None:
     return int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
 
 
-def _diverged(step: int) -> CollapseDivergenceError:
-    return CollapseDivergenceError(f"gradient descent diverged at step {step} (overflow or non-finite "
-                                   "parameters); try a smaller lr")
+class _NonFinite(FloatingPointError):
+    """Internal: parameters became non-finite after step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
 
 
 def _check_finite(step: int, *arrays: np.ndarray) -> None:
     if not all(np.all(np.isfinite(x)) for x in arrays):
-        raise _diverged(step)
+        raise _NonFinite(step)
+
+
+def _diverged(step: int, lr: float, steps: list, rows: list, state: tuple, y: np.ndarray, model: str,
+              config: dict, entropy: int | None) -> CollapseDivergenceError:
+    """The error, carrying the records taken before ``step`` (``H, W, b`` of the last record)."""
+    H, W, b = state
+    partial = CollapseRun(np.array(steps, dtype=int), np.array(rows, dtype=float).reshape(len(rows), len(HISTORY_NAMES)),
+                          list(HISTORY_NAMES), H, y.copy(), W, b, model, config, entropy)
+    return CollapseDivergenceError(step, lr, partial)
 
 
 def ufm_loss_and_grad(
@@ -317,22 +338,30 @@ def train_ufm(config: UFMConfig = UFMConfig(), rng: Any = None) -> CollapseRun:
     H = config.init_scale * rng.standard_normal((n, d))
     W = config.init_scale * rng.standard_normal((C, d))
     b = np.zeros(C)
-    steps, rows = [], []
-    t = 0
+    steps: list[int] = []
+    rows: list[list[float]] = []
+    rec = set(record_steps(config.steps, config.record_every).tolist())
+    state = (H, W, b)  # at the last record
+    at = 0  # the step whose loss or parameters are being computed
     try:
         with np.errstate(over="raise", invalid="raise"):  # overflow = divergence
             for t in range(config.steps + 1):
+                at = t
                 loss, (gH, gW, gb) = ufm_loss_and_grad(H, W, b, y, config)
-                if t % config.record_every == 0 or t == config.steps:
-                    steps.append(t)
+                if t in rec:
                     rows.append(_record(H, y, W, b, loss, np.nan))
+                    steps.append(t)
+                    state = (H, W, b)
                 if t == config.steps:
                     break
                 # per-sample step for the features: h_i moves by η · n · ∇_{h_i} L
+                at = t + 1  # an overflow from here on is in the parameters of step t + 1
                 W, b, H = W - config.lr * gW, b - config.lr * gb, H - config.lr * n * gH
                 _check_finite(t + 1, W, H)
-    except FloatingPointError:
-        raise _diverged(t) from None
+    except FloatingPointError as exc:
+        step = exc.step if isinstance(exc, _NonFinite) else at
+        raise _diverged(step, config.lr, steps, rows, state, y, "ufm", dataclasses.asdict(config),
+                        entropy) from None
     return CollapseRun(np.array(steps), np.array(rows), list(HISTORY_NAMES), H, y, W, b, "ufm",
                        dataclasses.asdict(config), entropy)
 
@@ -374,29 +403,36 @@ def train_mixture(
     entropy = _entropy(rng)
     C = int(data.means.shape[0])
     params = init_feature_net(config, data.X_train.shape[1], C, rng)
-    trainable = ("V", "a", "W", "b")
+    trainable: tuple[str, ...] = ("V", "a", "W", "b")
     if fixed_classifier is not None:
         params["W"] = as_array("fixed_classifier", fixed_classifier, shape=(C, config.width)).copy()
         trainable = ("V", "a")
     X, y = data.X_train, data.y_train
-    steps, rows = [], []
-    t = 0
+    run_config = {**dataclasses.asdict(config), "fixed_classifier": fixed_classifier is not None}
+    steps: list[int] = []
+    rows: list[list[float]] = []
+    rec = set(record_steps(config.steps, config.record_every).tolist())
+    state = (np.zeros((y.size, config.width)), params["W"], params["b"])  # at the last record
+    at = 0  # the step whose loss or parameters are being computed
     try:
         with np.errstate(over="raise", invalid="raise"):  # overflow = divergence
             for t in range(config.steps + 1):
+                at = t
                 loss, grads, H = feature_net_loss_and_grad(params, X, y, config.activation, config.weight_decay)
-                if t % config.record_every == 0 or t == config.steps:
+                if t in rec:
                     _, Zte = feature_net_forward(params, data.X_test, config.activation)
                     acc = float(np.mean(np.argmax(Zte, axis=1) == data.y_test))
-                    steps.append(t)
                     rows.append(_record(H, y, params["W"], params["b"], loss, acc))
+                    steps.append(t)
+                    state = (H, params["W"], params["b"])
                 if t == config.steps:
                     break
+                at = t + 1  # an overflow from here on is in the parameters of step t + 1
                 for k in trainable:
                     params[k] = params[k] - config.lr * grads[k]
                 _check_finite(t + 1, params["V"], params["W"])
-    except FloatingPointError:
-        raise _diverged(t) from None
+    except FloatingPointError as exc:
+        step = exc.step if isinstance(exc, _NonFinite) else at
+        raise _diverged(step, config.lr, steps, rows, state, y, "mixture", run_config, entropy) from None
     return CollapseRun(np.array(steps), np.array(rows), list(HISTORY_NAMES), H, y.copy(), params["W"],
-                       params["b"], "mixture", {**dataclasses.asdict(config),
-                                                "fixed_classifier": fixed_classifier is not None}, entropy)
+                       params["b"], "mixture", run_config, entropy)

@@ -1,0 +1,202 @@
+"""The experiment of ``reproduce neural-collapse`` (docs/theory.md §7, docs/neural-collapse.md), usable
+from Python: collapse dynamics (unconstrained features and a Gaussian mixture with a learned feature
+layer), the two fixed-classifier probes (simplex ETF, Grassmannian frame) and the frame-solver table.
+
+:func:`neural_collapse_experiment` returns a :class:`NeuralCollapseResult`; its :meth:`~NeuralCollapseResult.summary`
+is the JSON the command writes and :meth:`~NeuralCollapseResult.save_runs` the ``.npz`` files. The
+figures are :func:`cnnrank.collapse.plotting.collapse_figure` and :func:`~cnnrank.collapse.plotting.probes_figure`.
+
+Randomness: ten independent streams from ``np.random.SeedSequence(seed).spawn(10)`` (each reduced to
+one 32-bit seed), one per random draw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnrank._validation import check_int
+from cnnrank.collapse.geometry import FrameResult, grassmannian_frame, simplex_etf
+from cnnrank.collapse.metrics import nc_metrics
+from cnnrank.collapse.probes import ProbeResult, classifier_variants, fixed_classifier_probe
+from cnnrank.collapse.simulate import (
+    CollapseRun,
+    FeatureNetConfig,
+    MixtureConfig,
+    UFMConfig,
+    sample_mixture,
+    train_mixture,
+    train_ufm,
+)
+
+__all__ = ["FRAME_TABLE", "QUICK", "QUICK_FRAME_TABLE", "NeuralCollapseResult", "neural_collapse_experiment"]
+
+#: (N, d, signed) instances for the frame solver panel.
+FRAME_TABLE = ((3, 2, False), (4, 3, False), (6, 3, False), (5, 2, False), (7, 3, False), (10, 4, False),
+               (16, 6, False), (4, 3, True), (5, 2, True), (6, 3, True), (8, 3, True), (12, 3, True))
+#: the frame table of ``quick=True``
+QUICK_FRAME_TABLE = FRAME_TABLE[:4] + FRAME_TABLE[7:9]
+#: the sizes ``quick=True`` sets
+QUICK = {"steps": 300, "ufm_steps": 500, "assignments": 3, "probe_seeds": 2, "probe_steps": 200}
+
+
+@dataclasses.dataclass(eq=False)
+class NeuralCollapseResult:
+    """Everything :func:`neural_collapse_experiment` measured.
+
+    Attributes
+    ----------
+    params : dict
+        The sizes used (after ``quick``), the seed and ``quick``.
+    ufm, mixture : CollapseRun
+        The dynamics runs.
+    etf_probes : list of ProbeResult
+        Simplex-ETF classifier: permutations and rotations, tanh and (control) linear features.
+    frame : FrameResult
+        The Grassmannian frame of the second probe.
+    frame_probes : list of ProbeResult
+        Grassmannian-frame classifier (``C > d + 1``): permutations and rotations, tanh features.
+    frames : list of FrameResult
+        The frame-solver table (coherence against the lower bound).
+    runtime_s : float
+    """
+
+    params: dict
+    ufm: CollapseRun
+    mixture: CollapseRun
+    etf_probes: list
+    frame: FrameResult
+    frame_probes: list
+    frames: list
+    runtime_s: float
+
+    def summary(self) -> dict:
+        """All numbers as a JSON-ready dict (what ``neural-collapse.json`` holds)."""
+        ufm, mix, frame = self.ufm, self.mixture, self.frame
+
+        def final(run: CollapseRun) -> dict:
+            return nc_metrics(run.H, run.labels, run.W, run.b).as_dict()
+
+        def traj(run: CollapseRun, name: str, k: int = 12) -> dict:
+            idx = np.unique(np.linspace(0, run.steps.size - 1, k).round().astype(int))
+            return {"steps": run.steps[idx].tolist(), "values": run.series(name)[idx].tolist()}
+
+        def probe_json(pr: ProbeResult) -> dict:
+            return {"kind": pr.kind, "mean_test_accuracy": pr.test_accuracy.mean(1).tolist(),
+                    "test_accuracy": pr.test_accuracy.tolist(), "min_train_accuracy": float(pr.train_accuracy.min()),
+                    "spread": pr.spread, "seed_spread": pr.seed_spread, "f_statistic": pr.f_statistic,
+                    "p_value": pr.p_value, "signed_coherence": pr.coherence.tolist()}
+
+        return {
+            "params": dict(self.params), "runtime_s": round(self.runtime_s, 2),
+            "ufm": {"final": final(ufm), "first_zero_error_step": ufm.first_zero_error_step,
+                    "p_min": traj(ufm, "p_min"), "nc1": traj(ufm, "nc1"), "config": ufm.config},
+            "mixture": {"final": final(mix), "first_zero_error_step": mix.first_zero_error_step,
+                        "initial": dict(zip(mix.history_names, mix.history[0].tolist())),
+                        "final_test_accuracy": float(mix.series("test_accuracy")[-1]),
+                        "test_accuracy_at_zero_error": float(mix.series("test_accuracy")[mix.series("train_error") == 0][0])
+                        if mix.first_zero_error_step is not None else None,
+                        "p_min": traj(mix, "p_min"), "p_min_normalized": traj(mix, "p_min_normalized"),
+                        "nc1": traj(mix, "nc1"), "config": mix.config},
+            "etf_probes": [probe_json(pr) for pr in self.etf_probes],
+            "frame_probes": {"frame_coherence": frame.coherence, "frame_bound": frame.bound, "frame_gap": frame.gap,
+                             "classes": self.params["frame_classes"], "dim": self.params["frame_dim"],
+                             "results": [probe_json(pr) for pr in self.frame_probes]},
+            "frames": [{"N": f.vectors.shape[0], "d": f.vectors.shape[1], "signed": f.signed, "coherence": f.coherence,
+                        "bound": f.bound, "bound_name": f.bound_name, "gap": f.gap} for f in self.frames],
+        }
+
+    def save_runs(self, folder: str | Path) -> list[Path]:
+        """Save ``ufm.npz``, ``mixture.npz`` and one ``probe_<kind>.npz`` per probe into ``folder``."""
+        folder = Path(folder)
+        paths = [self.ufm.save(folder / "ufm.npz"), self.mixture.save(folder / "mixture.npz")]
+        for pr in self.etf_probes + self.frame_probes:
+            paths.append(pr.save(folder / f"probe_{pr.kind.lower().replace('. ', '-').replace(' ', '-')}.npz"))
+        return paths
+
+
+def neural_collapse_experiment(
+    *, seed: int = 0, classes: int = 5, steps: int = 3000, ufm_steps: int = 4000, assignments: int = 6,
+    probe_seeds: int = 4, probe_steps: int = 1500, frame_classes: int = 6, frame_dim: int = 3,
+    quick: bool = False,
+) -> NeuralCollapseResult:
+    """Collapse dynamics, the two fixed-classifier probes and the frame-solver table.
+
+    Parameters
+    ----------
+    seed : int, ``>= 0``
+    classes : int, ``3..50``
+        Classes ``C`` of the UFM, the mixture and the ETF probe.
+    steps, ufm_steps : int
+        Gradient steps of the mixture and of the UFM run (``10..10⁶``).
+    assignments : int, ``2..100``
+        Classifier variants per probe.
+    probe_seeds : int, ``2..100``
+        Initializations per variant.
+    probe_steps : int
+        Gradient steps per probe run.
+    frame_classes, frame_dim : int
+        Classes and feature dimension of the Grassmannian probe (``frame_classes > frame_dim + 1``).
+    quick : bool
+        Small sizes: :data:`QUICK` replaces ``steps, ufm_steps, assignments, probe_seeds, probe_steps``
+        and :data:`QUICK_FRAME_TABLE` the frame table.
+
+    Returns
+    -------
+    NeuralCollapseResult
+    """
+    p: dict[str, Any] = {
+        "seed": check_int("seed", seed, minimum=0),
+        "classes": check_int("classes", classes, minimum=3, maximum=50),
+        "steps": check_int("steps", steps, minimum=10, maximum=10**6),
+        "ufm_steps": check_int("ufm_steps", ufm_steps, minimum=10, maximum=10**6),
+        "assignments": check_int("assignments", assignments, minimum=2, maximum=100),
+        "probe_seeds": check_int("probe_seeds", probe_seeds, minimum=2, maximum=100),
+        "probe_steps": check_int("probe_steps", probe_steps, minimum=10, maximum=10**6),
+        "frame_classes": check_int("frame_classes", frame_classes, minimum=3, maximum=50),
+        "frame_dim": check_int("frame_dim", frame_dim, minimum=1),
+        "quick": bool(quick),
+    }
+    if p["frame_classes"] <= p["frame_dim"] + 1:
+        raise ValueError(f"frame_classes={p['frame_classes']} is invalid: must exceed frame_dim + 1 = "
+                         f"{p['frame_dim'] + 1} (generalized collapse, C > d + 1)")
+    if p["quick"]:
+        p.update(QUICK)
+    t_start = time.perf_counter()
+    C = p["classes"]
+    streams = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(p["seed"]).spawn(10)]
+    # 1. dynamics
+    ufm = train_ufm(UFMConfig(num_classes=C, dim=max(8, C), steps=p["ufm_steps"]), rng=streams[0])
+    mix_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
+                                            n_test_per_class=200), rng=streams[1])
+    mix = train_mixture(mix_data, FeatureNetConfig(width=16, activation="relu", lr=0.5, steps=p["steps"],
+                                                   record_every=max(1, p["steps"] // 150)), rng=streams[2])
+    # 2. probes
+    pcfg = FeatureNetConfig(width=C - 1, activation="tanh", lr=0.5, steps=p["probe_steps"])
+    etf_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
+                                            n_test_per_class=200), rng=streams[3])
+    etf = simplex_etf(C, C - 1, rng=streams[4])
+    # tanh features break the rotation/permutation symmetry; linear features are the control: any
+    # P M = M R or M Q is absorbed by V -> R V, so only initialization noise remains.
+    etf_probes = [fixed_classifier_probe(etf_data, classifier_variants(etf, p["assignments"], kind, rng=streams[5]),
+                                         pcfg.replace(activation=act), seeds=p["probe_seeds"],
+                                         kind=f"ETF {kind[:4]}. {act}", rng=streams[6])
+                  for act in ("tanh", "linear") for kind in ("permutation", "rotation")]
+    Cf, df = p["frame_classes"], p["frame_dim"]
+    frame = grassmannian_frame(Cf, df, signed=True, rng=streams[7])
+    fr_data = sample_mixture(MixtureConfig(num_classes=Cf, input_dim=64, n_train_per_class=10,
+                                           n_test_per_class=200), rng=streams[8])
+    fcfg = pcfg.replace(width=df)
+    frame_probes = [fixed_classifier_probe(fr_data, classifier_variants(frame.vectors, p["assignments"], kind,
+                                                                        rng=streams[5]),
+                                           fcfg, seeds=p["probe_seeds"], kind=f"frame {kind[:4]}. tanh", rng=streams[6])
+                    for kind in ("permutation", "rotation")]
+    # 3. frame solver table
+    table = QUICK_FRAME_TABLE if p["quick"] else FRAME_TABLE
+    frames = [grassmannian_frame(N, d, signed=s, rng=streams[9]) for N, d, s in table]
+    return NeuralCollapseResult(params=p, ufm=ufm, mixture=mix, etf_probes=etf_probes, frame=frame,
+                                frame_probes=frame_probes, frames=frames, runtime_s=time.perf_counter() - t_start)
