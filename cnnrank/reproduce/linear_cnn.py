@@ -49,7 +49,8 @@ def _print_table(res) -> None:
     from cnnrank.linear.diagnostics import nan_stats
 
     saxe, task, fcnn, cnn = res.saxe, res.task, res.fcnn, res.cnn
-    print(f"(a) FCNN from balanced decoupled init vs Saxe closed form (u0={res.u0:g})")
+    u0 = f"{res.u0:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    print(f"(a) FCNN from balanced decoupled init vs Saxe closed form (u0={u0})")
     print("   s     t½ measured  t½ closed form  max|u-u_saxe|/s")
     for a in range(saxe.s.size):
         print(f"   {saxe.s[a]:<5g} {_fmt(saxe.half_times[a]):>11}  {res.saxe_half_time_closed_form[a]:>14.3f}"
