@@ -21,8 +21,8 @@ from cnnrank._version import __version__
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec
 from cnnrank.batched import train_batched
 from cnnrank.data import PatchData, SignalNoiseModel
-from cnnrank.engines import ENGINES, choose_engine
-from cnnrank.engines.implicit import GramSample, gram_sample_from_data
+from cnnrank.errors import TrainingDiverged
+from cnnrank.gram_sample import GramSample, sample_gram
 from cnnrank.network import TwoLayerCNN, logistic_loss, loss_and_grad, network_output
 from cnnrank.rank import (
     data_matrix,
@@ -35,7 +35,8 @@ from cnnrank.rank import (
     stable_rank,
 )
 from cnnrank.results import ResultsFileError
-from cnnrank.train import TrainingDiverged, Trajectory, signal_noise_coefficients, train
+from cnnrank.train import train, train_implicit
+from cnnrank.trajectory import Trajectory, signal_noise_coefficients
 
 _SUBMODULES = ("theory", "experiments", "sweeps", "plotting", "testing", "linear", "collapse", "datasets",
                "engines", "rank", "results", "batched", "subspace")
@@ -51,7 +52,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ENGINES",
     "Activation",
     "GramSample",
     "HuberizedReLU",
@@ -65,20 +65,20 @@ __all__ = [
     "TwoLayerCNN",
     "__version__",
     "activation_from_spec",
-    "choose_engine",
     "data_matrix",
     "data_rank_report",
     "effective_rank",
     "filter_matrix",
-    "gram_sample_from_data",
     "logistic_loss",
     "loss_and_grad",
     "network_output",
     "numerical_rank",
     "patch_matrix",
     "principal_angles",
+    "sample_gram",
     "signal_noise_coefficients",
     "stable_rank",
     "train",
     "train_batched",
+    "train_implicit",
 ]

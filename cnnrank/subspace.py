@@ -45,6 +45,7 @@ __all__ = [
     "orthonormal_basis",
     "principal_subspace",
     "signal_overlap",
+    "signal_overlaps",
 ]
 
 #: a run is in the measured benign window when its test accuracy is at least this ...
@@ -162,11 +163,11 @@ def signal_overlap(gamma: Any) -> float:
     g = as_array("gamma", gamma, ndim=3)
     if g.shape[0] != 2 or g.shape[2] % 2:
         raise ValueError(f"gamma has shape {g.shape} which is invalid: must be (2, m, 2K)")
-    return float(_overlaps(g[None])[0])
+    return float(signal_overlaps(g[None])[0])
 
 
-def _overlaps(gamma: np.ndarray) -> np.ndarray:
-    """:func:`signal_overlap` of each record of ``gamma`` (R, 2, m, 2K), vectorized."""
+def signal_overlaps(gamma: np.ndarray) -> np.ndarray:
+    """:func:`signal_overlap` of each record of ``gamma`` (R, 2, m, 2K), vectorized; shape (R,)."""
     R, _, m, K2 = gamma.shape
     K = K2 // 2
     if K == 1:

@@ -29,7 +29,7 @@ from cnnrank.engines.base import Snapshot
 from cnnrank.gram_sample import GramSample
 from cnnrank.rank import stable_rank_from_gram
 from cnnrank.results import SavableResult
-from cnnrank.subspace import _overlaps, learned_subspace_from_grams
+from cnnrank.subspace import learned_subspace_from_grams, signal_overlaps
 
 __all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates",
            "stable_ranks"]
@@ -233,7 +233,7 @@ class Trajectory(SavableResult):
                 dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
             else:  # no records, or a diverged run's records: nothing meaningful to report
                 dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
-            overlap = _overlaps(gamma) if R else np.zeros(0)
+            overlap = signal_overlaps(gamma) if R else np.zeros(0)
         has_test = R > 0 and snaps[0].test_loss is not None
         patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
         vectors = patches is not None
