@@ -44,7 +44,7 @@ _VOLATILE = {"seconds", "elapsed", "runtime", "time", "timings", "wall", "cnnran
 def _strip(value):
     if isinstance(value, dict):
         return {k: _strip(v) for k, v in sorted(value.items())
-                if k not in _VOLATILE and not k.endswith("_seconds") and not k.startswith("seconds")}
+                if k not in _VOLATILE and not k.endswith(("_seconds", "_s")) and not k.startswith("seconds")}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     if isinstance(value, float):
