@@ -9,14 +9,16 @@ predictions (docs/theory.md §5, §6) and the measured regime of every grid poin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import cnnrank.theory as theory
 from cnnrank.experiments.runs import RunConfig
 from cnnrank.subspace import measured_regime
-from cnnrank.sweeps import SweepResult
+
+if TYPE_CHECKING:  # only a type: sweeps imports the experiments package, which imports this module
+    from cnnrank.sweeps import SweepResult
 
 __all__ = ["benign_window", "headline_record", "headline_sentence", "intrinsic_record"]
 
