@@ -191,7 +191,7 @@ def _cli_case(argv: list[str], tmp: Path) -> tuple[str, str]:
     before = set((tmp / "store").iterdir())
     try:
         p = subprocess.run([sys.executable, "-m", "cnnrank", *args], capture_output=True, text=True,
-                           timeout=LIMIT_S, cwd=tmp, env={**os.environ, "MPLBACKEND": "Agg"})
+                           timeout=LIMIT_S, cwd=tmp, env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)})
     except subprocess.TimeoutExpired:
         return "crash", "timeout"
     err = p.stderr.strip()

@@ -11,8 +11,11 @@ Every reproducible figure lives in its own module under :mod:`cnnrank.reproduce`
 * ``add_arguments(parser)`` -- its options;
 * ``run(args) -> int`` -- does the work, returns the exit status.
 
-Bad arguments print one line on stderr and exit with status 2, without a traceback and before
-anything is written.
+Every error -- bad arguments, bad input files, training that diverged, an output folder that cannot
+be written, not enough memory, a worker that died -- prints one line ``cnnrank: error: ...`` on stderr
+and exits with status 2, without a traceback (``--debug`` or ``CNNRANK_DEBUG=1`` shows it); options
+are checked, and the output folder is created and probed, before anything is computed; results are
+written atomically. Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -93,9 +96,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``--debug`` anywhere on the command line (or ``CNNRANK_DEBUG=1``) shows the traceback of an error
+DEBUG_FLAG = "--debug"
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return DEBUG_FLAG in argv or os.environ.get("CNNRANK_DEBUG", "").strip() not in ("", "0")
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: the library's message, or a plain-words account of a system error."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    msg = " ".join(str(exc).split())
+    if isinstance(exc, BrokenProcessPool):
+        return (f"a worker process died ({msg or 'killed'}); the cells finished so far are kept: "
+                "re-run to resume, with fewer --workers or smaller sizes if it ran out of memory")
+    if isinstance(exc, MemoryError):
+        if msg.startswith("Unable to allocate") or not msg:
+            return f"not enough memory: {msg or 'an allocation failed'}; use smaller sizes (n, d, steps)"
+        return msg
+    if isinstance(exc, OverflowError):
+        return f"a value is too large to compute with ({msg or 'overflow'}); use smaller values"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename!s}: " if exc.filename else ""
+        return f"{where}{exc.strerror or msg or type(exc).__name__}"
+    return msg or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Returns the exit status (0 success, 2 bad usage or input, 1 other failure)."""
+    """Entry point. Returns the exit status: 0 success, 2 any error (one line on stderr), 130 interrupted.
+
+    Every failure -- bad usage or input, a damaged results file, training that diverged, an output
+    folder that cannot be written, not enough memory, a worker that died -- prints one line
+    ``cnnrank: error: ...`` on stderr and exits with status 2, without a traceback; ``--debug`` (anywhere
+    on the command line) or ``CNNRANK_DEBUG=1`` raises it instead.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    from cnnrank.errors import TrainingDiverged
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    argv = [a for a in argv if a != DEBUG_FLAG]
     try:
         args = build_parser().parse_args(argv)
         run: Callable[[argparse.Namespace], int] = args._run
@@ -103,14 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        # Validation errors of the library: parameter, value and rule in one line
-        # (set CNNRANK_DEBUG=1 to see the traceback instead).
-        if os.environ.get("CNNRANK_DEBUG"):
-            raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"cnnrank: error: {msg}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
+        if debug:
+            raise
         print("cnnrank: interrupted", file=sys.stderr)
         return 130
+    except (ValueError, TypeError, TrainingDiverged, OSError, MemoryError, BrokenProcessPool,
+            ArithmeticError, NotImplementedError) as exc:
+        # The library's error family (ValueError covers ResultsFileError, InsufficientMemory is a
+        # MemoryError): parameter, value and rule in one line.
+        if debug:
+            raise
+        print(f"cnnrank: error: {_one_line(exc)}", file=sys.stderr)
+        return 2

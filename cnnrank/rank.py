@@ -23,6 +23,7 @@ __all__ = [
     "data_rank_report",
     "effective_rank",
     "filter_matrix",
+    "gram_in_safe_range",
     "numerical_rank",
     "patch_matrix",
     "singular_values",
@@ -56,6 +57,17 @@ def _rescaled(A: np.ndarray, squared: bool = False) -> np.ndarray:
     if top == 0 or lo <= top <= hi:
         return A
     return A / top
+
+
+def gram_in_safe_range(G: np.ndarray) -> bool:
+    """Whether a Gram matrix's largest entry lies where its stable rank is exact (``[1e-280, 1e280]``):
+    outside, the Gram matrix of the vectors has under- or overflowed (a zero Gram matrix is outside:
+    it may be the underflow of tiny vectors), and the stable rank should come from the rescaled
+    vectors (:func:`stable_rank`)."""
+    if G.size == 0:
+        return True
+    top = float(np.max(np.abs(G)))
+    return _TINY**2 <= top <= _HUGE**2
 
 
 def stable_rank(A: Any) -> float:

@@ -27,7 +27,7 @@ from cnnrank.activations import Activation, activation_from_spec
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
 from cnnrank.gram_sample import GramSample
-from cnnrank.rank import stable_rank_from_gram
+from cnnrank.rank import gram_in_safe_range, stable_rank_from_gram
 from cnnrank.results import SavableResult
 from cnnrank.subspace import learned_subspace_from_grams, signal_overlaps
 
@@ -90,19 +90,37 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData | GramSample) ->
 
 def stable_ranks(grams: Sequence[np.ndarray]) -> np.ndarray:
     """:func:`~cnnrank.rank.stable_rank_from_gram` of each matrix (``tr G / λ_max``, docs/theory.md §5),
-    as one stacked eigenvalue call; shape (len(grams),)."""
+    as one stacked eigenvalue call; shape (len(grams),).
+
+    A matrix whose largest entry is outside the range where the stacked call is exact (``1e-280`` to
+    ``1e280``) goes through the rescaled :func:`~cnnrank.rank.stable_rank_from_gram`; a non-finite one
+    (a blown-up record) gives NaN instead of an error.
+    """
     if not len(grams):
         return np.zeros(0)
     G = np.stack(grams)
     G = 0.5 * (G + G.transpose(0, 2, 1))
-    if not np.all(np.isfinite(G)):
-        return np.array([stable_rank_from_gram(g) for g in grams])  # let the validator report it
+    finite = np.all(np.isfinite(G), axis=(1, 2))
+    if not np.all(finite):
+        G = np.where(finite[:, None, None], G, 0.0)
     top = np.linalg.eigvalsh(G)[:, -1]
     tr = np.trace(G, axis1=1, axis2=2)
     out = np.zeros(len(grams))
     pos = top > 0
     out[pos] = tr[pos] / top[pos]
+    for i in range(len(grams)):
+        if finite[i] and np.any(G[i]) and not gram_in_safe_range(G[i]):
+            out[i] = stable_rank_from_gram(G[i])
+    out[~finite] = np.nan
     return out
+
+
+def _with_overrides(ranks: np.ndarray, overrides: Sequence[float | None]) -> np.ndarray:
+    """``ranks`` with the engines' scale-safe values (:attr:`Snapshot.filter_stable_rank`) put in."""
+    for i, v in enumerate(overrides):
+        if v is not None:
+            ranks[i] = v
+    return ranks
 
 
 @dataclass(eq=False)
@@ -204,6 +222,8 @@ class Trajectory(SavableResult):
         W_init, W_final : ndarray, shape (2, m, d), optional
             Initial and final filters, for engines with vectors (``PatchData``); with ``W_init`` the
             training patches ``data.X`` are kept so that :meth:`weights_at` can rebuild the filters.
+            Without ``W_final`` (a run cut short by a blow-up) the filters of the last record are
+            rebuilt from its coefficients.
 
         Returns
         -------
@@ -237,6 +257,11 @@ class Trajectory(SavableResult):
         has_test = R > 0 and snaps[0].test_loss is not None
         patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
         vectors = patches is not None
+        if vectors and W_final is None and R:  # rebuilt at the last record (a partial, diverged run)
+            assert patches is not None and W_init is not None
+            d = patches.shape[2]
+            W_final = np.asarray(W_init) + (coef[-1].reshape(2 * m, n * P) @ patches.reshape(n * P, d)
+                                            ).reshape(2, m, d)
         return cls(
             steps=np.asarray(steps[:R], dtype=np.int64),
             train_loss=np.array([s.train_loss for s in snaps]),
@@ -246,8 +271,10 @@ class Trajectory(SavableResult):
             coef=coef,
             gamma=gamma,
             rho=rho,
-            filter_stable_rank=stable_ranks([s.filter_gram for s in snaps]),
-            learned_stable_rank=stable_ranks([s.learned_gram for s in snaps]),
+            filter_stable_rank=_with_overrides(stable_ranks([s.filter_gram for s in snaps]),
+                                               [s.filter_stable_rank for s in snaps]),
+            learned_stable_rank=_with_overrides(stable_ranks([s.learned_gram for s in snaps]),
+                                                [s.learned_stable_rank for s in snaps]),
             learned_singular_values=sv,
             learned_dimension=dim,
             signal_energy_fraction=frac,

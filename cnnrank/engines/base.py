@@ -15,6 +15,7 @@ The patch coefficients are the shared state: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -47,6 +48,11 @@ class Snapshot:
         ``W W^T`` with ``W`` reshaped to (2m, d).
     learned_gram : ndarray, shape (2m, 2m)
         ``(W - W0)(W - W0)^T``.
+    filter_stable_rank, learned_stable_rank : float or None
+        Set by an engine with vectors when the filters (or their learned part) are so small or so large
+        that their Gram matrix under- or overflows in float64: the stable rank computed from the
+        rescaled vectors (:func:`cnnrank.rank.stable_rank`), which then replaces the one from the Gram
+        matrix. ``None`` otherwise (always, at ordinary scales).
     """
 
     train_loss: float
@@ -56,6 +62,15 @@ class Snapshot:
     coef: np.ndarray
     filter_gram: np.ndarray
     learned_gram: np.ndarray
+    filter_stable_rank: float | None = None
+    learned_stable_rank: float | None = None
+
+    def is_finite(self) -> bool:
+        """Whether every number of the record is finite (a record with an overflow is a blow-up)."""
+        scalars = [self.train_loss, self.train_acc, self.test_loss, self.test_acc]
+        return (all(x is None or np.isfinite(x) for x in scalars)
+                and bool(np.all(np.isfinite(self.coef)) and np.all(np.isfinite(self.filter_gram))
+                         and np.all(np.isfinite(self.learned_gram))))
 
 
 class Engine(abc.ABC):
@@ -88,7 +103,16 @@ class Engine(abc.ABC):
 
     def __init__(self, W0: np.ndarray | None, data: PatchData | GramSample, activation: Activation,
                  test: PatchData | None = None) -> None:
-        self.W0 = None if W0 is None else np.array(W0, dtype=np.float64)
+        if W0 is not None:
+            W0 = np.array(W0, dtype=np.float64)
+            if W0.ndim != 3 or W0.shape[0] != 2 or W0.shape[1] < 1:
+                raise ValueError(f"W0 has shape {W0.shape} which is invalid: must be (2, m, d) with m >= 1")
+            if not np.all(np.isfinite(W0)):
+                raise ValueError("W0 is invalid: contains non-finite values (bad input, not a divergence)")
+            if isinstance(data, PatchData) and W0.shape[2] != data.d:
+                raise ValueError(f"W0 has shape {W0.shape} which is invalid: patch dimension must be "
+                                 f"data.d={data.d}")
+        self.W0 = W0
         self.data = data
         self.activation = activation
         self.test = test
@@ -129,3 +153,21 @@ def check_finite(f: np.ndarray, steps_done: int) -> None:
 
 def as_record(x: Any) -> float | None:
     return None if x is None else float(x)
+
+
+def scale_safe_stable_rank(gram: np.ndarray, vectors: Callable[[], np.ndarray | None]) -> float | None:
+    """The stable rank from the rescaled vectors when the Gram matrix ``gram`` has under- or
+    overflowed in float64 (largest entry outside the range where squaring is safe, e.g. filters of
+    scale 1e-200 whose Gram matrix is 0); ``None`` at ordinary scales (the Gram matrix is then used,
+    bit for bit as before), for the zero matrix and when the vectors are unavailable or not finite.
+
+    ``vectors()`` returns the (2m, d) matrix; it is called only at such an edge.
+    """
+    from cnnrank.rank import gram_in_safe_range, stable_rank
+
+    if gram_in_safe_range(gram):
+        return None
+    A = vectors()
+    if A is None or not np.all(np.isfinite(A)) or not np.any(A):
+        return None
+    return stable_rank(A)

@@ -12,7 +12,8 @@ import numpy as np
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite
+from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite,
+                                  scale_safe_stable_rank
 from cnnrank.network import forward_flat, logistic_loss, patch_gradient_weights
 
 
@@ -60,16 +61,21 @@ class FeatureEngine(Engine):
                 check_finite(ft, 0)
                 test_loss = float(np.mean(logistic_loss(self.test.y * ft)))
                 test_acc = accuracy(ft, self.test.y)
-        dW = self.W - self._W0flat
-        return Snapshot(
-            train_loss=float(np.mean(logistic_loss(self.y * f))),
-            train_acc=accuracy(f, self.y),
-            test_loss=test_loss,
-            test_acc=test_acc,
-            coef=self.C.T.reshape(2, self.m, self.n, self.P).copy(),
-            filter_gram=self.W @ self.W.T,
-            learned_gram=dW @ dW.T,
-        )
+            dW = self.W - self._W0flat
+            snap = Snapshot(
+                train_loss=float(np.mean(logistic_loss(self.y * f))),
+                train_acc=accuracy(f, self.y),
+                test_loss=test_loss,
+                test_acc=test_acc,
+                coef=self.C.T.reshape(2, self.m, self.n, self.P).copy(),
+                filter_gram=self.W @ self.W.T,
+                learned_gram=dW @ dW.T,
+            )
+        if not snap.is_finite():  # e.g. filters of scale 1e200: finite outputs, W Wᵀ overflows
+            raise Diverged(0)
+        snap.filter_stable_rank = scale_safe_stable_rank(snap.filter_gram, lambda: self.W)
+        snap.learned_stable_rank = scale_safe_stable_rank(snap.learned_gram, lambda: dW)
+        return snap
 
     def weights(self) -> np.ndarray:
         return self.W.reshape(2, self.m, self.d).copy()

@@ -47,7 +47,7 @@ from scipy.linalg.blas import dgemm as _dgemm
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines.base import Diverged, Engine, Snapshot
+from cnnrank.engines.base import Diverged, Engine, Snapshot, scale_safe_stable_rank
 from cnnrank.engines.patches import PatchRows, distinct_patches
 from cnnrank.gram_sample import GramSample
 from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
@@ -379,7 +379,7 @@ class GramEngine(Engine):
         if not np.isfinite(loss[0]) or (tloss is not None and not np.isfinite(tloss[0])):
             raise Diverged(0)
         fg, lg = self.core.filter_grams()
-        return Snapshot(
+        snap = Snapshot(
             train_loss=float(loss[0]),
             train_acc=float(acc[0]),
             test_loss=None if tloss is None else float(tloss[0]),
@@ -388,6 +388,19 @@ class GramEngine(Engine):
             filter_gram=fg[0],
             learned_gram=lg[0],
         )
+        if not snap.is_finite():  # e.g. a finite loss but an overflowing W Wᵀ
+            raise Diverged(0)
+        snap.filter_stable_rank = scale_safe_stable_rank(snap.filter_gram, self._flat_weights)
+        snap.learned_stable_rank = scale_safe_stable_rank(snap.learned_gram, self._flat_learned)
+        return snap
+
+    def _flat_weights(self) -> np.ndarray | None:
+        W = self.weights()
+        return None if W is None else W.reshape(2 * self.m, -1)
+
+    def _flat_learned(self) -> np.ndarray | None:
+        rows = getattr(self, "_rows", None)
+        return None if rows is None else rows.combine(self.core.Cd[0, :-1])
 
     def weights(self) -> np.ndarray | None:
         """``W = W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work)."""

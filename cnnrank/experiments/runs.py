@@ -156,10 +156,14 @@ def config_from_dict(values: dict[str, Any], base: RunConfig | None = None) -> R
 
 @dataclass
 class RunOutcome:
-    """What :func:`run_once` returns: the trajectory, the data and their rank diagnostics."""
+    """What :func:`run_once` returns: the trajectory, the data and their rank diagnostics.
+
+    ``data`` is the training :class:`~cnnrank.data.PatchData`, or the
+    :class:`~cnnrank.gram_sample.GramSample` of an ``engine="implicit"`` run.
+    """
 
     trajectory: Trajectory
-    data: PatchData
+    data: PatchData | Any
     test: PatchData | None
     data_ranks: dict[str, float]
 
@@ -179,17 +183,48 @@ def _step_cost(config: RunConfig) -> float:
     return costs.get(config.engine, min(costs.values()))
 
 
+def _patch_gram_stable_rank(gram: np.ndarray) -> float:
+    """Stable rank ``tr(G) / λ_max(G)`` of a matrix from its Gram matrix ``G = A Aᵀ``."""
+    top = float(np.linalg.eigvalsh(gram)[-1]) if gram.size else 0.0
+    return float(np.trace(gram) / top) if top > 0 else 0.0
+
+
+def _implicit_ranks(sample: Any) -> dict[str, float]:
+    """:func:`~cnnrank.rank.data_rank_report` of a :class:`~cnnrank.gram_sample.GramSample`."""
+    return {
+        "data_stable_rank": float(sample.data_stable_rank()),
+        "patch_stable_rank": _patch_gram_stable_rank(sample.patch_gram()),
+        "clean_data_stable_rank": float(sample.data_stable_rank(clean=True)),
+        "clean_patch_stable_rank": _patch_gram_stable_rank(sample.patch_gram(clean=True)),
+    }
+
+
 def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) -> RunOutcome:
     """One run: draw data, test data and initial filters from independent streams, then train.
 
     ``rng`` is normalized with ``np.random.default_rng`` and split with ``Generator.spawn(3)`` into
     the streams of the training set, the test set and the initialization (in that order), so a seed
     fixes every bit and changing ``n_test`` does not change the training data.
+
+    With ``config.engine == "implicit"`` no vector of ``R^d`` is drawn: the inner products of the
+    training and test patches and the initial filters are drawn jointly from the first stream
+    (:func:`~cnnrank.gram_sample.sample_gram`, same law) and trained with
+    :func:`~cnnrank.train.train_implicit`, at a cost independent of ``d``; ``RunOutcome.data`` is then
+    the :class:`~cnnrank.gram_sample.GramSample` and ``test`` is ``None``.
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig")
     g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
     model = config.model()
+    if config.engine == "implicit":
+        from cnnrank.gram_sample import sample_gram
+        from cnnrank.train import train_implicit
+
+        sample = sample_gram(model, config.n, config.m, config.init_std, n_test=config.n_test, rng=g_data)
+        traj = train_implicit(config.make_activation(), sample, lr=config.lr, steps=config.steps,
+                              record_every=config.record_every, progress=progress)
+        traj.metadata["config"] = config.to_dict()
+        return RunOutcome(trajectory=traj, data=sample, test=None, data_ranks=_implicit_ranks(sample))
     # One BLAS thread for problems of moderate size (see cnnrank._blas): runs of a sweep share the
     # cores with each other (process pools) and multi-threaded OpenBLAS then costs up to 25x.
     limit = resolve("auto", _step_cost(config), shared=True)

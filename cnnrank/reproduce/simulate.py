@@ -14,17 +14,45 @@ DESCRIPTION = ("Train the two-layer CNN once on the signal-noise model; print lo
                "signal learning γ, memorization ρ̄/ρ̲ and stable ranks over training; save the figure.")
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None) -> None:
+#: the training engines ``--engine`` accepts (docs/engines.md)
+ENGINES = ("auto", "feature", "gram", "implicit")
+
+
+class _Swept(argparse.Action):
+    """An option of the run configuration that the command sweeps: refused with a pointer to the
+    option that sets the grid (so that a value is never silently ignored)."""
+
+    def __init__(self, option_strings: list[str], dest: str, instead: str = "", **kwargs: Any) -> None:
+        self.instead = instead
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string} is not an option of this command: it sweeps that value; "
+                     f"give the levels with {self.instead}")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
+                      swept: dict[str, str] | None = None) -> None:
     """Options for every flat field of :class:`cnnrank.experiments.RunConfig` (defaults from ``base``,
-    ``RunConfig()`` when ``None``)."""
+    ``RunConfig()`` when ``None``). ``swept`` maps the fields the command sweeps to the option that
+    sets their grid; those fields' own options are refused with a message naming it."""
     from cnnrank.experiments.runs import FLAT_FIELDS, RunConfig
 
     base = RunConfig() if base is None else base
+    swept = swept or {}
     g = parser.add_argument_group("run configuration (defaults: the paper regime)")
     for name in FLAT_FIELDS:
         default = getattr(base, name)
         flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
+        if name in swept:
+            g.add_argument(flag, action=_Swept, instead=swept[name], default=default)
+        elif name == "engine":
+            g.add_argument(flag, choices=ENGINES, default=default,
+                           help="training engine: feature (vectors of R^d), gram (inner products), "
+                                "implicit (d-free: inner products drawn directly, any d), auto "
+                                f"(cheaper of feature/gram) (default: {default})")
+        elif isinstance(default, bool):
             g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL",
                            help=f"(default: {default})")
         elif name == "signal_position":
@@ -54,8 +82,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._output import seed_type
+
     add_run_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
     parser.add_argument("--out", type=Path, default=Path("results/simulate"),
                         help="output folder for trajectory.npz, summary.json, simulate.png")
     parser.add_argument("--no-save", action="store_true", help="print the table only, write nothing")
@@ -64,13 +94,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.experiments.runs import run_once
+    from cnnrank.reproduce._output import output_folder, written
     from cnnrank.results import atomic_write_text
-    from cnnrank.tables import format_table
 
     config = config_from_args(args)  # validates before anything is written
-    start = time.perf_counter()
-    out = run_once(config, rng=args.seed, progress=None if not args.quiet else False)
-    seconds = time.perf_counter() - start
+    with output_folder(args.out, enabled=not args.no_save):  # created and probed before computing
+        start = time.perf_counter()
+        out = run_once(config, rng=args.seed, progress=None if not args.quiet else False)
+        seconds = time.perf_counter() - start
+        _print_run(out, config, seconds)
+        if args.no_save:
+            return 0
+        from cnnrank.plotting import training_figure
+
+        traj = out.trajectory
+        r = out.data_ranks
+        traj.metadata.update(seed=args.seed)
+        # no timings in the results: two runs of one command write byte-identical JSON
+        summary = {"config": config.to_dict(), "seed": args.seed, "final": traj.summary(), "data_ranks": r}
+        fig = training_figure(traj, data_stable_rank=r["data_stable_rank"],
+                              data=out.data if config.engine != "implicit" else None)
+        paths = [args.out / "trajectory.npz", args.out / "summary.json", args.out / "simulate.png"]
+        traj.save(paths[0])
+        atomic_write_text(paths[1], json.dumps(summary, indent=2))
+        _save_figure(fig, paths[2], dpi=120)
+    print(written(paths))
+    return 0
+
+
+def _save_figure(fig: Any, path: Path, dpi: int) -> None:
+    """Save a figure atomically (a temporary file beside it, then rename) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from cnnrank.results import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _print_run(out: Any, config: Any, seconds: float) -> None:
+    from cnnrank.tables import format_table
+
     traj = out.trajectory
     picks = np.unique(np.linspace(0, len(traj) - 1, min(len(traj), 11)).round().astype(int))
     rows = [traj.summary(k) for k in picks]
@@ -84,17 +152,4 @@ def run(args: argparse.Namespace) -> int:
     r = out.data_ranks
     print(f"\nstable rank: data (n×Pd) {r['data_stable_rank']:.2f} (clean {r['clean_data_stable_rank']:.2f}), "
           f"patches (nP×d) {r['patch_stable_rank']:.2f}, filters {traj.filter_stable_rank[-1]:.2f}, "
-          f"2K = {2 * config.K}; {config.steps} steps in {seconds:.1f} s")
-    if not args.no_save:
-        from cnnrank.plotting import training_figure
-
-        args.out.mkdir(parents=True, exist_ok=True)
-        traj.metadata.update(seed=args.seed, seconds=seconds)
-        traj.save(args.out / "trajectory.npz")
-        summary = {"config": config.to_dict(), "seed": args.seed, "final": traj.summary(),
-                   "data_ranks": r, "seconds": seconds}
-        atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2))
-        fig = training_figure(traj, data_stable_rank=r["data_stable_rank"], data=out.data)
-        fig.savefig(args.out / "simulate.png", dpi=120)
-        print(f"wrote {args.out / 'trajectory.npz'}, {args.out / 'summary.json'}, {args.out / 'simulate.png'}")
-    return 0
+          f"2K = {2 * config.K}; {config.steps} steps in {seconds:.1f} s ({traj.engine} engine)")
