@@ -120,3 +120,24 @@ def check_labels(name: str, y: Any) -> np.ndarray:
             f"{name} is invalid: labels must be -1 or +1, found {np.unique(arr[bad])[:5].tolist()}"
         )
     return arr
+
+
+def check_rng(name: str, rng: Any) -> Any:
+    """Check a seed argument: ``None``, an integer ``>= 0``, a sequence of such integers, a
+    ``SeedSequence``, a ``BitGenerator`` or a ``Generator``. Returns it unchanged (for
+    ``np.random.default_rng``), or raises a ``ValueError``/``TypeError`` naming ``name`` and the seed."""
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
+        return rng
+    if isinstance(rng, bool):
+        raise TypeError(f"{name}={rng!r} is invalid: a seed must be None, an integer >= 0 or a Generator")
+    if isinstance(rng, numbers.Integral):
+        if int(rng) < 0:
+            raise _fail(name, rng, "a seed must be an integer >= 0 (or None, or a numpy Generator)")
+        return rng
+    if isinstance(rng, (list, tuple, np.ndarray)):
+        arr = np.asarray(rng)
+        if arr.dtype.kind not in "iu" or arr.ndim != 1 or (arr.size and int(arr.min()) < 0):
+            raise _fail(name, rng, "a seed sequence must be a 1-D list of integers >= 0")
+        return rng
+    raise TypeError(f"{name}={rng!r:.60} is invalid: a seed must be None, an integer >= 0, a list of "
+                    f"them, a SeedSequence or a numpy Generator (got {type(rng).__name__})")

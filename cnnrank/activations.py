@@ -25,6 +25,7 @@ rounding (the fused form reuses ``σ'`` to build ``σ``).
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -146,6 +147,10 @@ class HuberizedReLU(Activation):
     def __post_init__(self) -> None:
         object.__setattr__(self, "kappa", check_real("kappa", self.kappa, positive=True))
         object.__setattr__(self, "q", check_real("q", self.q, minimum=1.0))
+        log_c = math.log(self.q) + (self.q - 1.0) * math.log(self.kappa)  # log of q κ^(q-1)
+        if not -700.0 < log_c < 700.0:
+            raise ValueError(f"kappa={self.kappa:g}, q={self.q:g} is invalid: the head's constant q·κ^(q-1) = "
+                             f"e^{log_c:.0f} is outside float64; use a smaller q or a kappa closer to 1")
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)

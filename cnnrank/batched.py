@@ -80,9 +80,8 @@ def _trajectory(b: int, B: int, chunk: int, recs: list[Snapshot], at: np.ndarray
         meta["sample"] = sample_meta(data)
         return Trajectory.from_snapshots(recs, at, data, data.m, lr, act, ImplicitEngine.name, meta)
     W_final = None
-    if recs:
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverged run has inf/nan
-            W_final = (net.W.reshape(2 * net.m, -1) + rows.combine(core.Cd[k, : problem.M])).reshape(net.W.shape)
+    if recs and diverged < 0:  # a diverged run's filters are rebuilt at its last (finite) record
+        W_final = (net.W.reshape(2 * net.m, -1) + rows.combine(core.Cd[k, : problem.M])).reshape(net.W.shape)
     return Trajectory.from_snapshots(recs, at, data, net.m, lr, act, GramEngine.name, meta,
                                      W_init=net.W, W_final=W_final)
 
@@ -149,11 +148,17 @@ def train_batched(
     if chunk_bytes != float("inf"):
         chunk_bytes = check_real("chunk_bytes", chunk_bytes, positive=True)
     lengths = [len(x) for x in (nets, data, lr) if isinstance(x, (list, tuple))]
+    for name, x in (("nets", nets), ("data", data), ("lr", lr)):
+        if isinstance(x, (list, tuple)) and not len(x):
+            raise ValueError(f"{name}=[] is invalid: a batch needs at least one run")
     B = max(lengths, default=1)
     nets_l, data_l, lr_l = _broadcast("nets", nets, B), _broadcast("data", data, B), _broadcast("lr", lr, B)
     checked = [check_schedule(v, steps, record_every) for v in lr_l]
     lrs = np.array([c[0] for c in checked])
     _, steps, record_every = checked[0]
+    for b, x in enumerate(data_l):
+        if not isinstance(x, (PatchData, GramSample)):
+            raise TypeError(f"data[{b}]={type(x).__name__} is invalid: must be a cnnrank.PatchData or GramSample")
     implicit = isinstance(data_l[0], GramSample)
     if any(isinstance(x, GramSample) != implicit for x in data_l):
         raise ValueError("data is invalid: mixes GramSample and PatchData runs")
@@ -221,16 +226,20 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
             coef = core.coefficients()
             current = int(target)
             for i in np.flatnonzero(div < 0):  # per-run records (small objects)
-                if not (np.isfinite(loss[i]) and np.all(np.isfinite(fg[i]))
-                        and (tloss is None or np.isfinite(tloss[i]))):
+                snap = Snapshot(float(loss[i]), float(acc[i]), None if tloss is None else float(tloss[i]),
+                                None if tacc is None else float(tacc[i]), coef[i], fg[i], lg[i])
+                if not snap.is_finite():  # the same test as the single-run engines
                     div[i] = current
                     continue
-                snaps[g0 + i].append(Snapshot(float(loss[i]), float(acc[i]),
-                                              None if tloss is None else float(tloss[i]),
-                                              None if tacc is None else float(tacc[i]),
-                                              coef[i], fg[i], lg[i]))
+                snaps[g0 + i].append(snap)
         for b in range(g0, g0 + core.B):  # assemble now, so the group's records are freed early
-            out[b] = _trajectory(b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b],
-                                 Xds[b], float(lrs[b]), acts[0], implicit, int(diverged[b]), started)
+            args = (b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b], Xds[b],
+                    float(lrs[b]), acts[0], implicit)
+            out[b] = _trajectory(*args, int(diverged[b]), started)
+            k = out[b].finite_records()
+            if k < len(out[b]):  # a record whose γ, ρ or ranks are not finite: the blow-up is there
+                del snaps[b][k:]
+                diverged[b] = at[k] if diverged[b] < 0 else min(int(diverged[b]), int(at[k]))
+                out[b] = _trajectory(*args, int(diverged[b]), started)
             snaps[b] = []
     return out

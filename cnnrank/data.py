@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank._validation import as_array, check_choice, check_int, check_labels, check_real
+from cnnrank._memory import check_allocation
+from cnnrank._validation import as_array, check_choice, check_int, check_labels, check_real, check_rng
 from cnnrank.gram_sample import GramSample, sample_gram
 from cnnrank.subspace import orthonormal_basis
 
@@ -204,7 +205,7 @@ def make_signals(d: int, K: int, norm: float, basis: str = "canonical", rng: Any
         S = np.zeros((2 * K, d))
         S[np.arange(2 * K), np.arange(2 * K)] = 1.0
     else:
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(check_rng("rng", rng))
         Q, R = np.linalg.qr(rng.standard_normal((d, 2 * K)))
         S = (Q * np.sign(np.diag(R))).T
     return norm * S
@@ -392,7 +393,11 @@ class SignalNoiseModel:
             ``y_true`` (n,).
         """
         n = check_int("n", n, minimum=1)
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(check_rng("rng", rng))
+        check_allocation(8.0 * n * self.patches * self.d * 2, f"model.sample({n}) ({n} × {self.patches} patches "
+                         f"of dimension d={self.d}, float64, with the noise draw)",
+                         "fewer samples, or the dimension-free model.sample_gram(n, m, init_std) with "
+                         "cnnrank.train_implicit (its cost does not depend on d)")
         S = self.signals(rng)
         y_true, signal_id = self.draw_classes(n, rng)
         P, d = self.patches, self.d

@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank._validation import check_int, check_real
+from cnnrank._memory import check_allocation
+from cnnrank._validation import as_array, check_int, check_real, check_rng
 from cnnrank.rank import stable_rank_from_gram
 
 __all__ = ["GramSample", "PatchLayout", "gram_sample_from_data", "sample_gram", "sample_meta",
@@ -82,7 +83,7 @@ def wishart_bartlett(dof: int, N: int, rng: Any = None) -> np.ndarray:
     """
     dof = check_int("dof", dof, minimum=0)
     N = check_int("N", N, minimum=0)
-    rng = np.random.default_rng(rng)
+    rng = np.random.default_rng(check_rng("rng", rng))
     if dof < N:
         A = rng.standard_normal((N, dof))
         return A @ A.T
@@ -168,6 +169,37 @@ class GramSample:
     test_signal_id: np.ndarray | None
     test_signal_pos: np.ndarray | None
     gram: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_model(self.model)
+        m = check_int("m", self.m, minimum=1)
+        n = int(np.shape(self.y)[0]) if np.ndim(self.y) == 1 else -1
+        if n < 1:
+            raise ValueError(f"y has shape {np.shape(self.y)} which is invalid: must be (n,) with n >= 1")
+        K2, P = 2 * int(self.model.K), int(self.model.patches)
+        for name, n_ in (("", n), ("test_", None if self.test_y is None else int(np.shape(self.test_y)[0]))):
+            if n_ is None:
+                if any(getattr(self, f"test_{f}") is not None for f in ("y_true", "signal_id", "signal_pos")):
+                    raise ValueError("test_y=None is invalid with other test fields: give all four or none")
+                continue
+            for f in ("y", "y_true"):
+                y = as_array(name + f, getattr(self, name + f), shape=(n_,))
+                if not np.all(np.isin(y, (-1.0, 1.0))):
+                    raise ValueError(f"{name + f} is invalid: labels must be -1 or +1")
+            sid = as_array(name + "signal_id", getattr(self, name + "signal_id"), shape=(n_,), dtype=np.int64)
+            if n_ and (sid.min() < 0 or sid.max() >= K2):
+                raise ValueError(f"{name}signal_id is invalid: entries must lie in [0, {K2}) (2K signals)")
+            pos = as_array(name + "signal_pos", getattr(self, name + "signal_pos"), shape=(n_,), dtype=np.int64)
+            if n_ and (pos.min() < 0 or pos.max() >= P):
+                raise ValueError(f"{name}signal_pos is invalid: entries must lie in [0, {P}) (P patches)")
+        n_test = 0 if self.test_y is None else int(np.shape(self.test_y)[0])
+        N_all = K2 + (n + n_test) * (P - 1) + 2 * m
+        if np.shape(self.gram) != (N_all, N_all):
+            raise ValueError(f"gram has shape {np.shape(self.gram)} which is invalid: must be ({N_all}, {N_all}) "
+                             f"for 2K={K2} signals, {n}+{n_test} samples of {P} patches and 2m={2 * m} filters "
+                             f"(was the sample built with another model?)")
+        if np.any(np.isnan(self.gram)) and not np.any(np.isinf(self.gram)):
+            raise ValueError("gram is invalid: contains NaN (bad input: NaN filters or data)")
 
     @property
     def n(self) -> int:
@@ -303,6 +335,11 @@ class GramSample:
         return stable_rank_from_gram(self.data_gram(clean))
 
 
+def _check_model(model: Any) -> None:
+    if not all(hasattr(model, a) for a in ("draw_labels", "K", "d", "patches", "signal_norm", "noise_std")):
+        raise TypeError(f"model={type(model).__name__} is invalid: must be a cnnrank.SignalNoiseModel")
+
+
 def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
                 rng: Any = None) -> GramSample:
     r"""Draw the joint inner products of signals, background patches, initial filters and test patches.
@@ -335,8 +372,13 @@ def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
     m = check_int("m", m, minimum=1)
     n_test = check_int("n_test", n_test, minimum=0)
     init_std = check_real("init_std", init_std, nonnegative=True)
-    rng = np.random.default_rng(rng)
+    _check_model(model)
+    rng = np.random.default_rng(check_rng("rng", rng))
     K2, P, d = 2 * model.K, model.patches, model.d
+    N_est = 2 * K2 + (n + n_test) * (P - 1) + 2 * m
+    check_allocation(6 * 8.0 * N_est**2, f"sample_gram(n={n}, n_test={n_test}, m={m}) (the joint "
+                     f"{N_est} × {N_est} Gram matrix, about 6 copies while it is drawn)",
+                     "fewer samples (n, n_test) or filters (m)")
     mu, sp = model.signal_norm, model.noise_std
     y, y_true, sid, pos = model.draw_labels(n, rng)
     ty = tyt = tsid = tpos = None
@@ -369,11 +411,39 @@ def gram_sample_from_data(model: Any, data: Any, W0: np.ndarray, test: Any = Non
     training on it with :func:`cnnrank.train.train_implicit` reproduces the feature engine on ``data``
     (used to test the implicit path, and to move an explicit problem into coefficient space).
     """
+    _check_model(model)
+    for name, value in (("data", data), ("test", test)):
+        if value is not None and not all(hasattr(value, a) for a in ("X", "has_decomposition", "noise")):
+            raise TypeError(f"{name}={type(value).__name__} is invalid: must be a cnnrank.PatchData")
     if not data.has_decomposition:
         raise ValueError("data is invalid: gram_sample_from_data needs signals, signal_id and signal_pos")
-    W0 = np.asarray(W0, dtype=np.float64)
+    for what, have in (("d", data.d), ("K", data.K), ("patches", data.P)):
+        want = getattr(model, what)
+        if have != want:
+            raise ValueError(f"model.{what}={want} is invalid for this data ({what}={have}): the sample must be "
+                             f"built with the model that drew the data (e.g. SignalNoiseModel(d={data.d}, "
+                             f"K={data.K}, patches={data.P}, ...))")
+    top = float(np.max(np.abs(data.signals))) or 1.0
+    norms = top * np.linalg.norm(np.asarray(data.signals) / top, axis=1)  # no overflow at ‖μ‖ = 1e160
+    if not np.allclose(norms, model.signal_norm, rtol=1e-6, atol=0.0):
+        raise ValueError(f"model.signal_norm={model.signal_norm:g} is invalid for this data (signal norms "
+                         f"{np.unique(np.round(norms, 6))[:3].tolist()}): the sample must be built with the "
+                         f"model that drew the data")
+    has_noise = bool(np.any(data.noise != 0))
+    if has_noise != (model.noise_std > 0):
+        raise ValueError(f"model.noise_std={model.noise_std:g} is invalid for this data (background patches "
+                         f"{'non-zero' if has_noise else 'all zero'}): the sample must be built with the "
+                         f"model that drew the data")
+    W0 = as_array("W0", W0, ndim=3)
+    if W0.shape[0] != 2 or W0.shape[1] < 1 or W0.shape[2] != data.d:
+        raise ValueError(f"W0 has shape {W0.shape} which is invalid: must be (2, m, d) with d={data.d}")
     parts = [data.signals, data.noise.reshape(-1, data.d)]
     if test is not None:
+        if not test.has_decomposition or test.d != data.d or test.P != data.P:
+            raise ValueError(f"test is invalid: must carry signals, signal_id and signal_pos, with d={data.d} "
+                             f"and {data.P} patches like data")
+        if not np.array_equal(test.signals, data.signals):
+            raise ValueError("test.signals is invalid: the test set must share the training signals")
         parts.append(test.noise.reshape(-1, data.d))
     parts.append(W0.reshape(-1, data.d))
     V = np.vstack(parts)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from cnnrank._validation import as_array, check_int, check_labels, check_real
+from cnnrank._memory import check_allocation
+from cnnrank._validation import as_array, check_int, check_labels, check_real, check_rng
 from cnnrank.activations import Activation
 
 __all__ = [
@@ -62,6 +63,13 @@ def _check_X(X: Any) -> np.ndarray:
     if min(X.shape) < 1:
         raise ValueError(f"X has shape {X.shape} which is invalid: must be (n, P, d) with all sizes >= 1")
     return X
+
+
+def _check_activation(activation: Any) -> None:
+    if not isinstance(activation, Activation):
+        hint = (" (parse a name with cnnrank.activations.parse_activation)" if isinstance(activation, str) else "")
+        raise TypeError(f"activation={activation!r:.60} is invalid: must be a cnnrank Activation such as "
+                        f"HuberizedReLU(), ReLU() or PolyReLU(){hint}")
 
 
 def forward_flat(Wflat: np.ndarray, Xflat: np.ndarray, n: int, act: Activation) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +145,7 @@ def network_output(W: np.ndarray, X: np.ndarray, activation: Activation) -> np.n
     -------
     ndarray, shape (n,)
     """
+    _check_activation(activation)
     X = _check_X(X)
     W = _check_W(W, X.shape[2])
     n, P, d = X.shape
@@ -162,6 +171,7 @@ def loss_and_grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, activation: Activ
     loss : float
     grad : ndarray, shape (2, m, d)
     """
+    _check_activation(activation)
     X = _check_X(X)
     W = _check_W(W, X.shape[2])
     y = check_labels("y", y)
@@ -190,8 +200,7 @@ class TwoLayerCNN:
     activation: Activation
 
     def __post_init__(self) -> None:
-        if not isinstance(self.activation, Activation):
-            raise TypeError(f"activation={self.activation!r} is invalid: must be a cnnrank Activation")
+        _check_activation(self.activation)
         W = _check_W(self.W).copy()
         W.flags.writeable = False
         object.__setattr__(self, "W", W)
@@ -202,7 +211,10 @@ class TwoLayerCNN:
         m = check_int("m", m, minimum=1)
         d = check_int("d", d, minimum=1)
         init_std = check_real("init_std", init_std, nonnegative=True)
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(check_rng("rng", rng))
+        check_allocation(8.0 * 2 * m * d, f"TwoLayerCNN.init(m={m}, d={d}) (2 × {m} × {d} float64 filters)",
+                         "a smaller d, or the dimension-free model.sample_gram(n, m, init_std) with "
+                         "cnnrank.train_implicit (no filter of R^d is formed)")
         return cls(W=init_std * rng.standard_normal((2, m, d)), activation=activation)
 
     @property

@@ -67,7 +67,17 @@ def check_training_inputs(net: Any, data: Any, test: Any = None) -> None:
             raise ValueError(f"test.d={test.d} is invalid: must equal the network's patch dimension d={net.d}")
 
 
+def check_callback(callback: Any) -> None:
+    """``callback`` must be ``None`` or callable as ``callback(step, snapshot)`` (checked before any work)."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback={callback!r:.60} is invalid: must be None or a function called as "
+                        f"callback(step, snapshot)")
+
+
 def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData, steps: int | None = None) -> tuple[str, str]:
+    if not isinstance(engine, str):
+        names = sorted(k for k, v in ENGINES.items() if v.needs_vectors) + ["auto"]
+        raise TypeError(f"engine={engine!r:.60} is invalid: must be a string, one of {names}")
     if engine == "auto":
         return choose_engine(net, data, steps)
     names = sorted(k for k, v in ENGINES.items() if v.needs_vectors) + ["auto"]
@@ -146,15 +156,16 @@ def train(
     """
     resolve(blas_threads, 0.0)  # validates the argument before anything else
     check_training_inputs(net, data, test)
+    check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
     name, why = _resolve_engine(engine, net, data, steps)
     n, P, d = data.X.shape
     limit = resolve(blas_threads, ENGINES[name].cost_per_step(n, P, d, net.m, n * P))  # M <= nP
     started = time.perf_counter()
 
-    def assemble(snaps: list[Snapshot], at: np.ndarray) -> Trajectory:
+    def assemble(snaps: list[Snapshot], at: np.ndarray, finished: bool = True) -> Trajectory:
         meta = {"engine_choice": why, "seconds": time.perf_counter() - started, "blas_threads": limit}
-        W_final = eng.weights() if snaps else None
+        W_final = eng.weights() if snaps and finished else None  # else rebuilt at the last record
         return Trajectory.from_snapshots(snaps, at, data, net.m, lr, net.activation, name, meta,
                                          W_init=net.W if snaps else None, W_final=W_final)
 
@@ -224,10 +235,11 @@ def train_implicit(
                         "part of the GramSample")
     if not isinstance(activation, Activation):
         raise TypeError(f"activation={type(activation).__name__} is invalid: must be a cnnrank Activation")
+    check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
     started = time.perf_counter()
 
-    def assemble(snaps: list[Snapshot], at: np.ndarray) -> Trajectory:
+    def assemble(snaps: list[Snapshot], at: np.ndarray, finished: bool = True) -> Trajectory:
         meta = {"engine_choice": "requested", "seconds": time.perf_counter() - started,
                 "sample": sample_meta(sample), "blas_threads": limit}
         return Trajectory.from_snapshots(snaps, at, sample, sample.m, lr, activation, ImplicitEngine.name, meta)
@@ -237,30 +249,48 @@ def train_implicit(
         return run_records(eng, lr, steps, record_every, progress, callback, assemble)
 
 
+_STEP0_HINT = ("the run is not finite before the first step: the initial filters or the data are too "
+               "large for float64 (their outputs or Gram matrices overflow); scale them down")
+
+
 def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress: bool | None,
                 callback: Callable[[int, Snapshot], None] | None,
-                assemble: Callable[[list[Snapshot], np.ndarray], Trajectory]) -> Trajectory:
+                assemble: Callable[..., Trajectory]) -> Trajectory:
     """The loop over records shared by every engine.
 
     Advances ``eng`` to each step of :func:`~cnnrank._schedule.record_steps` ``(steps, record_every)``,
     takes a :class:`~cnnrank.engines.base.Snapshot` there and calls ``callback(step, snapshot)``;
-    returns ``assemble(snapshots, record_steps)``. On a blow-up raises
-    :class:`~cnnrank.errors.TrainingDiverged` carrying ``assemble`` of the records so far.
+    returns ``assemble(snapshots, record_steps, True)`` (the last argument: the run finished).
+
+    On a blow-up — non-finite outputs, filters, coefficients or filter Gram matrices, with any
+    activation and engine, or a non-finite γ, ρ or stable rank in the assembled records — raises
+    :class:`~cnnrank.errors.TrainingDiverged` carrying ``assemble(snapshots, steps, False)`` of the
+    records before it, every one of them finite.
     """
     at = record_steps(steps, record_every)
     snaps: list[Snapshot] = []
     bar = progress_bar(steps, desc=f"train[{eng.name}]", enabled=progress)
     current = 0
+
+    def diverged(step: int) -> TrainingDiverged:
+        traj = assemble(snaps, at[: len(snaps)], False)
+        k = traj.finite_records()
+        if k < len(snaps):  # a record finite in the engine but not once γ, ρ and the ranks are derived
+            step = int(at[k])
+            del snaps[k:]
+            traj = assemble(snaps, at[:k], False)
+        return TrainingDiverged(step, lr, traj, hint=_STEP0_HINT if step == 0 else None)
+
     try:
         for target in at:
             try:
                 eng.advance(int(target - current), lr)
             except Diverged as exc:
-                raise TrainingDiverged(current + exc.steps_done, lr, assemble(snaps, at[: len(snaps)])) from None
+                raise diverged(current + exc.steps_done) from None
             try:
                 snap = eng.snapshot()
             except Diverged:
-                raise TrainingDiverged(int(target), lr, assemble(snaps, at[: len(snaps)])) from None
+                raise diverged(int(target)) from None
             current = int(target)
             snaps.append(snap)
             bar.update(int(target - (at[len(snaps) - 2] if len(snaps) > 1 else 0)))
@@ -268,4 +298,7 @@ def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress:
                 callback(current, snap)
     finally:
         bar.close()
-    return assemble(snaps, at)
+    traj = assemble(snaps, at, True)
+    if traj.finite_records() < len(traj):
+        raise diverged(int(at[traj.finite_records()]))
+    return traj

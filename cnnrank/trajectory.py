@@ -292,6 +292,105 @@ class Trajectory(SavableResult):
     def __len__(self) -> int:
         return int(self.steps.shape[0])
 
+    def __repr__(self) -> str:
+        R = len(self)
+        m, n, P = self.coef.shape[2:5] if self.coef.ndim == 5 else (None, None, None)
+        d = None if self.W_init is None else self.W_init.shape[-1]
+        if d is None:
+            d = self.metadata.get("sample", {}).get("model", {}).get("d") if isinstance(self.metadata, dict) else None
+        span = f"steps {int(self.steps[0])}..{int(self.steps[-1])}" if R else "no steps"
+        head = (f"Trajectory(engine={self.engine!r}, R={R} records at {span}, m={m}, n={n}, P={P}, d={d}, "
+                f"lr={self.lr:g}, activation={self.activation.get('name') if isinstance(self.activation, dict) else None!r}")
+        if not R:
+            return head + ")"
+        final = [f"train_loss={float(self.train_loss[-1]):.4g}", f"train_acc={float(self.train_acc[-1]):.3g}"]
+        if self.test_loss is not None and self.test_acc is not None:
+            final += [f"test_loss={float(self.test_loss[-1]):.4g}", f"test_acc={float(self.test_acc[-1]):.3g}"]
+        if self.learned_dimension is not None:
+            final.append(f"learned_dimension={int(self.learned_dimension[-1])}")
+        final.append(f"filter_stable_rank={float(self.filter_stable_rank[-1]):.4g}")
+        return head + "; final: " + ", ".join(final) + ")"
+
+    def finite_records(self) -> int:
+        """Number of leading records whose every per-record number (losses, accuracies, coefficients,
+        γ, ρ, stable ranks) is finite: all of them for a run that did not blow up."""
+        R = len(self)
+        ok = np.ones(R, dtype=bool)
+        for a in (self.train_loss, self.train_acc, self.test_loss, self.test_acc, self.coef, self.gamma,
+                  self.rho, self.filter_stable_rank, self.learned_stable_rank):
+            if a is not None and R:
+                ok &= np.all(np.isfinite(np.asarray(a, dtype=np.float64).reshape(R, -1)), axis=1)
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if bad.size else R
+
+    def _check_loaded(self) -> None:
+        """Consistency of a loaded file: every per-record array has ``R`` rows and the shapes agree
+        (coef (R, 2, m, n, P), gamma (R, 2, m, 2K), rho (R, 2, m, n, P-1), ranks (R,), W_init/W_final
+        (2, m, d), patches (n, P, d)); a valid activation and a known engine. Raises ``ValueError``
+        naming the field (:meth:`SavableResult.load` reports it with the file)."""
+        from cnnrank.engines import ENGINES
+
+        def fail(name: str, value: Any, rule: str) -> ValueError:
+            shape = getattr(value, "shape", value)
+            return ValueError(f"{name} has shape {shape} which is invalid: {rule}")
+
+        steps = self.steps
+        if steps.ndim != 1:
+            raise fail("steps", steps, "must be 1-D (R,)")
+        R = steps.shape[0]
+        if steps.dtype.kind not in "iu" or (R and (steps[0] < 0 or np.any(np.diff(steps) <= 0))):
+            raise ValueError("steps is invalid: must be increasing integers >= 0")
+        coef = self.coef
+        if coef.ndim != 5 or coef.shape[0] != R or coef.shape[1] != 2 or min(coef.shape[2:]) < 1:
+            raise fail("coef", coef, f"must be (R, 2, m, n, P) with R={R} records (len(steps))")
+        _, _, m, n, P = coef.shape
+
+        def want(name: str, shape: tuple, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if value is None:
+                if not optional:
+                    raise ValueError(f"{name}=None is invalid: the field is required")
+                return
+            if value.shape != shape:
+                raise fail(name, value, f"must be {shape} (R={R} records, m={m}, n={n}, P={P})")
+
+        for name in ("train_loss", "train_acc", "filter_stable_rank", "learned_stable_rank"):
+            want(name, (R,))
+        for name in ("test_loss", "test_acc", "learned_dimension", "signal_energy_fraction", "signal_overlap"):
+            want(name, (R,), optional=True)
+        if (self.test_loss is None) != (self.test_acc is None):
+            raise ValueError("test_loss/test_acc are invalid: give both or neither")
+        want("learned_singular_values", (R, 2 * m))
+        if self.gamma is not None:
+            g = self.gamma
+            if g.ndim != 4 or g.shape[:3] != (R, 2, m) or g.shape[3] < 2 or g.shape[3] % 2:
+                raise fail("gamma", g, f"must be (R, 2, m, 2K) = ({R}, 2, {m}, 2K)")
+        want("rho", (R, 2, m, n, P - 1), optional=True)
+        if (self.gamma is None) != (self.rho is None):
+            raise ValueError("gamma/rho are invalid: give both or neither")
+        if self.signal_angles is not None and (self.signal_angles.ndim != 2 or self.signal_angles.shape[0] != R):
+            raise fail("signal_angles", self.signal_angles, f"must be (R, k) with R={R}")
+        d = None
+        for name in ("W_init", "W_final"):
+            W = getattr(self, name)
+            if W is not None:
+                if W.ndim != 3 or W.shape[:2] != (2, m) or (d is not None and W.shape[2] != d):
+                    raise fail(name, W, f"must be (2, m, d) = (2, {m}, d)")
+                d = W.shape[2]
+        if self.patches is not None:
+            if self.patches.ndim != 3 or self.patches.shape[:2] != (n, P) or (d is not None and self.patches.shape[2] != d):
+                raise fail("patches", self.patches, f"must be (n, P, d) = ({n}, {P}, {d if d else 'd'})")
+        if (self.W_init is None) != (self.patches is None):
+            raise ValueError("W_init/patches are invalid: give both (weights_at needs them) or neither")
+        try:
+            activation_from_spec(self.activation)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"activation={self.activation!r:.80} is invalid: {exc}") from None
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine={self.engine!r} is invalid: must be one of {sorted(ENGINES)}")
+        if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr={self.lr!r} is invalid: must be a finite number > 0")
+
     @property
     def rho_pos(self) -> np.ndarray | None:
         """``ρ̄ = ρ · 1(ρ >= 0)``, shape (R, 2, m, n, P-1)."""

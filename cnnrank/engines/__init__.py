@@ -54,6 +54,13 @@ def choose_engine(net: Any, data: Any, steps: int | None = None) -> tuple[str, s
     reason : str
         One line with the numbers behind the choice (stored as ``metadata["engine_choice"]``).
     """
+    from cnnrank.data import PatchData
+    from cnnrank.network import TwoLayerCNN
+
+    if not isinstance(net, TwoLayerCNN):
+        raise TypeError(f"net={type(net).__name__} is invalid: must be a cnnrank.TwoLayerCNN")
+    if not isinstance(data, PatchData):
+        raise TypeError(f"data={type(data).__name__} is invalid: must be a cnnrank.PatchData")
     n, P, d = data.X.shape
     m = net.m
     M = count_distinct_patches(data)

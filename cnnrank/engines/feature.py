@@ -12,8 +12,7 @@ import numpy as np
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite,
-                                  scale_safe_stable_rank
+from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite, scale_safe_stable_rank
 from cnnrank.network import forward_flat, logistic_loss, patch_gradient_weights
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank._validation import check_real
+from cnnrank._validation import check_real, check_rng
 
 __all__ = ["GradCheck", "check_grad", "directional_check", "taylor_slope"]
 
@@ -36,7 +36,7 @@ class GradCheck:
 
 
 def _unit_direction(shape: tuple[int, ...], rng: Any) -> np.ndarray:
-    v = np.random.default_rng(rng).standard_normal(shape)
+    v = np.random.default_rng(check_rng("rng", rng)).standard_normal(shape)
     return v / np.linalg.norm(v)
 
 
