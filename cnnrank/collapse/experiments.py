@@ -92,7 +92,7 @@ class NeuralCollapseResult:
                     "p_value": pr.p_value, "signed_coherence": pr.coherence.tolist()}
 
         return {
-            "params": dict(self.params), "runtime_s": round(self.runtime_s, 2),
+            "params": dict(self.params),
             "ufm": {"final": final(ufm), "first_zero_error_step": ufm.first_zero_error_step,
                     "p_min": traj(ufm, "p_min"), "nc1": traj(ufm, "nc1"), "config": ufm.config},
             "mixture": {"final": final(mix), "first_zero_error_step": mix.first_zero_error_step,

@@ -373,7 +373,6 @@ class LinearCNNResult:
             "seed": self.seed,
             "sweep_seeds": list(self.sweep_seeds),
             "quick": bool(self.quick),
-            "runtime_s": round(self.runtime_s, 2),
             "a_saxe": {"s": saxe.s.tolist(), "u0": self.u0, "lr": saxe.lr,
                        "half_time_measured": saxe.half_times.tolist(),
                        "half_time_closed_form": list(self.saxe_half_time_closed_form),

@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from cnnrank.experiments.runs import RunConfig
 
@@ -36,44 +37,55 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._output import seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/intrinsic-dimension"), help="output folder")
     parser.add_argument("--Ks", type=_ints, default=DEFAULT_K, metavar="K1,K2,...",
                         help="comma-separated signals per class (default: 1,2,3,4,6,8)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per K (default: 2)")
-    parser.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_run_arguments(parser, BASE)
+    add_run_arguments(parser, BASE, swept={"K": "--Ks"})
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank._parallel import make_executor
-    from cnnrank.experiments.records import intrinsic_record
-    from cnnrank.plotting import intrinsic_dimension_figure
+    from cnnrank.reproduce._output import output_folder
     from cnnrank.reproduce.simulate import config_from_args
-    from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import SweepSpec, run_sweep
-    from cnnrank.tables import format_table
 
     base = config_from_args(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
     Ks = list(args.Ks)
     spec = SweepSpec(base=base, grid={"K": Ks}, seeds=args.seeds, root_seed=args.seed)
-    executor = make_executor(args.workers)  # everything validated: from here on we write
-    start = time.perf_counter()
-    try:
-        res = run_sweep(spec, store=args.out / "sweep", executor=executor,
-                        progress=False if args.quiet else None)
-    finally:
-        if executor is not None:
-            executor.shutdown()
+    with output_folder(args.out):  # created and probed before computing; removed again on failure
+        executor = make_executor(args.workers)  # everything validated: from here on we write
+        start = time.perf_counter()
+        try:
+            res = run_sweep(spec, store=args.out / "sweep", executor=executor,
+                            progress=False if args.quiet else None)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        _report(args, base, res, Ks, time.perf_counter() - start)
+    return 0
+
+
+def _report(args: argparse.Namespace, base: RunConfig, res: Any, Ks: list[int], seconds: float) -> None:
+    """Print the table and write the record (no timings: reruns write byte-identical JSON) and figure."""
+    from cnnrank.experiments.records import intrinsic_record
+    from cnnrank.plotting import intrinsic_dimension_figure
+    from cnnrank.reproduce._output import written
+    from cnnrank.reproduce.simulate import _save_figure
+    from cnnrank.results import atomic_write_text
+    from cnnrank.tables import format_table
+
     out = intrinsic_record(res, base, Ks)
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,
                     "streams": "SeedSequence(root_seed).spawn(count), one stream per seed index"}
-    out["seconds"] = time.perf_counter() - start
     rows = [{k: (out[k][i] if isinstance(out[k], list) else out[k]) for k in
              ("K", "two_K", "learned_dimension", "filter_stable_rank", "expected_filter_stable_rank",
               "signal_overlap", "signal_energy_fraction", "data_stable_rank", "test_acc", "regime")}
@@ -85,10 +97,8 @@ def run(args: argparse.Namespace) -> int:
                               ("signal_energy_fraction", "signal energy", ".3f"),
                               ("data_stable_rank", "data srank", ".2f"), ("test_acc", "test acc", ".3f"),
                               ("regime", "regime", "")]))
-    print(f"\nσ_p = {base.noise_std:g}; {out['seconds']:.1f} s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "intrinsic_dimension.json", json.dumps(out, indent=1))
-    fig = intrinsic_dimension_figure(out)
-    fig.savefig(args.out / "intrinsic_dimension.png", dpi=130)
-    print(f"wrote {args.out / 'intrinsic_dimension.json'}, {args.out / 'intrinsic_dimension.png'}")
-    return 0
+    print(f"\nσ_p = {base.noise_std:g}; {seconds:.1f} s")
+    paths = [args.out / "intrinsic_dimension.json", args.out / "intrinsic_dimension.png"]
+    atomic_write_text(paths[0], json.dumps(out, indent=1))
+    _save_figure(intrinsic_dimension_figure(out), paths[1], dpi=130)
+    print(written(paths))

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "SeedSequence(seed) (default %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and one seed (about 15 s instead of about 45 s)")
+    parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the sweep points; the numbers do not depend on it (default %(default)s)")
 
@@ -78,32 +79,30 @@ def run(args: argparse.Namespace) -> int:
     n_seeds = 1 if args.quick else check_int("seeds", args.seeds, minimum=1, maximum=50)
     workers = check_int("workers", getattr(args, "workers", 1), minimum=1)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out={str(out)!r} is invalid: exists and is not a folder")
 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from cnnrank._parallel import make_executor
     from cnnrank.linear.experiments import linear_cnn_experiment
     from cnnrank.linear.plotting import linear_cnn_figure
+    from cnnrank.reproduce._output import output_folder, written
+    from cnnrank.reproduce.simulate import _save_figure
     from cnnrank.results import atomic_write_text
 
-    executor = make_executor(workers)
-    try:
-        res = linear_cnn_experiment(seed, n_seeds, quick=bool(args.quick), executor=executor)
-    finally:
-        if executor is not None:
-            executor.shutdown()
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig = linear_cnn_figure(res.saxe, res.fcnn, res.cnn, res.sweeps)
-    fig.savefig(out / "linear-cnn.png", dpi=110)
-    plt.close(fig)
-    res.save_runs(out)
-    atomic_write_text(out / "linear-cnn.json", json.dumps(_clean(res.summary()), indent=2, allow_nan=False))
-    _print_table(res)
-    print(f"wrote {out / 'linear-cnn.png'} and {out / 'linear-cnn.json'} in {res.runtime_s:.1f} s")
+    with output_folder(out):  # created and probed before computing; removed again on failure
+        executor = make_executor(workers)
+        try:
+            res = linear_cnn_experiment(seed, n_seeds, quick=bool(args.quick), executor=executor)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        _save_figure(linear_cnn_figure(res.saxe, res.fcnn, res.cnn, res.sweeps), out / "linear-cnn.png", dpi=110)
+        res.save_runs(out)
+        # no timings in the results: two runs write byte-identical JSON
+        atomic_write_text(out / "linear-cnn.json", json.dumps(_clean(res.summary()), indent=2, allow_nan=False))
+    if not args.quiet:
+        _print_table(res)
+    print(f"{written([out / 'linear-cnn.png', out / 'linear-cnn.json'])} in {res.runtime_s:.1f} s")
     return 0

@@ -15,7 +15,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cnnrank.experiments.real_images import RealRankConfig
@@ -45,6 +45,8 @@ def _pair(text: str) -> tuple[int, int]:
 def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> None:
     """The options shared by ``mnist-rank`` and ``cifar10-rank``; defaults from :func:`default_config`."""
     from cnnrank.datasets import DATA_ENV
+    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce.simulate import _Swept
 
     base = default_config(dataset)
     name = dataset.replace("10", "-10")
@@ -52,10 +54,14 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
                         help=f"folder holding the {name} files (default: ${DATA_ENV})")
     parser.add_argument("--out", type=Path, default=Path(f"results/{dataset}-rank"),
                         help="output folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=base.seed, help="root seed (default: %(default)s)")
-    parser.add_argument("--noise", "--noise-std", dest="noise", type=_floats, default=base.noise_std,
+    parser.add_argument("--seed", type=seed_type, default=base.seed,
+                        help="root seed, an integer >= 0 (default: %(default)s)")
+    parser.add_argument("--noise", type=_floats, default=base.noise_std,
                         help="comma-separated noise levels σ, in units of the preprocessed image "
                              "(standardize: its pixel std) (default: %(default)s)")
+    parser.add_argument("--noise-std", action=_Swept, instead="--noise")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print the table once at the end instead of one row per level as it completes")
     parser.add_argument("--noise-mode", choices=("background", "canvas"), default=base.noise_mode,
                         help="noise on the background pixels, or a noise canvas around the image "
                              "(default: %(default)s)")
@@ -125,10 +131,8 @@ COLUMNS = [("noise_std", "σ", ".3g"), ("data_stable_rank", "srank X", ".2f"),
 def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
     """Validate, load, sweep, print the table and write ``OUT/<dataset>_rank.{json,npz,png}``."""
     from cnnrank.datasets import load_cifar10, load_mnist
-    from cnnrank.datasets.plotting import real_rank_figure
-    from cnnrank.experiments.real_images import check_task_sizes, run_real_rank
-    from cnnrank.results import atomic_write_text
-    from cnnrank.tables import format_table
+    from cnnrank.experiments.real_images import check_task_sizes
+    from cnnrank.reproduce._output import output_folder
 
     config = config_from_args(args, dataset)          # ValueError before anything is done
     loader = load_mnist if dataset == "mnist" else load_cifar10
@@ -140,17 +144,35 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
           f"{config.n_train} train / {config.n_test} test images, {colour}, preprocess={config.preprocess}, "
           f"{config.noise_mode} noise, {config.patch_size}×{config.patch_size} patches, m={config.m}, "
           f"η={config.lr:g}, {config.steps} steps per level", flush=True)
+    with output_folder(args.out):  # created and probed before computing; removed again on failure
+        _sweep_and_write(args, dataset, config, images)
+    return 0
+
+
+def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankConfig, images: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    from cnnrank.datasets.plotting import real_rank_figure
+    from cnnrank.experiments.real_images import run_real_rank
+    from cnnrank.reproduce._output import written
+    from cnnrank.reproduce.simulate import _save_figure
+    from cnnrank.results import atomic_write_text
+    from cnnrank.tables import format_table
+
     rows: list[dict] = []
-    header = format_table([], COLUMNS)
-    print(header, flush=True)
+    if not args.quiet:
+        print(format_table([], COLUMNS), flush=True)
 
     def show(row: dict) -> None:
         rows.append(row)
-        print(format_table([row], COLUMNS).splitlines()[-1], flush=True)
+        if not args.quiet:
+            print(format_table([row], COLUMNS).splitlines()[-1], flush=True)
 
     start = time.perf_counter()
     result = run_real_rank(config, images=images, callback=show)
     seconds = time.perf_counter() - start
+    if args.quiet:
+        print(format_table(rows, COLUMNS))
     s = result.summary()
     c = result.claim()
     print(f"\nreference: principal subspace of the clean training patches holding {config.reference_energy:.0%} "
@@ -170,8 +192,8 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
               f"{c['fails_from']:g} they do not: {c['reason']}")
     out = args.out
     stem = f"{dataset}_rank"
-    out.mkdir(parents=True, exist_ok=True)
     record = result.to_json()
+    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
     record["summary"] = s
     record["claim"] = c
     atomic_write_text(out / f"{stem}.json", json.dumps(record, indent=1))
@@ -179,12 +201,9 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
     name = "MNIST" if dataset == "mnist" else "CIFAR-10"
     pos, neg = result.data["class_names"]
     fig = real_rank_figure(result, title=f"{name} {pos} vs {neg}, {config.noise_mode} noise")
-    fig.savefig(out / f"{stem}.png", dpi=130)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    print("wrote " + ", ".join(str(out / f"{stem}.{ext}") for ext in ("json", "npz", "png")))
-    return 0
+    _save_figure(fig, out / f"{stem}.png", dpi=130)
+    plt.close("all")
+    print(written([out / f"{stem}.{ext}" for ext in ("json", "npz", "png")]))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

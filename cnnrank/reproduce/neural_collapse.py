@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-classes", type=int, default=6, help="classes of the Grassmannian probe (default %(default)s)")
     parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1 (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds), for smoke tests")
+    parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
 
 
 def _f(x: float) -> str:
@@ -88,29 +89,26 @@ def _print_table(res, summary: dict, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     p = _validate(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out={str(out)!r} is invalid: exists and is not a folder")
 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from cnnrank.collapse.experiments import neural_collapse_experiment
     from cnnrank.collapse.plotting import collapse_figure, probes_figure
+    from cnnrank.reproduce._output import output_folder, written
+    from cnnrank.reproduce.simulate import _save_figure
     from cnnrank.results import atomic_write_text
 
-    res = neural_collapse_experiment(**p)
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig = collapse_figure(res.ufm, res.mixture)
-    fig.savefig(out / "neural-collapse.png", dpi=100)
-    plt.close(fig)
-    fig = probes_figure(res.etf_probes, res.frame_probes, res.frames)
-    fig.savefig(out / "neural-collapse-probes.png", dpi=100)
-    plt.close(fig)
-    res.save_runs(out)
-    summary = res.summary()
-    atomic_write_text(out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True))
-    _print_table(res, summary, out)
+    with output_folder(out):  # created and probed before computing; removed again on failure
+        res = neural_collapse_experiment(**p)
+        _save_figure(collapse_figure(res.ufm, res.mixture), out / "neural-collapse.png", dpi=100)
+        _save_figure(probes_figure(res.etf_probes, res.frame_probes, res.frames),
+                     out / "neural-collapse-probes.png", dpi=100)
+        res.save_runs(out)
+        summary = res.summary()  # no timings: two runs write byte-identical JSON
+        atomic_write_text(out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True))
+    if not args.quiet:
+        _print_table(res, summary, out)
+    print(written([out / "neural-collapse.png", out / "neural-collapse-probes.png", out / "neural-collapse.json"]))
     return 0

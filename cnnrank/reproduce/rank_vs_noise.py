@@ -20,6 +20,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,29 +49,25 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._output import seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/rank-vs-noise"), help="output folder")
     parser.add_argument("--noise", type=_floats, default=DEFAULT_NOISE,
                         help="comma-separated σ_p values (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level (default: 2)")
-    parser.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
     parser.add_argument("--ablation", action="store_true",
                         help="also sweep the activation (q = 2, 3, 4, ReLU): OUT/activation_ablation.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_run_arguments(parser, HEADLINE)
+    add_run_arguments(parser, HEADLINE, swept={"noise_std": "--noise"})
 
 
 def run(args: argparse.Namespace) -> int:
-    import cnnrank.theory as theory
-    from cnnrank._parallel import make_executor
-    from cnnrank.experiments.records import headline_record, headline_sentence
-    from cnnrank.plotting import plot_activation_ablation, rank_vs_noise_figure
+    from cnnrank.reproduce._output import output_folder
     from cnnrank.reproduce.simulate import config_from_args
-    from cnnrank.results import atomic_write_text
-    from cnnrank.sweeps import SweepSpec, run_sweep
-    from cnnrank.tables import format_table
+    from cnnrank.sweeps import SweepSpec
 
     base = config_from_args(args)
     if args.seeds < 1:
@@ -80,6 +77,21 @@ def run(args: argparse.Namespace) -> int:
     if args.ablation:
         ablation = SweepSpec(base=base, grid={"activation": list(ABLATION), "noise_std": list(args.noise)},
                              seeds=args.seeds, root_seed=args.seed)
+    with output_folder(args.out):  # created and probed before computing; removed again on failure
+        return _run(args, base, spec, ablation)
+
+
+def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) -> int:
+    import cnnrank.theory as theory
+    from cnnrank._parallel import make_executor
+    from cnnrank.experiments.records import headline_record, headline_sentence
+    from cnnrank.plotting import plot_activation_ablation, rank_vs_noise_figure
+    from cnnrank.reproduce._output import written
+    from cnnrank.reproduce.simulate import _save_figure
+    from cnnrank.results import atomic_write_text
+    from cnnrank.sweeps import run_sweep
+    from cnnrank.tables import format_table
+
     executor = make_executor(args.workers)  # everything validated: from here on we write
     progress = False if args.quiet else None
     start = time.perf_counter()
@@ -94,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     out = headline_record(res, base, list(args.noise))
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,
                     "streams": "SeedSequence(root_seed).spawn(count), one stream per seed index"}
-    out["seconds"] = seconds
     noise = out["noise_std"]
     grid = np.linspace(0.0, max(noise), 200)
     predicted = theory.expected_data_stable_rank(base, grid)
@@ -117,17 +128,17 @@ def run(args: argparse.Namespace) -> int:
                               ("signal_energy_fraction", "signal energy", ".3f"),
                               ("test_acc", "test acc", ".3f"), ("regime", "regime", "")]))
     print("\n" + headline_sentence(out) + f" ({seconds:.1f} s)")
-    args.out.mkdir(parents=True, exist_ok=True)
+    # no timings in the results: two runs of one command write byte-identical JSON
     atomic_write_text(args.out / "rank_vs_noise.json", json.dumps(out, indent=1))
     fig = rank_vs_noise_figure(out, (grid, predicted))
-    fig.savefig(args.out / "rank_vs_noise.png", dpi=130)
-    written = [args.out / "rank_vs_noise.json", args.out / "rank_vs_noise.png"]
+    _save_figure(fig, args.out / "rank_vs_noise.png", dpi=130)
+    paths = [args.out / "rank_vs_noise.json", args.out / "rank_vs_noise.png"]
     if abl is not None:
         names = {"huber2": "Huberized q=2", "huber3": "Huberized q=3", "huber4": "Huberized q=4", "relu": "ReLU"}
         fig2 = plot_activation_ablation(noise, {names[a]: r for a, r in zip(ABLATION, out["ablation"]["filter_stable_rank"])},
                                         clean_rank=out["clean_rank"],
                                         regime={names[a]: r for a, r in zip(ABLATION, out["ablation"]["regime"])})
-        fig2.savefig(args.out / "activation_ablation.png", dpi=130)
-        written.append(args.out / "activation_ablation.png")
-    print("wrote " + ", ".join(str(p) for p in written))
+        _save_figure(fig2, args.out / "activation_ablation.png", dpi=130)
+        paths.append(args.out / "activation_ablation.png")
+    print(written(paths))
     return 0

@@ -1,0 +1,120 @@
+"""The output folder of a command: checked, created and probed before anything is computed.
+
+:func:`output_folder` is a context manager: on entry the folder is created (with its parents) and a
+probe file is written, synced and removed, so that a folder that is a file, sits under a file, is
+read-only or lies on a full disk fails in one line *before* minutes of computing; on an error inside
+the block the folders it created are removed again when they hold no results (nothing is left
+behind). Results are written atomically (:func:`cnnrank.results.atomic_write_bytes`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["OutputError", "check_output_folder", "output_folder", "seed_type", "written"]
+
+#: files that are bookkeeping, not results: a folder holding only these (and empty folders) is removed
+#: again when the command fails
+_BOOKKEEPING = ("sweep.json",)
+_PROBE_BYTES = 64 * 1024
+
+
+class OutputError(ValueError):
+    """The output folder cannot be created or written (reported in one line, exit status 2)."""
+
+
+def seed_type(text: str) -> int:
+    """``argparse`` type of ``--seed``: an integer >= 0 (the message names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is invalid: a seed must be an integer >= 0")
+    return value
+
+
+def _first_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_folder(path: Path, option: str = "--out") -> list[Path]:
+    """Create ``path`` (and its parents) and write and remove a probe file in it.
+
+    Returns the folders created (outermost first). Raises :class:`OutputError` naming the option and
+    the reason (a file is in the way, permission denied, disk full, ...).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {str(path)!r} is invalid: it is a file, not a folder")
+    base = _first_existing(path.absolute())
+    if not base.is_dir():
+        raise OutputError(f"{option} {str(path)!r} is invalid: {str(base)!r} is a file, so no folder can be "
+                          "created under it")
+    created = []
+    p = path.absolute()
+    while p != base:
+        created.append(p)
+        p = p.parent
+    created.reverse()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{option} {str(path)!r} cannot be created: {exc.strerror or exc}") from None
+    probe = path / f".cnnrank-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * _PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        _remove_empty(created)
+        raise OutputError(f"{option} {str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    return created
+
+
+def _holds_results(folder: Path) -> bool:
+    for _root, _dirs, files in os.walk(folder):
+        if any(f not in _BOOKKEEPING and not f.startswith(".") for f in files):
+            return True
+    return False
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders this command created when they hold no results (innermost first)."""
+    if created and created[0].is_dir() and not _holds_results(created[0]):
+        shutil.rmtree(created[0], ignore_errors=True)
+
+
+@contextmanager
+def output_folder(path: Path, option: str = "--out", enabled: bool = True) -> Iterator[Path]:
+    """Check, create and probe ``path`` (:func:`check_output_folder`); if the block raises, remove
+    what was created unless it holds results (finished sweep cells are kept for a resume)."""
+    path = Path(path)
+    created = check_output_folder(path, option) if enabled else []
+    try:
+        yield path
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def written(paths: list[Path]) -> str:
+    """``"wrote a, b and c"`` for the files actually written."""
+    names = [str(p) for p in paths]
+    return "wrote " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
