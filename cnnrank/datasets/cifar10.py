@@ -3,22 +3,38 @@
 Each is a pickle of a dict with ``b'data'`` (``uint8`` array ``(N, 3072)``: the red, green and blue
 32x32 planes in row-major order), ``b'labels'`` (list of ``N`` ints in 0..9), ``b'batch_label'`` and
 ``b'filenames'``. They are read with :class:`RestrictedUnpickler`, which builds only plain Python
-containers and numpy arrays and refuses every other global a pickle names. The files are looked for
-in the data directory, then in ``cifar-10-batches-py/`` or ``cifar10/`` below it.
+containers and numpy arrays and refuses every other global a pickle names, and which builds at
+most as many bytes of arrays as the file itself could hold (twice its size plus 1 MiB): a pickle
+that calls ``numpy.ndarray((600000, 3072), 'u1')`` from a 1 MB file is refused before the array is
+allocated. Before unpickling, the opcodes are scanned once: declared lengths must fit in the file
+and memo indices must be dense (a ``LONG_BINPUT 2**31`` would make the unpickler allocate a
+gigabyte-sized memo table). A gzip-compressed batch is decompressed as a stream within the limits of
+:mod:`cnnrank.datasets._files`. The files are looked for in the data directory, then in
+``cifar-10-batches-py/`` or ``cifar10/`` below it.
 """
 
 from __future__ import annotations
 
 import io
+import operator
 import os
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnnrank._validation import check_choice
-from cnnrank.datasets._files import DatasetError, ImageSet, _read_bytes, _resolve, find_data_dir
+from cnnrank.datasets._files import (
+    CHUNK_BYTES,
+    MAX_FILE_BYTES,
+    DatasetError,
+    ImageSet,
+    _read_bytes,
+    _resolve,
+    find_data_dir,
+)
 
 __all__ = ["CIFAR10_CLASSES", "RestrictedUnpickler", "load_cifar10", "read_cifar10_batch"]
 
@@ -31,13 +47,6 @@ _CIFAR_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": 
 _CIFAR_SIDE = 32
 
 
-def _latin1_encode(text: Any, encoding: Any = "utf-8") -> bytes:
-    """Stand-in for ``_codecs.encode`` as Python 3 uses it to pickle ``bytes`` at protocol <= 2."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
-        raise pickle.UnpicklingError("refused _codecs.encode call: only encode(str, 'latin1') is allowed")
-    return text.encode("latin1")
-
-
 def _safe_dtype(*args: Any) -> np.dtype:
     """``numpy.dtype`` as array pickles call it, refusing object dtypes."""
     dt = np.dtype(*args)
@@ -46,26 +55,71 @@ def _safe_dtype(*args: Any) -> np.dtype:
     return dt
 
 
-def _numpy_globals() -> dict[tuple[str, str], Any]:
+def _declared_nbytes(shape: Any, dtype: Any) -> int:
+    """The size in bytes of an array of ``shape`` and ``dtype``, computed without allocating it."""
+    dt = dtype if isinstance(dtype, np.dtype) else _safe_dtype(dtype)
+    if dt.hasobject:
+        raise pickle.UnpicklingError(f"refused numpy dtype {dt}: object arrays are not allowed")
+    dims = (shape,) if not isinstance(shape, (tuple, list)) else tuple(shape)
+    n = 1
+    for d in dims:
+        d = operator.index(d)
+        if d < 0:
+            raise pickle.UnpicklingError(f"refused array shape {dims!r:.80}: negative dimension")
+        n *= d
+    return n * dt.itemsize
+
+
+def _numpy_callables() -> tuple[Any, Any]:
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct
         from numpy._core.numeric import _frombuffer  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
         from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): _safe_dtype,
-        ("_codecs", "encode"): _latin1_encode,
-    }
-    for core in ("numpy.core", "numpy._core"):
-        allowed[(f"{core}.multiarray", "_reconstruct")] = _reconstruct
-        allowed[(f"{core}.numeric", "_frombuffer")] = _frombuffer
-    return allowed
+    return _reconstruct, _frombuffer
+
+
+def _state_shape_dtype(state: Any) -> tuple[Any, Any]:
+    """Shape and dtype of an ``ndarray.__setstate__`` argument (with or without its version)."""
+    if isinstance(state, tuple) and len(state) == 5:
+        return state[1], state[2]
+    if isinstance(state, tuple) and len(state) == 4:
+        return state[0], state[1]
+    raise pickle.UnpicklingError(f"refused ndarray state of type {type(state).__name__}")
+
+
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def _prescan(raw: bytes | bytearray) -> None:
+    """Scan the opcodes once: declared lengths must fit in ``raw``, memo indices must stay dense.
+
+    ``pickletools.genops`` reads each argument from an in-memory stream (a length that runs past
+    the end raises, nothing is allocated for it); the C unpickler would allocate the declared length
+    first, and grow its memo table to any index a ``PUT`` names.
+    """
+    count = 0
+    ops = pickletools.genops(raw)
+    while True:
+        try:
+            opcode, arg, _pos = next(ops)
+        except StopIteration:
+            break
+        except ValueError as exc:
+            if "unknown" in str(exc):  # the unpickler's own words for a byte that is no opcode
+                raise pickle.UnpicklingError(f"invalid load key ({exc})") from None
+            raise
+        count += 1
+        if opcode.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= count):
+            raise pickle.UnpicklingError(f"refused memo index {arg!r:.40} at opcode {count}: "
+                                         "memo indices of a batch are dense")
+        if opcode.name == "FRAME" and isinstance(arg, int) and arg > len(raw):
+            raise pickle.UnpicklingError(f"refused frame of {arg} bytes in a {len(raw)}-byte pickle")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that builds only what a CIFAR-10 batch holds.
+    """An unpickler that builds only what a CIFAR-10 batch holds, within a byte budget.
 
     Plain containers and scalars (dict, list, tuple, bytes, str, int, float, bool, None) need no
     global and are always built. Of the globals a pickle may name, only the numpy array
@@ -75,16 +129,85 @@ class RestrictedUnpickler(pickle.Unpickler):
     ``_codecs.encode(str, 'latin1')``, which Python 3 writes for ``bytes`` at protocol 2. Any other
     global (``os.system``, ``builtins.eval``, ...) raises :class:`pickle.UnpicklingError` before it
     is called.
+
+    Every array the pickle constructs (``numpy.ndarray(shape, dtype)``, ``_reconstruct``,
+    ``_frombuffer``, and the ``__setstate__`` that fills an array) and every ``_codecs.encode``
+    result is charged, by its declared size and before it is allocated, to ``max_bytes``; past it
+    :class:`pickle.UnpicklingError` is raised. Arrays come back as a private subclass of
+    ``numpy.ndarray``; ``np.asarray`` gives the plain array.
+
+    Parameters
+    ----------
+    file : binary file
+        The pickle.
+    max_bytes : int
+        The budget in bytes for arrays and encoded bytes (e.g. twice the pickle's size); default
+        ``MAX_FILE_BYTES`` (1 GiB).
+    **kwargs
+        Passed to :class:`pickle.Unpickler` (e.g. ``encoding="bytes"``).
     """
 
-    _allowed: dict[tuple[str, str], Any] | None = None
+    def __init__(self, file: Any, *, max_bytes: int = MAX_FILE_BYTES, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.max_bytes = int(max_bytes)
+        self.charged = 0
+        self._allowed = self._make_allowed()
+
+    def _charge(self, nbytes: int, what: str) -> None:
+        self.charged += nbytes
+        if self.charged > self.max_bytes:
+            raise pickle.UnpicklingError(
+                f"refused {what}: the arrays built so far would take {self.charged} bytes, more than "
+                f"the {self.max_bytes} bytes a pickle of this size can hold")
+
+    def _make_allowed(self) -> dict[tuple[str, str], Any]:
+        unpickler = self
+        real_reconstruct, real_frombuffer = _numpy_callables()
+
+        class _Array(np.ndarray):
+            """``numpy.ndarray`` as the pickle sees it: construction and ``__setstate__`` are charged."""
+
+            def __new__(cls, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> Any:
+                dt = _safe_dtype(dtype)
+                unpickler._charge(_declared_nbytes(shape, dt), f"numpy.ndarray({shape!r:.60}, {dt})")
+                return np.ndarray.__new__(cls, shape, dt, *args, **kwargs)
+
+            def __setstate__(self, state: Any) -> None:
+                shape, dtype = _state_shape_dtype(state)
+                unpickler._charge(_declared_nbytes(shape, dtype), f"an array of shape {shape!r:.60}")
+                super().__setstate__(state)
+
+        def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+            if subtype is not _Array:
+                raise pickle.UnpicklingError("refused _reconstruct of anything but numpy.ndarray")
+            unpickler._charge(_declared_nbytes(shape, _safe_dtype(dtype)), f"_reconstruct({shape!r:.60})")
+            return real_reconstruct(subtype, shape, dtype)
+
+        def frombuffer(buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None) -> Any:
+            dt = _safe_dtype(dtype)
+            unpickler._charge(_declared_nbytes(shape, dt), f"_frombuffer of shape {shape!r:.60}")
+            return real_frombuffer(buf, dt, shape, order, axis_order)
+
+        def latin1_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+            """Stand-in for ``_codecs.encode`` as Python 3 uses it to pickle ``bytes`` at protocol <= 2."""
+            if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
+                raise pickle.UnpicklingError("refused _codecs.encode call: only encode(str, 'latin1') is allowed")
+            unpickler._charge(len(text), "_codecs.encode")
+            return text.encode("latin1")
+
+        allowed: dict[tuple[str, str], Any] = {
+            ("numpy", "ndarray"): _Array,
+            ("numpy", "dtype"): _safe_dtype,
+            ("_codecs", "encode"): latin1_encode,
+        }
+        for core in ("numpy.core", "numpy._core"):
+            allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+            allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
+        return allowed
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = type(self)._allowed
-        if allowed is None:
-            allowed = type(self)._allowed = _numpy_globals()
         try:
-            return allowed[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
                 f"refused global {module}.{name}: a CIFAR-10 batch holds only dicts, lists, "
@@ -117,20 +240,25 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     Raises
     ------
     DatasetError
-        Missing, truncated or non-pickle file, a refused global, or content other than a dict with
-        ``data`` (uint8, ``(N, 3072)``) and ``labels`` (``N`` integers in 0..9).
+        Missing, truncated or non-pickle file, a refused global, arrays larger than the file could
+        hold, a file or decompressed content above the limits of :mod:`cnnrank.datasets._files`,
+        or content other than a dict with ``data`` (uint8, ``(N, 3072)``) and ``labels`` (``N``
+        integers in 0..9).
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"file {str(path)!r} not found")
     raw = _read_bytes(path)
     try:
-        batch = RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        _prescan(raw)
+        unpickler = RestrictedUnpickler(io.BytesIO(raw), max_bytes=2 * len(raw) + CHUNK_BYTES, encoding="bytes")
+        batch = unpickler.load()
     except pickle.UnpicklingError as exc:
         raise DatasetError(f"file {str(path)!r} is not a CIFAR-10 batch: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+    except Exception as exc:  # anything a malformed pickle raises (EOFError, ValueError, MemoryError, ...)
         raise DatasetError(f"file {str(path)!r} is truncated or not a pickle "
-                           f"({type(exc).__name__}: {exc})") from None
+                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    del raw
     if not isinstance(batch, dict):
         raise DatasetError(f"file {str(path)!r} is not a CIFAR-10 batch: holds a "
                            f"{type(batch).__name__}, expected a dict")
@@ -139,6 +267,8 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     except KeyError as exc:
         raise DatasetError(f"file {str(path)!r} is not a CIFAR-10 batch: no {exc.args[0]!r} entry") from None
     width = 3 * _CIFAR_SIDE * _CIFAR_SIDE
+    if isinstance(data, np.ndarray):
+        data = np.asarray(data)  # the unpickler's private subclass -> a plain array (a view)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
         desc = f"{data.dtype} array {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(f"file {str(path)!r} is not a CIFAR-10 batch: 'data' is a {desc}, "
@@ -146,12 +276,13 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     if not isinstance(labels, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in labels):
         raise DatasetError(f"file {str(path)!r} is not a CIFAR-10 batch: 'labels' must be a list of ints")
+    if len(labels) != data.shape[0]:
+        raise DatasetError(f"file {str(path)!r} holds {data.shape[0]} images but {len(labels)} labels")
+    bad = next((v for v in labels if not 0 <= v <= 9), None)
+    if bad is not None:  # checked before any conversion: 10**100 does not fit an int64
+        shown = str(bad) if abs(bad) < 10**12 else f"{'-' if bad < 0 else ''}{abs(bad).bit_length()}-bit integer"
+        raise DatasetError(f"file {str(path)!r} holds label {shown}: CIFAR-10 labels are 0..9")
     labels_arr = np.array(labels, dtype=np.int64).reshape(-1)
-    if labels_arr.shape[0] != data.shape[0]:
-        raise DatasetError(f"file {str(path)!r} holds {data.shape[0]} images but {labels_arr.shape[0]} labels")
-    if labels_arr.size and (labels_arr.min() < 0 or labels_arr.max() > 9):
-        bad = labels_arr[(labels_arr < 0) | (labels_arr > 9)][0]
-        raise DatasetError(f"file {str(path)!r} holds label {int(bad)}: CIFAR-10 labels are 0..9")
     images = data.reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels_arr
 

@@ -1,10 +1,15 @@
 """MNIST in LeCun's IDX format: ``{train,t10k}-images-idx3-ubyte`` and ``{train,t10k}-labels-idx1-ubyte``.
 
-Plain or gzip-compressed (``.gz``; detected from the content). Big-endian header: magic
-``0x00000803`` (unsigned bytes, 3 dimensions), count, rows, columns for images; magic ``0x00000801``
-and count for labels; then the raw bytes. Wrong magic numbers, truncated or over-long files, labels
-above 9 and image / label counts that disagree raise :class:`DatasetError` naming the file. The files
-are looked for in the data directory, then in ``mnist/``, ``MNIST/`` and ``MNIST/raw/`` below it.
+Plain or gzip-compressed (``.gz``; detected from the content); the common spelling with a dot
+(``t10k-images.idx3-ubyte``) is found too. Big-endian header: magic ``0x00000803`` (unsigned bytes,
+3 dimensions), count, rows, columns for images; magic ``0x00000801`` and count for labels; then the
+raw bytes. The header is read first (a gzip file is decompressed as a stream), its dimensions are
+checked (none zero) and the size they declare is refused above
+:data:`~cnnrank.datasets._files.MAX_FILE_BYTES` before anything is allocated; then exactly that many
+bytes are read in bounded chunks and trailing data is refused. Wrong magic numbers, zero
+dimensions, oversized declarations, truncated or over-long files, labels above 9 and image / label
+counts that disagree raise :class:`DatasetError` naming the file. The files are looked for in the
+data directory, then in ``mnist/``, ``MNIST/`` and ``MNIST/raw/`` below it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from cnnrank._validation import check_choice
-from cnnrank.datasets._files import DatasetError, ImageSet, _read_bytes, _resolve, find_data_dir
+from cnnrank.datasets._files import (
+    CHUNK_BYTES,
+    DatasetError,
+    ImageSet,
+    _check_content_size,
+    _open_stream,
+    _read_exact,
+    _read_into,
+    _resolve,
+    _trailing_bytes,
+    find_data_dir,
+)
 
 __all__ = ["MNIST_CLASSES", "load_mnist", "read_idx_images", "read_idx_labels"]
 
@@ -27,24 +43,42 @@ _MNIST_PREFIX = {"train": "train", "test": "t10k"}
 _MNIST_SUBDIRS = ("", "mnist", "MNIST", os.path.join("MNIST", "raw"), os.path.join("mnist", "raw"))
 
 
-def _idx_header(path: Path, data: bytes, magic: int, ndim: int, what: str) -> tuple[int, ...]:
+def _read_idx(path: Path, magic: int, ndim: int, what: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """The dimensions and the raw bytes of an IDX file, checked before anything large is allocated."""
     header_len = 4 * (1 + ndim)
-    if len(data) < header_len:
-        raise DatasetError(f"file {str(path)!r} is truncated: {len(data)} bytes, "
-                           f"shorter than the {header_len}-byte IDX header of an {what} file")
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise DatasetError(f"file {str(path)!r} is not an MNIST {what} file: magic number "
-                           f"0x{found:08x}, expected 0x{magic:08x}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
-    if len(data) < expected:
-        raise DatasetError(f"file {str(path)!r} is truncated: {len(data)} bytes, the header "
-                           f"{dims} announces {expected}")
-    if len(data) > expected:
-        raise DatasetError(f"file {str(path)!r} has {len(data) - expected} bytes after the "
-                           f"{expected} its header {dims} announces")
-    return dims
+    with _open_stream(path) as (fh, gz, size):
+        header = bytearray(header_len)
+        got = _read_into(path, fh, memoryview(header))
+        if got < header_len:
+            raise DatasetError(f"file {str(path)!r} is truncated: {got} bytes, "
+                               f"shorter than the {header_len}-byte IDX header of an {what} file")
+        found = int.from_bytes(header[:4], "big")
+        if found != magic:
+            raise DatasetError(f"file {str(path)!r} is not an MNIST {what} file: magic number "
+                               f"0x{found:08x}, expected 0x{magic:08x}")
+        dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        if 0 in dims:
+            raise DatasetError(f"file {str(path)!r} has dimensions {dims}: an MNIST {what} file has "
+                               "no zero dimension")
+        declared = 1
+        for d in dims:  # Python integers: the product of three 32-bit dimensions cannot overflow
+            declared *= d
+        expected = header_len + declared
+        if not gz and size != expected:  # a plain file: its length is known before reading
+            if size < expected:
+                raise DatasetError(f"file {str(path)!r} is truncated: {size} bytes, the header "
+                                   f"{dims} announces {expected}")
+            raise DatasetError(f"file {str(path)!r} has {size - expected} bytes after the "
+                               f"{expected} its header {dims} announces")
+        _check_content_size(path, declared, f"the data its header {dims} declares", gz, size)
+        data = _read_exact(path, fh, declared, f"the header {dims}")
+        if gz:
+            extra = _trailing_bytes(path, fh)
+            if extra:
+                count = f"more than {CHUNK_BYTES}" if extra > CHUNK_BYTES else str(extra)
+                raise DatasetError(f"file {str(path)!r} has {count} bytes after the {expected} its "
+                                   f"header {dims} announces")
+    return dims, data
 
 
 def read_idx_images(path: str | os.PathLike) -> np.ndarray:
@@ -62,12 +96,13 @@ def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     DatasetError
-        Wrong magic number (not ``0x00000803``), truncated or over-long file; the message names it.
+        Wrong magic number (not ``0x00000803``), a zero dimension, a declared size above
+        ``MAX_FILE_BYTES`` (1 GiB; for gzip also above 100 times the file's size, beyond 64 MiB),
+        truncated or over-long file, corrupted gzip stream; the message names the file.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    n, rows, cols = _idx_header(path, data, _IDX_IMAGES_MAGIC, 3, "image")
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
+    (n, rows, cols), data = _read_idx(path, _IDX_IMAGES_MAGIC, 3, "image")
+    return data.reshape(n, rows, cols)
 
 
 def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
@@ -86,12 +121,12 @@ def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     DatasetError
-        Wrong magic number (not ``0x00000801``), truncated or over-long file, a label above 9.
+        Wrong magic number (not ``0x00000801``), zero count, oversized declaration, truncated or
+        over-long file, a label above 9.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    _idx_header(path, data, _IDX_LABELS_MAGIC, 1, "label")
-    labels = np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+    _, data = _read_idx(path, _IDX_LABELS_MAGIC, 1, "label")
+    labels = data.astype(np.int64)
     if labels.size and labels.max() > 9:
         raise DatasetError(f"file {str(path)!r} holds label {int(labels.max())}: MNIST labels are 0..9")
     return labels
@@ -107,7 +142,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, split: str = "train
         ``None`` means ``$CNNRANK_DATA``.
     split : {"train", "test"}
         ``"train"`` reads ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte``, ``"test"``
-        reads the ``t10k-`` files; each may carry a ``.gz`` suffix.
+        reads the ``t10k-`` files; each may carry a ``.gz`` suffix, and may be spelled with a dot
+        (``t10k-images.idx3-ubyte``) as some distributions do.
 
     Returns
     -------
@@ -128,7 +164,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, split: str = "train
     """
     check_choice("split", split, tuple(_MNIST_PREFIX))
     prefix = _MNIST_PREFIX[split]
-    names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    names = ((f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"),
+             (f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"))
     folder = find_data_dir(data_dir, names, _MNIST_SUBDIRS)
     img_path, lab_path = (_resolve(folder, name) for name in names)
     images = read_idx_images(img_path)
