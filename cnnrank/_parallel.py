@@ -3,30 +3,128 @@ and maps a function over items in order.
 
 Parallelism in cnnrank comes from running independent runs side by side (each with one BLAS thread,
 :mod:`cnnrank._blas`), never from threads inside one run's small products.
+
+The process pool is a :class:`WorkerPool`: its workers die with the process that started them (on
+Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; everywhere a watchdog thread that exits the worker when
+its parent is gone), ignore ``SIGINT`` (Ctrl-C is the parent's to handle), and :meth:`WorkerPool.stop`
+cancels the queued calls and ends the workers at once instead of waiting for the queue to drain.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
-from typing import Any
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any, Literal
 
 from cnnrank._validation import check_int
 
-__all__ = ["make_executor", "map_ordered"]
+__all__ = ["WorkerPool", "make_executor", "map_ordered", "stop_executor"]
+
+#: seconds between two checks of the worker's watchdog thread (the portable fallback)
+WATCHDOG_INTERVAL = 0.5
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent_linux() -> bool:
+    """Ask the kernel to send SIGTERM to this process when its parent dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no libc / no prctl
+        return False
+
+
+def _watchdog(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)  # the parent is gone (we were re-parented): nobody will read our results
+        time.sleep(WATCHDOG_INTERVAL)
+
+
+def _worker_init(parent: int) -> None:
+    """Initializer of a :class:`WorkerPool` worker: die with ``parent``, leave SIGINT to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent_linux()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watchdog, args=(parent,), name="cnnrank-watchdog", daemon=True).start()
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A ``ProcessPoolExecutor`` whose workers die with their parent and which can stop at once.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (>= 1).
+
+    Notes
+    -----
+    Used as a context manager, a clean exit waits for the submitted calls (as
+    ``ProcessPoolExecutor`` does) and an exit by an exception (a failing call, ``KeyboardInterrupt``)
+    calls :meth:`stop`: the queued calls are cancelled and the workers terminated, so the exception
+    surfaces at once.
+    """
+
+    def __init__(self, workers: int) -> None:
+        workers = check_int("workers", workers, minimum=1)
+        super().__init__(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+
+    def stop(self) -> None:
+        """Cancel every queued call and terminate the workers now (calls running in them are lost)."""
+        procs = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            try:
+                p.terminate()
+            except (OSError, ValueError, AttributeError):  # already gone / closed
+                pass
+        for p in procs:
+            try:
+                p.join(timeout=5)
+            except (OSError, ValueError, AttributeError, AssertionError):
+                pass
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            self.stop()
+        return False
 
 
 def make_executor(workers: int) -> Executor | None:
-    """``None`` (run here, one by one) for ``workers == 1``, else a ``ProcessPoolExecutor(workers)``.
+    """``None`` (run here, one by one) for ``workers == 1``, else a :class:`WorkerPool` of ``workers``.
 
-    The caller shuts it down (``with`` or ``shutdown()``).
+    The caller shuts it down (``with``, ``shutdown()``, or :func:`stop_executor` on an error).
     """
     workers = check_int("workers", workers, minimum=1)
     if workers == 1:
         return None
-    from concurrent.futures import ProcessPoolExecutor
+    return WorkerPool(workers)
 
-    return ProcessPoolExecutor(workers)
+
+def stop_executor(executor: Executor | None) -> None:
+    """End ``executor`` without waiting for queued calls when it is a :class:`WorkerPool`, else shut it
+    down cancelling the queued calls (running calls of other executors finish first)."""
+    if executor is None:
+        return
+    if isinstance(executor, WorkerPool):
+        executor.stop()
+    else:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def map_ordered(fn: Callable[..., Any], items: Iterable[Any], executor: Executor | None = None) -> list[Any]:

@@ -1,16 +1,23 @@
-"""Sweeps: a grid over any :class:`~cnnrank.experiments.RunConfig` fields × seeds.
+"""Sweeps: a grid over any :class:`~cnnrank.experiments.RunConfig` fields × seeds (docs/sweeps.md).
 
 * **Seeds.** One root seed; ``np.random.SeedSequence(root_seed).spawn(seeds)`` gives one independent
   stream per seed index. The same stream is used for every grid point of a seed index (common random
   numbers: at seed ``s`` the noise levels differ only by the noise scale), so curves over the grid are
   smooth and differences between grid points are not sampling noise. A cell's result depends only on
   its configuration and its stream: identical whatever the executor.
+* **Validation first.** Every cell's configuration (engine names included), the scale of the numbers
+  it would produce and the size of the whole sweep are checked before anything is written.
 * **Executors.** ``executor=None`` runs the cells one by one in this process; any
-  :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, a Dask ``Client.get_executor()``)
-  runs them in parallel.
-* **Store.** With ``store=DIR`` every finished cell is written atomically to ``DIR/cells/<id>.json``
-  and the sweep's definition to ``DIR/sweep.json``. Running the same sweep again computes only the
-  missing cells (an interrupted sweep resumes); a store holding a different sweep is refused.
+  :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, :class:`cnnrank._parallel.WorkerPool`,
+  a Dask ``Client.get_executor()``) runs them in parallel. Each finished cell is stored as it arrives;
+  on a failing cell or an interrupt the queued cells are cancelled (a ``WorkerPool`` is stopped at
+  once) and the error names the failing cell's coordinates.
+* **Store.** With ``store=DIR`` the sweep's definition goes to ``DIR/sweep.json`` (created
+  exclusively) and every finished cell atomically to ``DIR/cells/<id>.json``, each cell carrying the
+  sweep's fingerprint, its grid coordinates and its seed index (checked when read back). A sweep holds
+  an exclusive lock on ``DIR/.sweep.lock`` while it runs: a second sweep on the same folder fails at
+  once. Running the same sweep again computes only the missing cells (an interrupted sweep resumes); a
+  store holding a different sweep is refused, naming the options that differ.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
@@ -27,13 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from cnnrank._memory import check_allocation, format_bytes
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
 from cnnrank.experiments.runs import RunConfig, config_from_dict, run_once
 from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text
 
-__all__ = ["METRICS", "SweepResult", "SweepSpec", "run_cell", "run_sweep", "sweep_from_file"]
+__all__ = ["ENGINE_NAMES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_sweep", "sweep_from_file"]
 
 #: the numbers recorded per cell (means over seeds are what figures show)
 METRICS = (
@@ -41,6 +51,93 @@ METRICS = (
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
 )
+
+#: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`run_cell`)
+ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
+
+#: fields whose values are names (a number there is a typo, refused before any code reads it)
+_STRING_FIELDS = ("activation", "engine", "signal_basis")
+
+#: no filter, patch or filter move may exceed this norm: float64 Gram matrices of such vectors
+#: (squares summed over filters and patches) overflow
+SCALE_LIMIT = 1e140
+
+#: estimated bytes per cell: its result in memory, and its file on disk (one file-system block)
+CELL_MEMORY_BYTES = 4096
+CELL_DISK_BYTES = 4096
+
+STORE_FORMAT = 2
+_LOCK_NAME = ".sweep.lock"
+
+
+def _fmt_point(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in point.items()) or "the only grid point"
+
+
+def _cell_where(cid: str, point: dict[str, Any], seed_index: int) -> str:
+    return f"sweep cell {cid} ({_fmt_point(point)}, seed index {seed_index})"
+
+
+def _make_config(values: dict[str, Any], base: RunConfig | None, where: str) -> RunConfig:
+    """``config_from_dict`` with every error a ``ValueError``/``TypeError`` prefixed by ``where``."""
+    for k in _STRING_FIELDS:
+        if k in values and not isinstance(values[k], str):
+            raise ValueError(f"{where}{k}={values[k]!r} is invalid: must be a string")
+    try:
+        config = config_from_dict(values, base)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{where}{exc}") from None
+    except Exception as exc:  # anything else from a bad value is still a bad value
+        raise ValueError(f"{where}{type(exc).__name__}: {exc}") from None
+    _check_config(config, where)
+    return config
+
+
+def _check_config(config: RunConfig, where: str) -> None:
+    """What ``RunConfig`` leaves to training time: the engine name and the scale of the numbers.
+
+    The filters start with norm at most ``σ_0 (√d + 6)`` and move by at most ``lr · steps · P ·
+    max‖x‖`` (a step moves a filter by at most ``lr · P · max‖x‖`` for activations of slope <= 1,
+    with ``max‖x‖ <= max(‖μ‖, σ_p (√d + 6))`` with overwhelming probability). Past
+    :data:`SCALE_LIMIT` the Gram matrices of these vectors overflow float64: such a cell can only
+    fail, so it is refused before anything is written.
+    """
+    if config.engine not in ENGINE_NAMES:
+        raise ValueError(f"{where}engine={config.engine!r} is invalid: must be one of {list(ENGINE_NAMES)}")
+    root_d = math.sqrt(config.d) + 6.0
+    x_max = max(config.signal_norm, config.noise_std * root_d)
+    if x_max > SCALE_LIMIT:
+        raise ValueError(f"{where}signal_norm={config.signal_norm!r}, noise_std={config.noise_std!r} are invalid: "
+                         f"patches of norm up to {x_max:.3g} exceed {SCALE_LIMIT:g}, where float64 Gram "
+                         f"matrices overflow")
+    w0 = config.init_std * root_d
+    if w0 > SCALE_LIMIT:
+        raise ValueError(f"{where}init_std={config.init_std!r} is invalid: initial filters of norm up to "
+                         f"{w0:.3g} exceed {SCALE_LIMIT:g}, where float64 Gram matrices overflow")
+    move = config.lr * config.steps * config.patches * x_max
+    if move > SCALE_LIMIT:
+        top = SCALE_LIMIT / (config.steps * config.patches * x_max)
+        raise ValueError(f"{where}lr={config.lr!r} is invalid: with steps={config.steps}, patches={config.patches} "
+                         f"and patches of norm up to {x_max:.3g} the filters may move by up to "
+                         f"lr·steps·P·max‖x‖ = {move:.3g}, beyond {SCALE_LIMIT:g} where float64 Gram matrices "
+                         f"overflow; use lr <= {top:.3g} (docs/theory.md §6)")
+
+
+def _grid_dict(grid: Any, what: str = "grid") -> dict[str, Any]:
+    """A grid as an ordered dict: from a dict, or from a list of ``[name, values]`` pairs."""
+    if isinstance(grid, dict):
+        return dict(grid)
+    if isinstance(grid, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in grid):
+        out: dict[str, Any] = {}
+        for name, values in grid:
+            if not isinstance(name, str):
+                raise ValueError(f"{what} axis name {name!r} is invalid: must be a string")
+            if name in out:
+                raise ValueError(f"{what} axis {name!r} is invalid: listed twice")
+            out[name] = values
+        return out
+    raise ValueError(f"{what}={grid!r:.80} is invalid: must map field names to lists of values "
+                     f"(a [grid] table, or a list of [name, values] pairs)")
 
 
 @dataclass(frozen=True)
@@ -52,11 +149,15 @@ class SweepSpec:
     base : RunConfig
         The configuration every cell starts from.
     grid : dict of field name -> sequence of values
-        The axes, in order (an empty grid is one point).
+        The axes, in order (an empty grid is one point). A list of ``(name, values)`` pairs is
+        accepted too.
     seeds : int
         Seeds per grid point (>= 1).
     root_seed : int
         Root of the ``SeedSequence`` (>= 0).
+
+    Every grid point's configuration is built and checked on creation (unknown fields, bad values,
+    unknown engines, numbers that would overflow): a spec that exists can run.
     """
 
     base: RunConfig = field(default_factory=RunConfig)
@@ -69,21 +170,31 @@ class SweepSpec:
             raise TypeError(f"base={type(self.base).__name__} is invalid: must be a RunConfig")
         check_int("seeds", self.seeds, minimum=1)
         check_int("root_seed", self.root_seed, minimum=0)
-        if not isinstance(self.grid, dict):
-            raise ValueError(f"grid={self.grid!r} is invalid: must map field names to lists of values")
         grid = {}
-        for name, values in self.grid.items():
+        for name, values in _grid_dict(self.grid).items():
+            if not isinstance(name, str):
+                raise ValueError(f"grid axis name {name!r} is invalid: must be a string")
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-                raise ValueError(f"grid[{name!r}]={values!r} is invalid: must be a non-empty list of values")
+                raise ValueError(f"grid[{name!r}]={values!r:.80} is invalid: must be a non-empty list of values")
             grid[name] = tuple(values)
         object.__setattr__(self, "grid", grid)
         for point in self.points():  # validates every configuration up front
-            config_from_dict(point, self.base)
+            _make_config(point, self.base, f"grid point {_fmt_point(point)}: " if point else "")
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Grid shape (one axis per grid field)."""
         return tuple(len(v) for v in self.grid.values())
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The grid's field names, in the order of the axes of every result array."""
+        return tuple(self.grid)
+
+    @property
+    def n_cells(self) -> int:
+        """Grid points × seeds."""
+        return math.prod(self.shape) * self.seeds
 
     def points(self) -> list[dict[str, Any]]:
         """The grid points, row-major, as dicts of overrides."""
@@ -91,23 +202,45 @@ class SweepSpec:
         return [dict(zip(names, combo)) for combo in itertools.product(*self.grid.values())]
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"base", "grid", "seeds", "root_seed"}`` with the grid as a dict in axis order.
+
+        A dict's order is lost by anything that sorts keys: files hold the grid as ``[name, values]``
+        pairs (:meth:`to_file_dict`).
+        """
         return {"base": self.base.to_dict(), "grid": {k: list(v) for k, v in self.grid.items()},
                 "seeds": self.seeds, "root_seed": self.root_seed}
 
+    def to_file_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the grid as a list of ``[name, values]`` pairs (order-safe in any file)."""
+        return {**self.to_dict(), "grid": [[k, list(v)] for k, v in self.grid.items()]}
+
     def fingerprint(self) -> str:
-        """A hash of the definition (what a store is checked against)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the definition (what a store is checked against), axis order included.
+
+        A grid listed in alphabetical order hashes as it always did (stores written by earlier
+        versions still resume); any other order adds the list of axes to the hashed record.
+        """
+        record = self.to_dict()
+        if list(self.grid) != sorted(self.grid):
+            record["axes"] = list(self.grid)
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
-        """From ``{"base": {...}, "grid": {...}, "seeds": int, "root_seed": int}``; unknown keys raise."""
+    def from_dict(cls, data: Any) -> SweepSpec:
+        """From ``{"base": {...}, "grid": {...}, "seeds": int, "root_seed": int}``; unknown keys raise.
+
+        ``grid`` may also be a list of ``[name, values]`` pairs (what :meth:`to_file_dict` writes).
+        """
         if not isinstance(data, dict):
             raise ValueError("sweep definition is invalid: must be a table/object")
         unknown = sorted(set(data) - {"base", "grid", "seeds", "root_seed"})
         if unknown:
             raise ValueError(f"sweep keys {unknown} are invalid: known keys are base, grid, seeds, root_seed")
-        base = config_from_dict(data.get("base", {}))
-        return cls(base=base, grid=dict(data.get("grid", {})), seeds=data.get("seeds", 1),
+        base_values = data.get("base", {})
+        if not isinstance(base_values, dict):
+            raise ValueError(f"base={base_values!r:.80} is invalid: must be a table of RunConfig fields")
+        base = _make_config(base_values, None, "base: ")
+        return cls(base=base, grid=_grid_dict(data.get("grid", {})), seeds=data.get("seeds", 1),
                    root_seed=data.get("root_seed", 0))
 
     def cells(self) -> list[tuple[str, dict[str, Any], int]]:
@@ -119,26 +252,103 @@ class SweepSpec:
         return out
 
 
+def _run_implicit(config: RunConfig, seq: np.random.SeedSequence) -> tuple[dict[str, float], str, float]:
+    """One cell on the implicit (dimension-free) engine: ``sample_gram`` then ``train_implicit``.
+
+    The sample (training set, test set and initial filters as inner products) is drawn from one
+    generator on the cell's stream, in :func:`cnnrank.gram_sample.sample_gram`'s documented order; the
+    data ranks come from the sample's Gram matrices.
+    """
+    from cnnrank._blas import blas_threads
+    from cnnrank.gram_sample import sample_gram
+    from cnnrank.rank import stable_rank_from_gram
+    from cnnrank.train import train_implicit
+
+    with blas_threads(1):  # runs of a sweep share the cores (cnnrank._blas)
+        sample = sample_gram(config.model(), config.n, config.m, config.init_std, n_test=config.n_test,
+                             rng=np.random.default_rng(seq))
+        traj = train_implicit(config.make_activation(), sample, lr=config.lr, steps=config.steps,
+                              record_every=config.record_every, blas_threads=1)
+        scalars = {k: float(v) for k, v in traj.summary().items()}
+        scalars.update({
+            "data_stable_rank": float(sample.data_stable_rank()),
+            "clean_data_stable_rank": float(sample.data_stable_rank(clean=True)),
+            "patch_stable_rank": float(stable_rank_from_gram(sample.patch_gram())),
+            "clean_patch_stable_rank": float(stable_rank_from_gram(sample.patch_gram(clean=True))),
+        })
+    return scalars, traj.engine, float(traj.metadata.get("seconds", 0.0))
+
+
 def run_cell(config: dict[str, Any], root_seed: int, seed_index: int) -> dict[str, Any]:
     """Run one cell (a plain function of plain values, so any executor can ship it).
 
     The stream is ``SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]``, i.e. the
-    ``seed_index``-th child of the root.
+    ``seed_index``-th child of the root. ``engine="implicit"`` runs the dimension-free path
+    (:func:`cnnrank.gram_sample.sample_gram` and :func:`cnnrank.train.train_implicit` on that stream);
+    every other engine runs :func:`cnnrank.experiments.run_once`.
     """
     seq = np.random.SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]
-    outcome = run_once(RunConfig(**config), rng=seq)
-    scalars = outcome.scalars()
+    cfg = RunConfig(**config)
+    if cfg.engine == "implicit":
+        scalars, engine, seconds = _run_implicit(cfg, seq)
+    else:
+        outcome = run_once(cfg, rng=seq)
+        scalars = outcome.scalars()
+        engine, seconds = outcome.trajectory.engine, float(outcome.trajectory.metadata.get("seconds", 0.0))
     return {
         "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
         "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
-        "engine": outcome.trajectory.engine,
-        "seconds": float(outcome.trajectory.metadata.get("seconds", 0.0)),
+        "engine": engine,
+        "seconds": seconds,
     }
+
+
+def _spec_from_file_record(spec: Any, path: Any) -> dict[str, Any]:
+    """A stored sweep definition (``spec`` of a results file) with its grid as an ordered dict."""
+    if not isinstance(spec, dict) or not {"base", "grid", "seeds"} <= set(spec):
+        raise ResultsFileError(f"results file {str(path)!r} has a sweep definition which is invalid: "
+                               f"must hold base, grid and seeds")
+    try:
+        grid = _grid_dict(spec["grid"])
+    except ValueError as exc:
+        raise ResultsFileError(f"results file {str(path)!r} is invalid: {exc}") from None
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise ResultsFileError(f"results file {str(path)!r} has grid[{k!r}]={v!r:.60} which is invalid: "
+                                   f"must be a non-empty list")
+    seeds = spec["seeds"]
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ResultsFileError(f"results file {str(path)!r} has seeds={seeds!r:.60} which is invalid: "
+                               f"must be an integer >= 1")
+    return {**spec, "grid": grid}
+
+
+def _legacy_axis_order(grid: dict[str, list], shape: tuple[int, ...], path: Any) -> dict[str, list]:
+    """The axis order of a file written before grids were stored as pairs (keys sorted on save).
+
+    The arrays kept the sweep's order; when only one order of the axes fits their shape it is that
+    one, otherwise the order cannot be recovered and the file is refused.
+    """
+    names = list(grid)
+    fits = {p for p in itertools.permutations(names) if tuple(len(grid[n]) for n in p) == shape}
+    if not fits:
+        return grid  # the shape check reports it
+    if len(fits) > 1:
+        raise ResultsFileError(
+            f"results file {str(path)!r} was written by an older cnnrank that did not keep the order of the grid "
+            f"axes {names}, and axes of equal length make it ambiguous; re-run the sweep (its store resumes "
+            f"without recomputing) to write it again")
+    order = fits.pop()
+    return {n: grid[n] for n in order}
 
 
 @dataclass(eq=False)
 class SweepResult(SavableResult):
-    """Results of a sweep: ``values[metric]`` has shape ``grid shape + (seeds,)``."""
+    """Results of a sweep: ``values[metric]`` has shape ``grid shape + (seeds,)``.
+
+    ``spec`` is :meth:`SweepSpec.to_dict` (the grid a dict in axis order); files hold the grid as
+    ``[name, values]`` pairs, so the order survives any tool that sorts keys.
+    """
 
     spec: dict
     values: dict
@@ -149,23 +359,46 @@ class SweepResult(SavableResult):
     def save(self, path: Any) -> Path:  # arrays of the dict go to the archive
         from cnnrank.results import save_npz
 
+        spec = {**self.spec, "grid": [[k, list(v)] for k, v in self.grid.items()]}
         return save_npz(path, {f"values/{k}": v for k, v in self.values.items()},
-                        {"kind": self._kind, "fields": {"spec": self.spec, "seconds": self.seconds}})
+                        {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
 
     @classmethod
     def load(cls, path: Any) -> SweepResult:
+        """Load what :meth:`save` wrote; the axis order, the array shapes and the types are checked."""
         from cnnrank.results import load_npz
 
         arrays, meta = load_npz(path, kind=cls._kind)
         values = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("values/")}
         f = meta.get("fields", {})
-        if "spec" not in f:
+        if not isinstance(f, dict) or "spec" not in f:
             raise ResultsFileError(f"results file {str(path)!r} lacks the sweep definition")
-        return cls(spec=f["spec"], values=values, seconds=float(f.get("seconds", 0.0)))
+        legacy = isinstance(f["spec"], dict) and isinstance(f["spec"].get("grid"), dict)
+        spec = _spec_from_file_record(f["spec"], path)
+        if not values:
+            raise ResultsFileError(f"results file {str(path)!r} holds no sweep values")
+        first = next(iter(values.values()))
+        if legacy and len(spec["grid"]) > 1:
+            spec["grid"] = _legacy_axis_order(spec["grid"], tuple(first.shape[:-1]), path)
+        shape = tuple(len(v) for v in spec["grid"].values()) + (spec["seeds"],)
+        for k, v in values.items():
+            if v.shape != shape:
+                raise ResultsFileError(
+                    f"results file {str(path)!r} has values[{k!r}] of shape {v.shape} which is invalid: the grid "
+                    f"{list(spec['grid'])} × seeds has shape {shape}")
+            if v.dtype.kind not in "fiu":
+                raise ResultsFileError(f"results file {str(path)!r} has values[{k!r}] of dtype {v.dtype} which "
+                                       f"is invalid: must be numbers")
+        seconds = f.get("seconds", 0.0)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ResultsFileError(f"results file {str(path)!r} has seconds={seconds!r:.60} which is invalid: "
+                                   f"must be a number")
+        return cls(spec=spec, values=values, seconds=float(seconds))
 
     @property
     def grid(self) -> dict[str, list]:
-        return self.spec["grid"]
+        """The axes, in the order of the arrays' axes."""
+        return _grid_dict(self.spec["grid"])
 
     def mean(self, metric: str) -> np.ndarray:
         """Mean over seeds, shape = grid shape."""
@@ -174,36 +407,254 @@ class SweepResult(SavableResult):
         return self.values[metric].mean(axis=-1)
 
     def to_json(self) -> dict[str, Any]:
-        return {"spec": self.spec, "seconds": self.seconds,
+        """A JSON-able record; ``axes`` lists the grid fields in the order of the arrays' axes."""
+        return {"spec": self.spec, "axes": list(self.grid), "seconds": self.seconds,
                 "values": {k: v.tolist() for k, v in self.values.items()},
                 "mean": {k: self.mean(k).tolist() for k in self.values}}
 
+
+# ----------------------------------------------------------------------------------------- the store
 
 def _store_paths(store: Path) -> tuple[Path, Path]:
     return store / "sweep.json", store / "cells"
 
 
+def _existing_ancestor(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def _check_size(spec: SweepSpec, store: Path | None, local: bool) -> None:
+    """Refuse, before anything is written, a sweep whose results cannot fit in memory or on disk, or
+    (run here or on a local pool) a cell whose arrays cannot fit in memory."""
+    n = spec.n_cells
+    hint = "use fewer seeds or grid values"
+    check_allocation(n * CELL_MEMORY_BYTES, f"a sweep of {n} cells ({spec.seeds} seeds × {math.prod(spec.shape)} "
+                     f"grid points; its results are kept in memory)", hint)
+    if store is not None:
+        base = _existing_ancestor(store)
+        try:
+            free = shutil.disk_usage(base).free
+        except OSError:
+            free = None
+        if free is not None and n * CELL_DISK_BYTES > free:
+            raise ValueError(f"store={str(store)!r} is invalid: a sweep of {n} cells needs about "
+                             f"{format_bytes(n * CELL_DISK_BYTES)} for its cell files, more than the "
+                             f"{format_bytes(free)} free there; {hint}")
+    if not local:
+        return
+    seen = set()
+    for point in spec.points():
+        config = config_from_dict(point, spec.base)
+        key = (config.n, config.n_test, config.patches, config.d, config.m, config.K, config.engine)
+        if key in seen:
+            continue
+        seen.add(key)
+        where = f"grid point {_fmt_point(point)}" if point else "the sweep's cell"
+        if config.engine == "implicit":
+            N = 2 * config.K + (config.n + config.n_test) * (config.patches - 1) + 2 * config.m
+            check_allocation(3 * 8.0 * N * N, f"{where} on the implicit engine (three {N} × {N} Gram matrices)",
+                             "use a smaller n")
+        else:
+            nbytes = 8.0 * (2 * (config.n + config.n_test) * config.patches * config.d + 4 * config.m * config.d)
+            if config.engine == "gram":
+                nbytes += 8.0 * (config.n * config.patches) ** 2
+            check_allocation(nbytes, f"{where} (data of {config.n + config.n_test} samples × {config.patches} "
+                             f"patches × d={config.d}, with a clean copy)", "use engine='implicit' (no d-dimensional "
+                             "vectors) or smaller n, d")
+
+
+class _StoreLock:
+    """An exclusive ``flock`` on ``DIR/.sweep.lock`` (held while a sweep runs in ``DIR``)."""
+
+    def __init__(self, store: Path) -> None:
+        self.path = store / _LOCK_NAME
+        self.fd: int | None = None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise ValueError(f"store={str(store)!r} is invalid: cannot create its lock file ({exc.strerror})") from None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: the exclusive creation of sweep.json remains
+            self.fd = fd
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ValueError(f"store={str(store)!r} is invalid: another sweep is running in it (it holds "
+                             f"{str(self.path)!r}); wait for it to finish or use another folder") from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the lock
+            self.fd = None
+
+
+def _prepare_store(store: Path) -> None:
+    """Create ``store`` and ``store/cells`` (errors name the folder)."""
+    for folder in (store, _store_paths(store)[1]):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"store={str(store)!r} is invalid: {str(folder)!r} is a file, not a folder")
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"store={str(store)!r} is invalid: cannot create it ({exc.strerror or exc})") from None
+    if not os.access(store, os.W_OK | os.X_OK):
+        raise ValueError(f"store={str(store)!r} is invalid: the folder is not writable")
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"{what} {str(path)!r} is corrupted ({exc})") from None
+    except OSError as exc:
+        raise ResultsFileError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+
+
+def _spec_diff(stored: Any, new: SweepSpec) -> list[str]:
+    """What differs between a stored definition and ``new``, one ``"name: old -> new"`` per option."""
+    if not isinstance(stored, dict):
+        return []
+    out = []
+    old_base: dict[str, Any] = stored["base"] if isinstance(stored.get("base"), dict) else {}
+    new_base = new.base.to_dict()
+    for k in sorted(set(old_base) | set(new_base)):
+        if old_base.get(k, "(default)") != new_base.get(k, "(default)"):
+            out.append(f"base.{k}: {old_base.get(k, '(default)')!r} -> {new_base.get(k, '(default)')!r}")
+    try:
+        old_grid = {k: list(v) for k, v in _grid_dict(stored.get("grid", {})).items()}
+    except ValueError:
+        old_grid = {}
+    new_grid = {k: list(v) for k, v in new.grid.items()}
+    for k in [*old_grid, *[k for k in new_grid if k not in old_grid]]:
+        if old_grid.get(k) != new_grid.get(k):
+            out.append(f"grid.{k}: {old_grid.get(k, '(none)')!r} -> {new_grid.get(k, '(none)')!r}")
+    if not out and list(old_grid) != list(new_grid):
+        out.append(f"grid axis order: {list(old_grid)} -> {list(new_grid)}")
+    for k in ("seeds", "root_seed"):
+        if stored.get(k) != getattr(new, k):
+            out.append(f"{k}: {stored.get(k)!r} -> {getattr(new, k)!r}")
+    return out
+
+
+def _create_meta(meta_path: Path, record: dict[str, Any]) -> bool:
+    """Create ``sweep.json`` atomically and exclusively (complete content or nothing; never replaces).
+    Returns False when the file already exists."""
+    tmp = meta_path.with_name(f".sweep.json.{os.getpid()}.tmp")
+    atomic_write_text(tmp, json.dumps(record, indent=2))
+    try:
+        os.link(tmp, meta_path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: exclusive creation, then the content
+        try:
+            fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(record, indent=2))
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _open_store(store: Path, spec: SweepSpec) -> dict[str, dict]:
+    """Check or create ``sweep.json`` and read the finished cells (the caller holds the lock)."""
     meta_path, cells_dir = _store_paths(store)
-    if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ResultsFileError(f"sweep store file {str(meta_path)!r} is corrupted ({exc})") from None
-        if meta.get("fingerprint") != spec.fingerprint():
-            raise ValueError(f"store={str(store)!r} is invalid: it holds a different sweep "
-                             f"(fingerprint {meta.get('fingerprint')} vs {spec.fingerprint()}); use a new folder")
-    else:
-        atomic_write_text(meta_path, json.dumps({"fingerprint": spec.fingerprint(), "spec": spec.to_dict(),
-                                                 "cnnrank_version": __version__}, indent=2))
-    cells_dir.mkdir(parents=True, exist_ok=True)
+    record = {"store_format": STORE_FORMAT, "fingerprint": spec.fingerprint(), "spec": spec.to_file_dict(),
+              "cnnrank_version": __version__}
+    if meta_path.is_dir():
+        raise ValueError(f"store={str(store)!r} is invalid: {str(meta_path)!r} is a folder, not a file")
+    if not _create_meta(meta_path, record):
+        meta = _read_json(meta_path, "sweep store file")
+        if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str):
+            raise ResultsFileError(f"sweep store file {str(meta_path)!r} is invalid: must be an object with the "
+                                   f"sweep's fingerprint and definition (found {type(meta).__name__}); "
+                                   f"use another folder")
+        if meta["fingerprint"] != spec.fingerprint():
+            if not cells_dir.is_dir() or not any(cells_dir.glob("*.json")):
+                atomic_write_text(meta_path, json.dumps(record, indent=2))  # nothing finished: nothing to lose
+            else:
+                diff = _spec_diff(meta.get("spec"), spec)
+                what = "; ".join(diff) if diff else f"fingerprint {meta['fingerprint']} vs {spec.fingerprint()}"
+                raise ValueError(f"store={str(store)!r} is invalid: it holds a different sweep ({what}); "
+                                 f"use a new folder, or the stored definition")
+    try:
+        cells_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"store={str(store)!r} is invalid: cannot create {str(cells_dir)!r} "
+                         f"({exc.strerror or exc})") from None
+    for tmp in cells_dir.glob(".*.tmp"):  # left by a process killed while writing (we hold the lock)
+        tmp.unlink(missing_ok=True)
+    expected = {cid: (point, s) for cid, point, s in spec.cells()}
+    fingerprint = spec.fingerprint()
     done = {}
-    for p in cells_dir.glob("*.json"):
-        try:
-            done[p.stem] = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            p.unlink()  # cannot happen with atomic writes unless edited by hand: recompute
+    for p in sorted(cells_dir.glob("*.json")):
+        cell = _read_cell(p, expected, fingerprint)
+        if cell is not None:
+            done[p.stem] = cell
     return done
+
+
+def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: str) -> dict | None:
+    """A stored cell after checking it is this sweep's cell ``path.stem``; ``None`` to recompute it.
+
+    Cells written before cells carried their identity (no ``sweep`` key) are recomputed: nothing
+    shows which sweep they belong to, and recomputing gives the same bits. Anything else that does not
+    check out (unreadable, ``{}``, ``null``, another sweep's, another cell's, edited) is refused: it
+    was written by something other than this sweep, and the user should look before it is replaced.
+    """
+    fix = "delete it to recompute the cell, or use a new folder"
+    cid = path.stem
+    if cid not in expected:
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: this sweep has no cell {cid!r}; {fix}")
+    try:
+        cell = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is corrupted ({exc}); {fix}") from None
+    if isinstance(cell, dict) and "sweep" not in cell and isinstance(cell.get("metrics"), dict) and "seed" in cell:
+        return None  # an older cnnrank's cell: unverifiable, recomputed
+    if not isinstance(cell, dict) or not {"sweep", "cell", "point", "seed_index", "metrics"} <= set(cell):
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: not a sweep cell record "
+                               f"(found {json.dumps(cell)[:60]}); {fix}")
+    if cell["sweep"] != fingerprint:
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: it belongs to another sweep "
+                               f"(fingerprint {cell['sweep']!r}, this sweep {fingerprint}); {fix}")
+    point, s = expected[cid]
+    if cell["cell"] != cid or cell["seed_index"] != s or cell["point"] != json.loads(json.dumps(point)):
+        raise ResultsFileError(
+            f"sweep cell file {str(path)!r} is invalid: it holds cell {cell['cell']!r} ({cell['point']!r:.80}, "
+            f"seed index {cell['seed_index']!r}), not {cid} ({_fmt_point(point)}, seed index {s}): moved or "
+            f"edited; {fix}")
+    metrics = cell["metrics"]
+    if not isinstance(metrics, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: its metrics must be numbers; {fix}")
+    seconds = cell.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: seconds={seconds!r:.40}; {fix}")
+    return cell
+
+
+def _name_cell(exc: BaseException, where: str) -> None:
+    """Put the cell's coordinates at the front of ``exc``'s message (its type, traceback kept)."""
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{where}: {exc.args[0]}",)
+    else:
+        exc.add_note(where)
+
+
+def _is_local(executor: Executor | None) -> bool:
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    return executor is None or isinstance(executor, (ProcessPoolExecutor, ThreadPoolExecutor))
 
 
 def run_sweep(
@@ -219,7 +670,7 @@ def run_sweep(
     ----------
     spec : SweepSpec
     store : folder, optional
-        Where cells are written atomically, one JSON file per cell.
+        Where cells are written atomically, one JSON file per cell; locked while the sweep runs.
     executor : concurrent.futures.Executor, optional
         Runs the cells; ``None`` runs them here, one by one.
     progress : bool or None
@@ -230,18 +681,53 @@ def run_sweep(
     Returns
     -------
     SweepResult
+
+    Raises
+    ------
+    ValueError
+        Before anything is written: the sweep or one of its cells cannot fit; the store is another
+        sweep's (the differing options are named), is locked by a running sweep, or is not a folder.
+    ResultsFileError
+        A stored file is not this sweep's (named, with how to fix it).
+    Exception
+        The error of the first failing cell, its message prefixed with the cell's id, grid
+        coordinates and seed index; the cells finished before it are stored, the queued ones
+        cancelled (a :class:`~cnnrank._parallel.WorkerPool` is stopped at once).
     """
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec={type(spec).__name__} is invalid: must be a SweepSpec")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor={type(executor).__name__} is invalid: must be a concurrent.futures.Executor")
+    if on_cell is not None and not callable(on_cell):
+        raise TypeError(f"on_cell={on_cell!r:.40} is invalid: must be callable")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress={progress!r:.40} is invalid: must be True, False or None")
     store_path = None if store is None else Path(store)
-    done = _open_store(store_path, spec) if store_path is not None else {}
+    _check_size(spec, store_path, _is_local(executor))  # everything checked: from here on we write
+    lock = None
+    if store_path is not None:
+        _prepare_store(store_path)
+        lock = _StoreLock(store_path)
+    try:
+        done = _open_store(store_path, spec) if store_path is not None else {}
+        return _run_cells(spec, store_path, executor, progress, on_cell, done)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | None, progress: bool | None,
+               on_cell: Callable[[str, dict], None] | None, done: dict[str, dict]) -> SweepResult:
     cells = spec.cells()
     todo = [(cid, point, s) for cid, point, s in cells if cid not in done]
     bar = progress_bar(len(cells), desc="sweep", enabled=progress)
     bar.update(len(cells) - len(todo))
     results = dict(done)
+    fingerprint = spec.fingerprint()
+    where = {cid: _cell_where(cid, point, s) for cid, point, s in todo}
 
-    def finish(cid: str, res: dict) -> None:
+    def finish(cid: str, point: dict, s: int, res: dict) -> None:
+        res = {"sweep": fingerprint, "cell": cid, "point": point, "seed_index": s, **res}
         results[cid] = res
         if store_path is not None:
             atomic_write_text(_store_paths(store_path)[1] / f"{cid}.json", json.dumps(res))
@@ -252,14 +738,34 @@ def run_sweep(
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
     try:
         if executor is None:
-            for cid, _, s in todo:
-                finish(cid, run_cell(configs[cid], spec.root_seed, s))
+            for cid, point, s in todo:
+                try:
+                    res = run_cell(configs[cid], spec.root_seed, s)
+                except Exception as exc:
+                    _name_cell(exc, where[cid])
+                    raise
+                finish(cid, point, s, res)
         else:
-            futures: dict[Future, str] = {
-                executor.submit(run_cell, configs[cid], spec.root_seed, s): cid for cid, _, s in todo
+            futures: dict[Future, tuple[str, dict, int]] = {
+                executor.submit(run_cell, configs[cid], spec.root_seed, s): (cid, point, s) for cid, point, s in todo
             }
-            for fut in as_completed(futures):
-                finish(futures[fut], fut.result())
+            try:
+                for fut in as_completed(futures):
+                    cid, point, s = futures[fut]
+                    try:
+                        res = fut.result()
+                    except Exception as exc:
+                        _name_cell(exc, where[cid])
+                        raise
+                    finish(cid, point, s, res)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                from cnnrank._parallel import WorkerPool
+
+                if isinstance(executor, WorkerPool):
+                    executor.stop()
+                raise
     finally:
         bar.close()
     return _collect(spec, results)
@@ -285,6 +791,8 @@ def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {str(path)!r} does not exist")
+    if path.stat().st_size > 16 * 2**20:
+        raise ValueError(f"sweep file {str(path)!r} is invalid: larger than 16 MiB (a sweep definition is a few lines)")
     text = path.read_bytes()
     try:
         if path.suffix.lower() == ".toml":

@@ -11,13 +11,20 @@ table (field -> list of values), and ``seeds`` / ``root_seed``::
     [grid]
     noise_std = [0.0, 0.5, 1.0]
     activation = ["huber3", "relu"]
+
+The format, resuming, the store's lock and the executors are described in docs/sweeps.md. ``--out``
+is locked while the sweep runs (a second sweep there fails at once). SIGTERM and Ctrl-C stop the sweep
+at once: the queued cells are cancelled, the workers end, the finished cells stay in the store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from cnnrank._parallel import make_executor
+    from cnnrank._parallel import make_executor, stop_executor
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep, sweep_from_file
 
@@ -49,13 +60,25 @@ def run(args: argparse.Namespace) -> int:
         executor = client.get_executor()
     else:
         executor = make_executor(args.workers)
+    # SIGTERM stops the sweep like Ctrl-C: queued cells cancelled, workers ended, finished cells kept
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
+        try:
+            res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
+        except BaseException:
+            if client is None:
+                stop_executor(executor)
+            raise
+        finally:
+            if client is not None:
+                client.close()
+            elif executor is not None:
+                executor.shutdown()
     finally:
-        if client is not None:
-            client.close()
-        elif executor is not None:
-            executor.shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     atomic_write_text(args.out / "results.json", json.dumps(res.to_json(), indent=1))
     res.save(args.out / "results.npz")
     names = list(spec.grid)
