@@ -40,7 +40,7 @@ from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows
 from cnnrank.engines.implicit import ImplicitEngine
 from cnnrank.gram_sample import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
-from cnnrank.train import check_training_inputs
+from cnnrank.train import check_records_memory, check_training_inputs
 from cnnrank.trajectory import Trajectory
 
 __all__ = ["train_batched"]
@@ -156,6 +156,10 @@ def train_batched(
     checked = [check_schedule(v, steps, record_every) for v in lr_l]
     lrs = np.array([c[0] for c in checked])
     _, steps, record_every = checked[0]
+    first = data_l[0]
+    if isinstance(first, (PatchData, GramSample)):
+        m0 = first.m if isinstance(first, GramSample) else getattr(nets_l[0], "m", 1)
+        check_records_memory(steps, record_every, m0, first.n, first.P, runs=B)
     for b, x in enumerate(data_l):
         if not isinstance(x, (PatchData, GramSample)):
             raise TypeError(f"data[{b}]={type(x).__name__} is invalid: must be a cnnrank.PatchData or GramSample")
@@ -172,14 +176,16 @@ def train_batched(
         if not all(isinstance(a, Activation) for a in nets_l):
             raise TypeError("nets is invalid for GramSample runs: pass the Activation")
         acts = list(nets_l)
-        problems = [GramProblem.from_sample(s) for s in data_l]
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample diverges at step 0
+            problems = [GramProblem.from_sample(s) for s in data_l]
         Xds = [None] * B
     else:
         test_l = _broadcast("test", test, B)
         for net, d, t in zip(nets_l, data_l, test_l):
             check_training_inputs(net, d, t)
         acts = [net.activation for net in nets_l]
-        built = [GramProblem.from_vectors(net.W, d, t) for net, d, t in zip(nets_l, data_l, test_l)]
+        with np.errstate(over="ignore", invalid="ignore"):  # huge data or filters diverge at step 0
+            built = [GramProblem.from_vectors(net.W, d, t) for net, d, t in zip(nets_l, data_l, test_l)]
         problems, Xds = [p for p, _ in built], [x for _, x in built]
     if any(a != acts[0] for a in acts):
         raise ValueError("nets is invalid: every run of a batch must use the same activation")
@@ -235,11 +241,12 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
         for b in range(g0, g0 + core.B):  # assemble now, so the group's records are freed early
             args = (b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b], Xds[b],
                     float(lrs[b]), acts[0], implicit)
-            out[b] = _trajectory(*args, int(diverged[b]), started)
-            k = out[b].finite_records()
-            if k < len(out[b]):  # a record whose γ, ρ or ranks are not finite: the blow-up is there
-                del snaps[b][k:]
-                diverged[b] = at[k] if diverged[b] < 0 else min(int(diverged[b]), int(at[k]))
+            with np.errstate(over="ignore", invalid="ignore"):  # ‖x‖² of huge data may overflow
                 out[b] = _trajectory(*args, int(diverged[b]), started)
+                k = out[b].finite_records()
+                if k < len(out[b]):  # a record whose γ, ρ or ranks are not finite: the blow-up is there
+                    del snaps[b][k:]
+                    diverged[b] = at[k] if diverged[b] < 0 else min(int(diverged[b]), int(at[k]))
+                    out[b] = _trajectory(*args, int(diverged[b]), started)
             snaps[b] = []
     return out

@@ -395,9 +395,10 @@ def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
     # the complement S^⊥ (dimension d - 2K): a Wishart draw for noise patches and filters
     scale = np.concatenate([np.full(Nb + Nt, sp), np.full(F, init_std)])
     H = wishart_bartlett(d - K2, Nb + Nt + F, rng)
-    gram = E @ E.T
-    gram[K2:, K2:] += scale[:, None] * H * scale[None, :]
-    gram = 0.5 * (gram + gram.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow: training diverges at step 0
+        gram = E @ E.T
+        gram[K2:, K2:] += scale[:, None] * H * scale[None, :]
+        gram = 0.5 * (gram + gram.T)
     return GramSample(model=model, m=m, init_std=init_std, y=y, y_true=y_true, signal_id=sid,
                       signal_pos=pos, test_y=ty, test_y_true=tyt, test_signal_id=tsid,
                       test_signal_pos=tpos, gram=gram)
@@ -447,7 +448,8 @@ def gram_sample_from_data(model: Any, data: Any, W0: np.ndarray, test: Any = Non
         parts.append(test.noise.reshape(-1, data.d))
     parts.append(W0.reshape(-1, data.d))
     V = np.vstack(parts)
-    gram = V @ V.T
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow: training diverges at step 0
+        gram = V @ V.T
     y_true = data.y if data.y_true is None else data.y_true
     tl: tuple[Any, ...] = (None,) * 4 if test is None else (test.y, test.y_true, test.signal_id, test.signal_pos)
     return GramSample(model=model, m=W0.shape[1], init_std=init_std, y=data.y, y_true=y_true,

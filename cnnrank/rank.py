@@ -185,7 +185,7 @@ def data_rank_report(data: Any) -> dict[str, float]:
     Returns a dict with ``data_stable_rank`` (n × Pd), ``patch_stable_rank`` (nP × d) and, when the
     data know their background, ``clean_data_stable_rank`` and ``clean_patch_stable_rank``.
     """
-    if not hasattr(data, "X") or np.ndim(getattr(data, "X", None)) != 3:
+    if np.ndim(getattr(data, "X", np.zeros(0))) != 3:
         raise TypeError(f"data={type(data).__name__} is invalid: must be a cnnrank.PatchData (for an array X of "
                         f"shape (n, P, d) use cnnrank.PatchData(X=X, y=y), or stable_rank(data_matrix(X)))")
     out = {

@@ -26,7 +26,7 @@ from cnnrank._progress import progress_bar
 from cnnrank._schedule import check_schedule, record_steps
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines import ENGINES, Diverged, Engine, Snapshot, choose_engine
+from cnnrank.engines import ENGINES, Diverged, Engine, Snapshot, check_engine_memory, choose_engine
 from cnnrank.engines.implicit import ImplicitEngine
 from cnnrank.errors import TrainingDiverged
 from cnnrank.gram_sample import GramSample, sample_meta
@@ -72,6 +72,34 @@ def check_callback(callback: Any) -> None:
     if callback is not None and not callable(callback):
         raise TypeError(f"callback={callback!r:.60} is invalid: must be None or a function called as "
                         f"callback(step, snapshot)")
+
+
+def check_records_memory(steps: int, record_every: int, m: int, n: int, P: int, runs: int = 1,
+                         limit: float | None = None) -> None:
+    """Refuse a schedule whose records cannot fit: ``R`` records of ``2m × nP`` coefficients, held
+    about 3 times while the trajectory is assembled (the snapshots, the stacked ``coef``, ``ρ``)."""
+    from cnnrank._memory import SHARE, available_bytes, check_allocation, format_bytes
+
+    R = steps // record_every + 2  # at most (the last step is always recorded)
+    per = 3 * 8.0 * 2 * m * n * P * runs
+    budget = SHARE * available_bytes() if limit is None else float(limit)
+    fit = max(int(budget // (2 * per)), 2)  # a suggestion that uses half the budget
+    every = max(1, -(-steps // (fit - 1)))
+    check_allocation(per * R, f"{R - 1:,} records (steps={steps:,}, record_every={record_every:,}) "
+                     f"of 2×{m}×{n}×{P} patch coefficients" + (f" for {runs} runs" if runs > 1 else ""),
+                     f"record_every={every:,} keeps {steps // every + 1:,} records "
+                     f"({format_bytes(per * (steps // every + 2))})", limit=limit)
+
+
+def _distinct_if_needed(name: str, data: PatchData, m: int) -> int:
+    """``M`` for the Gram engine's memory estimate: the bound ``nP`` unless it does not fit, then exact."""
+    from cnnrank._memory import SHARE, available_bytes
+    from cnnrank.engines import count_distinct_patches, memory_bytes
+
+    n, P, d = data.X.shape
+    if memory_bytes(name, n, P, d, m, n * P) <= SHARE * available_bytes():
+        return n * P
+    return count_distinct_patches(data)
 
 
 def _resolve_engine(engine: str, net: TwoLayerCNN, data: PatchData, steps: int | None = None) -> tuple[str, str]:
@@ -158,8 +186,11 @@ def train(
     check_training_inputs(net, data, test)
     check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
-    name, why = _resolve_engine(engine, net, data, steps)
     n, P, d = data.X.shape
+    check_records_memory(steps, record_every, net.m, n, P)
+    name, why = _resolve_engine(engine, net, data, steps)
+    M = n * P if name == "feature" else _distinct_if_needed(name, data, net.m)
+    check_engine_memory(name, n, P, d, net.m, M)
     limit = resolve(blas_threads, ENGINES[name].cost_per_step(n, P, d, net.m, n * P))  # M <= nP
     started = time.perf_counter()
 
@@ -237,6 +268,9 @@ def train_implicit(
         raise TypeError(f"activation={type(activation).__name__} is invalid: must be a cnnrank Activation")
     check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
+    check_records_memory(steps, record_every, sample.m, sample.n, sample.P)
+    M = sample.n_distinct
+    check_engine_memory("implicit", sample.n, sample.P, 0, sample.m, M)
     started = time.perf_counter()
 
     def assemble(snaps: list[Snapshot], at: np.ndarray, finished: bool = True) -> Trajectory:
@@ -273,12 +307,13 @@ def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress:
     current = 0
 
     def diverged(step: int) -> TrainingDiverged:
-        traj = assemble(snaps, at[: len(snaps)], False)
-        k = traj.finite_records()
-        if k < len(snaps):  # a record finite in the engine but not once γ, ρ and the ranks are derived
-            step = int(at[k])
-            del snaps[k:]
-            traj = assemble(snaps, at[:k], False)
+        with np.errstate(over="ignore", invalid="ignore"):  # ‖x‖² of huge data may overflow
+            traj = assemble(snaps, at[: len(snaps)], False)
+            k = traj.finite_records()
+            if k < len(snaps):  # a record finite in the engine but not once γ, ρ and the ranks are derived
+                step = int(at[k])
+                del snaps[k:]
+                traj = assemble(snaps, at[:k], False)
         return TrainingDiverged(step, lr, traj, hint=_STEP0_HINT if step == 0 else None)
 
     try:
@@ -298,7 +333,8 @@ def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress:
                 callback(current, snap)
     finally:
         bar.close()
-    traj = assemble(snaps, at, True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        traj = assemble(snaps, at, True)
     if traj.finite_records() < len(traj):
         raise diverged(int(at[traj.finite_records()]))
     return traj

@@ -93,3 +93,122 @@ def test_memory_check_names_the_size_and_the_way_out():
     with pytest.raises(InsufficientMemory, match="more than the 1.0 KiB allowed"):
         check_allocation(2048, "x", limit=1024)
     assert format_bytes(1536) == "1.5 KiB" and format_bytes(10) == "10 B"
+
+
+# ---------------------------------------------------------------- issue 12: core inputs, loads, memory
+def _run(**kw):
+    model = cnnrank.SignalNoiseModel(d=20, K=2, noise_std=0.5)
+    data = model.sample(8, rng=1)
+    net = cnnrank.TwoLayerCNN.init(m=2, d=20, init_std=kw.pop("init_std", 0.1),
+                                   activation=cnnrank.HuberizedReLU(1.0, 3), rng=0)
+    return model, data, net, cnnrank.train(net, data, lr=0.1, steps=kw.pop("steps", 4), record_every=1, **kw)
+
+
+def test_mismatched_and_wrong_inputs_are_refused_before_any_work():
+    from cnnrank.batched import train_batched
+    from cnnrank.engines import choose_engine
+    from cnnrank.gram_sample import gram_sample_from_data
+    from cnnrank.network import network_output
+    from cnnrank.rank import data_rank_report
+
+    model, data, net, _ = _run()
+    with pytest.raises(ValueError, match=r"model\.d=50 is invalid for this data \(d=20\)"):
+        gram_sample_from_data(cnnrank.SignalNoiseModel(d=50, K=3), data, net.W)
+    with pytest.raises(ValueError, match=r"model\.K=3 is invalid for this data \(K=2\)"):
+        gram_sample_from_data(cnnrank.SignalNoiseModel(d=20, K=3), data, net.W)
+    with pytest.raises(ValueError, match="model.signal_norm=1 is invalid"):
+        gram_sample_from_data(model.replace(signal_norm=1.0), data, net.W)
+    with pytest.raises(ValueError, match="model.noise_std=0 is invalid"):
+        gram_sample_from_data(model.replace(noise_std=0.0), data, net.W)
+    with pytest.raises(ValueError, match=r"W0 has shape \(2, 2, 7\)"):
+        gram_sample_from_data(model, data, np.zeros((2, 2, 7)))
+    calls = [
+        (lambda: cnnrank.train(net, data, 0.1, 3, engine=["feature"]), TypeError, r"engine=\['feature'\] is invalid"),
+        (lambda: cnnrank.train(net, data, 0.1, 3, callback=5), TypeError, "callback=5 is invalid"),
+        (lambda: train_batched([], [], 0.1, 3), ValueError, r"nets=\[\] is invalid"),
+        (lambda: data_rank_report(data.X), TypeError, "data=ndarray is invalid"),
+        (lambda: choose_engine(None, data), TypeError, "net=NoneType is invalid"),
+        (lambda: network_output(net.W, data.X, "relu"), TypeError, "activation='relu' is invalid"),
+        (lambda: cnnrank.HuberizedReLU(kappa=2, q=2000), ValueError, "kappa=2, q=2000 is invalid"),
+        (lambda: model.sample(4, rng=-1), ValueError, "rng=-1 is invalid: a seed must be an integer >= 0"),
+        (lambda: model.sample_gram(4, 2, 0.1, rng=-1), ValueError, "rng=-1 is invalid"),
+        (lambda: cnnrank.TwoLayerCNN.init(2, 20, 0.1, cnnrank.ReLU(), rng="x"), TypeError, "rng='x' is invalid"),
+        (lambda: cnnrank.PatchData(X=data.X, y=data.y, signals=data.signals, signal_id=data.signal_id,
+                                   signal_pos=data.signal_pos + 0.5), ValueError, "signal_pos is invalid"),
+        (lambda: cnnrank.PatchData(X=data.X, y=data.y, y_true=data.y * 2), ValueError, "y_true is invalid"),
+    ]
+    for call, kind, needle in calls:
+        with pytest.raises(kind, match=needle):
+            call()
+
+
+def test_tiny_filters_keep_their_stable_rank():
+    for engine in ("feature", "gram"):
+        _, data, net, ref = _run(engine=engine)
+        _, _, tiny_net, tiny = _run(engine=engine, init_std=1e-200)
+        srank = stable_rank(tiny_net.W.reshape(4, -1))
+        assert srank > 1 and tiny.filter_stable_rank[0] == pytest.approx(srank, rel=1e-12)
+        assert np.all(tiny.filter_stable_rank > 1)
+    assert ref.filter_stable_rank[0] == pytest.approx(stable_rank(net.W.reshape(4, -1)), rel=1e-10)
+
+
+@pytest.mark.parametrize("field,bad,needle", [
+    ("train_loss", np.zeros(2), r"train_loss has shape \(2,\) which is invalid"),
+    ("coef", np.zeros((5, 2, 2, 8)), "coef has shape"),
+    ("gamma", np.zeros((5, 2, 2, 3)), "gamma has shape"),
+    ("rho", np.zeros((5, 2, 2, 8, 3)), "rho has shape"),
+    ("filter_stable_rank", np.zeros(4), "filter_stable_rank has shape"),
+    ("W_final", np.zeros((2, 2, 19)), "W_final has shape"),
+    ("patches", np.zeros((8, 3, 19)), "patches has shape"),
+    ("steps", np.array([0, 1, 1, 2, 3]), "steps is invalid"),
+    ("activation", {"name": "tanh"}, "activation=.* is invalid"),
+    ("engine", "grma", "engine='grma' is invalid"),
+])
+def test_loaded_trajectory_is_checked_for_consistency(tmp_path, field, bad, needle):
+    *_, traj = _run()
+    assert len(traj) == 5
+    setattr(traj, field, bad)
+    traj.save(tmp_path / "t.npz")
+    with pytest.raises(ResultsFileError, match=needle):
+        cnnrank.Trajectory.load(tmp_path / "t.npz")
+
+
+def test_sizes_that_cannot_fit_fail_early_with_what_would_fit(monkeypatch):
+    from cnnrank import _memory
+    from cnnrank._memory import InsufficientMemory
+    from cnnrank.engines import check_engine_memory, memory_bytes
+
+    model, data, net, _ = _run()
+    with pytest.raises(InsufficientMemory, match=r"1,000,000,000,000,001 records .*; record_every=\d"):
+        cnnrank.train(net, data, 0.1, 10**15, record_every=1)
+    with pytest.raises(InsufficientMemory, match=r"TwoLayerCNN.init\(m=4, d=1000000000\).*train_implicit"):
+        cnnrank.TwoLayerCNN.init(4, 10**9, 0.1, cnnrank.ReLU())
+    with pytest.raises(InsufficientMemory, match=r"model.sample\(100\).*sample_gram"):
+        cnnrank.SignalNoiseModel(d=10**9, K=2).sample(100)
+    # the Gram engine at n=20000 (M = 40004 distinct patches) on a 12 GiB budget: the feature engine fits
+    with pytest.raises(InsufficientMemory, match=r"engine='gram' .*40004×40004.*engine='feature' needs") as info:
+        check_engine_memory("gram", 20000, 3, 100, 10, 40004, limit=12 * 2**30)
+    assert "35.8 GiB" in str(info.value)
+    assert memory_bytes("feature", 20000, 3, 100, 10, 40004) < 12 * 2**30
+    # a small budget: train refuses before allocating, naming both engines
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 15_000)
+    with pytest.raises(InsufficientMemory, match="engine='gram'.*engine='feature' needs"):
+        cnnrank.train(net, data, 0.1, 2, engine="gram")
+
+
+def test_trajectory_repr_is_concise():
+    *_, traj = _run()
+    text = repr(traj)
+    assert text.count("\n") == 0 and len(text) < 400
+    for part in ("engine=", "R=5 records at steps 0..4", "m=2", "n=8", "P=3", "d=20", "train_loss=", "learned_dimension="):
+        assert part in text
+
+
+def test_strategies_without_hypothesis_say_how_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    monkeypatch.delitem(sys.modules, "cnnrank.testing.strategies", raising=False)
+    with pytest.raises(ImportError, match=r'pip install "cnnrank\[test\]"'):
+        importlib.import_module("cnnrank.testing.strategies")

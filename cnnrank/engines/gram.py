@@ -354,8 +354,9 @@ class GramEngine(Engine):
                  test: PatchData | None = None) -> None:
         super().__init__(W0, data, activation, test)
         self._W0 = np.array(W0, dtype=np.float64)
-        self.problem, self._rows = GramProblem.from_vectors(self._W0, data, test)
-        self.core = GramCore([self.problem], activation)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge data or filters: a blow-up at step 0
+            self.problem, self._rows = GramProblem.from_vectors(self._W0, data, test)
+            self.core = GramCore([self.problem], activation)
 
     @staticmethod
     def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:

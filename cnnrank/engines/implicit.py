@@ -19,6 +19,8 @@ here for older imports.
 
 from __future__ import annotations
 
+import numpy as np
+
 from cnnrank.activations import Activation
 from cnnrank.engines.base import Engine
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
@@ -44,8 +46,9 @@ class ImplicitEngine(GramEngine):
     def __init__(self, sample: GramSample, activation: Activation) -> None:
         Engine.__init__(self, None, sample, activation)
         self.sample = sample
-        self.problem = GramProblem.from_sample(sample)
-        self.core = GramCore([self.problem], activation)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample: a blow-up at step 0
+            self.problem = GramProblem.from_sample(sample)
+            self.core = GramCore([self.problem], activation)
 
     def weights(self) -> None:
         """Always ``None``: the implicit engine never forms a vector of ``R^d``."""

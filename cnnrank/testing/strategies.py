@@ -15,8 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised with hypothesis hidden
+    raise ImportError('cnnrank.testing.strategies needs hypothesis, part of the test extra: '
+                      'pip install "cnnrank[test]"') from exc
 
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
 from cnnrank.data import PatchData, SignalNoiseModel
