@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run: Callable[[argparse.Namespace], int] = args._run
         return int(run(args) or 0)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        msg = " ".join(str(exc).split())
+        print(f"cnnrank: error: {msg.removeprefix('cnnrank: ').removeprefix('cnnrank ')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if debug:
