@@ -350,3 +350,90 @@ def test_real_mnist_test_set(mnist_dir):
 def test_real_mnist_through_env_var(mnist_dir, monkeypatch):
     monkeypatch.setenv("CNNRANK_DATA", str(mnist_dir.parent))  # the mnist/ sub-folder is found
     assert ds.load_mnist(split="test").n == 10000
+
+
+# --------------------------------------------------------------------------- hardening (issue 12)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("dims, message", [
+    ((10, 0, 28), r"dimensions \(10, 0, 28\).*no zero dimension"),
+    ((0, 28, 28), "no zero dimension"),
+    ((0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF), "truncated|is refused"),
+])
+def test_idx_zero_and_overflowed_dimensions(tmp_path, gz, dims, message):
+    path = write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(0x803, dims, b"\0" * 64), gz)
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte.*(" + message + ")"):
+        ds.read_idx_images(path)
+
+
+def test_idx_gzip_declaring_more_than_the_limits_is_refused_before_reading(tmp_path):
+    # 4 GiB declared by a 40-byte gzip file: refused from the header, nothing allocated
+    path = write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(0x803, (1 << 22, 32, 32), b""), gz=True)
+    with pytest.raises(DatasetError, match=r"is refused: the data its header \(4194304, 32, 32\) declares"):
+        ds.read_idx_images(path)
+    plain = write(tmp_path / "train-images-idx3-ubyte", idx_bytes(0x803, (1 << 22, 32, 32), b"\0" * 8))
+    with pytest.raises(DatasetError, match="truncated: 24 bytes, the header"):
+        ds.read_idx_images(plain)
+
+
+def test_idx_gzip_with_trailing_data_is_refused(tmp_path):
+    images, labels = fake_mnist(3)
+    data = idx_bytes(0x803, images.shape, images.tobytes()) + bytes(5)
+    path = write(tmp_path / "t10k-images-idx3-ubyte", data, gz=True)
+    with pytest.raises(DatasetError, match=r"has 5 bytes after the 2368"):
+        ds.read_idx_images(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_dotted_file_names_are_found(tmp_path, gz):
+    images, labels = fake_mnist(4, seed=3)
+    img, lab = write_mnist(tmp_path / "MNIST" / "raw", images, labels, gz=gz)
+    img.rename(img.with_name(img.name.replace("-images-", "-images.")))
+    lab.rename(lab.with_name(lab.name.replace("-labels-", "-labels.")))
+    s = ds.load_mnist(tmp_path, split="test")
+    np.testing.assert_array_equal(s.images[..., 0], images)
+    assert "t10k-images.idx3-ubyte" in s.files[0]
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0, 99]), "labels holds 99: labels must lie in 0..9"),
+    (np.array([-1, 0]), "labels holds -1"),
+    (np.array([0.0, 1.0]), "must hold integers"),
+])
+def test_image_set_refuses_labels_outside_its_classes(labels, message):
+    with pytest.raises(ValueError, match=message):
+        ds.ImageSet(images=np.zeros((2, 4, 4, 1), np.uint8), labels=labels, classes=ds.MNIST_CLASSES,
+                    name="mnist", split="test", files=())
+    with pytest.raises(ValueError, match=r"labels holds 3: labels must lie in 0..2"):
+        ds.ImageSet(images=np.zeros((2, 4, 4, 1), np.uint8), labels=np.array([0, 3]), classes=("a", "b", "c"),
+                    name="toy", split="test", files=())
+
+
+def test_cifar_ndarray_call_larger_than_the_file_is_refused(tmp_path):
+    # numpy.ndarray((600000, 3072), 'u1') from a small pickle: refused before the 1.8 GiB allocation
+    labels = b"U\x06labels](" + b"K\x00" * 100 + b"e"
+    evil = (b"\x80\x02}(U\x04data" + b"cnumpy\nndarray\nJ" + struct.pack("<i", 600000) + b"M\x00\x0c\x86"
+            + b"\x8c\x02u1\x86R" + labels + b"u.")
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(evil)
+    with pytest.raises(DatasetError, match=r"data_batch_1.*refused numpy.ndarray\(\(600000, 3072\), uint8\)"):
+        ds.read_cifar10_batch(path)
+
+
+def test_cifar_huge_label_and_memo_index(tmp_path):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [10**100]}, protocol=2))
+    with pytest.raises(DatasetError, match=r"test_batch.*holds label 333-bit integer: CIFAR-10 labels are 0..9"):
+        ds.read_cifar10_batch(path)
+    path.write_bytes(b"\x80\x02]r\xff\xff\xff\x7f.")  # LONG_BINPUT 2**31 - 1
+    with pytest.raises(DatasetError, match=r"test_batch.*refused memo index 2147483647"):
+        ds.read_cifar10_batch(path)
+
+
+def test_cifar_gzip_bomb_is_refused_while_streaming(tmp_path):
+    member = gzip.compress(bytes(1 << 20), mtime=0)
+    path = tmp_path / "test_batch"
+    path.write_bytes(gzip.compress(b"\x80\x02}(", mtime=0) + member * 80)  # 80 MiB from ~80 KiB
+    with pytest.raises(DatasetError, match=r"test_batch.*is refused.*gzip file may expand to"):
+        ds.read_cifar10_batch(path)

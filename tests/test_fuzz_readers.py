@@ -282,3 +282,36 @@ def test_counts_per_class(fuzz_run, capsys):
         print(f"\nhostile inputs per reader and outcome: {counts}; "
               f"peak RSS rise {(fuzz_run['peak'] - fuzz_run['base']) / 2**20:.0f} MiB")
     assert sum(sum(c.values()) for c in counts.values()) >= 150
+
+
+def test_save_npz_compresses_and_loads_back_bit_identical(tmp_path):
+    from cnnrank.results import load_npz
+
+    rng = np.random.default_rng(0)
+    arrays = {"smooth": np.cumsum(rng.normal(size=(400, 50)), axis=0).round(3), "f": np.asfortranarray(
+        rng.normal(size=(6, 5))), "i": np.arange(10, dtype=np.int32), "s": np.array(2.5), "e": np.zeros((0, 3)),
+        "special": np.array([np.nan, np.inf, -0.0, 5e-324]), "big_endian": rng.normal(size=4).astype(">f8")}
+    path = save_npz(tmp_path / "r.npz", arrays, {"kind": "K"})
+    with zipfile.ZipFile(path) as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert path.stat().st_size < sum(a.nbytes for a in arrays.values())
+    back, meta = load_npz(path, kind="K")
+    assert meta["kind"] == "K" and set(back) == set(arrays)
+    for k, a in arrays.items():
+        assert back[k].dtype == a.dtype and back[k].shape == a.shape and back[k].tobytes("A") == a.tobytes("A"), k
+
+
+@pytest.fixture(scope="module")
+def npz_named(tmp_path_factory):
+    return dict(npz_cases(np.random.default_rng(0), tmp_path_factory.mktemp("npz")))
+
+
+@pytest.mark.parametrize("name", ["huge-header", "deflate-bomb", "object-dtype", "method-99", "not-npy"])
+def test_load_npz_refusals_name_the_file(tmp_path, npz_named, name):
+    from cnnrank.results import ResultsFileError, load_npz
+
+    data = npz_named[name]
+    path = tmp_path / f"{name}.npz"
+    path.write_bytes(data)
+    with pytest.raises(ResultsFileError, match=f"{name}.npz"):
+        load_npz(path)
