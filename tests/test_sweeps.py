@@ -139,3 +139,22 @@ def test_sweep_on_a_local_dask_cluster(serial):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
             _same(serial, run_sweep(SPEC, executor=client.get_executor(), progress=False))
+
+
+def test_implicit_engine_in_a_sweep_and_the_example_file(tmp_path):
+    """engine = "implicit" runs the dimension-free path (any d costs the same); the example sweep file
+    parses and runs on small settings."""
+    from pathlib import Path
+
+    spec = SweepSpec(base=TINY.replace(engine="implicit", d=10**9), grid={"noise_std": [0.0, 0.01]}, seeds=2)
+    res = run_sweep(spec, progress=False)
+    assert all(np.isfinite(v).all() for v in res.values.values())
+    np.testing.assert_allclose(res.values["data_stable_rank"][0], res.values["clean_data_stable_rank"][0])
+    with ThreadPoolExecutor(2) as ex:
+        _same(res, run_sweep(spec, executor=ex, progress=False))
+    example = sweep_from_file(Path(__file__).resolve().parents[1] / "examples" / "noise_sweep.toml")
+    assert list(example.grid) == ["noise_std", "activation"]
+    small = SweepSpec(base=example.base.replace(n=8, n_test=8, d=40, m=2, steps=10, record_every=5),
+                      grid=example.grid, seeds=1, root_seed=example.root_seed)
+    out = run_sweep(small, store=tmp_path, progress=False)
+    assert out.values["test_acc"].shape == (4, 2, 1)
