@@ -7,8 +7,8 @@ containers and numpy arrays and refuses every other global a pickle names, and w
 most as many bytes of arrays as the file itself could hold (twice its size plus 1 MiB): a pickle
 that calls ``numpy.ndarray((600000, 3072), 'u1')`` from a 1 MB file is refused before the array is
 allocated. Before unpickling, the opcodes are scanned once: declared lengths must fit in the file
-and memo indices must be dense (a ``LONG_BINPUT 2**31`` would make the unpickler allocate a
-gigabyte-sized memo table). A gzip-compressed batch is decompressed as a stream within the limits of
+and memo indices may run at most 65536 past the number of opcodes read (a ``LONG_BINPUT 2**31``
+would make the unpickler allocate a memo table of gigabytes). A gzip-compressed batch is decompressed as a stream within the limits of
 :mod:`cnnrank.datasets._files`. The files are looked for in the data directory, then in
 ``cifar-10-batches-py/`` or ``cifar10/`` below it.
 """
@@ -90,10 +90,12 @@ def _state_shape_dtype(state: Any) -> tuple[Any, Any]:
 
 
 _MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+#: how far past the number of opcodes read a memo index may point (pickle writers number densely)
+_MEMO_SLACK = 1 << 16
 
 
 def _prescan(raw: bytes | bytearray) -> None:
-    """Scan the opcodes once: declared lengths must fit in ``raw``, memo indices must stay dense.
+    """Scan the opcodes once: declared lengths must fit in ``raw``, memo indices must stay near-dense.
 
     ``pickletools.genops`` reads each argument from an in-memory stream (a length that runs past
     the end raises, nothing is allocated for it); the C unpickler would allocate the declared length
@@ -111,9 +113,10 @@ def _prescan(raw: bytes | bytearray) -> None:
                 raise pickle.UnpicklingError(f"invalid load key ({exc})") from None
             raise
         count += 1
-        if opcode.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= count):
-            raise pickle.UnpicklingError(f"refused memo index {arg!r:.40} at opcode {count}: "
-                                         "memo indices of a batch are dense")
+        if opcode.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= count + _MEMO_SLACK):
+            raise pickle.UnpicklingError(f"refused memo index {arg!r:.40} at opcode {count}: the "
+                                         f"unpickler would grow its memo table to it (at most {_MEMO_SLACK} "
+                                         "past the opcode count is allowed)")
         if opcode.name == "FRAME" and isinstance(arg, int) and arg > len(raw):
             raise pickle.UnpicklingError(f"refused frame of {arg} bytes in a {len(raw)}-byte pickle")
 
