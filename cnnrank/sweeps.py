@@ -252,54 +252,22 @@ class SweepSpec:
         return out
 
 
-def _run_implicit(config: RunConfig, seq: np.random.SeedSequence) -> tuple[dict[str, float], str, float]:
-    """One cell on the implicit (dimension-free) engine: ``sample_gram`` then ``train_implicit``.
-
-    The sample (training set, test set and initial filters as inner products) is drawn from one
-    generator on the cell's stream, in :func:`cnnrank.gram_sample.sample_gram`'s documented order; the
-    data ranks come from the sample's Gram matrices.
-    """
-    from cnnrank._blas import blas_threads
-    from cnnrank.gram_sample import sample_gram
-    from cnnrank.rank import stable_rank_from_gram
-    from cnnrank.train import train_implicit
-
-    with blas_threads(1):  # runs of a sweep share the cores (cnnrank._blas)
-        sample = sample_gram(config.model(), config.n, config.m, config.init_std, n_test=config.n_test,
-                             rng=np.random.default_rng(seq))
-        traj = train_implicit(config.make_activation(), sample, lr=config.lr, steps=config.steps,
-                              record_every=config.record_every, blas_threads=1)
-        scalars = {k: float(v) for k, v in traj.summary().items()}
-        scalars.update({
-            "data_stable_rank": float(sample.data_stable_rank()),
-            "clean_data_stable_rank": float(sample.data_stable_rank(clean=True)),
-            "patch_stable_rank": float(stable_rank_from_gram(sample.patch_gram())),
-            "clean_patch_stable_rank": float(stable_rank_from_gram(sample.patch_gram(clean=True))),
-        })
-    return scalars, traj.engine, float(traj.metadata.get("seconds", 0.0))
-
-
 def run_cell(config: dict[str, Any], root_seed: int, seed_index: int) -> dict[str, Any]:
     """Run one cell (a plain function of plain values, so any executor can ship it).
 
     The stream is ``SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]``, i.e. the
-    ``seed_index``-th child of the root. ``engine="implicit"`` runs the dimension-free path
-    (:func:`cnnrank.gram_sample.sample_gram` and :func:`cnnrank.train.train_implicit` on that stream);
-    every other engine runs :func:`cnnrank.experiments.run_once`.
+    ``seed_index``-th child of the root, given to :func:`cnnrank.experiments.run_once` (which runs
+    ``engine="implicit"`` on the dimension-free path: the same draws as ``cnnrank simulate --engine
+    implicit`` with that stream).
     """
     seq = np.random.SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]
-    cfg = RunConfig(**config)
-    if cfg.engine == "implicit":
-        scalars, engine, seconds = _run_implicit(cfg, seq)
-    else:
-        outcome = run_once(cfg, rng=seq)
-        scalars = outcome.scalars()
-        engine, seconds = outcome.trajectory.engine, float(outcome.trajectory.metadata.get("seconds", 0.0))
+    outcome = run_once(RunConfig(**config), rng=seq)
+    scalars = outcome.scalars()
     return {
         "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
         "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
-        "engine": engine,
-        "seconds": seconds,
+        "engine": outcome.trajectory.engine,
+        "seconds": float(outcome.trajectory.metadata.get("seconds", 0.0)),
     }
 
 
@@ -336,8 +304,7 @@ def _legacy_axis_order(grid: dict[str, list], shape: tuple[int, ...], path: Any)
     if len(fits) > 1:
         raise ResultsFileError(
             f"results file {str(path)!r} was written by an older cnnrank that did not keep the order of the grid "
-            f"axes {names}, and axes of equal length make it ambiguous; re-run the sweep (its store resumes "
-            f"without recomputing) to write it again")
+            f"axes {names}, and axes of equal length make it ambiguous; re-run the sweep to write it again")
     order = fits.pop()
     return {n: grid[n] for n in order}
 
