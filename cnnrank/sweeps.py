@@ -576,7 +576,8 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
     Cells written before cells carried their identity (no ``sweep`` key) are recomputed: nothing
     shows which sweep they belong to, and recomputing gives the same bits. Anything else that does not
     check out (unreadable, ``{}``, ``null``, another sweep's, another cell's, edited) is refused: it
-    was written by something other than this sweep, and the user should look before it is replaced.
+    was written by something other than this sweep, and the user should look before it is replaced. Each
+    cell carries a checksum of its content (``digest``), so an edited number shows too.
     """
     fix = "delete it to recompute the cell, or use a new folder"
     cid = path.stem
@@ -588,7 +589,7 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
         raise ResultsFileError(f"sweep cell file {str(path)!r} is corrupted ({exc}); {fix}") from None
     if isinstance(cell, dict) and "sweep" not in cell and isinstance(cell.get("metrics"), dict) and "seed" in cell:
         return None  # an older cnnrank's cell: unverifiable, recomputed
-    if not isinstance(cell, dict) or not {"sweep", "cell", "point", "seed_index", "metrics"} <= set(cell):
+    if not isinstance(cell, dict) or not {"sweep", "cell", "point", "seed_index", "metrics", "digest"} <= set(cell):
         raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: not a sweep cell record "
                                f"(found {json.dumps(cell)[:60]}); {fix}")
     if cell["sweep"] != fingerprint:
@@ -600,6 +601,9 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
             f"sweep cell file {str(path)!r} is invalid: it holds cell {cell['cell']!r} ({cell['point']!r:.80}, "
             f"seed index {cell['seed_index']!r}), not {cid} ({_fmt_point(point)}, seed index {s}): moved or "
             f"edited; {fix}")
+    if cell["digest"] != _digest(cell):
+        raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: its content does not match its checksum "
+                               f"(edited after it was written); {fix}")
     metrics = cell["metrics"]
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
@@ -608,6 +612,12 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: seconds={seconds!r:.40}; {fix}")
     return cell
+
+
+def _digest(cell: dict[str, Any]) -> str:
+    """A checksum of a cell record (every key but ``digest``): a hand edit shows."""
+    body = {k: v for k, v in cell.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _name_cell(exc: BaseException, where: str) -> None:
@@ -695,6 +705,7 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
 
     def finish(cid: str, point: dict, s: int, res: dict) -> None:
         res = {"sweep": fingerprint, "cell": cid, "point": point, "seed_index": s, **res}
+        res["digest"] = _digest(res)
         results[cid] = res
         if store_path is not None:
             atomic_write_text(_store_paths(store_path)[1] / f"{cid}.json", json.dumps(res))

@@ -86,7 +86,8 @@ def test_cells_carry_their_identity(store):
     ("garbage", "is corrupted"),
     ("foreign", "belongs to another sweep"),
     ("stray", "this sweep has no cell 'g0099-s000'"),
-    ("metrics", "metrics must be numbers"),
+    ("metrics", "does not match its checksum"),
+    ("number", "does not match its checksum"),
 ])
 def test_damaged_cells_are_refused(store, damage, message):
     cells = store / "cells"
@@ -107,9 +108,9 @@ def test_damaged_cells_are_refused(store, damage, message):
         a.write_text(a.read_text().replace(SPEC.fingerprint(), "0123456789abcdef"))
     elif damage == "stray":
         (cells / "g0099-s000.json").write_text(a.read_text())
-    elif damage == "metrics":
+    elif damage in ("metrics", "number"):
         cell = json.loads(a.read_text())
-        cell["metrics"]["test_acc"] = "high"
+        cell["metrics"]["test_acc"] = "high" if damage == "metrics" else cell["metrics"]["test_acc"] / 2 + 0.125
         a.write_text(json.dumps(cell))
     with pytest.raises(ResultsFileError, match=message) as info:
         run_sweep(SPEC, store=store, progress=False)
@@ -119,7 +120,7 @@ def test_damaged_cells_are_refused(store, damage, message):
 def test_cells_of_older_versions_are_recomputed(store, serial):
     for p in (store / "cells").glob("*.json"):
         cell = json.loads(p.read_text())
-        p.write_text(json.dumps({k: cell[k] for k in ("metrics", "seed", "engine", "seconds")}))
+        p.write_text(json.dumps({k: cell[k] for k in ("metrics", "seed", "engine", "seconds")}))  # no identity
     ran = []
     _same(serial, run_sweep(SPEC, store=store, progress=False, on_cell=lambda c, r: ran.append(c)))
     assert len(ran) == len(SPEC.cells())
