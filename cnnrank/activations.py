@@ -273,6 +273,8 @@ def activation_from_spec(spec: dict[str, Any] | Activation) -> Activation:
 
 def parse_activation(text: str, kappa: float = 1.0) -> Activation:
     """Parse a short name: ``"huber"``/``"huber3"`` (q=3), ``"huber2"``, ``"relu"``, ``"poly3"``."""
+    if not isinstance(text, str):
+        raise TypeError(f"activation={text!r} is invalid: must be a name such as 'huber3', 'relu' or 'poly3'")
     t = text.strip().lower()
     try:
         if t == "relu":

@@ -212,3 +212,13 @@ def test_strategies_without_hypothesis_say_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "cnnrank.testing.strategies", raising=False)
     with pytest.raises(ImportError, match=r'pip install "cnnrank\[test\]"'):
         importlib.import_module("cnnrank.testing.strategies")
+
+
+def test_activation_names_must_be_strings():
+    from cnnrank.activations import parse_activation
+    from cnnrank.experiments import RunConfig
+
+    with pytest.raises(TypeError, match="activation=3 is invalid"):
+        parse_activation(3)
+    with pytest.raises(TypeError, match="activation=3 is invalid"):
+        RunConfig(activation=3)
