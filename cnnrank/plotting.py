@@ -82,7 +82,9 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient")
     ax.set_title("signal learning vs noise memorization")
-    ax.legend(fontsize=8, loc="center right")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.38 * (hi - lo))  # headroom: the legend sits above every curve
+    ax.legend(fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
     return fig
 
 
@@ -153,12 +155,17 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
         extra, labels = [], ["filters W (2m × d)", "data (n × Pd)"]
         if getattr(data, "signal_pos", None) is not None:
             extra, labels = [data_matrix(data.clean().X)], labels + ["clean data"]
-        plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=panels[3], labels=labels, extra=extra)
+        K2 = traj.gamma.shape[-1] if traj.gamma is not None else None
+        plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=panels[3], labels=labels, extra=extra,
+                     clean_rank=K2)
     else:
         panels[3].set_axis_off()
     cfg = traj.metadata.get("config", {}) if isinstance(traj.metadata, dict) else {}
-    head = ", ".join(f"{k}={cfg[k]}" for k in ("n", "d", "patches", "K", "signal_norm", "noise_std", "m",
-                                              "activation", "lr") if k in cfg)
+    names = {"n": "n", "d": "d", "patches": "P", "K": "K", "signal_norm": "‖μ‖", "noise_std": "noise σ_p",
+             "m": "m", "activation": "", "lr": "η", "steps": "steps"}
+    head = ", ".join(f"{names[k]}={cfg[k]}" if names[k] else str(cfg[k]) for k in names if k in cfg)
+    if head:
+        head += f"; {traj.engine} engine" if getattr(traj, "engine", None) else ""
     verdict = ""
     if getattr(traj, "signal_energy_fraction", None) is not None and traj.test_acc is not None and len(traj):
         from cnnrank.subspace import measured_regime
@@ -329,7 +336,7 @@ def plot_learning_vs_noise(
 
 
 def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[str] | None = None,
-                 extra: Sequence[np.ndarray] = ()) -> Any:
+                 extra: Sequence[np.ndarray] = (), clean_rank: int | None = None) -> Any:
     """Normalized singular value spectra (``s_i / s_1``) of the filters and of data matrices.
 
     Parameters
@@ -338,6 +345,8 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
     X : (n, D) data matrix
     extra : more matrices to draw
     labels : names for ``[W, X, *extra]``
+    clean_rank : int, optional
+        Draws the index ``2K`` (the rank of the clean data) as a vertical line.
     """
     from cnnrank.rank import singular_values
 
@@ -350,6 +359,8 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
         ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-16), "o-", ms=2.5, lw=1, label=lab, color=f"C{i}")
     ax.set_xscale("log")
     ax.set_ylim(1e-3, 1.5)  # exact zeros (e.g. beyond the clean data's rank 2K) fall off the bottom
+    if clean_rank is not None:
+        ax.axvline(clean_rank, color="0.3", ls=":", lw=1.2, label=f"i = 2K = {clean_rank} (rank of the clean data)")
     ax.set_xlabel("index i")
     ax.set_ylabel(r"$s_i / s_1$")
     ax.set_title("singular value spectra")
@@ -482,11 +493,20 @@ def sweep_figure(res: Any) -> Any:
     for ax, metric in zip(panels, ("data_stable_rank", "filter_stable_rank")):
         m = res.mean(metric).reshape(-1, len(x)) if names else np.atleast_2d(res.mean(metric))
         others = [dict(zip(names[:-1], c)) for c in _product([res.grid[n] for n in names[:-1]])]
-        for row, label in zip(m, others or [{}]):
-            ax.plot(x, row, "o-", label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
+        vals = np.asarray(res.values[metric], dtype=float).reshape(m.shape + (-1,))
+        for i, (row, label) in enumerate(zip(m, others or [{}])):
+            ax.plot(x, row, "o-", color=f"C{i % 10}",
+                    label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
+            if vals.shape[-1] > 1 and all(isinstance(v, (int, float)) for v in x):
+                ax.fill_between(x, vals[i].min(axis=-1), vals[i].max(axis=-1), color=f"C{i % 10}", alpha=0.2, lw=0)
         ax.set_xlabel(x_name or "")
         ax.set_ylabel(metric.replace("_", " "))
+        ax.set_title(metric.replace("_", " ") + f" vs {x_name or 'grid point'} (mean, band: min–max over seeds)",
+                     fontsize=9)
+        if np.all(m > 0) and np.nanmax(m) / np.nanmin(m) > 20:  # data spanning decades
+            log_rank_axis(ax)
         ax.legend(fontsize=7)
+    fig.suptitle(f"sweep: {res.values[next(iter(res.values))].shape[-1]} seed(s) per point", fontsize=10)
     return fig
 
 

@@ -44,7 +44,9 @@ def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_l
     if t0 is not None:
         ax.axvline(t0, color="0.5", ls=":", lw=1)
     ax.set_title(title or f"{run.model}: collapse metrics")
-    ax.legend(fontsize=7, loc=legend_loc)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * (hi / lo) ** 0.5)  # headroom on the log axis: the legend sits above every curve
+    ax.legend(fontsize=7.5, loc=legend_loc, ncol=2, framealpha=0.9)
     ax.grid(alpha=0.3)
     return fig
 
@@ -157,14 +159,14 @@ def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None)
             ax.plot(xs, acc[:, s], "o", ms=3, color=f"C{g}", alpha=0.8)
         lo = np.min(acc)
         ax.text(x0 + (K - 1) / 2, 1.0, f"{res.kind}\nspread {100 * res.spread:.1f} pp\np = {res.p_value:.2g}",
-                ha="center", va="top", fontsize=7)
+                ha="center", va="top", fontsize=9)
         ticks += list(xs)
         labels += [str(k) for k in range(K)]
         x0 += K + 1
     lo = min(np.min(r.test_accuracy) for r in results)
     ax.set_ylim(max(0.0, lo - 0.12), 1.02)
     ax.set_xticks(ticks)
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=9)
     ax.set_xlabel("variant (0 = reference frame); bars: mean over seeds, dots: single seeds")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or "fixed classifier: test accuracy per variant")
@@ -179,14 +181,14 @@ def plot_frame_gaps(frames: Sequence[Any], ax: Any = None, title: str | None = N
     ax.plot(xs, [f.coherence for f in frames], "o", color="C0", label="solver")
     ax.plot(xs, [f.bound for f in frames], "_", ms=18, mew=2, color="C3", label="lower bound")
     for x, f in zip(xs, frames):
-        ax.text(x, f.coherence + 0.04, f"{f.gap:.2g}" if f.gap > 1e-8 else "0", ha="center", fontsize=6.5)
+        ax.text(x, f.coherence + 0.04, f"{f.gap:.2g}" if f.gap > 1e-8 else "0", ha="center", fontsize=8.5)
     ax.set_xticks(xs)
     ax.set_xticklabels([f"{f.vectors.shape[0]},{f.vectors.shape[1]}\n{'sgn' if f.signed else 'abs'}\n{f.bound_name[:5]}"
-                        for f in frames], fontsize=6.5)
-    ax.set_xlabel("N, d / coherence kind / bound", fontsize=8)
+                        for f in frames], fontsize=8.5)
+    ax.set_xlabel("N, d / coherence kind / bound", fontsize=10)
     ax.set_ylim(min(-0.1, min(f.bound for f in frames) - 0.1), max(f.coherence for f in frames) + 0.15)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("coherence (s: signed max cos, a: max |cos|)", fontsize=8)
+    ax.set_ylabel("coherence (sgn: signed max cos, abs: max |cos|)", fontsize=10)
     ax.set_title(title or "Grassmannian frames: solver vs bound (gap above dots)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
@@ -199,7 +201,7 @@ def collapse_figure(ufm: Any, mixture: Any) -> Any:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.6))
-    plot_nc_history(ufm, axes[0, 0], "(a) unconstrained features (λ > 0): NC metrics", "lower left")
+    plot_nc_history(ufm, axes[0, 0], "(a) unconstrained features (λ > 0): NC metrics", "upper right")
     plot_margins(ufm, axes[0, 1], "(b) unconstrained features: margin p_min")
     C = ufm.W.shape[0]
     plot_mean_cosines(ufm, mixture if mixture.W.shape[0] == C else None, axes[0, 2],

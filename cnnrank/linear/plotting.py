@@ -20,8 +20,15 @@ def _freq(f) -> str:
     return str(int(f[0])) if f.size == 1 else "(" + ",".join(str(int(x)) for x in f) + ")"
 
 
+#: below this energy share a mode is labelled as spread over frequencies, not by its largest one
+SPREAD_SHARE = 0.5
+
+
 def _mode_label(run, a: int) -> str:
-    return f"s={run.s[a]:g}, f*={_freq(run.dominant_freq[a])} ({100 * run.dominant_share[a]:.0f}%)"
+    share = float(run.dominant_share[a])
+    if share < SPREAD_SHARE:
+        return f"s={run.s[a]:g}, spread over many f (largest f={_freq(run.dominant_freq[a])}: {100 * share:.0f}%)"
+    return f"s={run.s[a]:g}, f*={_freq(run.dominant_freq[a])} ({100 * share:.0f}%)"
 
 
 def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | None = None, linestyle: str = "-"):
@@ -42,10 +49,10 @@ def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | N
             ax.axvline(run.half_times[a], color=c, ls="--", lw=0.8, alpha=0.7)
     ax.axhline(0.5 if normalized else 0.0, color="0.7", lw=0.6)
     ax.set_xlabel("time t = η × step")
-    ax.set_ylabel("u_α(t) / s_α" if normalized else "u_α(t)")
+    ax.set_ylabel(r"$u_\alpha(t)\,/\,s_\alpha$" if normalized else r"$u_\alpha(t)$")
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center right")
     return fig
 
 
@@ -66,13 +73,18 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
     top = max(float(power.max()), 1e-300)
     mesh = ax.pcolormesh(t, f, np.maximum(power.T, top * 1e-6), shading="nearest", cmap="magma",
                          norm=LogNorm(vmin=top * 1e-6, vmax=top))
-    fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.05)
+    cbar = fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.05)
+    cbar.set_label(r"kernel power $\sum_c |\mathrm{DFT}(\kappa_c)|^2$" + (" (channel)" if channel is not None else ""),
+                   fontsize=8)
     for a, fd in enumerate(run.dominant_freq):
+        spread = float(run.dominant_share[a]) < SPREAD_SHARE
         ax.axhline(fd, color="w", ls=":", lw=0.8)
-        ax.text(t[0], fd + 0.3, f" mode {a} f*={int(fd)}", color="w", fontsize=7, va="bottom", ha="left")
+        text = (f" mode {a}: spread (largest f={int(fd)}, {100 * run.dominant_share[a]:.0f}%)" if spread
+                else f" mode {a}: f*={int(fd)} ({100 * run.dominant_share[a]:.0f}%)")
+        ax.text(t[0], fd + 0.3, text, color="w", fontsize=7, va="bottom", ha="left")
     ax.set_xlabel("time t = η × step")
     ax.set_ylabel("frequency f")
-    ax.set_title(title or "kernel power Σ_c |DFT(κ_c)|² (log)", fontsize=10)
+    ax.set_title(title or r"kernel power $\sum_c |\mathrm{DFT}(\kappa_c)|^2$ (log)", fontsize=10)
     return fig
 
 
@@ -126,13 +138,13 @@ def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = N
     axes = np.asarray(axes)
     plot_mode_strengths(saxe, axes[0, 0], title="(a) FCNN, balanced decoupled init, vs Saxe")
     plot_mode_strengths(fcnn, axes[0, 1], title="(b) FCNN, small random init: strong mode first")
-    plot_mode_strengths(cnn, axes[0, 2], title="(b) CNN (k = N): weak single-frequency mode first")
-    plot_kernel_spectra(cnn, axes[0, 3], title="(b) CNN kernel power Σ_c |DFT(κ_c)|² over time")
-    titles = {"share": "(c) half-time vs dominant-frequency share (k = N)",
-              "kernel_size": "(c) half-time vs kernel size (both modes)",
-              "channels": "(c) half-time vs channel count (k = N)"}
-    for ax, sw in zip(axes[1, :3], sweeps):
-        plot_sweep(sw, ax, title=titles.get(sw.parameter))
+    plot_mode_strengths(cnn, axes[0, 2], title="(c) CNN (k = N): weak single-frequency mode first")
+    plot_kernel_spectra(cnn, axes[0, 3], title=r"(d) CNN kernel power $\sum_c |\mathrm{DFT}(\kappa_c)|^2$ over time")
+    titles = {"share": "half-time vs dominant-frequency share (k = N)",
+              "kernel_size": "half-time vs kernel size (both modes)",
+              "channels": "half-time vs channel count (k = N)"}
+    for i, (ax, sw) in enumerate(zip(axes[1, :3], sweeps)):
+        plot_sweep(sw, ax, title=f"({'efg'[i]}) " + titles.get(sw.parameter, f"half-time vs {sw.parameter}"))
     ax = axes[1, 3]
     for sw in sweeps:
         if sw.parameter == "kernel_size":
@@ -153,6 +165,6 @@ def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = N
     ax.axhline(1.0, color="0.7", lw=0.6)
     ax.set_xlabel("kernel size k")
     ax.set_ylabel("t½(weak single-freq) / t½(strong spread)")
-    ax.set_title("(c) learning order vs kernel size (<1: weak mode first)", fontsize=10)
+    ax.set_title("(h) learning order vs kernel size (<1: weak mode first)", fontsize=10)
     ax.legend(fontsize=7)
     return fig
