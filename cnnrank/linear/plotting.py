@@ -27,7 +27,7 @@ SPREAD_SHARE = 0.5
 def _mode_label(run, a: int) -> str:
     share = float(run.dominant_share[a])
     if share < SPREAD_SHARE:
-        return f"s={run.s[a]:g}, spread over many f (largest f={_freq(run.dominant_freq[a])}: {100 * share:.0f}%)"
+        return f"s={run.s[a]:g}, spread (top f={_freq(run.dominant_freq[a])}: {100 * share:.0f}%)"
     return f"s={run.s[a]:g}, f*={_freq(run.dominant_freq[a])} ({100 * share:.0f}%)"
 
 
@@ -52,7 +52,7 @@ def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | N
     ax.set_ylabel(r"$u_\alpha(t)\,/\,s_\alpha$" if normalized else r"$u_\alpha(t)$")
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="lower right", borderaxespad=0.3)
     return fig
 
 
