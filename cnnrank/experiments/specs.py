@@ -70,7 +70,8 @@ class TrainingSpec:
     record_every : int
         Steps between records (the last step is always recorded).
     engine : str
-        ``"feature"``, ``"gram"`` or ``"auto"`` (see :func:`cnnrank.train.train`).
+        ``"feature"``, ``"gram"``, ``"auto"`` (see :func:`cnnrank.train.train`) or ``"implicit"`` (the
+        dimension-free path, :func:`cnnrank.train.train_implicit`).
     """
 
     lr: float = 2.0
@@ -82,8 +83,12 @@ class TrainingSpec:
         check_real("lr", self.lr, positive=True)
         check_int("steps", self.steps, minimum=0)
         check_int("record_every", self.record_every, minimum=1)
-        if not isinstance(self.engine, str):
-            raise ValueError(f"engine={self.engine!r} is invalid: must be a string")
+        if self.engine not in ENGINE_NAMES:
+            raise ValueError(f"engine={self.engine!r} is invalid: must be one of {list(ENGINE_NAMES)}")
+
+
+#: the engines a run configuration may name
+ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
 
 
 def field_names(cls: Any) -> tuple[str, ...]:

@@ -45,11 +45,19 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank._parallel import make_executor, stop_executor
-    from cnnrank.results import atomic_write_text
-    from cnnrank.sweeps import run_sweep, sweep_from_file
+    from cnnrank.reproduce._output import output_folder
+    from cnnrank.sweeps import sweep_from_file
 
     spec = sweep_from_file(args.config)
+    with output_folder(args.out):  # probed before any work; removed again if the sweep fails with no cell done
+        return _run(args, spec)
+
+
+def _run(args: argparse.Namespace, spec: Any) -> int:
+    from cnnrank._parallel import make_executor, stop_executor
+    from cnnrank.results import atomic_write_text
+    from cnnrank.sweeps import run_sweep
+
     client = None
     if args.dask is not None:
         try:
@@ -79,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    atomic_write_text(args.out / "results.json", json.dumps(res.to_json(), indent=1))
+    record = res.to_json()
+    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
+    atomic_write_text(args.out / "results.json", json.dumps(record, indent=1))
     res.save(args.out / "results.npz")
     names = list(spec.grid)
     keys = ["data_stable_rank", "filter_stable_rank", "test_acc"]
