@@ -69,15 +69,15 @@ API = [
     ("PatchData string X", "input", "PatchData(X=np.full((2, 2, 3), '1.5'), y=[1, -1])"),
     ("ImageSet label 99", "input",
      "from cnnrank.datasets import ImageSet; ImageSet(images=np.zeros((2, 4, 4, 1), np.uint8), labels=np.array([0, 99]), "
-     "class_names=tuple(str(i) for i in range(10)), source='x')"),
+     "classes=tuple(str(i) for i in range(10)), name='x', split='test', files=())"),
     ("stable_rank eye*1e-200", "numerics", "r = cnnrank.stable_rank(np.eye(3) * 1e-200); assert r == 3.0, r; raise SystemExit(0)"),
     ("stable_rank eye*1e200", "numerics", "r = cnnrank.stable_rank(np.eye(3) * 1e200); assert r == 3.0, r; raise SystemExit(0)"),
     ("init_std=1e-200 filter srank", "numerics",
      "t = train(TwoLayerCNN.init(2, 20, 1e-200, HuberizedReLU(1.0, 3), rng=0), data, lr=0.1, steps=2); "
      "assert t.filter_stable_rank[0] > 0, t.filter_stable_rank; raise SystemExit(0)"),
     ("gram engine n=20000", "memory",
-     "big = SignalNoiseModel(d=4000, K=2, noise_std=0.3).sample(20000, rng=0); "
-     "train(TwoLayerCNN.init(2, 4000, 0.1, HuberizedReLU(1.0, 3), rng=0), big, lr=0.1, steps=1, engine='gram')"),
+     "big = SignalNoiseModel(d=200, K=2, noise_std=0.3).sample(20000, rng=0); "
+     "train(TwoLayerCNN.init(2, 200, 0.1, HuberizedReLU(1.0, 3), rng=0), big, lr=0.1, steps=1, engine='gram')"),
     ("trajectory train_loss 2 of 5 records", "files",
      "t = train(net, data, lr=0.1, steps=4, record_every=1); t.train_loss = t.train_loss[:2]; t.save(tmp / 't.npz'); "
      "cnnrank.Trajectory.load(tmp / 't.npz').summary()"),
@@ -139,7 +139,8 @@ CLI = [
 def _helpful(msg: str) -> bool:
     """A message that names what is wrong and the rule (not a NumPy/Python internal one)."""
     return any(w in msg for w in ("invalid", "must", "needs", "diverged", "refused", "truncated", "does not",
-                                  "not a", "too large", "exceeds", "mismatch", "cannot"))
+                                  "not a", "too large", "exceeds", "mismatch", "cannot", "is a folder", "has no",
+                                  "labels are"))
 
 
 def _api_case(code: str, tmp: str, category: str) -> tuple[str, str]:
