@@ -21,8 +21,11 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 
 TINY = RunConfig(n=16, n_test=16, d=40, K=2, m=3, steps=200, record_every=100, lr=0.5, init_std=0.05,
                  engine="feature")
-#: 240 cells: several seconds on two workers, so a signal after the first cells finds most still queued
-LONG = SweepSpec(base=TINY, grid={"noise_std": [0.0, 0.5, 1.0]}, seeds=80, root_seed=1)
+#: 240 cells of 3000 steps: about half a minute on two workers, so a signal sent after the first cells
+#: finds most still queued even on a fast machine (with 200 steps a fresh CI run once finished all 240
+#: before the signal arrived); the tests stop it within seconds
+LONG = SweepSpec(base=TINY.replace(steps=3000, record_every=1000), grid={"noise_std": [0.0, 0.5, 1.0]},
+                 seeds=80, root_seed=1)
 
 
 def _alive(pid: int) -> bool:
