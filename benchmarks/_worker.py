@@ -1,7 +1,7 @@
 """One benchmark measurement in a fresh process (so peak memory and thread settings are its own).
 
 Usage (from ``run.py``): ``python _worker.py JSON_SPEC`` prints one JSON line. The spec names the
-engine (``peer``, ``feature``, ``gram``, ``implicit``, ``bare``, ``sweep_batched``,
+engine (``peer`` (PyTorch), ``jax`` (the jitted JAX peer), ``feature``, ``gram``, ``implicit``, ``bare``, ``sweep_batched``,
 ``sweep_sequential``), the shapes, steps and thread count, and where to save the final weights.
 """
 
@@ -190,6 +190,21 @@ def main() -> dict:
         out.update(setup_s=setup, step_s=float(np.median(per)), step_s_min=min(per), peak_mb=mem.extra_mb,
                    loss=float(p.loss().detach()),
                    bare_s=bare_feature(n * P, d, 2 * m), torch_threads=torch.get_num_threads())
+    elif eng == "jax":
+        sys.path.insert(0, os.path.dirname(__file__))
+        from peer_jax import JaxPeer, configure
+        configure(s["threads"])  # XLA_FLAGS, before jax is imported
+        import jax
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            p = JaxPeer(net.W, data.X, data.y, lr)  # device transfer + ahead-of-time compilation
+            setup = time.perf_counter() - t0
+            per = chunked(p.advance, steps)
+        W = p.weights()
+        out.update(setup_s=setup, compile_s=p.compile_s, transfer_s=p.transfer_s, step_s=float(np.median(per)),
+                   step_s_min=min(per), peak_mb=mem.extra_mb, loss=p.loss(),
+                   bare_s=bare_feature(n * P, d, 2 * m), jax=jax.__version__,
+                   xla_flags=os.environ.get("XLA_FLAGS", ""))
     elif eng in ("feature", "gram"):
         from cnnrank.engines import ENGINES
         save_at = s.get("save_at", steps)

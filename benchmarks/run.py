@@ -1,8 +1,13 @@
-"""cnnrank engines against a PyTorch peer, the implicit engine across d, and a batched sweep.
+"""cnnrank engines against PyTorch and JAX peers, the implicit engine across d, and a batched sweep.
 
     python benchmarks/run.py                 # full run (several minutes), threads = CPU count
     python benchmarks/run.py --threads 1     # single-threaded BLAS / torch everywhere
     python benchmarks/run.py --quick         # d in {1e3, 1e4}, fewer steps (smoke test)
+
+Peers: ``peer_torch.py`` (PyTorch eager, autograd, ``torch.optim.SGD``) and ``peer_jax.py`` (JAX, jitted,
+autodiff, the whole loop in one ``lax.fori_loop``; its set-up is the device transfer plus the
+ahead-of-time compilation, ``compile_s``). "Set-up included" speed-ups compare
+``(set-up + S · step) / S`` for ``S = --setup-steps`` (300, as in issue 13).
 
 Every measurement runs in a fresh process (``_worker.py``) with the same thread count for OpenBLAS
 (numpy), OpenMP and ``torch.set_num_threads``; peak memory is the resident-set growth during set-up
@@ -56,8 +61,13 @@ def machine() -> dict:
         tv = torch.__version__
     except ImportError:  # pragma: no cover
         tv = None
+    try:
+        import jax
+        jv = jax.__version__
+    except ImportError:  # pragma: no cover
+        jv = None
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "torch": tv, "load_avg": os.getloadavg()}
+            "numpy": np.__version__, "torch": tv, "jax": jv, "load_avg": os.getloadavg()}
 
 
 def rel(a, b) -> float:
@@ -70,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--setup-steps", type=int, default=300,
+                    help="S of the set-up-included speed-ups, (set-up + S·step) / S")
+    ap.add_argument("--no-sweeps", action="store_true", help="skip the batched-sweep table")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import numpy as np
@@ -82,23 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     rows, raw = [], {"machine": machine(), "threads": th, "steps": steps, "shape": SHAPE,
                      "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     tmp = Path(tempfile.mkdtemp(prefix="cnnrank-bench-"))
+
+    def incl(r: dict, S: int = args.setup_steps) -> float:  # seconds per step over S steps, set-up included
+        return (r["setup_s"] + S * r["step_s"]) / S
+
     for d in dims:
         cmp = min(CMP_STEPS[d], steps)
         base = dict(SHAPE, d=d, threads=th)
         res = {}
-        for eng in ("peer", "feature", "gram"):
+        for eng in ("peer", "jax", "feature", "gram"):
             spec = dict(base, engine=eng, steps=steps if eng == "gram" else cmp, save_at=cmp,
                         save=str(tmp / f"{eng}_{d}.npy"))
             print(f"  d={d:g} {eng} ...", file=sys.stderr, flush=True)
             res[eng] = worker(spec)
         print(f"  d={d:g} implicit ...", file=sys.stderr, flush=True)
         res["implicit"] = worker(dict(base, engine="implicit", steps=steps))
-        W = {e: np.load(tmp / f"{e}_{d}.npy") for e in ("peer", "feature", "gram")}
+        W = {e: np.load(tmp / f"{e}_{d}.npy") for e in ("peer", "jax", "feature", "gram")}
         snap = {e: np.load(tmp / f"{e}_{d}_snap.npz") for e in ("feature", "gram")}
         agree = {
             "W_feature_vs_peer": rel(W["feature"], W["peer"]),
             "W_gram_vs_peer": rel(W["gram"], W["peer"]),
             "W_gram_vs_feature": rel(W["gram"], W["feature"]),
+            "W_jax_vs_feature": rel(W["jax"], W["feature"]),
+            "W_jax_vs_peer": rel(W["jax"], W["peer"]),
             "loss_gram_vs_feature": abs(snap["gram"]["loss"] - snap["feature"]["loss"]) / snap["feature"]["loss"],
             "coef_gram_vs_feature": rel(snap["gram"]["coef"], snap["feature"]["coef"]),
             "srank_gram_vs_feature": abs(stable_rank_from_gram(snap["gram"]["filter_gram"])
@@ -107,15 +126,19 @@ def main(argv: list[str] | None = None) -> int:
             "at_step": cmp,
         }
         raw[f"d={d}"] = {"results": res, "agreement": agree}
-        peer_step = res["peer"]["step_s"]
-        for eng in ("peer", "feature", "gram", "implicit"):
+        peer_step, jax_step = res["peer"]["step_s"], res["jax"]["step_s"]
+        for eng in ("peer", "jax", "feature", "gram", "implicit"):
             r = res[eng]
             rows.append({
                 "d": d, "engine": eng, "steps": r["steps"], "step_ms": 1e3 * r["step_s"],
-                "setup_s": r["setup_s"], "vs_peer": peer_step / r["step_s"], "peak_mb": r["peak_mb"],
-                "vs_bare": r["step_s"] / r["bare_s"],
-                "dW_peer": {"peer": 0.0, "feature": agree["W_feature_vs_peer"],
+                "setup_s": r["setup_s"], "compile_s": r.get("compile_s"),
+                "vs_peer": peer_step / r["step_s"], "vs_jax": jax_step / r["step_s"],
+                "vs_peer_setup": incl(res["peer"]) / incl(r), "vs_jax_setup": incl(res["jax"]) / incl(r),
+                "peak_mb": r["peak_mb"], "vs_bare": r["step_s"] / r["bare_s"],
+                "dW_peer": {"peer": 0.0, "jax": agree["W_jax_vs_peer"], "feature": agree["W_feature_vs_peer"],
                             "gram": agree["W_gram_vs_peer"]}.get(eng),
+                "dW_feature": {"peer": agree["W_feature_vs_peer"], "jax": agree["W_jax_vs_feature"],
+                               "feature": 0.0, "gram": agree["W_gram_vs_feature"]}.get(eng),
             })
     # the implicit engine far beyond any explicit d
     print("  implicit d=1e9 ...", file=sys.stderr, flush=True)
@@ -123,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     raw["implicit_1e9"] = big
     imp1k = raw[f"d={dims[0]}"]["results"]["implicit"]
     rows.append({"d": 10**9, "engine": "implicit", "steps": steps, "step_ms": 1e3 * big["step_s"],
-                 "setup_s": big["setup_s"], "vs_peer": None, "peak_mb": big["peak_mb"],
-                 "vs_bare": big["step_s"] / big["bare_s"], "dW_peer": None})
+                 "setup_s": big["setup_s"], "compile_s": None, "vs_peer": None, "vs_jax": None,
+                 "vs_peer_setup": None, "vs_jax_setup": None, "peak_mb": big["peak_mb"],
+                 "vs_bare": big["step_s"] / big["bare_s"], "dW_peer": None, "dW_feature": None})
     # batched sweeps: the paper regime and a small one where per-call overhead dominates
     sweeps = {}
-    for label, shp in (("paper n=128 m=40", dict(n=128, P=3, K=4, m=40)),
-                       ("small n=16 m=4", dict(n=16, P=3, K=2, m=4))):
+    shapes = () if args.no_sweeps else (("paper n=128 m=40", dict(n=128, P=3, K=4, m=40)),
+                                        ("small n=16 m=4", dict(n=16, P=3, K=2, m=4)))
+    for label, shp in shapes:
         print(f"  sweep {label} ...", file=sys.stderr, flush=True)
         spec = dict(shp, d=2000, lr=2.0, threads=th, engine="sweep", steps=steps)
         r = {mode: worker(dict(spec, mode=mode, save=str(tmp / f"sweep_{shp['n']}_{mode}.npz")))
@@ -147,42 +172,55 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     out.append(f"cnnrank benchmarks — {raw['started']} — {raw['machine']['cpu']} "
                f"({raw['machine']['cores']} cores), threads={th}, numpy {raw['machine']['numpy']}, "
-               f"torch {raw['machine']['torch']}, load avg at start {raw['machine']['load_avg'][0]:.2f}")
+               f"torch {raw['machine']['torch']}, jax {raw['machine']['jax']}, load avg at start {raw['machine']['load_avg'][0]:.2f}")
     out.append(f"paper regime n=128 P=3 K=4 m=40; Gram/implicit {steps} steps; peer/feature "
                f"{', '.join(f'{CMP_STEPS[d]} steps at d={d:g}' for d in dims)}")
+    out.append("peer = PyTorch eager (peer_torch.py), jax = jitted JAX peer (peer_jax.py; set-up = transfer + "
+               f"compile); 'set-up incl.' = (set-up + {args.setup_steps}·step) / {args.setup_steps}")
     out.append("")
-    out.append("| d | engine | steps | ms/step | set-up s | speed-up vs peer | peak MB | step / bare BLAS "
-               "| max rel ΔW vs peer |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| d | engine | steps | ms/step | set-up s | speed-up vs peer | speed-up vs jax "
+               "| vs peer, set-up incl. | vs jax, set-up incl. | peak MB | step / bare BLAS "
+               "| max rel ΔW vs peer | max rel ΔW vs feature |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def fx(v, spec):
+        return "" if v is None else format(v, spec)
+
     for r in rows:
-        vs_peer = "" if r["vs_peer"] is None else f"{r['vs_peer']:.1f}×"
-        dW = "" if r["dW_peer"] is None else f"{r['dW_peer']:.1e}"
         out.append(f"| {r['d']:.0e} | {r['engine']} | {r['steps']} | {r['step_ms']:.3f} | {r['setup_s']:.3f} | "
-                   f"{vs_peer} | {r['peak_mb']:.1f} | {r['vs_bare']:.2f} | {dW} |")
+                   f"{fx(r['vs_peer'], '.1f')}{'' if r['vs_peer'] is None else '×'} | "
+                   f"{fx(r['vs_jax'], '.1f')}{'' if r['vs_jax'] is None else '×'} | "
+                   f"{fx(r['vs_peer_setup'], '.1f')}{'' if r['vs_peer_setup'] is None else '×'} | "
+                   f"{fx(r['vs_jax_setup'], '.1f')}{'' if r['vs_jax_setup'] is None else '×'} | "
+                   f"{r['peak_mb']:.1f} | {r['vs_bare']:.2f} | {fx(r['dW_peer'], '.1e')} | "
+                   f"{fx(r['dW_feature'], '.1e')} |")
     out.append("")
     out.append("Agreement at the compared step (relative, normwise):")
     for d in dims:
         a = raw[f"d={d}"]["agreement"]
+        jr = raw[f"d={d}"]["results"]["jax"]
         out.append(f"- d={d:.0e} (step {a['at_step']}): W feature vs peer {a['W_feature_vs_peer']:.1e}, "
+                   f"W jax vs feature {a['W_jax_vs_feature']:.1e}, jax compile {jr['compile_s']:.3f} s, "
                    f"W gram vs feature {a['W_gram_vs_feature']:.1e}, loss {a['loss_gram_vs_feature']:.1e}, "
                    f"coefficients {a['coef_gram_vs_feature']:.1e}, filter stable rank "
                    f"{a['srank_gram_vs_feature']:.1e}")
     out.append(f"- implicit step time d=1e9 / d=1e3: {big['step_s'] / imp1k['step_s']:.2f} "
                f"(sampling {big['setup_s']:.3f} s vs {imp1k['setup_s']:.3f} s)")
-    out.append("")
-    out.append("Batched sweep, 24 runs (3 seeds × 4 noise levels × 2 step sizes), d=2000, "
-               f"{steps} steps, records every {max(1, steps // 100)}; end to end (set-up, steps, records, "
-               "trajectories), each mode in its own process; 'bit for bit' compares SHA-256 of all "
-               "coefficient records and final weights:")
-    out.append("")
-    out.append("| shape | one by one s | batched s | speed-up | step loop only: one by one ms | batched ms "
-               "| speed-up | max rel diff | bit for bit |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
-    for label, s in sweeps.items():
-        out.append(f"| {label} (M={s['M']}, {s['stacked']} stacked) | {s['seq_s']:.2f} | "
-                   f"{s['batched_s']:.2f} | {s['speedup']:.2f}× | "
-                   f"{1e3 * s['step_loop_seq_s']:.2f} | {1e3 * s['step_loop_batched_s']:.2f} | "
-                   f"{s['step_loop_speedup']:.2f}× | {s['max_rel_diff']:.1e} | {s['bit_for_bit']} |")
+    if sweeps:
+        out.append("")
+        out.append("Batched sweep, 24 runs (3 seeds × 4 noise levels × 2 step sizes), d=2000, "
+                   f"{steps} steps, records every {max(1, steps // 100)}; end to end (set-up, steps, records, "
+                   "trajectories), each mode in its own process; 'bit for bit' compares SHA-256 of all "
+                   "coefficient records and final weights:")
+        out.append("")
+        out.append("| shape | one by one s | batched s | speed-up | step loop only: one by one ms | batched ms "
+                   "| speed-up | max rel diff | bit for bit |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for label, s in sweeps.items():
+            out.append(f"| {label} (M={s['M']}, {s['stacked']} stacked) | {s['seq_s']:.2f} | "
+                       f"{s['batched_s']:.2f} | {s['speedup']:.2f}× | "
+                       f"{1e3 * s['step_loop_seq_s']:.2f} | {1e3 * s['step_loop_batched_s']:.2f} | "
+                       f"{s['step_loop_speedup']:.2f}× | {s['max_rel_diff']:.1e} | {s['bit_for_bit']} |")
     text = "\n".join(out)
     print(text)
     path = args.out or HERE / "results" / (_dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
