@@ -95,6 +95,11 @@ def _holds_results(folder: Path) -> bool:
     return False
 
 
+def remove_created(created: list[Path]) -> None:
+    """Remove the folders :func:`check_output_folder` created, when they hold no results."""
+    _remove_empty(created)
+
+
 def _remove_empty(created: list[Path]) -> None:
     """Remove the folders this command created when they hold no results (innermost first)."""
     if created and created[0].is_dir() and not _holds_results(created[0]):

@@ -45,12 +45,20 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._output import check_output_folder, remove_created
     from cnnrank.sweeps import sweep_from_file
 
     spec = sweep_from_file(args.config)
-    with output_folder(args.out):  # probed before any work; removed again if the sweep fails with no cell done
+    # probed before any work; a folder this command created is removed again if the sweep fails before
+    # it took the store's lock (once a sweep holds or held the lock, the folder is the store: another
+    # sweep may be running in it, and finished cells are kept for a resume)
+    created = check_output_folder(args.out)
+    try:
         return _run(args, spec)
+    except BaseException:
+        if created and not (args.out / ".sweep.lock").exists():
+            remove_created(created)
+        raise
 
 
 def _run(args: argparse.Namespace, spec: Any) -> int:
