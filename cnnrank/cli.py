@@ -35,6 +35,7 @@ REPRODUCERS: dict[str, str] = {
     "cifar10-rank": "cnnrank.reproduce.cifar10_rank",
     "linear-cnn": "cnnrank.reproduce.linear_cnn",
     "neural-collapse": "cnnrank.reproduce.neural_collapse",
+    "phase-diagram": "cnnrank.reproduce.phase_diagram",
 }
 
 #: other commands: name -> module exposing DESCRIPTION, add_arguments, run.

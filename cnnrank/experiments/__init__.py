@@ -12,6 +12,7 @@
 This file only re-exports; the package's own modules import each other directly.
 """
 
+from cnnrank.experiments.phase import measured_boundary, phase_record  # noqa: F401 (re-export)
 from cnnrank.experiments.real_images import (
     CLAIM_ACCURACY_DROP,
     CLAIM_FRACTION_DROP,

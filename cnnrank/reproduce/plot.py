@@ -140,6 +140,7 @@ def _collapse_figures(path: Path, record: dict | None) -> list[tuple[str, Any]]:
 def _json_figures(path: Path) -> list[tuple[str, Any]]:
     record = _read_json(path)
     kind = _json_kind(record)
+    if isinstance(record, dict) and "theory_boundary" in record: return [("", __import__("cnnrank.reproduce.phase_diagram", fromlist=["_"]).phase_diagram_figure(record))]  # noqa: E701
     if kind == "intrinsic-dimension":
         from cnnrank.plotting import intrinsic_dimension_figure
 
