@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from cnnrank._validation import check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
-from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows
+from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows, distinct_patches
 from cnnrank.engines.implicit import ImplicitEngine
 from cnnrank.gram_sample import GramSample, sample_meta
 from cnnrank.network import TwoLayerCNN
@@ -53,19 +54,97 @@ def _broadcast(name: str, value: Any, B: int) -> list:
     return items
 
 
-def _pad(p: GramProblem, M: int, Mt: int | None) -> GramProblem:
-    """Pad to ``M`` distinct training (``Mt`` test) patches with zero rows/columns; move the sentinel."""
+def _pad(p: GramProblem, M: int, Mt: int | None, cache: dict[int, np.ndarray]) -> GramProblem:
+    """Pad to ``M`` distinct training (``Mt`` test) patches with zero rows/columns; move the sentinel.
+
+    A Gram matrix shared by several problems is padded once (``cache``, keyed by the array's id), so the
+    padded problems share it too."""
     dM = M - p.M
     if dM == 0 and (Mt is None or (p.test_G is not None and p.test_G.shape[0] == Mt)):
         return p
+
+    def padded(A: np.ndarray, widths: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+        if id(A) not in cache:
+            cache[id(A)] = np.pad(A, widths)
+        return cache[id(A)]
     kw = {}
     if Mt is not None:
         assert p.test_G is not None and p.test_Z0 is not None and p.test_index is not None
         dt = Mt - p.test_G.shape[0]
-        kw = dict(test_G=np.pad(p.test_G, ((0, dt), (0, dM))), test_Z0=np.pad(p.test_Z0, ((0, dt), (0, 0))),
+        kw = dict(test_G=padded(p.test_G, ((0, dt), (0, dM))), test_Z0=np.pad(p.test_Z0, ((0, dt), (0, 0))),
                   test_index=np.where(p.test_index == p.test_G.shape[0], Mt, p.test_index), test_y=p.test_y)
-    return GramProblem(G=np.pad(p.G, ((0, dM), (0, dM))), Z0=np.pad(p.Z0, ((0, dM), (0, 0))), WW0=p.WW0,
+    return GramProblem(G=padded(p.G, ((0, dM), (0, dM))), Z0=np.pad(p.Z0, ((0, dM), (0, 0))), WW0=p.WW0,
                        index=np.where(p.index == p.M, M, p.index), y=p.y, P=p.P, **kw)
+
+
+def _explicit_problems(nets_l: list, data_l: list, test_l: list) -> list[tuple[GramProblem, PatchRows]]:
+    """:meth:`GramProblem.from_vectors` for every run; runs on the same data and test objects get the
+    same ``G``, ``index`` and ``test_G`` arrays (computed once) and their own ``Z0``, ``WW0``,
+    ``test_Z0`` (the same calls as ``from_vectors``, so the same numbers)."""
+    first: dict[tuple[int, int], tuple[GramProblem, PatchRows, PatchRows | None]] = {}
+    out = []
+    for net, d, t in zip(nets_l, data_l, test_l):
+        key = (id(d), id(t))
+        if key not in first:
+            p, rows = GramProblem.from_vectors(net.W, d, t)
+            trows = None
+            if t is not None:
+                Xt2 = t.X.reshape(-1, t.X.shape[-1])
+                trows = PatchRows(Xt2, distinct_patches(Xt2)[0])
+            first[key] = (p, rows, trows)
+            out.append((p, rows))
+            continue
+        p0, rows, trows = first[key]
+        Wf = np.asarray(net.W, dtype=np.float64).reshape(-1, d.X.shape[-1])
+        out.append((replace(p0, Z0=rows.product(Wf), WW0=Wf @ Wf.T,
+                            test_Z0=None if trows is None else trows.product(Wf)), rows))
+    return out
+
+
+def _share_grams(problems: list[GramProblem]) -> list[GramProblem]:
+    """Make problems whose Gram matrices (and test cross-Grams) are equal arrays hold the same objects,
+    which :class:`GramCore` detects and stores once."""
+    reps: list[np.ndarray] = []
+    treps: list[np.ndarray] = []
+
+    def same(A: np.ndarray, pool: list[np.ndarray]) -> np.ndarray:
+        for R in pool:
+            if R is A or (R.shape == A.shape and np.array_equal(R, A)):
+                return R
+        pool.append(A)
+        return A
+    out = []
+    for p in problems:
+        G = same(p.G, reps)
+        tG = None if p.test_G is None else same(p.test_G, treps)
+        out.append(p if G is p.G and tG is p.test_G else replace(p, G=G, test_G=tG))
+    return out
+
+
+def _groups(problems: list[GramProblem], M1: int, m: int, chunk_bytes: float) -> list[list[int]]:
+    """Runs stacked together, as lists of run indices.
+
+    Runs holding the same Gram matrix (one array object, see :func:`_share_grams`) are stacked around
+    it: the matrix counts once and each run its two ``(M+1, 2m)`` operands of the wide product (``Z``
+    and ``ΔĈ``). Other runs are stacked in order, each counting its own ``(M+1)²`` matrix and ~8
+    ``(M+1, 2m)`` arrays. ``chunk_bytes`` bounds each group's working set (8 bytes a number)."""
+    gram, arrays = 8.0 * M1 * M1, 8.0 * M1 * 2 * m
+    inf = chunk_bytes == float("inf")
+    by_G: dict[int, list[int]] = {}
+    for b, p in enumerate(problems):
+        by_G.setdefault(id(p.G), []).append(b)
+    groups: list[list[int]] = []
+    alone: list[int] = []
+    for runs in by_G.values():
+        k = len(runs) if inf else max(1, int((chunk_bytes - gram) // (2 * arrays)))
+        if len(runs) == 1 or k == 1:  # nothing to share within a group
+            alone += runs
+            continue
+        groups += [runs[i: i + k] for i in range(0, len(runs), k)]
+    alone.sort()
+    k = max(1, len(alone)) if inf else max(1, int(chunk_bytes // (gram + 8 * arrays)))
+    groups += [alone[i: i + k] for i in range(0, len(alone), k)]
+    return sorted(groups)
 
 
 def _trajectory(b: int, B: int, chunk: int, recs: list[Snapshot], at: np.ndarray, core: GramCore, k: int,
@@ -177,7 +256,11 @@ def train_batched(
             raise TypeError("nets is invalid for GramSample runs: pass the Activation")
         acts = list(nets_l)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample diverges at step 0
-            problems = [GramProblem.from_sample(s) for s in data_l]
+            cache: dict[int, GramProblem] = {}  # a sample given for several runs is read once
+            for s in data_l:
+                if id(s) not in cache:
+                    cache[id(s)] = GramProblem.from_sample(s)
+            problems = [cache[id(s)] for s in data_l]
         Xds = [None] * B
     else:
         test_l = _broadcast("test", test, B)
@@ -185,7 +268,7 @@ def train_batched(
             check_training_inputs(net, d, t)
         acts = [net.activation for net in nets_l]
         with np.errstate(over="ignore", invalid="ignore"):  # huge data or filters diverge at step 0
-            built = [GramProblem.from_vectors(net.W, d, t) for net, d, t in zip(nets_l, data_l, test_l)]
+            built = _explicit_problems(nets_l, data_l, test_l)
         problems, Xds = [p for p, _ in built], [x for _, x in built]
     if any(a != acts[0] for a in acts):
         raise ValueError("nets is invalid: every run of a batch must use the same activation")
@@ -196,12 +279,13 @@ def train_batched(
     M = max(p.M for p in problems)
     test_Gs = [p.test_G for p in problems if p.test_G is not None]
     Mt = max(G.shape[0] for G in test_Gs) if test_Gs else None
-    padded = [_pad(p, M, Mt) for p in problems]
-    per_run = 8 * ((M + 1) ** 2 + 8 * (M + 1) * 2 * problems[0].m)  # G and ~8 (M+1, 2m) arrays
-    chunk = B if chunk_bytes == float("inf") else max(1, min(B, int(chunk_bytes // per_run)))
+    pad_cache: dict[int, np.ndarray] = {}
+    padded = [_pad(p, M, Mt, pad_cache) for p in _share_grams(problems)]
+    groups = _groups(padded, M + 1, problems[0].m, chunk_bytes)
+    chunk = max(len(g) for g in groups)
     limit = resolve(blas_threads, chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1))
     with _blas_threads(limit):
-        out = _run_groups(padded, problems, nets_l, data_l, Xds, lrs, acts[0], implicit, chunk, steps,
+        out = _run_groups(padded, problems, nets_l, data_l, Xds, lrs, acts[0], implicit, groups, steps,
                           record_every, started)
     for t in out:
         t.metadata["blas_threads"] = limit
@@ -209,19 +293,19 @@ def train_batched(
 
 
 def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: list, data_l: list,
-                Xds: list, lrs: np.ndarray, act: Activation, implicit: bool, chunk: int, steps: int,
-                record_every: int, started: float) -> list[Trajectory]:
-    """Advance the runs group by group (``chunk`` runs stacked) and assemble their trajectories."""
+                Xds: list, lrs: np.ndarray, act: Activation, implicit: bool, groups: list[list[int]],
+                steps: int, record_every: int, started: float) -> list[Trajectory]:
+    """Advance the runs group by group (the runs of a group stacked) and assemble their trajectories."""
     B = len(padded)
     acts = [act]
     at = record_steps(steps, record_every)
     snaps: list[list[Snapshot]] = [[] for _ in range(B)]
     diverged = np.full(B, -1, dtype=np.int64)
     out: list[Trajectory] = [None] * B  # type: ignore[list-item]
-    for g0 in range(0, B, chunk):  # each group runs start to finish: its state stays in cache
-        core = GramCore(padded[g0: g0 + chunk], acts[0])
-        runs = np.arange(g0, g0 + core.B)
-        div = diverged[g0: g0 + core.B]  # a view
+    for group in groups:  # each group runs start to finish: its state stays in cache
+        core = GramCore([padded[b] for b in group], acts[0])
+        runs = np.array(group)
+        div = np.full(core.B, -1, dtype=np.int64)
         current = 0
         for target in at:
             bad = core.advance(int(target - current), lrs[runs])
@@ -237,9 +321,10 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
                 if not snap.is_finite():  # the same test as the single-run engines
                     div[i] = current
                     continue
-                snaps[g0 + i].append(snap)
-        for b in range(g0, g0 + core.B):  # assemble now, so the group's records are freed early
-            args = (b, B, chunk, snaps[b], at, core, b - g0, problems[b], nets_l[b], data_l[b], Xds[b],
+                snaps[group[i]].append(snap)
+        diverged[runs] = div
+        for k, b in enumerate(group):  # assemble now, so the group's records are freed early
+            args = (b, B, len(group), snaps[b], at, core, k, problems[b], nets_l[b], data_l[b], Xds[b],
                     float(lrs[b]), acts[0], implicit)
             with np.errstate(over="ignore", invalid="ignore"):  # ‖x‖² of huge data may overflow
                 out[b] = _trajectory(*args, int(diverged[b]), started)

@@ -7,12 +7,15 @@ to 1e-12 relative (normwise), far below any modelling error and far above roundi
 steps. (With OpenBLAS 0.3.31 every comparison here is in fact bit for bit.)
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import cnnrank
 from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
 from cnnrank.batched import train_batched
+from cnnrank.engines.gram import GramCore, GramProblem
 from cnnrank.train import train_implicit
 
 TOL = 1e-12
@@ -114,3 +117,61 @@ def test_blas_threads_setting_is_validated_and_recorded():
     assert train_batched(net, data, lr=0.1, steps=2, blas_threads=None)[0].metadata["blas_threads"] is None
     with pytest.raises(ValueError, match="blas_threads=0"):
         train_batched(net, data, lr=0.1, steps=2, blas_threads=0)
+
+
+# Runs on one data set share one Gram matrix and advance with one wide product per step,
+# Zᵀ ← [ΔĈ_1 … ΔĈ_B]ᵀ Gᵀ + Zᵀ: the single run's dgemm call (same K, beta = 1 into Z) with B·2m rows of
+# Zᵀ instead of 2m, rows being independent. So every element is computed by the same k-loop: bit for
+# bit with OpenBLAS (asserted there). Another BLAS could tile the wider product's rows differently,
+# hence only 1e-13 relative elsewhere (a few hundred steps of rounding-level differences).
+_BLAS = str(np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})).lower()
+BIT_FOR_BIT = "openblas" in _BLAS
+
+
+def assert_same_runs(a, b):
+    assert np.array_equal(a.steps, b.steps) and a.engine == b.engine and a.lr == b.lr
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if y is None:
+            assert x is None, name
+        elif BIT_FOR_BIT:
+            assert np.array_equal(x, y), (name, rel(x, y))
+        else:
+            assert rel(x, y) <= 1e-13, (name, rel(x, y))
+
+
+@pytest.mark.parametrize("m, act, chunk_bytes", [(3, HuberizedReLU(1.0, 3.0), float("inf")),
+                                                 (5, PolyReLU(3.0), 1.5 * 2**20), (4, ReLU(), 3e4)])
+def test_runs_on_one_data_set_share_the_gram_matrix_and_equal_single_runs(m, act, chunk_bytes):
+    model = cnnrank.SignalNoiseModel(d=80, K=2, patches=3, signal_norm=3.0, noise_std=0.6)
+    data, test = model.sample(12, rng=0), model.sample(6, rng=1)
+    other = model.sample(12, rng=2)  # a second data set: its runs form their own group
+    nets = [cnnrank.TwoLayerCNN.init(m=m, d=80, init_std=0.1, activation=act, rng=10 + s) for s in range(5)]
+    datas = [data, data, other, data, other, data, data]
+    nets7 = nets + nets[:2]
+    lrs = [1.0, 0.5, 1.0, 2.0, 0.7, 1.5, 1.0]
+    got = train_batched(nets7, datas, lrs, steps=120, record_every=20, test=test, chunk_bytes=chunk_bytes)
+    for net, d, lr, g in zip(nets7, datas, lrs, got):
+        assert_same_runs(g, cnnrank.train(net, d, lr=lr, steps=120, record_every=20, test=test, engine="gram"))
+    if chunk_bytes == float("inf"):
+        assert [g.metadata["stacked"] for g in got] == [5, 5, 2, 5, 2, 5, 5]
+
+
+def test_shared_gram_core_stores_g_once():
+    model = cnnrank.SignalNoiseModel(d=50, K=2, patches=2, noise_std=0.5)
+    data = model.sample(8, rng=0)
+    p0, rows = GramProblem.from_vectors(cnnrank.TwoLayerCNN.init(m=2, d=50, init_std=0.1, activation=ReLU(), rng=0).W, data)
+    W1 = cnnrank.TwoLayerCNN.init(m=2, d=50, init_std=0.1, activation=ReLU(), rng=1).W.reshape(4, -1)
+    core = GramCore([p0, replace(p0, Z0=rows.product(W1))], ReLU())
+    assert core.shared_G and core.G.shape == (1, p0.M + 1, p0.M + 1)
+    assert not GramCore([p0, replace(p0, G=p0.G.copy())], ReLU()).shared_G  # equal, not the same object
+
+
+def test_equal_samples_share_and_equal_single_implicit_runs():
+    model = cnnrank.SignalNoiseModel(d=10**6, K=2, patches=3, signal_norm=3.0, noise_std=2e-3)
+    act = HuberizedReLU(1.0, 3.0)
+    s = model.sample_gram(10, 3, 2e-4, n_test=4, rng=0)
+    got = train_batched(act, [s, s, s], lr=[0.5, 1.0, 2.0], steps=60, record_every=20, chunk_bytes=float("inf"))
+    for lr, g in zip([0.5, 1.0, 2.0], got):
+        assert g.metadata["stacked"] == 3
+        assert_same_runs(g, train_implicit(act, s, lr=lr, steps=60, record_every=20))

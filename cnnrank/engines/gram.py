@@ -185,13 +185,24 @@ class GramCore:
         p0 = problems[0]
         self.activation = activation
         self.B, self.M, self.m, self.n, self.P = len(problems), p0.M, p0.m, p0.n, p0.P
-        self.G = _pad_sentinel(_stack([p.G for p in problems], "G"))
+        # one Gram matrix for runs on the same data (the same array object): stored once, and the
+        # step's product is one wide ``dgemm`` G [ΔĈ_1 … ΔĈ_B] on a (M+1, B, 2m) layout of Z and ΔĈ
+        self.shared_G = self.B > 1 and all(p.G is p0.G for p in problems)
+        if self.shared_G:
+            self.G = _pad_sentinel(np.asarray(p0.G, dtype=np.float64))[None]
+        else:
+            self.G = _pad_sentinel(_stack([p.G for p in problems], "G"))
         self.Z0 = _pad_sentinel(_stack([p.Z0 for p in problems], "Z0"), cols=False)
         self.WW0 = _stack([p.WW0 for p in problems], "WW0")
         self.index = _stack([p.index for p in problems], "index")
         self.y = _stack([p.y for p in problems], "y")
         self.s = filter_signs(self.m)
-        self.Z = self.Z0.copy()
+        if self.shared_G:  # Z[b] is a (M+1, 2m) slice of the wide (M+1, B·2m) matrix
+            self._Zw = np.empty((self.M + 1, self.B, 2 * self.m))
+            self.Z = self._Zw.transpose(1, 0, 2)
+            self.Z[...] = self.Z0
+        else:
+            self.Z = self.Z0.copy()
         self.Cd = np.zeros_like(self.Z0)
         # rows (i, p) whose distinct patch is shared: per-sample coefficients tracked separately,
         # padded across the batch with (row nP, sentinel patch) entries that never move
@@ -210,7 +221,10 @@ class GramCore:
         self._kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
         self.has_test = p0.test_G is not None
         if self.has_test:
-            self.tG = _pad_sentinel(_stack([p.test_G for p in problems], "test_G"))
+            if all(p.test_G is p0.test_G for p in problems):  # stored once, broadcast in the product
+                self.tG = _pad_sentinel(np.asarray(p0.test_G, dtype=np.float64))[None]
+            else:
+                self.tG = _pad_sentinel(_stack([p.test_G for p in problems], "test_G"))
             self.tZ0 = _pad_sentinel(_stack([p.test_Z0 for p in problems], "test_Z0"), cols=False)
             self.tindex = _stack([p.test_index for p in problems], "test_index")
             self.ty = _stack([p.test_y for p in problems], "test_y")
@@ -253,8 +267,19 @@ class GramCore:
         return kernel
 
     def _make_update(self):
-        """``Z += G @ D`` in place: one BLAS ``dgemm`` with ``beta = 1`` for a single run, one stacked
-        ``matmul`` for a batch."""
+        """``Z += G @ D`` in place: one BLAS ``dgemm`` with ``beta = 1`` for a single run, one wide
+        ``dgemm`` with ``beta = 1`` for a batch sharing ``G`` (the single run's call with ``B·2m``
+        rows of ``Zᵀ`` instead of ``2m``), one stacked ``matmul`` for another batch."""
+        if self.shared_G:
+            M1 = self.M + 1
+            G_T, Zw_T = self.G[0].T, self._Zw.reshape(M1, -1).T
+            Dw_T = self._Dw.reshape(M1, -1).T  # D is a view of _Dw
+
+            def update(D):
+                out = _dgemm(1.0, Dw_T, G_T, 1.0, Zw_T, overwrite_c=1)
+                if out is not Zw_T and not np.shares_memory(out, Zw_T):  # pragma: no cover - BLAS quirk
+                    Zw_T[...] = out
+            return update
         if self.B == 1:
             G_T, Z_T = self.G[0].T, self.Z[0].T  # Fortran-ordered views: Zᵀ ← Dᵀ Gᵀ + Zᵀ
 
@@ -280,11 +305,15 @@ class GramCore:
         B, n, P, m, M1 = self.B, self.n, self.P, self.m, self.M + 1
         neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
         if self._kernel is None:
+            if self.shared_G:
+                self._Dw = np.empty((M1, B, 2 * m))
+                self._D = self._Dw.transpose(1, 0, 2)
+            else:
+                self._D = np.empty_like(self.Z)
             self._kernel, self._update = self._make_kernel(), self._make_update()
             self._flat_index = (self.index + self._offsets).reshape(-1)
             self._flat_spatch = (self.spatch + self._offsets).reshape(-1)
             self._flat_ssample = (self.ssample + (np.arange(B) * n)[:, None]).reshape(-1)
-            self._D = np.empty_like(self.Z)
             self._Ds = np.empty((self._flat_spatch.size, 2 * m))
         kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] = self._kernel
         update, D, Ds = self._update, self._D, self._Ds
