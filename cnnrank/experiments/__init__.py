@@ -12,7 +12,7 @@
 This file only re-exports; the package's own modules import each other directly.
 """
 
-from cnnrank.experiments.phase import measured_boundary, phase_record  # noqa: F401 (re-export)
+from cnnrank.experiments.phase import measured_boundary, phase_record
 from cnnrank.experiments.real_images import (
     CLAIM_ACCURACY_DROP,
     CLAIM_FRACTION_DROP,
@@ -46,7 +46,9 @@ __all__ = [
     "headline_record",
     "headline_sentence",
     "intrinsic_record",
+    "measured_boundary",
     "noisy_images",
+    "phase_record",
     "preprocess_images",
     "run_once",
     "run_real_rank",

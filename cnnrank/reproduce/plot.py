@@ -140,7 +140,10 @@ def _collapse_figures(path: Path, record: dict | None) -> list[tuple[str, Any]]:
 def _json_figures(path: Path) -> list[tuple[str, Any]]:
     record = _read_json(path)
     kind = _json_kind(record)
-    if isinstance(record, dict) and "theory_boundary" in record: return [("", __import__("cnnrank.reproduce.phase_diagram", fromlist=["_"]).phase_diagram_figure(record))]  # noqa: E701
+    if isinstance(record, dict) and "theory_boundary" in record:  # before rank-vs-noise: it has those keys too
+        from cnnrank.reproduce.phase_diagram import phase_diagram_figure
+
+        return [("", phase_diagram_figure(record))]
     if kind == "intrinsic-dimension":
         from cnnrank.plotting import intrinsic_dimension_figure
 
