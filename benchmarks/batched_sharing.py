@@ -77,6 +77,44 @@ def main() -> None:
         stacked = got[0].metadata.get("stacked", 1)
         print(f"| {name} | {secs:.3f} | {best['one by one'] / secs:.2f}× | {stacked} | {same}/{len(got)} | {dw:.1e} |")
 
+    # where the time goes: the step loop alone and the bare product, 24 narrow against one wide
+    from dataclasses import replace
+
+    from scipy.linalg.blas import dgemm
+
+    from cnnrank.engines.gram import GramCore, GramProblem
+    p0, rows = GramProblem.from_vectors(nets[0].W, data)
+    probs = [p0] + [replace(p0, Z0=rows.product(net.W.reshape(80, -1))) for net in nets[1:]]
+    k = min(steps, 100)
+    loop = {"one by one": float("inf"), "one shared group": float("inf")}
+    bare = {"one by one": float("inf"), "one shared group": float("inf")}
+    M1, B = p0.M + 1, len(nets)
+    G = np.random.default_rng(0).standard_normal((M1, M1))
+    Zw, Dw = np.zeros((M1, B * 80)), np.random.default_rng(1).standard_normal((M1, B * 80)) * 1e-3
+    narrow = [(np.ascontiguousarray(Dw[:, i * 80:(i + 1) * 80]), np.zeros((M1, 80))) for i in range(B)]
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for p in probs:
+            GramCore([p], act).advance(k, lr)
+        loop["one by one"] = min(loop["one by one"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        GramCore(probs, act).advance(k, lr)
+        loop["one shared group"] = min(loop["one shared group"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            for D, Z in narrow:
+                dgemm(1.0, D.T, G.T, 1.0, Z.T, overwrite_c=1)
+        bare["one by one"] = min(bare["one by one"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            dgemm(1.0, Dw.T, G.T, 1.0, Zw.T, overwrite_c=1)
+        bare["one shared group"] = min(bare["one shared group"], time.perf_counter() - t0)
+    print(f"\nper run-step (M={p0.M}, {k} steps): step loop one by one {1e3 * loop['one by one'] / k / B:.3f} ms, "
+          f"one shared group of {B} {1e3 * loop['one shared group'] / k / B:.3f} ms "
+          f"({loop['one by one'] / loop['one shared group']:.2f}×); bare product 2m={80} wide "
+          f"{1e3 * bare['one by one'] / k / B:.3f} ms, {B * 80} wide {1e3 * bare['one shared group'] / k / B:.3f} ms "
+          f"({bare['one by one'] / bare['one shared group']:.2f}×); load avg {os.getloadavg()[0]:.2f}")
+
 
 if __name__ == "__main__":
     main()

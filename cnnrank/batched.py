@@ -10,6 +10,18 @@ stacked product per step,
 
 and the elementwise work of the step on ``(B, M, 2m)`` arrays (:class:`cnnrank.engines.gram.GramCore`),
 in groups sized to the cache (``chunk_bytes``).
+
+Runs on the same training data (the same ``PatchData`` and test objects, or ``GramSample``s, or any runs
+whose Gram matrices are equal arrays) share their Gram matrix: it is computed once, stored once, and
+a group of such runs advances with ONE wide product per step,
+
+.. math::
+    [Z_1 \dots Z_B] \leftarrow [Z_1 \dots Z_B] + G\, [\Delta\hat C_1 \dots \Delta\hat C_B]
+    \qquad ((M, M) \times (M, 2mB)),
+
+the single run's in-place ``dgemm`` with ``beta = 1`` with ``B·2m`` columns instead of ``2m``: every
+element comes from the same k-loop, so such runs equal their single runs bit for bit with OpenBLAS
+(tests/test_batched.py; another BLAS may tile the wider product differently: rounding level).
 Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
 column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
 is what :func:`cnnrank.train.train` with ``engine="gram"`` (or :func:`cnnrank.train.train_implicit` for
@@ -199,8 +211,10 @@ def train_batched(
         runs from start to finish before the next one starts. Stacking pays when a run is small (the
         per-step interpreter overhead is shared); once one run's working set fills the per-core cache
         (about 2 MiB here: the paper regime, ``M = 264``, ``m = 40``), stacking more only streams the
-        Gram matrices from memory every step, so such runs advance one by one. ``float("inf")``
-        stacks everything.
+        Gram matrices from memory every step, so such runs advance one by one. Runs sharing one Gram
+        matrix count it once, plus the two ``(M+1, 2m)`` operands of the wide product per run (two
+        runs per group in the paper regime at the default budget). ``float("inf")`` stacks
+        everything (all runs on one data set in one group).
     blas_threads : "auto", int or None
         BLAS threads while training, as in :func:`cnnrank.train.train`: ``"auto"`` uses one thread when a
         group's stacked step costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
