@@ -7,7 +7,7 @@
 Peers: ``peer_torch.py`` (PyTorch eager, autograd, ``torch.optim.SGD``) and ``peer_jax.py`` (JAX, jitted,
 autodiff, the whole loop in one ``lax.fori_loop``; its set-up is the device transfer plus the
 ahead-of-time compilation, ``compile_s``). "Set-up included" speed-ups compare
-``(set-up + S · step) / S`` for ``S = --setup-steps`` (300, as in issue 13).
+``(set-up + S · step) / S`` for ``S = --setup-steps`` (default 300 steps).
 
 Every measurement runs in a fresh process (``_worker.py``) with the same thread count for OpenBLAS
 (numpy), OpenMP and ``torch.set_num_threads``; peak memory is the resident-set growth during set-up

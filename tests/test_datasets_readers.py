@@ -352,7 +352,7 @@ def test_real_mnist_through_env_var(mnist_dir, monkeypatch):
     assert ds.load_mnist(split="test").n == 10000
 
 
-# --------------------------------------------------------------------------- hardening (issue 12)
+# --------------------------------------------------------------------------- bounded readers: headers and sizes checked before allocating
 
 
 @pytest.mark.parametrize("gz", [False, True])

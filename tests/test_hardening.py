@@ -95,7 +95,7 @@ def test_memory_check_names_the_size_and_the_way_out():
     assert format_bytes(1536) == "1.5 KiB" and format_bytes(10) == "10 B"
 
 
-# ---------------------------------------------------------------- issue 12: core inputs, loads, memory
+# ---------------------------------------------------------------- core inputs, loaded results, memory estimates
 def _run(**kw):
     model = cnnrank.SignalNoiseModel(d=20, K=2, noise_std=0.5)
     data = model.sample(8, rng=1)
