@@ -58,28 +58,7 @@ def _modules() -> dict[str, Path]:
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     """Every ``cnnrank`` module ``name`` imports, at any depth of the file (lazy imports included)."""
-    tree = ast.parse(path.read_text())
-    is_pkg = path.name == "__init__.py"
-    base = name.split(".") if is_pkg else name.split(".")[:-1]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                mod = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
-        else:
-            continue
-        for t in targets:
-            if t.startswith("cnnrank"):
-                while t and t not in known:  # `from cnnrank.x import f` -> cnnrank.x
-                    t = t.rpartition(".")[0]
-                if t and t != name:
-                    found.add(t)
-    return found
+    return _imports_from_tree(name, ast.parse(path.read_text()), path, known)
 
 
 def _layer(name: str) -> int:
@@ -124,6 +103,8 @@ def test_readers_use_no_trainer(graph):
 
 
 def _imports_from_tree(name: str, tree: ast.Module, path: Path, known: set[str]) -> set[str]:
+    """The ``cnnrank`` modules the import statements anywhere in ``tree`` name (``from p import x``
+    counts as ``p.x`` when that is a module, else ``p``)."""
     is_pkg = path.name == "__init__.py"
     base = name.split(".") if is_pkg else name.split(".")[:-1]
     found = set()
