@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank._parallel import make_executor
     from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec, run_sweep
 
@@ -62,14 +62,10 @@ def run(args: argparse.Namespace) -> int:
     Ks = list(args.Ks)
     spec = SweepSpec(base=base, grid={"K": Ks}, seeds=args.seeds, root_seed=args.seed)
     with output_folder(args.out):  # created and probed before computing; removed again on failure
-        executor = make_executor(args.workers)  # everything validated: from here on we write
         start = time.perf_counter()
-        try:
+        with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
             res = run_sweep(spec, store=args.out / "sweep", executor=executor,
                             progress=False if args.quiet else None)
-        finally:
-            if executor is not None:
-                executor.shutdown()
         _report(args, base, res, Ks, time.perf_counter() - start)
     return 0
 

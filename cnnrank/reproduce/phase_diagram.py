@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -121,42 +119,12 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, base, spec)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
-
-
 def _sweep(args: argparse.Namespace, spec: Any) -> Any:
-    from cnnrank._parallel import make_executor, stop_executor
+    from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.sweeps import run_sweep
 
-    client = None
-    if args.dask is not None:
-        from distributed import Client
-
-        client = Client(args.dask)
-        executor = client.get_executor()
-    else:
-        executor = make_executor(args.workers)
-    # SIGTERM stops the sweep like Ctrl-C: queued cells cancelled, workers ended, finished cells kept
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        try:
-            return run_sweep(spec, store=args.out / "sweep", executor=executor,
-                             progress=False if args.quiet else None)
-        except BaseException:
-            if client is None:
-                stop_executor(executor)
-            raise
-        finally:
-            if client is not None:
-                client.close()
-            elif executor is not None:
-                executor.shutdown()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with sweep_executor(args.workers, args.dask) as executor:
+        return run_sweep(spec, store=args.out / "sweep", executor=executor, progress=False if args.quiet else None)
 
 
 def _run(args: argparse.Namespace, base: Any, spec: Any) -> int:

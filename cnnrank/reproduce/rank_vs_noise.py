@@ -83,25 +83,21 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) -> int:
     import cnnrank.theory as theory
-    from cnnrank._parallel import make_executor
     from cnnrank.experiments.records import headline_record, headline_sentence
     from cnnrank.plotting import plot_activation_ablation, rank_vs_noise_figure
     from cnnrank.reproduce._output import written
+    from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.reproduce.simulate import _save_figure
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep
     from cnnrank.tables import format_table
 
-    executor = make_executor(args.workers)  # everything validated: from here on we write
     progress = False if args.quiet else None
     start = time.perf_counter()
-    try:
+    with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
         res = run_sweep(spec, store=args.out / "sweep", executor=executor, progress=progress)
         abl = None if ablation is None else run_sweep(ablation, store=args.out / "ablation-sweep",
                                                       executor=executor, progress=progress)
-    finally:
-        if executor is not None:
-            executor.shutdown()
     seconds = time.perf_counter() - start
     out = headline_record(res, base, list(args.noise))
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,

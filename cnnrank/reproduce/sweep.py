@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,39 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec: Any) -> int:
-    from cnnrank._parallel import make_executor, stop_executor
+    from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep
 
-    client = None
-    if args.dask is not None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
-        client = Client(args.dask)
-        executor = client.get_executor()
-    else:
-        executor = make_executor(args.workers)
-    # SIGTERM stops the sweep like Ctrl-C: queued cells cancelled, workers ended, finished cells kept
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        try:
-            res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
-        except BaseException:
-            if client is None:
-                stop_executor(executor)
-            raise
-        finally:
-            if client is not None:
-                client.close()
-            elif executor is not None:
-                executor.shutdown()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with sweep_executor(args.workers, args.dask) as executor:
+        res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
     record = res.to_json()
     record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
     atomic_write_text(args.out / "results.json", json.dumps(record, indent=1))
