@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnrank.experiments.runs import RunConfig
+from cnnrank.reproduce._args import comma_list
 
 DESCRIPTION = ("The intrinsic dimension across K: learned dimension vs 2K, the filters' stable rank vs "
                "2K/(1+(K-1)c), the data's stable rank (writes OUT/intrinsic_dimension.json and .png).")
@@ -26,14 +27,7 @@ BASE = RunConfig(patches=5, steps=1000, record_every=50, noise_std=0.1)
 DEFAULT_K = (1, 2, 3, 4, 6, 8)
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not vals or any(v < 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"{text!r}: every K must be an integer >= 1")
-    return vals
+_ints = comma_list(int, "integers", lambda v: v >= 1, "every K must be an integer >= 1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

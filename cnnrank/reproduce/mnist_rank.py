@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnnrank.reproduce._args import comma_list
+
 if TYPE_CHECKING:
     from cnnrank.experiments.real_images import RealRankConfig
 
@@ -24,14 +26,7 @@ DESCRIPTION = ("Real images: stable rank of MNIST 0-vs-1 data (images, patches; 
                "the trained filters versus background noise (writes OUT/mnist_rank.json and .png).")
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"{text!r}: give at least one noise level")
-    return vals
+_floats = comma_list(float, "numbers", lambda v: True, "give at least one noise level")
 
 
 def _pair(text: str) -> tuple[int, int]:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnrank.reproduce._args import comma_list
+
 DESCRIPTION = ("The phase diagram: test accuracy, signal energy fraction, learned dimension and data/filter "
                "stable-rank ratio over n × σ_p, with the theory's benign boundary and the measured 0.9-accuracy "
                "contour (writes OUT/phase_diagram.json and OUT/phase_diagram.png).")
@@ -33,28 +35,13 @@ QUICK_NOISE = (0.05, 0.15, 0.3, 0.6)
 QUICK_STEPS = 300
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not vals or any(not np.isfinite(v) or v <= 0 for v in vals):
-        raise argparse.ArgumentTypeError(f"{text!r}: noise levels must be finite and > 0 (the axis is logarithmic)")
-    if list(vals) != sorted(set(vals)):
-        raise argparse.ArgumentTypeError(f"{text!r}: noise levels must be increasing, without repeats")
-    return vals
+_floats = comma_list(float, "numbers", lambda v: bool(np.isfinite(v)) and v > 0,
+                     "noise levels must be finite and > 0 (the axis is logarithmic)",
+                     increasing="noise levels must be increasing, without repeats")
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not vals or any(v < 2 for v in vals):
-        raise argparse.ArgumentTypeError(f"{text!r}: sample sizes must be integers >= 2")
-    if list(vals) != sorted(set(vals)):
-        raise argparse.ArgumentTypeError(f"{text!r}: sample sizes must be increasing, without repeats")
-    return vals
+_ints = comma_list(int, "integers", lambda v: v >= 2, "sample sizes must be integers >= 2",
+                   increasing="sample sizes must be increasing, without repeats")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

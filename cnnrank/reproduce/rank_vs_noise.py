@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank.experiments.runs import RunConfig
+from cnnrank.reproduce._args import comma_list
 
 DESCRIPTION = ("The headline: stable rank of the data and of the trained filters versus background "
                "noise σ_p, with the learned dimension, the signal energy fraction and the measured "
@@ -38,14 +39,8 @@ TABLE_KEYS = ("data_stable_rank", "predicted_data_stable_rank", "filter_stable_r
               "expected_filter_stable_rank", "learned_dimension", "signal_energy_fraction", "test_acc", "regime")
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not vals or any(v < 0 or not np.isfinite(v) for v in vals):
-        raise argparse.ArgumentTypeError(f"{text!r}: noise levels must be finite and >= 0")
-    return vals
+_floats = comma_list(float, "numbers", lambda v: v >= 0 and bool(np.isfinite(v)),
+                     "noise levels must be finite and >= 0")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

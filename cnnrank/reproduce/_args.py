@@ -1,0 +1,27 @@
+"""Argument types shared by the commands: comma-separated lists of numbers."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def comma_list(convert: Callable[[str], Any], kind: str, check: Callable[[Any], bool], rule: str,
+               increasing: str | None = None) -> Callable[[str], tuple]:
+    """An argparse type for ``"a,b,c"``: each item converted by ``convert`` (else ``"… is not a
+    comma-separated list of <kind>"``); at least one item, each passing ``check`` (else ``rule``); with
+    ``increasing``, strictly increasing (else that message)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            vals = tuple(convert(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind}") from None
+        if not vals or not all(check(v) for v in vals):
+            raise argparse.ArgumentTypeError(f"{text!r}: {rule}")
+        if increasing is not None and list(vals) != sorted(set(vals)):
+            raise argparse.ArgumentTypeError(f"{text!r}: {increasing}")
+        return vals
+
+    return parse
