@@ -12,6 +12,7 @@ cancels the queued calls and ends the workers at once instead of waiting for the
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -80,7 +81,11 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __init__(self, workers: int) -> None:
         workers = check_int("workers", workers, minimum=1)
-        super().__init__(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+        # "spawn": a forked worker inherits locks held by the parent's other threads (the executor's
+        # manager thread, a watchdog) and was seen to hang for good inside threadpoolctl's library scan.
+        # A spawned worker starts clean and is still a direct child of this process (for the watchdog).
+        super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                         initializer=_worker_init, initargs=(os.getpid(),))
 
     def stop(self) -> None:
         """Cancel every queued call and terminate the workers now (calls running in them are lost)."""
