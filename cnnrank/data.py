@@ -393,23 +393,77 @@ class SignalNoiseModel:
             ``y_true`` (n,).
         """
         n = check_int("n", n, minimum=1)
+        return self._draw(n, [self.noise_std], rng)[0]
+
+    def sample_noise_levels(self, n: int, noise_levels: Any, rng: Any = None) -> list[PatchData]:
+        """Draw ``n`` samples once and return them at several noise levels (common random numbers).
+
+        Entry ``b`` is bit for bit ``self.replace(noise_std=noise_levels[b]).sample(n, rng=seed)``
+        for the same seed when the signal basis is canonical (with a random basis and
+        ``project_noise``, to rounding): the levels share the signals, labels, positions, label flips
+        and the unit background draw ``ξ``, whose patches are ``σ_b ξ``. Each entry's ``meta`` holds
+        ``"noise_family"``: the family's ``id`` (shared by the entries of one call), this entry's
+        ``scale`` ``σ_b`` and ``unit_X`` (the read-only patches at ``σ = 1``, one array shared by the
+        family), which :func:`cnnrank.batched.train_batched` uses to advance the levels with one Gram
+        matrix (docs/engines.md, "Noise sweeps").
+
+        Parameters
+        ----------
+        n : int
+            Number of samples, >= 1.
+        noise_levels : sequence of float
+            ``σ_p`` values, each >= 0 (at least one).
+        rng : None, int, SeedSequence or Generator
+            As in :meth:`sample`.
+
+        Returns
+        -------
+        list of PatchData, one per level
+        """
+        n = check_int("n", n, minimum=1)
+        levels = [check_real(f"noise_levels[{i}]", v, nonnegative=True)
+                  for i, v in enumerate(np.atleast_1d(np.asarray(noise_levels, dtype=object)).tolist())]
+        if not levels:
+            raise ValueError("noise_levels=[] is invalid: give at least one level")
+        return self._draw(n, levels, rng, family=True)
+
+    def _draw(self, n: int, levels: list[float], rng: Any, family: bool = False) -> list[PatchData]:
+        """The draws of :meth:`sample`, returned at each of ``levels`` (the noise scaled, then projected)."""
         rng = np.random.default_rng(check_rng("rng", rng))
-        check_allocation(8.0 * n * self.patches * self.d * 2, f"model.sample({n}) ({n} × {self.patches} patches "
-                         f"of dimension d={self.d}, float64, with the noise draw)",
+        copies = len(levels) + (1 if family else 0)
+        check_allocation(8.0 * n * self.patches * self.d * (1 + copies),
+                         f"model.sample({n}) ({n} × {self.patches} patches of dimension d={self.d}, float64, "
+                         f"with the noise draw{f', at {len(levels)} noise levels' if family else ''})",
                          "fewer samples, or the dimension-free model.sample_gram(n, m, init_std) with "
                          "cnnrank.train_implicit (its cost does not depend on d)")
         S = self.signals(rng)
         y_true, signal_id = self.draw_classes(n, rng)
         P, d = self.patches, self.d
         pos = self.draw_positions(n, rng)
-        noise = self.noise_std * rng.standard_normal((n, P - 1, d))
-        if self.project_noise and self.signal_norm > 0:
-            U = S / self.signal_norm  # orthonormal rows
-            noise -= (noise @ U.T) @ U
+        xi = rng.standard_normal((n, P - 1, d))
         y = self.draw_flips(y_true, rng)
-        X = np.empty((n, P, d))
         sig_mask = np.arange(P)[None, :] == pos[:, None]
-        X[sig_mask] = S[signal_id]
-        X[~sig_mask] = noise.reshape(n * (P - 1), d)
-        return PatchData(X=X, y=y, signals=S, signal_id=signal_id, signal_pos=pos, y_true=y_true,
-                         meta={"model": dataclasses.asdict(self)})
+        U = S / self.signal_norm if self.project_noise and self.signal_norm > 0 else None  # orthonormal rows
+
+        def patches(scale: float) -> np.ndarray:
+            noise = scale * xi if family or len(levels) > 1 else np.multiply(xi, scale, out=xi)
+            if U is not None:
+                noise -= (noise @ U.T) @ U
+            X = np.empty((n, P, d))
+            X[sig_mask] = S[signal_id]
+            X[~sig_mask] = noise.reshape(n * (P - 1), d)
+            return X
+
+        meta = {"model": dataclasses.asdict(self)}
+        out = []
+        unit = None
+        if family:
+            unit = _readonly(patches(1.0))
+            token = f"{id(unit):x}-{n}-{P}-{d}"
+        for level in levels:
+            m = dict(meta, model=dict(meta["model"], noise_std=level))
+            if family:
+                m["noise_family"] = {"id": token, "scale": float(level), "unit_X": unit}
+            out.append(PatchData(X=patches(level), y=y, signals=S, signal_id=signal_id, signal_pos=pos,
+                                 y_true=y_true, meta=m))
+        return out
