@@ -22,6 +22,20 @@ a group of such runs advances with ONE wide product per step,
 the single run's in-place ``dgemm`` with ``beta = 1`` with ``B·2m`` columns instead of ``2m``: every
 element comes from the same k-loop, so such runs equal their single runs bit for bit with OpenBLAS
 (tests/test_batched.py; another BLAS may tile the wider product differently: rounding level).
+**Noise families** (common random numbers): runs on the levels of one
+:meth:`SignalNoiseModel.sample_noise_levels` draw (training and test sets) hold patches ``σ_b ξ`` of
+one unit draw ``ξ``. Their Gram matrices are ``G_b = S_b G_1 S_b`` with ``S_b`` the diagonal of row
+scales (1 on signal patches, ``σ_b`` on background patches), so they are trained on the family's ONE
+unit Gram matrix ``G_1``, with ``Z'_b = S_b^{-1} Z_b`` and ``Ĉ'_b = S_b Ĉ_b`` as state:
+
+.. math::
+    [Z'_1 \dots Z'_B] \leftarrow [Z'_1 \dots Z'_B] + G_1\, [S_1\Delta\hat C_1 \dots S_B\Delta\hat C_B]
+
+(:class:`cnnrank.engines.gram.GramCore`, row scales). This equals training each level on its own
+``G_b`` to rounding level only (a different order of the same products; 1e-11 relative after a few
+hundred steps in tests/test_batched.py), and is marked in ``metadata["noise_family_scale"]``. A level
+``σ = 0`` (fewer distinct patches) and a member whose patches are not the family's are trained on
+their own Gram matrix.
 Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
 column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
 is what :func:`cnnrank.train.train` with ``engine="gram"`` (or :func:`cnnrank.train.train_implicit` for
@@ -89,28 +103,94 @@ def _pad(p: GramProblem, M: int, Mt: int | None, cache: dict[int, np.ndarray]) -
                        index=np.where(p.index == p.M, M, p.index), y=p.y, P=p.P, **kw)
 
 
-def _explicit_problems(nets_l: list, data_l: list, test_l: list) -> list[tuple[GramProblem, PatchRows]]:
-    """:meth:`GramProblem.from_vectors` for every run; runs on the same data and test objects get the
-    same ``G``, ``index`` and ``test_G`` arrays (computed once) and their own ``Z0``, ``WW0``,
-    ``test_Z0`` (the same calls as ``from_vectors``, so the same numbers)."""
+def _family_unit(d: PatchData | None, units: dict[str, PatchData]) -> tuple[PatchData, float] | None:
+    """The unit-noise data of ``d``'s noise family and ``d``'s scale, or ``None`` when ``d`` is not a
+    usable member (no marker, a zero scale, or background patches that are not ``scale ×`` the
+    family's unit patches, or signal patches that differ, to 1e-12 relative: then ``d`` is trained on
+    its own Gram matrix, as any run)."""
+    fam = d.meta.get("noise_family") if d is not None and isinstance(d.meta, dict) else None
+    if not isinstance(fam, dict) or d is None or not d.has_decomposition:
+        return None
+    unit, scale, key = fam.get("unit_X"), fam.get("scale"), fam.get("id")
+    if not isinstance(unit, np.ndarray) or unit.shape != d.X.shape or not isinstance(scale, float) or not scale > 0:
+        return None
+    noise = np.arange(d.P)[None, :] != np.asarray(d.signal_pos)[:, None]
+    factor = np.where(noise, scale, 1.0)[:, :, None]  # background patches σ ξ, signal patches as they are
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.abs(d.X)))
+        if not np.isfinite(top) or float(np.max(np.abs(d.X - factor * unit))) > 1e-12 * top:
+            return None
+    key = f"{key}/{id(unit)}"
+    base = units.get(key)
+    if base is None:
+        base = units[key] = PatchData(X=unit, y=d.y, signals=d.signals, signal_id=d.signal_id,
+                                      signal_pos=d.signal_pos, y_true=d.y_true)
+    elif not all(np.array_equal(np.asarray(getattr(base, k)), np.asarray(getattr(d, k)))
+                 for k in ("y", "signal_pos", "signal_id")):
+        return None
+    return base, float(scale)
+
+
+def _row_scales(rows: PatchRows, data: PatchData, scale: float) -> np.ndarray:
+    """``s_k`` of the distinct patches: 1 for a signal patch, ``scale`` for a background patch."""
+    assert data.signal_pos is not None
+    r = rows.reps
+    noise = (r % data.P) != np.asarray(data.signal_pos)[r // data.P]
+    return np.where(noise, scale, 1.0)
+
+
+def _pad_scales(scales: list[np.ndarray | None], size: int) -> np.ndarray | None:
+    """Row scales of every run as one (B, size) array (ones for runs without, and for padding), or
+    ``None`` when no run has any."""
+    if all(a is None for a in scales):
+        return None
+    out = np.ones((len(scales), size))
+    for b, a in enumerate(scales):  # set-up only
+        if a is not None:
+            out[b, : a.size] = a
+    return out
+
+
+def _explicit_problems(nets_l: list, data_l: list, test_l: list
+                       ) -> tuple[list[tuple[GramProblem, PatchRows]], list[np.ndarray | None], list[np.ndarray | None]]:
+    """:meth:`GramProblem.from_vectors` for every run, and the row scales of the noise-family runs.
+
+    Runs on the same data and test objects get the same ``G``, ``index`` and ``test_G`` arrays
+    (computed once) and their own ``Z0``, ``WW0``, ``test_Z0`` (the same calls as ``from_vectors``, so
+    the same numbers; shared between runs with the same initial filters). A run whose data (and test
+    set) are members of a noise family (:meth:`SignalNoiseModel.sample_noise_levels`) is built on the
+    family's unit-noise data instead, so that all levels share one ``G``, with row scales ``s_k``
+    (:class:`GramCore`)."""
+    units: dict[str, PatchData] = {}
     first: dict[tuple[int, int], tuple[GramProblem, PatchRows, PatchRows | None]] = {}
-    out = []
+    by_net: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+    out, scales, tscales = [], [], []
     for net, d, t in zip(nets_l, data_l, test_l):
-        key = (id(d), id(t))
+        fam, tfam = _family_unit(d, units), _family_unit(t, units)
+        if fam is not None and (t is None or tfam is not None):
+            d_run, t_run = fam[0], None if tfam is None else tfam[0]
+        else:
+            fam = tfam = None
+            d_run, t_run = d, t
+        key = (id(d_run), id(t_run))
         if key not in first:
-            p, rows = GramProblem.from_vectors(net.W, d, t)
+            p, rows = GramProblem.from_vectors(net.W, d_run, t_run)
             trows = None
-            if t is not None:
-                Xt2 = t.X.reshape(-1, t.X.shape[-1])
+            if t_run is not None:
+                Xt2 = t_run.X.reshape(-1, t_run.X.shape[-1])
                 trows = PatchRows(Xt2, distinct_patches(Xt2)[0])
             first[key] = (p, rows, trows)
-            out.append((p, rows))
-            continue
+            by_net[key + (id(net),)] = (p.Z0, p.WW0, p.test_Z0)
         p0, rows, trows = first[key]
-        Wf = np.asarray(net.W, dtype=np.float64).reshape(-1, d.X.shape[-1])
-        out.append((replace(p0, Z0=rows.product(Wf), WW0=Wf @ Wf.T,
-                            test_Z0=None if trows is None else trows.product(Wf)), rows))
-    return out
+        nkey = key + (id(net),)
+        if nkey not in by_net:
+            Wf = np.asarray(net.W, dtype=np.float64).reshape(-1, d_run.X.shape[-1])
+            by_net[nkey] = (rows.product(Wf), Wf @ Wf.T, None if trows is None else trows.product(Wf))
+        Z0, WW0, tZ0 = by_net[nkey]
+        out.append((p0 if Z0 is p0.Z0 else replace(p0, Z0=Z0, WW0=WW0, test_Z0=tZ0), rows))
+        scales.append(None if fam is None else _row_scales(rows, d_run, fam[1]))
+        tscales.append(None if tfam is None or trows is None else _row_scales(trows, tfam[0], tfam[1]))
+    return out, scales, tscales
 
 
 def _share_grams(problems: list[GramProblem]) -> list[GramProblem]:
@@ -197,6 +277,8 @@ def train_batched(
     data : PatchData or GramSample, or a sequence of them
         Training set per run (one is shared). ``GramSample`` runs (from
         :meth:`SignalNoiseModel.sample_gram`) are trained as by :func:`cnnrank.train.train_implicit`.
+        The levels of one :meth:`SignalNoiseModel.sample_noise_levels` draw (with test sets from
+        another such draw, or none) share one Gram matrix (module docstring: noise families).
     lr : float or sequence of float
         Step size per run (one is shared).
     steps : int
@@ -263,6 +345,8 @@ def train_batched(
     acts: list[Activation]
     problems: list[GramProblem]
     Xds: list[PatchRows | None]
+    scales_l: list[np.ndarray | None]
+    tscales_l: list[np.ndarray | None]
     if implicit:
         if test is not None:
             raise ValueError("test is invalid with GramSample runs: draw it with sample_gram(..., n_test=...)")
@@ -276,13 +360,14 @@ def train_batched(
                     cache[id(s)] = GramProblem.from_sample(s)
             problems = [cache[id(s)] for s in data_l]
         Xds = [None] * B
+        scales_l, tscales_l = [None] * B, [None] * B
     else:
         test_l = _broadcast("test", test, B)
         for net, d, t in zip(nets_l, data_l, test_l):
             check_training_inputs(net, d, t)
         acts = [net.activation for net in nets_l]
         with np.errstate(over="ignore", invalid="ignore"):  # huge data or filters diverge at step 0
-            built = _explicit_problems(nets_l, data_l, test_l)
+            built, scales_l, tscales_l = _explicit_problems(nets_l, data_l, test_l)
         problems, Xds = [p for p, _ in built], [x for _, x in built]
     if any(a != acts[0] for a in acts):
         raise ValueError("nets is invalid: every run of a batch must use the same activation")
@@ -295,20 +380,24 @@ def train_batched(
     Mt = max(G.shape[0] for G in test_Gs) if test_Gs else None
     pad_cache: dict[int, np.ndarray] = {}
     padded = [_pad(p, M, Mt, pad_cache) for p in _share_grams(problems)]
+    row_scales = (_pad_scales(scales_l, M), None if Mt is None else _pad_scales(tscales_l, Mt))
     groups = _groups(padded, M + 1, problems[0].m, chunk_bytes)
     chunk = max(len(g) for g in groups)
     limit = resolve(blas_threads, chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1))
     with _blas_threads(limit):
         out = _run_groups(padded, problems, nets_l, data_l, Xds, lrs, acts[0], implicit, groups, steps,
-                          record_every, started)
-    for t in out:
+                          record_every, started, row_scales)
+    for t, sc, d in zip(out, scales_l, data_l):
         t.metadata["blas_threads"] = limit
+        if sc is not None:  # trained on the family's Gram matrix with row scales
+            t.metadata["noise_family_scale"] = float(d.meta["noise_family"]["scale"])
     return out
 
 
 def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: list, data_l: list,
                 Xds: list, lrs: np.ndarray, act: Activation, implicit: bool, groups: list[list[int]],
-                steps: int, record_every: int, started: float) -> list[Trajectory]:
+                steps: int, record_every: int, started: float,
+                row_scales: tuple[np.ndarray | None, np.ndarray | None] = (None, None)) -> list[Trajectory]:
     """Advance the runs group by group (the runs of a group stacked) and assemble their trajectories."""
     B = len(padded)
     acts = [act]
@@ -317,7 +406,8 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
     diverged = np.full(B, -1, dtype=np.int64)
     out: list[Trajectory] = [None] * B  # type: ignore[list-item]
     for group in groups:  # each group runs start to finish: its state stays in cache
-        core = GramCore([padded[b] for b in group], acts[0])
+        sc, tsc = (None if a is None or np.all(a[group] == 1.0) else a[group] for a in row_scales)
+        core = GramCore([padded[b] for b in group], acts[0], scales=sc, test_scales=tsc)
         runs = np.array(group)
         div = np.full(core.B, -1, dtype=np.int64)
         current = 0

@@ -175,3 +175,84 @@ def test_equal_samples_share_and_equal_single_implicit_runs():
     for lr, g in zip([0.5, 1.0, 2.0], got):
         assert g.metadata["stacked"] == 3
         assert_same_runs(g, train_implicit(act, s, lr=lr, steps=60, record_every=20))
+
+
+# ---------------------------------------------------------------- noise families (common random numbers)
+FAMILY_TOL = 1e-11  # one Gram matrix with row scales instead of each level's own: rounding level
+
+
+@pytest.mark.parametrize("basis, project", [("canonical", True), ("random", True), ("canonical", False)])
+def test_sample_noise_levels_equals_sample_at_each_level(basis, project):
+    model = cnnrank.SignalNoiseModel(d=40, K=2, patches=4, noise_std=0.3, signal_basis=basis,
+                                     project_noise=project, signal_position="random", label_noise=0.1)
+    levels = [0.0, 0.3, 1.7]
+    family = model.sample_noise_levels(12, levels, rng=7)
+    for level, data in zip(levels, family):
+        want = model.replace(noise_std=level).sample(12, rng=7)
+        for name in ("X", "y", "y_true", "signals", "signal_id", "signal_pos"):
+            assert np.array_equal(getattr(data, name), getattr(want, name)), name
+        assert data.meta["noise_family"]["scale"] == level
+    assert len({id(d.meta["noise_family"]["unit_X"]) for d in family}) == 1
+    with pytest.raises(ValueError, match="noise_levels"):
+        model.sample_noise_levels(12, [0.1, -1.0], rng=0)
+    with pytest.raises(ValueError, match="noise_levels"):
+        model.sample_noise_levels(12, [], rng=0)
+
+
+def _family_runs(levels, lrs, n=16, seed=3):
+    model = cnnrank.SignalNoiseModel(d=80, K=2, patches=3, signal_norm=4.0, noise_std=0.5, balanced=True)
+    act = HuberizedReLU(1.0, 3.0)
+    data = model.sample_noise_levels(n, levels, rng=seed)
+    test = model.sample_noise_levels(10, levels, rng=seed + 1)
+    net = cnnrank.TwoLayerCNN.init(m=4, d=80, init_std=0.05, activation=act, rng=seed + 2)
+    return net, data, test, lrs
+
+
+@pytest.mark.parametrize("chunk_bytes", [float("inf"), 1.5 * 2**20, 1.0])
+def test_a_noise_family_shares_one_gram_matrix_and_equals_single_runs(chunk_bytes):
+    levels = [0.1, 0.4, 0.9, 2.0]
+    net, data, test, lrs = _family_runs(levels, None)
+    lrs = [1.0, 0.5, 1.0, 0.25]
+    got = train_batched(net, data, lrs, steps=120, record_every=20, test=test, chunk_bytes=chunk_bytes)
+    for d, t, lr, g in zip(data, test, lrs, got):
+        want = cnnrank.train(net, d, lr=lr, steps=120, record_every=20, test=t, engine="gram")
+        assert g.metadata["noise_family_scale"] == d.meta["noise_family"]["scale"]
+        for name in FIELDS:
+            assert rel(getattr(g, name), getattr(want, name)) <= FAMILY_TOL, (name, rel(getattr(g, name), getattr(want, name)))
+        assert np.array_equal(g.test_acc, want.test_acc)
+
+
+def test_family_runs_keep_their_own_data_and_seeds():
+    # the record's patches are each level's own, and two seeds are two families
+    model = cnnrank.SignalNoiseModel(d=80, K=2, patches=3, signal_norm=4.0, balanced=True)
+    act = HuberizedReLU(1.0, 3.0)
+    runs = []
+    for seed in (0, 1):
+        for d in model.sample_noise_levels(16, [0.3, 0.8], rng=seed):
+            runs.append((cnnrank.TwoLayerCNN.init(m=3, d=80, init_std=0.05, activation=act, rng=10 + seed), d))
+    got = train_batched([r[0] for r in runs], [r[1] for r in runs], 1.0, steps=60, record_every=30)
+    for (net, d), g in zip(runs, got):
+        assert np.array_equal(g.patches, d.X)
+        want = cnnrank.train(net, d, lr=1.0, steps=60, record_every=30, engine="gram")
+        assert rel(g.coef, want.coef) <= FAMILY_TOL and rel(g.W_final, want.W_final) <= FAMILY_TOL
+
+
+def test_zero_noise_and_forged_members_are_trained_on_their_own_gram_matrix():
+    levels = [0.0, 0.5]
+    net, data, test, _ = _family_runs(levels, None)
+    # a member whose patches are no longer the family's (replace keeps the marker in meta)
+    forged = data[1].replace(X=data[1].X * 1.5)
+    got = train_batched(net, [data[0], forged], 1.0, steps=40, record_every=20)
+    for d, g in zip([data[0], forged], got):
+        assert "noise_family_scale" not in g.metadata
+        want = cnnrank.train(net, d, lr=1.0, steps=40, record_every=20, engine="gram")
+        assert_equal_runs(g, want)
+
+
+def test_gram_core_rejects_bad_row_scales():
+    net, data, _, _ = _family_runs([0.5], None)
+    prob, _ = GramProblem.from_vectors(net.W, data[0])
+    with pytest.raises(ValueError, match="scales"):
+        GramCore([prob], HuberizedReLU(), scales=np.zeros((1, prob.M)))
+    with pytest.raises(ValueError, match="scales"):
+        GramCore([prob], HuberizedReLU(), scales=np.ones((2, prob.M)))

@@ -166,28 +166,48 @@ def _pad_sentinel(A: np.ndarray, rows: bool = True, cols: bool = True) -> np.nda
 
 
 class GramCore:
-    """``B`` coefficient-space gradient descents of one shape, advanced together.
+    r"""``B`` coefficient-space gradient descents of one shape, advanced together.
 
-    All state carries a leading batch axis ``b``; a step is one stacked product
-    ``(B, M+1, M+1) × (B, M+1, 2m)`` plus elementwise work on ``(B, M+1, 2m)``. Row ``M`` is the
-    zero-patch sentinel (zero Gram row and column, so its pre-activation stays 0 and ``σ(0) = 0``).
+    The state is stored filter-major: ``Zᵀ`` and ``Ĉᵀ`` of every run as ``(B, 2m, M+1)`` arrays, so that
+    the per-patch factors of a step (``h_k``, the row scales) broadcast along the contiguous axis and
+    the two filter signs are two contiguous halves. A step is one product ``Z += G ΔĈ`` per run (one
+    wide ``dgemm`` ``[Z_1 … Z_B] += G [ΔĈ_1 … ΔĈ_B]`` when the runs share ``G``, or a single run) plus
+    elementwise work on ``(B, 2m, M+1)``. Column ``M`` is the zero-patch sentinel (zero Gram row and
+    column, so its pre-activation stays 0 and ``σ(0) = 0``).
+
+    **Row scales** (noise sweeps with common random numbers, :mod:`cnnrank.batched`): with
+    ``scales`` (B, M) the problems are given in unit coordinates ``x̂'_k = x̂_k / s_k`` (background
+    patches at ``σ = 1``, so that runs at different noise levels hold the same ``G``), and run ``b``
+    trains on ``x̂_k = s_{b,k} x̂'_k``:
+
+    .. math::
+        G_b = S_b G S_b,\quad Z_b = S_b Z'_b,\quad \hat C'_b = S_b \hat C_b,\quad
+        Z'_b \leftarrow Z'_b + G\,\Delta\hat C'_b,\quad \Delta\hat C'_b = S_b \Delta\hat C_b,
+
+    i.e. one extra row scaling of ``Z'`` per step and ``h_k s_k`` in place of ``h_k``; equal to the
+    run on ``G_b`` to rounding. ``Cd`` then holds ``Ĉ'`` (so ``W = W_0 + Ĉ'ᵀ X̂'``), and
+    :meth:`coefficients` reports ``Ĉ = S⁻¹ Ĉ'``.
 
     Parameters
     ----------
     problems : sequence of GramProblem
         Same ``M``, ``m``, ``n``, ``P`` (and test sizes) for all.
     activation : Activation
+    scales, test_scales : ndarray, shape (B, M) and (B, Mt), optional
+        Positive row scales of the training (test) distinct patches; ``None`` means all ones.
     """
 
-    def __init__(self, problems: Sequence[GramProblem], activation: Activation) -> None:
+    def __init__(self, problems: Sequence[GramProblem], activation: Activation,
+                 scales: np.ndarray | None = None, test_scales: np.ndarray | None = None) -> None:
         if len(problems) < 1:
             raise ValueError("problems=[] is invalid: need at least one problem")
         p0 = problems[0]
         self.activation = activation
         self.B, self.M, self.m, self.n, self.P = len(problems), p0.M, p0.m, p0.n, p0.P
+        B, M, m = self.B, self.M, self.m
         # one Gram matrix for runs on the same data (the same array object): stored once, and the
-        # step's product is one wide ``dgemm`` G [ΔĈ_1 … ΔĈ_B] on a (M+1, B, 2m) layout of Z and ΔĈ
-        self.shared_G = self.B > 1 and all(p.G is p0.G for p in problems)
+        # step's product is one wide ``dgemm`` G [ΔĈ_1 … ΔĈ_B]
+        self.shared_G = B > 1 and all(p.G is p0.G for p in problems)
         if self.shared_G:
             self.G = _pad_sentinel(np.asarray(p0.G, dtype=np.float64))[None]
         else:
@@ -196,28 +216,23 @@ class GramCore:
         self.WW0 = _stack([p.WW0 for p in problems], "WW0")
         self.index = _stack([p.index for p in problems], "index")
         self.y = _stack([p.y for p in problems], "y")
-        self.s = filter_signs(self.m)
-        if self.shared_G:  # Z[b] is a (M+1, 2m) slice of the wide (M+1, B·2m) matrix
-            self._Zw = np.empty((self.M + 1, self.B, 2 * self.m))
-            self.Z = self._Zw.transpose(1, 0, 2)
-            self.Z[...] = self.Z0
-        else:
-            self.Z = self.Z0.copy()
-        self.Cd = np.zeros_like(self.Z0)
+        self.s = filter_signs(m)
+        self.scales = None if scales is None else self._scales(scales, M, "scales")
+        self.ZT = np.ascontiguousarray(self.Z0.transpose(0, 2, 1))  # (B, 2m, M+1): Zᵀ (or Z'ᵀ)
+        self.CdT = np.zeros_like(self.ZT)
         # rows (i, p) whose distinct patch is shared: per-sample coefficients tracked separately,
         # padded across the batch with (row nP, sentinel patch) entries that never move
-        nP, M = self.n * self.P, self.M
+        nP = self.n * self.P
         counts = [np.bincount(ix, minlength=M + 1) for ix in self.index]
         shared = [np.flatnonzero((c[ix] > 1) & (ix < M)) for c, ix in zip(counts, self.index)]
         S = max(len(r) for r in shared)
-        self.srow = np.full((self.B, S), nP, dtype=np.int64)
-        self.spatch = np.full((self.B, S), M, dtype=np.int64)
+        self.srow = np.full((B, S), nP, dtype=np.int64)
+        self.spatch = np.full((B, S), M, dtype=np.int64)
         for b, r in enumerate(shared):  # set-up only
             self.srow[b, : len(r)] = r
             self.spatch[b, : len(r)] = self.index[b, r]
         self.ssample = np.minimum(self.srow // self.P, self.n - 1)
-        self.Cs = np.zeros((self.B, S, 2 * self.m))
-        self._offsets = (np.arange(self.B) * (M + 1))[:, None]
+        self.CsT = np.zeros((B, 2 * m, S))  # per-sample coefficients of the shared rows, filter-major
         self._kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
         self.has_test = p0.test_G is not None
         if self.has_test:
@@ -228,72 +243,143 @@ class GramCore:
             self.tZ0 = _pad_sentinel(_stack([p.test_Z0 for p in problems], "test_Z0"), cols=False)
             self.tindex = _stack([p.test_index for p in problems], "test_index")
             self.ty = _stack([p.test_y for p in problems], "test_y")
+            self.test_scales = (None if test_scales is None
+                                else self._scales(test_scales, self.tG.shape[-2] - 1, "test_scales"))
+
+    def _scales(self, scales: np.ndarray, size: int, name: str) -> np.ndarray:
+        """Row scales (B, size) checked and padded with a 1 for the sentinel: (B, size + 1)."""
+        a = np.asarray(scales, dtype=np.float64)
+        if a.shape != (self.B, size) or not np.all(np.isfinite(a)) or not np.all(a > 0):
+            raise ValueError(f"{name} has shape {a.shape} which is invalid: must be ({self.B}, {size}), finite "
+                             f"and > 0")
+        return np.concatenate([a, np.ones((self.B, 1))], axis=1)
+
+    # ---------------------------------------------------------------- views of the state
+    @property
+    def Z(self) -> np.ndarray:
+        """Pre-activations ``Z`` (B, M+1, 2m) (a copy when scaled; a view of the state otherwise)."""
+        Z = self.ZT if self.scales is None else self.ZT * self.scales[:, None, :]
+        return Z.transpose(0, 2, 1)
+
+    @property
+    def Cd(self) -> np.ndarray:
+        """Coefficients of the distinct patches in the problems' coordinates, (B, M+1, 2m) (a view):
+        ``Ĉ``, or ``Ĉ' = S Ĉ`` with row scales (``W = W_0 + Cdᵀ X̂'`` either way)."""
+        return self.CdT.transpose(0, 2, 1)
 
     # ---------------------------------------------------------------- pieces of a step
-    def _outputs(self, Z: np.ndarray, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)`` (reference path, used at records)."""
+    def _outputs(self, ZT: np.ndarray, index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)`` (filter-major, reference path used at records)."""
         m = self.m
-        val, grad = self.activation.value_and_grad(Z)
-        T = (val[..., :m].sum(axis=-1) - val[..., m:].sum(axis=-1)) / m  # (B, M+1)
-        flat = (index + (np.arange(Z.shape[0]) * Z.shape[1])[:, None]).reshape(-1)
-        f = np.take(T.reshape(-1), flat).reshape(Z.shape[0], n, -1).sum(axis=-1)
+        val, grad = self.activation.value_and_grad(ZT)
+        T = (val[:, :m].sum(axis=1) - val[:, m:].sum(axis=1)) / m  # (B, M+1)
+        flat = (index + (np.arange(ZT.shape[0]) * ZT.shape[2])[:, None]).reshape(-1)
+        f = np.take(T.reshape(-1), flat).reshape(ZT.shape[0], n, -1).sum(axis=-1)
         return f, val, grad
 
     def _make_kernel(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """A function ``Z -> (T, signed σ'(Z))`` writing into preallocated buffers.
+        """A function ``Zᵀ -> (T, σ'(Zᵀ))`` writing into preallocated buffers.
 
-        ``T[b, k] = (1/m) Σ_{j,r} j σ(Z[b, k, (j,r)])`` and ``signed[b, k, (j,r)] = j σ'(Z[b, k, (j,r)])``,
-        from :meth:`Activation.terms_and_grad` (``σ = Σ_k t_k / c_k``: each term is folded into ``T``
-        with the weights ``j / (m c_k)``).
+        ``T[b, k] = (1/m) Σ_{j,r} j σ(Z[b, k, (j,r)])`` from :meth:`Activation.terms_and_grad`
+        (``σ = Σ_k t_k / c_k``: each term is folded into ``T`` with the weights ``j / (m c_k)``); the
+        derivative is returned without the sign ``j`` (the step applies it to each half).
         """
-        act, m, shape = self.activation, self.m, self.Z.shape
+        act, m, shape = self.activation, self.m, self.ZT.shape
         s_m = self.s / m
-        buffers = (np.empty(shape), np.empty(shape), np.empty(shape))
-        T = np.empty(shape[:-1])
+        B, M1 = shape[0], shape[2]
+        pair = np.empty((B, 4 * m, M1))  # two work buffers side by side: two terms folded in one product
+        buffers = (pair[:, 2 * m:], pair[:, : 2 * m], np.empty(shape))
+        T = np.empty((B, M1))
         weights: dict[float, np.ndarray] = {1.0: s_m}
+        both: dict[tuple[float, float], np.ndarray] = {}
 
-        def kernel(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            terms, grad = act.terms_and_grad(Z, out=buffers)
+        def kernel(ZT: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            terms, grad = act.terms_and_grad(ZT, out=buffers)
+            if len(terms) == 2 and terms[0][1] is buffers[1] and terms[1][1] is buffers[0]:
+                key = (terms[0][0], terms[1][0])
+                w2 = both.get(key)
+                if w2 is None:
+                    w2 = both[key] = np.concatenate([s_m / key[0], s_m / key[1]])
+                np.matmul(w2, pair, out=T)
+                return T, grad
             for k, (c, t) in enumerate(terms):
                 w = weights.get(c)
                 if w is None:
                     w = weights[c] = s_m / c
                 if k == 0:
-                    np.matmul(t, w, out=T)
+                    np.matmul(w, t, out=T)
                 else:
-                    np.add(T, t @ w, out=T)
-            grad[..., m:] *= -1.0
+                    np.add(T, w @ t, out=T)
             return T, grad
         return kernel
 
-    def _make_update(self):
-        """``Z += G @ D`` in place: one BLAS ``dgemm`` with ``beta = 1`` for a single run, one wide
-        ``dgemm`` with ``beta = 1`` for a batch sharing ``G`` (the single run's call with ``B·2m``
-        rows of ``Zᵀ`` instead of ``2m``), one stacked ``matmul`` for another batch."""
-        if self.shared_G:
-            M1 = self.M + 1
-            G_T, Zw_T = self.G[0].T, self._Zw.reshape(M1, -1).T
-            Dw_T = self._Dw.reshape(M1, -1).T  # D is a view of _Dw
+    def _make_update(self) -> Callable[[np.ndarray], None]:
+        """``Z += G D`` in place. Runs sharing ``G`` (and a single run): one BLAS ``dgemm`` with
+        ``beta = 1`` on the column-major ``(M+1, B·2m)`` view of the state, ``[Z_1 … Z_B] += G [D_1 … D_B]``
+        (a single run is the case ``B = 1``); other batches: one stacked ``matmul``."""
+        B, m, M1 = self.B, self.m, self.M + 1
+        if self.shared_G or B == 1:
+            GT = self.G[0].T  # Fortran-ordered view of the symmetric G: passed with trans_a
+            Z_F = self.ZT.reshape(B * 2 * m, M1).T
 
-            def update(D):
-                out = _dgemm(1.0, Dw_T, G_T, 1.0, Zw_T, overwrite_c=1)
-                if out is not Zw_T and not np.shares_memory(out, Zw_T):  # pragma: no cover - BLAS quirk
-                    Zw_T[...] = out
-            return update
-        if self.B == 1:
-            G_T, Z_T = self.G[0].T, self.Z[0].T  # Fortran-ordered views: Zᵀ ← Dᵀ Gᵀ + Zᵀ
+            def wide(DT: np.ndarray) -> None:
+                out = _dgemm(1.0, GT, DT.reshape(B * 2 * m, M1).T, 1.0, Z_F, trans_a=1, overwrite_c=1)
+                if out is not Z_F and not np.shares_memory(out, Z_F):  # pragma: no cover - BLAS quirk
+                    Z_F[...] = out
+            return wide
+        tmp = np.empty_like(self.ZT)
+        GT = self.G.transpose(0, 2, 1)
 
-            def update(D):
-                out = _dgemm(1.0, D[0].T, G_T, 1.0, Z_T, overwrite_c=1)
-                if out is not Z_T and not np.shares_memory(out, Z_T):  # pragma: no cover - BLAS quirk
-                    Z_T[...] = out
-            return update
-        tmp = np.empty_like(self.Z)
-
-        def update(D):
-            np.matmul(self.G, D, out=tmp)
-            self.Z += tmp
+        def update(DT: np.ndarray) -> None:
+            np.matmul(DT, GT, out=tmp)
+            self.ZT += tmp
         return update
+
+    def _make_shared(self) -> tuple[Callable[[np.ndarray, np.ndarray, np.ndarray], None], Callable[[], None]]:
+        """``(push, flush)`` for the rows whose distinct patch is shared by several samples.
+
+        Row ``r`` (sample ``i``, distinct patch ``k``) moves at each step by
+        ``j σ'(Z_{k,(j,r)}) · (-η g_i)``. ``push`` stores a step's signed derivatives at the ``U``
+        distinct shared patches, ``A_t`` (2m, U), and ``E_t`` (U, S) holding ``-η g_i`` at ``(u(r), r)``
+        (zeros elsewhere); ``flush`` adds ``Σ_t A_t E_t`` for the stored steps to ``Cs`` as one product
+        ``[A_1 … A_L] [E_1; …; E_L]`` (so the per-step cost is ``O(2m U + S)``, not ``O(2m S)``).
+        """
+        B, m, M1 = self.B, self.m, self.M + 1
+        S = self.srow.shape[1]
+        ushared = [np.unique(sp) for sp in self.spatch]
+        U = max(len(u) for u in ushared)
+        upatch = np.full((B, U), self.M, dtype=np.int64)
+        where = np.empty((B, S), dtype=np.int64)
+        for b, u in enumerate(ushared):  # set-up only
+            upatch[b, : len(u)] = u
+            where[b] = np.searchsorted(u, self.spatch[b])
+        rows = (np.arange(B)[:, None, None] * 2 * m + np.arange(2 * m)[None, :, None]) * M1
+        flat_u = (rows + upatch[:, None, :]).reshape(-1)
+        flat_e = ((np.arange(B)[:, None] * U + where) * S + np.arange(S)[None, :]).reshape(-1)
+        flat_ssample = (self.ssample + (np.arange(B) * self.n)[:, None]).reshape(-1)
+        L = max(1, min(64, (2**18) // max(1, B * U * (2 * m + S))))  # steps held (~2 MiB at most)
+        HA = np.empty((L, B, 2 * m, U))
+        HE = np.zeros((L, B, U, S))
+        held = [0]
+
+        def push(grad: np.ndarray, g: np.ndarray, lr_s: np.ndarray) -> None:
+            t = held[0]
+            A = HA[t]
+            np.take(grad.reshape(-1), flat_u, out=A.reshape(-1))
+            A[:, m:] *= -1.0
+            HE[t].reshape(-1)[flat_e] = np.take(g.reshape(-1), flat_ssample) * lr_s
+            held[0] = t + 1
+            if t + 1 == L:
+                flush()
+
+        def flush() -> None:
+            t = held[0]
+            if t:
+                A = HA[:t].transpose(1, 2, 0, 3).reshape(B, 2 * m, t * U)
+                E = HE[:t].transpose(1, 0, 2, 3).reshape(B, t * U, S)
+                self.CsT += A @ E
+                held[0] = 0
+        return push, flush
 
     def advance(self, steps: int, lr: float | np.ndarray) -> np.ndarray:
         """``steps`` gradient steps; ``lr`` scalar or (B,).
@@ -305,59 +391,64 @@ class GramCore:
         B, n, P, m, M1 = self.B, self.n, self.P, self.m, self.M + 1
         neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
         if self._kernel is None:
-            if self.shared_G:
-                self._Dw = np.empty((M1, B, 2 * m))
-                self._D = self._Dw.transpose(1, 0, 2)
-            else:
-                self._D = np.empty_like(self.Z)
+            self._Zs = None if self.scales is None else np.empty_like(self.ZT)
             self._kernel, self._update = self._make_kernel(), self._make_update()
-            self._flat_index = (self.index + self._offsets).reshape(-1)
-            self._flat_spatch = (self.spatch + self._offsets).reshape(-1)
-            self._flat_ssample = (self.ssample + (np.arange(B) * n)[:, None]).reshape(-1)
-            self._Ds = np.empty((self._flat_spatch.size, 2 * m))
+            self._push, self._flush = self._make_shared()
+            self._flat_index = (self.index + (np.arange(B) * M1)[:, None]).reshape(-1)
         kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] = self._kernel
-        update, D, Ds = self._update, self._D, self._Ds
+        update, push, Zs, scales = self._update, self._push, self._Zs, self.scales
         flat_index, y = self._flat_index, self.y
-        Cs2 = self.Cs.reshape(-1, 2 * m)
-        lr_s = np.repeat(neg_lr, self.Cs.shape[1])[:, None]
+        lr_s = np.repeat(neg_lr, self.srow.shape[1])
+        hneg = np.empty((B, 1, M1))
         bad = np.full(B, -1, dtype=np.int64)
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(steps):
-                T, grad = kernel(self.Z)
+                if scales is None:
+                    T, grad = kernel(self.ZT)
+                else:
+                    assert Zs is not None
+                    T, grad = kernel(np.multiply(self.ZT, scales[:, None, :], out=Zs))
                 f = np.take(T.reshape(-1), flat_index).reshape(B, n, P).sum(axis=2)
                 if not np.isfinite(f).all():
                     bad[(~np.isfinite(f).all(axis=1)) & (bad < 0)] = t
                 g = logistic_loss_derivative(y * f) * y / (n * m)  # (B, n)
                 h: np.ndarray = np.bincount(flat_index, weights=np.repeat(g, P, axis=1).reshape(-1),
-                                            minlength=B * M1).reshape(B, M1)
-                h *= neg_lr[:, None]
-                np.multiply(grad, h[..., None], out=D)  # ΔĈ = -η j h_k σ'(Z)
-                np.take(grad.reshape(B * M1, 2 * m), self._flat_spatch, axis=0, out=Ds)
-                Ds *= np.take(g.reshape(-1), self._flat_ssample)[:, None] * lr_s
-                Cs2 += Ds
-                self.Cd += D
-                update(D)
+                                            minlength=B * M1).reshape(B, 1, M1)
+                h *= neg_lr[:, None, None]
+                push(grad, g, lr_s)
+                if scales is not None:
+                    h *= scales[:, None, :]
+                np.negative(h, out=hneg)
+                DT = grad  # ΔĈ = -η j h_k σ'(Z) in place of σ'(Z), the sign j per half
+                np.multiply(grad[:, :m], h, out=DT[:, :m])
+                np.multiply(grad[:, m:], hneg, out=DT[:, m:])
+                self.CdT += DT
+                update(DT)
+            self._flush()
         return bad
 
     # ---------------------------------------------------------------- records
     def losses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Train loss and accuracy (B,), test loss and accuracy (B,) or None."""
         with np.errstate(over="ignore", invalid="ignore"):
-            f = self._outputs(self.Z, self.index, self.n)[0]
+            ZT = self.ZT if self.scales is None else self.ZT * self.scales[:, None, :]
+            f = self._outputs(ZT, self.index, self.n)[0]
             loss = logistic_loss(self.y * f).mean(axis=1)
             acc = (self.y * f > 0).mean(axis=1)
             if not self.has_test:
                 return loss, acc, None, None
-            Zt = self.tZ0 + np.matmul(self.tG, self.Cd)
-            ft = self._outputs(Zt, self.tindex, self.ty.shape[1])[0]
+            ZtT = self.tZ0.transpose(0, 2, 1) + np.matmul(self.CdT, self.tG.transpose(0, 2, 1))
+            if self.test_scales is not None:
+                ZtT *= self.test_scales[:, None, :]
+            ft = self._outputs(ZtT, self.tindex, self.ty.shape[1])[0]
             return loss, acc, logistic_loss(self.ty * ft).mean(axis=1), (self.ty * ft > 0).mean(axis=1)
 
     def filter_grams(self) -> tuple[np.ndarray, np.ndarray]:
-        """``W Wᵀ`` and ``(W - W0)(W - W0)ᵀ``, each (B, 2m, 2m), from ``2m``- and ``M``-sized products."""
-        Cd = self.Cd[:, :-1]
-        CdT = Cd.transpose(0, 2, 1)
+        """``W Wᵀ`` and ``(W - W0)(W - W0)ᵀ``, each (B, 2m, 2m), from ``2m``- and ``M``-sized products
+        (in the problems' coordinates: ``Ĉ'ᵀ G Ĉ' = Ĉᵀ G_b Ĉ`` with row scales)."""
+        CdT = self.CdT[:, :, :-1]
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged run of a batch gives inf/nan
-            learned = CdT @ (self.G[:, :-1, :-1] @ Cd)
+            learned = (CdT @ self.G[:, :-1, :-1]) @ CdT.transpose(0, 2, 1)
             learned = 0.5 * (learned + learned.transpose(0, 2, 1))
             cross = CdT @ self.Z0[:, :-1]
             return self.WW0 + cross + cross.transpose(0, 2, 1) + learned, learned
@@ -365,13 +456,11 @@ class GramCore:
     def coefficients(self) -> np.ndarray:
         """Patch coefficients ``c_{j,r,i,p}``, shape (B, 2, m, n, P)."""
         B, n, P, m = self.B, self.n, self.P, self.m
-        M1, nP1 = self.M + 1, n * P + 1
-        C = np.empty((B, nP1, 2 * m))
-        flat = (self.index + (np.arange(B) * M1)[:, None]).reshape(-1)
-        C[:, :-1] = np.take(self.Cd.reshape(B * M1, 2 * m), flat, axis=0).reshape(B, n * P, 2 * m)
-        C.reshape(B * nP1, 2 * m)[(self.srow + (np.arange(B) * nP1)[:, None]).reshape(-1)] = \
-            self.Cs.reshape(-1, 2 * m)
-        return C[:, :-1].transpose(0, 2, 1).reshape(B, 2, m, n, P)
+        CdT = self.CdT if self.scales is None else self.CdT / self.scales[:, None, :]
+        C = np.empty((B, 2 * m, n * P + 1))
+        C[:, :, :-1] = np.take_along_axis(CdT, self.index[:, None, :], axis=2)
+        np.put_along_axis(C, np.broadcast_to(self.srow[:, None, :], self.CsT.shape), self.CsT, axis=2)
+        return C[:, :, :-1].reshape(B, 2, m, n, P)
 
 
 class GramEngine(Engine):
