@@ -98,24 +98,27 @@ def bare_feature(nP: int, d: int, m2: int) -> float:
 
 
 def sweep(s: dict, out: dict) -> dict:
-    """24 runs (3 seeds × 4 noise levels × 2 step sizes): ``mode`` ``"sequential"`` (``train`` one by
-    one), ``"batched"`` (``train_batched``) or ``"loop"`` (the step loop alone: one stacked core of 24
-    runs against 24 single-run cores). Each mode runs in its own process, so neither inherits the
+    """24 runs (3 seeds × 4 noise levels × 2 step sizes; the levels of a seed drawn with common random
+    numbers by ``sample_noise_levels``, one initialization per seed): ``mode`` ``"sequential"``
+    (``train`` one by one, each level on its own data), ``"batched"`` (``train_batched``: the 8 runs of
+    a seed share one Gram matrix with row scales) or ``"loop"`` (the step loop alone: 3 family cores of
+    8 runs against 24 single-run cores). Each mode runs in its own process, so neither inherits the
     other's memory state."""
     import hashlib
 
-    from cnnrank.batched import train_batched
+    from cnnrank.batched import _explicit_problems, _pad_scales, train_batched
     from cnnrank.engines.gram import GramCore, GramProblem
     d, n, P, K, m, steps, mode = s["d"], s["n"], s["P"], s["K"], s["m"], s["steps"], s["mode"]
     act = cnnrank.HuberizedReLU(1.0, 3.0)
     nets, datas, lrs = [], [], []
     for seed in range(3):
-        for noise in (0.4, 0.8, 1.2, 1.6):
+        model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=5.0, noise_std=1.0, balanced=True)
+        family = model.sample_noise_levels(n, [v * np.sqrt(2000.0 / d) for v in (0.4, 0.8, 1.2, 1.6)], rng=seed)
+        net = cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.01, activation=act, rng=seed + 100)
+        for data in family:
             for lr in (1.0, 2.0):
-                model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=5.0,
-                                                 noise_std=noise * np.sqrt(2000.0 / d), balanced=True)
-                datas.append(model.sample(n, rng=seed))
-                nets.append(cnnrank.TwoLayerCNN.init(m=m, d=d, init_std=0.01, activation=act, rng=seed + 100))
+                datas.append(data)
+                nets.append(net)
                 lrs.append(lr)
     B = len(nets)
     out.update(B=B, mode=mode)
@@ -125,10 +128,13 @@ def sweep(s: dict, out: dict) -> dict:
         if any(p.M != M for p in probs):  # pragma: no cover - balanced data: every signal occurs
             raise SystemExit("unequal M")
         k = min(steps, 200)
-        big = GramCore(probs, act)
-        big.advance(2, np.array(lrs))
-        t_big = timeit(lambda: big.advance(k, np.array(lrs))) / k
-        del big
+        built, scales, _ = _explicit_problems(nets, datas, [None] * B)
+        fam = [GramCore([built[b][0] for b in range(i, i + 8)], act, scales=_pad_scales(scales[i: i + 8], M))
+               for i in range(0, B, 8)]
+        for c, i in zip(fam, range(0, B, 8)):
+            c.advance(2, np.array(lrs[i: i + 8]))
+        t_big = sum(timeit(lambda c=c, i=i: c.advance(k, np.array(lrs[i: i + 8]))) for c, i in zip(fam, range(0, B, 8))) / k
+        del fam
         t_one = 0.0
         for p, lr in zip(probs, lrs):
             c = GramCore([p], act)

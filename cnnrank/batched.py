@@ -216,12 +216,14 @@ def _share_grams(problems: list[GramProblem]) -> list[GramProblem]:
 def _groups(problems: list[GramProblem], M1: int, m: int, chunk_bytes: float) -> list[list[int]]:
     """Runs stacked together, as lists of run indices.
 
-    Runs holding the same Gram matrix (one array object, see :func:`_share_grams`) are stacked around
-    it: the matrix counts once and each run its two ``(M+1, 2m)`` operands of the wide product (``Z``
-    and ``ΔĈ``). Other runs are stacked in order, each counting its own ``(M+1)²`` matrix and ~8
-    ``(M+1, 2m)`` arrays. ``chunk_bytes`` bounds each group's working set (8 bytes a number)."""
+    Each stacked run counts its own ``(M+1)²`` matrix and ~8 ``(M+1, 2m)`` arrays against
+    ``chunk_bytes`` (8 bytes a number). Runs holding the same Gram matrix (one array object, see
+    :func:`_share_grams`) that do not all fit in one such stack are stacked around their matrix
+    instead: it counts once, and each run its two ``(M+1, 2m)`` operands of the wide product (``Z``
+    and ``ΔĈ``). Everything else is stacked in order."""
     gram, arrays = 8.0 * M1 * M1, 8.0 * M1 * 2 * m
     inf = chunk_bytes == float("inf")
+    k_stack = max(1, len(problems)) if inf else max(1, int(chunk_bytes // (gram + 8 * arrays)))
     by_G: dict[int, list[int]] = {}
     for b, p in enumerate(problems):
         by_G.setdefault(id(p.G), []).append(b)
@@ -229,13 +231,12 @@ def _groups(problems: list[GramProblem], M1: int, m: int, chunk_bytes: float) ->
     alone: list[int] = []
     for runs in by_G.values():
         k = len(runs) if inf else max(1, int((chunk_bytes - gram) // (2 * arrays)))
-        if len(runs) == 1 or k == 1:  # nothing to share within a group
+        if len(runs) == 1 or k == 1 or (not inf and k_stack >= len(runs)):  # small: stack with the rest
             alone += runs
             continue
         groups += [runs[i: i + k] for i in range(0, len(runs), k)]
     alone.sort()
-    k = max(1, len(alone)) if inf else max(1, int(chunk_bytes // (gram + 8 * arrays)))
-    groups += [alone[i: i + k] for i in range(0, len(alone), k)]
+    groups += [alone[i: i + k_stack] for i in range(0, len(alone), k_stack)]
     return sorted(groups)
 
 
@@ -292,11 +293,13 @@ def train_batched(
         ``(M+1)²`` Gram matrix and its ``(M+1, 2m)`` arrays, 8 bytes each) fits in it, and each group
         runs from start to finish before the next one starts. Stacking pays when a run is small (the
         per-step interpreter overhead is shared); once one run's working set fills the per-core cache
-        (about 2 MiB here: the paper regime, ``M = 264``, ``m = 40``), stacking more only streams the
-        Gram matrices from memory every step, so such runs advance one by one. Runs sharing one Gram
-        matrix count it once, plus the two ``(M+1, 2m)`` operands of the wide product per run (two
-        runs per group in the paper regime at the default budget). ``float("inf")`` stacks
-        everything (all runs on one data set in one group).
+        (the paper regime, ``M = 264``, ``m = 40``, already exceeds the 512 KiB per-core L2 cache
+        here), stacking more only streams the Gram matrices from memory every step, so such runs
+        advance one by one. Runs sharing one Gram matrix (one data set, or one noise family) that do
+        not fit in one such stack are grouped around it instead: it counts once, plus the two
+        ``(M+1, 2m)`` operands of the wide product per run (two runs per group in the paper regime at
+        the default budget). ``float("inf")`` stacks everything (all runs sharing a Gram matrix in
+        one group).
     blas_threads : "auto", int or None
         BLAS threads while training, as in :func:`cnnrank.train.train`: ``"auto"`` uses one thread when a
         group's stacked step costs under :data:`cnnrank._blas.SMALL_STEP_FLOPS`, ``None`` leaves BLAS
