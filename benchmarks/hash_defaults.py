@@ -2,6 +2,13 @@
 
     python benchmarks/hash_defaults.py --out benchmarks/default_hashes.json          # record
     python benchmarks/hash_defaults.py --check benchmarks/default_hashes.json        # compare
+    python benchmarks/hash_defaults.py --only simulate --keep OLD                      # keep the outputs
+    python benchmarks/hash_defaults.py --diff OLD NEW                                  # how far apart
+
+``--diff`` compares two kept output folders number by number (the JSON files, timings dropped):
+per file, the largest relative difference ``|a - b| / max(|a|, |b|)`` of the numbers and the count
+of entries that differ otherwise (strings, integers, ``null``) — for a change that is meant to move
+results by rounding only.
 
 Each command runs with its defaults (``--quick`` where marked) into a temporary folder; every JSON
 it writes is loaded, keys that hold timings or versions are dropped, and the rest is hashed
@@ -74,18 +81,60 @@ def fingerprint(folder: Path) -> dict[str, str]:
     return out
 
 
-def run_all(names: list[str]) -> dict[str, dict[str, str]]:
+def run_all(names: list[str], keep: Path | None = None) -> dict[str, dict[str, str]]:
     result = {}
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) if keep is None else keep / name.split()[0]
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "cnnrank", *COMMANDS[name], "--out", tmp],
+            proc = subprocess.run([sys.executable, "-m", "cnnrank", *COMMANDS[name], "--out", str(folder)],
                                   capture_output=True, text=True, cwd=ROOT)
             if proc.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{proc.stderr}")
-            result[name] = fingerprint(Path(tmp))
+            result[name] = fingerprint(folder)
             print(f"{name}: {len(result[name])} files hashed in {time.perf_counter() - start:.1f} s", flush=True)
     return result
+
+
+def _pairs(a, b, path=""):
+    """Leaves of two stripped JSON values side by side: ``(path, a, b)``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            yield from _pairs(a.get(k), b.get(k), f"{path}/{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from _pairs(x, y, f"{path}[{i}]")
+    else:
+        yield path, a, b
+
+
+def diff(old: Path, new: Path) -> int:
+    """Print, per JSON file under both folders, the largest relative difference of their numbers."""
+    worst = 0.0
+    for path in sorted(new.rglob("*.json")):
+        rel = path.relative_to(new)
+        if "cells" in rel.parts or rel.name == "sweep.json" or not (old / rel).is_file():
+            continue
+        a = _strip(json.loads((old / rel).read_text()))
+        b = _strip(json.loads(path.read_text()))
+        big, where, other = 0.0, "", 0
+        for at, x, y in _pairs(a, b):
+            if isinstance(x, str) and isinstance(y, str) and x != y:
+                try:
+                    fx, fy = float(x), float(y)
+                except ValueError:
+                    other += 1
+                    continue
+                r = abs(fx - fy) / max(abs(fx), abs(fy))
+                if r > big:
+                    big, where = r, at
+            elif x != y:
+                other += 1
+        worst = max(worst, big)
+        print(f"{rel}: max relative difference {big:.1e}{f' (at {where})' if where else ''}, "
+              f"{other} other entries differ")
+    print(f"largest relative difference: {worst:.1e}")
+    return 0
 
 
 def main() -> int:
@@ -93,8 +142,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the fingerprints here")
     parser.add_argument("--check", type=Path, help="compare with recorded fingerprints")
     parser.add_argument("--only", nargs="*", default=list(COMMANDS), choices=list(COMMANDS))
+    parser.add_argument("--keep", type=Path, help="keep each command's outputs under KEEP/<command>")
+    parser.add_argument("--diff", type=Path, nargs=2, metavar=("OLD", "NEW"),
+                        help="compare two kept folders number by number (runs nothing)")
     args = parser.parse_args()
-    got = run_all(args.only)
+    if args.diff:
+        return diff(*args.diff)
+    got = run_all(args.only, args.keep)
     if args.out:
         args.out.write_text(json.dumps(got, indent=1) + "\n")
     if args.check:
