@@ -358,16 +358,16 @@ class GramCore:
         flat_e = ((np.arange(B)[:, None] * U + where) * S + np.arange(S)[None, :]).reshape(-1)
         flat_ssample = (self.ssample + (np.arange(B) * self.n)[:, None]).reshape(-1)
         L = max(1, min(64, (2**18) // max(1, B * U * (2 * m + S))))  # steps held (~2 MiB at most)
-        HA = np.empty((L, B, 2 * m, U))
-        HE = np.zeros((L, B, U, S))
+        HA = np.empty((L, B, 2 * m, U))  # unsigned σ' at the shared patches, per held step
+        He = np.empty((L, B, S))  # -η g_i of each shared row, per held step
+        E = np.zeros((L, B, U, S))  # He scattered to (u(r), r); the other entries stay 0
+        flat_E = (np.arange(L)[:, None] * (B * U * S) + flat_e[None, :]).reshape(-1)
         held = [0]
 
         def push(grad: np.ndarray, g: np.ndarray, lr_s: np.ndarray) -> None:
             t = held[0]
-            A = HA[t]
-            np.take(grad.reshape(-1), flat_u, out=A.reshape(-1))
-            A[:, m:] *= -1.0
-            HE[t].reshape(-1)[flat_e] = np.take(g.reshape(-1), flat_ssample) * lr_s
+            np.take(grad.reshape(-1), flat_u, out=HA[t].reshape(-1))
+            np.multiply(np.take(g.reshape(-1), flat_ssample), lr_s, out=He[t].reshape(-1))
             held[0] = t + 1
             if t + 1 == L:
                 flush()
@@ -375,9 +375,10 @@ class GramCore:
         def flush() -> None:
             t = held[0]
             if t:
+                E.reshape(-1)[flat_E[: t * B * S]] = He[:t].reshape(-1)
                 A = HA[:t].transpose(1, 2, 0, 3).reshape(B, 2 * m, t * U)
-                E = HE[:t].transpose(1, 0, 2, 3).reshape(B, t * U, S)
-                self.CsT += A @ E
+                A[:, m:] *= -1.0
+                self.CsT += A @ E[:t].transpose(1, 0, 2, 3).reshape(B, t * U, S)
                 held[0] = 0
         return push, flush
 
