@@ -179,11 +179,12 @@ def patch_matrix(X: Any) -> np.ndarray:
     return X.reshape(-1, X.shape[2])
 
 
-def data_rank_report(data: Any) -> dict[str, float]:
+def data_rank_report(data: Any, clean: bool = True) -> dict[str, float]:
     """Stable ranks of a :class:`~cnnrank.data.PatchData`'s sample and patch matrices.
 
     Returns a dict with ``data_stable_rank`` (n × Pd), ``patch_stable_rank`` (nP × d) and, when the
-    data know their background, ``clean_data_stable_rank`` and ``clean_patch_stable_rank``.
+    data know their background and ``clean`` is true, ``clean_data_stable_rank`` and
+    ``clean_patch_stable_rank`` (the same for every level of a noise family: compute them once).
     """
     if np.ndim(getattr(data, "X", np.zeros(0))) != 3:
         raise TypeError(f"data={type(data).__name__} is invalid: must be a cnnrank.PatchData (for an array X of "
@@ -192,10 +193,10 @@ def data_rank_report(data: Any) -> dict[str, float]:
         "data_stable_rank": stable_rank(data_matrix(data.X)),
         "patch_stable_rank": stable_rank(patch_matrix(data.X)),
     }
-    if getattr(data, "signal_pos", None) is not None:
-        clean = data.clean()
-        out["clean_data_stable_rank"] = stable_rank(data_matrix(clean.X))
-        out["clean_patch_stable_rank"] = stable_rank(patch_matrix(clean.X))
+    if clean and getattr(data, "signal_pos", None) is not None:
+        clean_data = data.clean()
+        out["clean_data_stable_rank"] = stable_rank(data_matrix(clean_data.X))
+        out["clean_patch_stable_rank"] = stable_rank(patch_matrix(clean_data.X))
     return out
 
 
