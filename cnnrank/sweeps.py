@@ -4,10 +4,15 @@
   stream per seed index. The same stream is used for every grid point of a seed index (common random
   numbers: at seed ``s`` the noise levels differ only by the noise scale), so curves over the grid are
   smooth and differences between grid points are not sampling noise. A cell's result depends only on
-  its configuration and its stream: identical whatever the executor.
+  its configuration and its stream: identical whatever the executor (grouped cells: to rounding level,
+  see below).
 * **Validation first.** Every cell's configuration (engine names included), the scale of the numbers
   it would produce and the size of the whole sweep are checked before anything is written.
-* **Executors.** ``executor=None`` runs the cells one by one in this process; any
+* **Groups.** Cells of one seed index whose configurations differ only in ``noise_std`` and ``lr``
+  (Gram engine, or ``"auto"``) run as one batched run (:func:`run_cell_group`, through
+  :func:`cnnrank.experiments.runs.run_group`): the same draws, each cell's numbers equal to its own run to
+  rounding level. ``run_sweep(..., group=False)`` runs every cell alone (:func:`run_cell`).
+* **Executors.** ``executor=None`` runs the cells (or groups) one by one in this process; any
   :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, :class:`cnnrank._parallel.WorkerPool`,
   a Dask ``Client.get_executor()``) runs them in parallel. Each finished cell is stored as it arrives;
   on a failing cell or an interrupt the queued cells are cancelled (a ``WorkerPool`` is stopped at
@@ -28,6 +33,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
@@ -40,10 +46,19 @@ from cnnrank._memory import check_allocation, format_bytes
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
-from cnnrank.experiments.runs import RunConfig, config_from_dict, run_once
+from cnnrank.experiments.runs import (
+    GROUP_FIELDS,
+    RunConfig,
+    RunOutcome,
+    _group_outcomes,
+    _step_cost,
+    config_from_dict,
+    run_once,
+)
 from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text
 
-__all__ = ["ENGINE_NAMES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_sweep", "sweep_from_file"]
+__all__ = ["ENGINE_NAMES", "GROUP_BYTES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_cell_group", "run_sweep",
+           "sweep_from_file"]
 
 #: the numbers recorded per cell (means over seeds are what figures show)
 METRICS = (
@@ -65,6 +80,14 @@ SCALE_LIMIT = 1e140
 #: estimated bytes per cell: its result in memory, and its file on disk (one file-system block)
 CELL_MEMORY_BYTES = 4096
 CELL_DISK_BYTES = 4096
+
+#: at most this many bytes of extra data per group of cells run together (each noise level of a group
+#: holds its own copy of the training and test patches, ``8 (n + n_test) P d`` bytes, the group one more
+#: for the unit draw, each run its records): larger groups are split
+GROUP_BYTES = 256 * 2**20
+
+#: the engines whose cells are grouped (``"auto"``: the runs where it picks the Gram engine are batched)
+_GROUPED_ENGINES = ("gram", "auto")
 
 STORE_FORMAT = 2
 _LOCK_NAME = ".sweep.lock"
@@ -252,6 +275,21 @@ class SweepSpec:
         return out
 
 
+def _seed_stream(root_seed: int, seed_index: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]
+
+
+def _cell_result(outcome: RunOutcome, seq: np.random.SeedSequence, root_seed: int, seed_index: int,
+                 seconds: float) -> dict[str, Any]:
+    scalars = outcome.scalars()
+    return {
+        "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
+        "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
+        "engine": outcome.trajectory.engine,
+        "seconds": float(seconds),
+    }
+
+
 def run_cell(config: dict[str, Any], root_seed: int, seed_index: int) -> dict[str, Any]:
     """Run one cell (a plain function of plain values, so any executor can ship it).
 
@@ -260,15 +298,47 @@ def run_cell(config: dict[str, Any], root_seed: int, seed_index: int) -> dict[st
     ``engine="implicit"`` on the dimension-free path: the same draws as ``cnnrank simulate --engine
     implicit`` with that stream).
     """
-    seq = np.random.SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]
+    seq = _seed_stream(root_seed, seed_index)
     outcome = run_once(RunConfig(**config), rng=seq)
-    scalars = outcome.scalars()
-    return {
-        "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
-        "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
-        "engine": outcome.trajectory.engine,
-        "seconds": float(outcome.trajectory.metadata.get("seconds", 0.0)),
-    }
+    return _cell_result(outcome, seq, root_seed, seed_index, outcome.trajectory.metadata.get("seconds", 0.0))
+
+
+def run_cell_group(configs: list[dict[str, Any]], root_seed: int, seed_index: int,
+                   errors: str = "raise") -> list[dict[str, Any]]:
+    """Run the cells of one seed index that differ only in ``noise_std`` and ``lr`` together.
+
+    A plain function of plain values, as :func:`run_cell`: the stream of ``seed_index`` goes to
+    :func:`cnnrank.experiments.runs.run_group` (one draw of the data at every noise level, one initial
+    network, the Gram-engine runs trained as one batch). Each dict is what ``run_cell(configs[b],
+    root_seed, seed_index)`` returns, its metrics equal to rounding level; ``seconds`` is the group's
+    wall time shared equally by its cells.
+
+    Parameters
+    ----------
+    configs : list of dict
+        Flat :class:`~cnnrank.experiments.RunConfig` dicts, equal except in ``noise_std`` and ``lr``.
+    root_seed, seed_index : int
+        As in :func:`run_cell`.
+    errors : {"raise", "return"}
+        ``"raise"``: the error of the first failing cell (in order) is raised, as :func:`run_cell`
+        raises it. ``"return"``: a failing cell's dict is ``{"error": exception}`` and the other
+        cells' results are kept (what :func:`run_sweep` uses, to name the failing cell).
+    """
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors={errors!r} is invalid: must be 'raise' or 'return'")
+    seq = _seed_stream(root_seed, seed_index)
+    started = time.perf_counter()
+    outcomes = _group_outcomes([RunConfig(**c) for c in configs], rng=seq)
+    seconds = (time.perf_counter() - started) / max(len(outcomes), 1)
+    out = []
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            if errors == "raise":
+                raise outcome
+            out.append({"error": outcome})
+        else:
+            out.append(_cell_result(outcome, seq, root_seed, seed_index, seconds))
+    return out
 
 
 def _spec_from_file_record(spec: Any, path: Any) -> dict[str, Any]:
@@ -634,12 +704,107 @@ def _is_local(executor: Executor | None) -> bool:
     return executor is None or isinstance(executor, (ProcessPoolExecutor, ThreadPoolExecutor))
 
 
+def _workers(executor: Executor | None) -> int:
+    """How many cells ``executor`` runs at once (1 when it does not say)."""
+    if executor is None:
+        return 1
+    count = getattr(executor, "_max_workers", None)  # ProcessPoolExecutor, WorkerPool, ThreadPoolExecutor
+    if isinstance(count, int) and count >= 1:
+        return count
+    client = getattr(executor, "_client", None)  # a Dask Client.get_executor()
+    try:
+        threads = sum(client.nthreads().values()) if client is not None else 1
+    except Exception:
+        threads = 1
+    return max(int(threads), 1)
+
+
+_Cell = tuple[str, dict[str, Any], int]
+
+
+def _group_key(config: dict[str, Any], seed_index: int) -> str | None:
+    """Cells with the same key can run as one group (``None``: this cell runs alone)."""
+    if config.get("engine") not in _GROUPED_ENGINES:
+        return None
+    shared = {k: v for k, v in config.items() if k not in GROUP_FIELDS}
+    return json.dumps([seed_index, shared], sort_keys=True)
+
+
+def _cell_cost(config: dict[str, Any]) -> float:
+    """Modelled flops of one cell (what orders and balances the units of a parallel sweep)."""
+    return _step_cost(RunConfig(**config)) * max(int(config["steps"]), 1)
+
+
+def _unit_bytes(unit: list[_Cell], configs: dict[str, dict[str, Any]]) -> float:
+    """Extra memory of a group: each noise level's training and test patches (and the family's unit draw),
+    each run's records."""
+    c = configs[unit[0][0]]
+    n, n_test, P, d, m = c["n"], c["n_test"], c["patches"], c["d"], c["m"]
+    levels = len({configs[cid]["noise_std"] for cid, _, _ in unit})
+    records = int(c["steps"]) // int(c["record_every"]) + 2
+    return 8.0 * (n + n_test) * P * d * (levels + 1) + len(unit) * 2 * 8.0 * 2 * m * n * P * records
+
+
+def _split(unit: list[_Cell], k: int) -> list[list[_Cell]]:
+    """``unit`` in ``k`` contiguous pieces whose sizes differ by at most one."""
+    k = max(1, min(k, len(unit)))
+    size, extra = divmod(len(unit), k)
+    out, at = [], 0
+    for i in range(k):
+        step = size + (1 if i < extra else 0)
+        out.append(unit[at: at + step])
+        at += step
+    return out
+
+
+def _plan(todo: list[_Cell], configs: dict[str, dict[str, Any]], group: bool, workers: int) -> list[list[_Cell]]:
+    """The units of work: single cells, and groups of cells that run together (each at most
+    :data:`GROUP_BYTES` of extra memory; with several workers, none costing more than a worker's share)."""
+    if not group:
+        return [[cell] for cell in todo]
+    units: list[list[_Cell]] = []
+    by_key: dict[str, list[_Cell]] = {}
+    for cell in todo:
+        key = _group_key(configs[cell[0]], cell[2])
+        if key is None:
+            units.append([cell])
+        elif key in by_key:
+            by_key[key].append(cell)
+        else:
+            by_key[key] = [cell]
+            units.append(by_key[key])
+    fitted: list[list[_Cell]] = []
+    for unit in units:
+        if len(unit) > 1:  # the cells of one noise level next to each other: they share their data
+            levels = list(dict.fromkeys(configs[cid]["noise_std"] for cid, _, _ in unit))
+            unit = sorted(unit, key=lambda cell: levels.index(configs[cell[0]]["noise_std"]))
+        k = 1
+        while k < len(unit) and any(_unit_bytes(piece, configs) > GROUP_BYTES for piece in _split(unit, k)):
+            k += 1
+        fitted += _split(unit, k)
+    if workers > 1:  # balanced units: no group longer than a worker's share of the sweep
+        cost = {id(u): sum(_cell_cost(configs[cid]) for cid, _, _ in u) for u in fitted}
+        share = sum(cost.values()) / workers
+        balanced: list[list[_Cell]] = []
+        for unit in fitted:
+            k = math.ceil(cost[id(unit)] / share) if share > 0 and len(unit) > 1 else 1
+            balanced += _split(unit, k)
+        fitted = balanced
+    return fitted
+
+
+def _group_where(unit: list[_Cell]) -> str:
+    cells = "; ".join(f"{cid} ({_fmt_point(point)})" for cid, point, _ in unit)
+    return f"sweep cells {cells} (seed index {unit[0][2]}, run as one group)"
+
+
 def run_sweep(
     spec: SweepSpec,
     store: str | os.PathLike | None = None,
     executor: Executor | None = None,
     progress: bool | None = None,
     on_cell: Callable[[str, dict], None] | None = None,
+    group: bool = True,
 ) -> SweepResult:
     """Run every cell of ``spec`` (only the missing ones when ``store`` already has some).
 
@@ -654,6 +819,12 @@ def run_sweep(
         Progress bar on stderr (``None``: only on a terminal).
     on_cell : callable, optional
         ``on_cell(cell_id, result)`` after each cell is stored.
+    group : bool
+        ``True`` (default): the missing cells of one seed index whose configurations differ only in
+        ``noise_std`` and ``lr`` (Gram engine or ``"auto"``) run together (:func:`run_cell_group`),
+        in groups of at most :data:`GROUP_BYTES` of extra data, split further so that every worker of
+        ``executor`` has work; every other cell alone. The numbers equal those of ``False`` to
+        rounding level. ``False``: every cell alone (:func:`run_cell`).
 
     Returns
     -------
@@ -668,8 +839,9 @@ def run_sweep(
         A stored file is not this sweep's (named, with how to fix it).
     Exception
         The error of the first failing cell, its message prefixed with the cell's id, grid
-        coordinates and seed index; the cells finished before it are stored, the queued ones
-        cancelled (a :class:`~cnnrank._parallel.WorkerPool` is stopped at once).
+        coordinates and seed index (the ids and coordinates of all its cells for an error of a whole
+        group); the cells finished before it are stored, the queued ones cancelled (a
+        :class:`~cnnrank._parallel.WorkerPool` is stopped at once).
     """
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec={type(spec).__name__} is invalid: must be a SweepSpec")
@@ -679,6 +851,8 @@ def run_sweep(
         raise TypeError(f"on_cell={on_cell!r:.40} is invalid: must be callable")
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress={progress!r:.40} is invalid: must be True, False or None")
+    if not isinstance(group, bool):
+        raise TypeError(f"group={group!r:.40} is invalid: must be True or False")
     store_path = None if store is None else Path(store)
     _check_size(spec, store_path, _is_local(executor))  # everything checked: from here on we write
     lock = None
@@ -687,14 +861,14 @@ def run_sweep(
         lock = _StoreLock(store_path)
     try:
         done = _open_store(store_path, spec) if store_path is not None else {}
-        return _run_cells(spec, store_path, executor, progress, on_cell, done)
+        return _run_cells(spec, store_path, executor, progress, on_cell, done, group)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | None, progress: bool | None,
-               on_cell: Callable[[str, dict], None] | None, done: dict[str, dict]) -> SweepResult:
+               on_cell: Callable[[str, dict], None] | None, done: dict[str, dict], group: bool = True) -> SweepResult:
     cells = spec.cells()
     todo = [(cid, point, s) for cid, point, s in cells if cid not in done]
     bar = progress_bar(len(cells), desc="sweep", enabled=progress)
@@ -713,29 +887,56 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         if on_cell is not None:
             on_cell(cid, res)
 
+    def settle(unit: list[_Cell], outcome: list[dict]) -> None:
+        """Store the unit's finished cells, then raise the first failing cell's error, naming it."""
+        failed = None
+        for cell, res in zip(unit, outcome):
+            if "error" in res:
+                failed = failed or (cell[0], res["error"])
+            else:
+                finish(*cell, res)
+        if failed is not None:
+            _name_cell(failed[1], where[failed[0]])
+            raise failed[1]
+
+    def submit(unit: list[_Cell]) -> tuple[Callable[..., Any], tuple]:
+        """The function and arguments that run ``unit``."""
+        if len(unit) == 1:
+            cid, _, s = unit[0]
+            return run_cell, (configs[cid], spec.root_seed, s)
+        return run_cell_group, ([configs[cid] for cid, _, _ in unit], spec.root_seed, unit[0][2], "return")
+
+    def unit_where(unit: list[_Cell]) -> str:
+        return where[unit[0][0]] if len(unit) == 1 else _group_where(unit)
+
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
+    units = _plan(todo, configs, group, _workers(executor))
     try:
         if executor is None:
-            for cid, point, s in todo:
+            for unit in units:
+                fn, args = submit(unit)
                 try:
-                    res = run_cell(configs[cid], spec.root_seed, s)
+                    res = fn(*args)
                 except Exception as exc:
-                    _name_cell(exc, where[cid])
+                    _name_cell(exc, unit_where(unit))
                     raise
-                finish(cid, point, s, res)
+                settle(unit, res if isinstance(res, list) else [res])
         else:
-            futures: dict[Future, tuple[str, dict, int]] = {
-                executor.submit(run_cell, configs[cid], spec.root_seed, s): (cid, point, s) for cid, point, s in todo
-            }
+            # the costliest units first, so that the last ones to finish are short
+            order = sorted(units, key=lambda u: -sum(_cell_cost(configs[cid]) for cid, _, _ in u))
+            futures: dict[Future, list[_Cell]] = {}
+            for unit in order:
+                fn, args = submit(unit)
+                futures[executor.submit(fn, *args)] = unit
             try:
                 for fut in as_completed(futures):
-                    cid, point, s = futures[fut]
+                    unit = futures[fut]
                     try:
                         res = fut.result()
                     except Exception as exc:
-                        _name_cell(exc, where[cid])
+                        _name_cell(exc, unit_where(unit))
                         raise
-                    finish(cid, point, s, res)
+                    settle(unit, res if isinstance(res, list) else [res])
             except BaseException:
                 for fut in futures:
                     fut.cancel()

@@ -9,11 +9,15 @@ reads and writes flat: ``RunConfig(noise_std=0.5, m=20)``, ``config.noise_std``,
 ``config.replace(steps=100)``, :meth:`RunConfig.to_dict` and :func:`config_from_dict`.
 :func:`run_once` draws the training set, a test set and the initial filters from three independent
 streams of one ``rng``, trains, and returns the trajectory together with the data's rank diagnostics.
+:func:`run_group` runs several configurations that differ only in ``noise_std`` and ``lr`` from one
+``rng`` as one batched Gram-engine run (:func:`cnnrank.batched.train_batched`), each equal to its
+:func:`run_once` to rounding level.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +31,8 @@ from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, fl
 from cnnrank.rank import data_rank_report
 from cnnrank.train import Trajectory, train
 
-__all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "RunConfig", "RunOutcome", "config_from_dict", "run_once"]
+__all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "GROUP_FIELDS", "RunConfig", "RunOutcome", "config_from_dict", "run_group",
+           "run_once"]
 
 #: the data model of the default run: the paper regime of docs/theory.md §5 (``d = 2000``,
 #: ``σ_p = 0.25``, balanced classes; the other fields are :class:`SignalNoiseModel`'s defaults)
@@ -38,6 +43,9 @@ _PARTS = {"data_model": field_names(SignalNoiseModel), "network": field_names(Ne
 
 #: the flat field names of a :class:`RunConfig`, in the order of :meth:`RunConfig.to_dict`
 FLAT_FIELDS: tuple[str, ...] = ("n", "n_test", *(name for names in _PARTS.values() for name in names))
+
+#: the fields in which the configurations of one :func:`run_group` may differ
+GROUP_FIELDS = ("noise_std", "lr")
 
 #: fields that :meth:`RunConfig.to_dict` writes only when they differ from their default (they were
 #: added after results files existed; a default configuration writes the same dict as before)
@@ -237,3 +245,124 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
         ranks = data_rank_report(data)
     traj.metadata["config"] = config.to_dict()
     return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=ranks)
+
+
+def _check_group(configs: Any) -> list[RunConfig]:
+    """``configs`` as a list, refused unless they are RunConfigs equal except in :data:`GROUP_FIELDS`."""
+    if isinstance(configs, RunConfig) or not isinstance(configs, Sequence) or len(configs) == 0:
+        raise ValueError(f"configs={configs!r:.80} is invalid: must be a non-empty list of RunConfig")
+    out = list(configs)
+    for i, c in enumerate(out):
+        if not isinstance(c, RunConfig):
+            raise TypeError(f"configs[{i}]={type(c).__name__} is invalid: must be a RunConfig")
+    if out[0].engine == "implicit":
+        raise ValueError("configs[0].engine='implicit' is invalid for run_group: the dimension-free runs draw "
+                         "their inner products, not vectors; run them with run_once")
+    shared = {k: v for k, v in out[0].to_dict().items() if k not in GROUP_FIELDS}
+    for i, c in enumerate(out[1:], start=1):
+        values = c.to_dict()
+        for k in FLAT_FIELDS:
+            if k not in GROUP_FIELDS and values.get(k) != shared.get(k):
+                raise ValueError(f"configs[{i}].{k}={values.get(k)!r} is invalid: the configurations of a group may "
+                                 f"differ only in {' and '.join(GROUP_FIELDS)} (configs[0].{k}={shared.get(k)!r})")
+    return out
+
+
+def run_group(configs: Sequence[RunConfig], rng: Any = None) -> list[RunOutcome]:
+    """Several runs that differ only in ``noise_std`` and ``lr``, on one draw, trained as one batch.
+
+    The same draws as :func:`run_once` with the same ``rng`` for each configuration: ``rng`` is split
+    into the streams of the training set, the test set and the initialization; the training and test
+    sets are drawn once and returned at each noise level
+    (:meth:`~cnnrank.data.SignalNoiseModel.sample_noise_levels`: the same labels, positions and
+    standard-normal background, scaled by ``σ_p``; each level bit for bit the ``sample`` of that level)
+    and one initial network serves every run. The runs on the Gram engine (``engine="gram"``, or
+    ``"auto"`` where :func:`cnnrank.engines.choose_engine` picks it for that level's data, as
+    :func:`cnnrank.train.train` does) are trained together by :func:`cnnrank.batched.train_batched`
+    (all in one group: runs of one level share one Gram matrix); any other (``"auto"`` choosing the
+    feature engine, ``"feature"``) by :func:`cnnrank.train.train` on the same data. BLAS threads as in
+    :func:`run_once`.
+
+    Each outcome equals ``run_once(configs[b], rng=<the same seed>)`` to rounding level (the same
+    trajectory, data, test set and data ranks; ``trajectory.metadata["config"]`` set). A run that blows
+    up is trained again alone, which raises the :class:`~cnnrank.TrainingDiverged` :func:`run_once`
+    raises.
+
+    Parameters
+    ----------
+    configs : sequence of RunConfig
+        At least one; equal except in :data:`GROUP_FIELDS` (``noise_std``, ``lr``); not
+        ``engine="implicit"``.
+    rng : None, int, SeedSequence or Generator
+        As in :func:`run_once` (a ``SeedSequence`` is spawned from, as there: pass a fresh one to repeat
+        a draw).
+
+    Returns
+    -------
+    list of RunOutcome, one per configuration, in order
+
+    Raises
+    ------
+    ValueError, TypeError
+        For configurations that differ elsewhere, or an implicit engine.
+    TrainingDiverged
+        The first run (in order) that blows up.
+    """
+    out: list[RunOutcome] = []
+    for outcome in _group_outcomes(configs, rng):
+        if isinstance(outcome, Exception):
+            raise outcome
+        out.append(outcome)
+    return out
+
+
+def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome | Exception]:
+    """:func:`run_group`, with the error of a run that fails in its place (the other runs kept)."""
+    from cnnrank.batched import train_batched
+    from cnnrank.engines import choose_engine
+
+    group = _check_group(configs)
+    first = group[0]
+    g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
+    model = first.model()
+    levels = list(dict.fromkeys(c.noise_std for c in group))
+    level_of = [levels.index(c.noise_std) for c in group]
+    limit = resolve("auto", _step_cost(first), shared=True)  # as run_once: the configs share their shapes
+    trajs: list[Trajectory | Exception | None] = [None] * len(group)
+    with blas_threads(limit):
+        data = model.sample_noise_levels(first.n, levels, rng=g_data)
+        tests: list[PatchData | None] = (list(model.sample_noise_levels(first.n_test, levels, rng=g_test))
+                                         if first.n_test > 0 else [None] * len(levels))
+        net = first.network.init(first.d, rng=g_init)
+        chosen: dict[int, str] = {}  # "auto": train's own choice, per level (it depends on the data)
+        for k in sorted(set(level_of)):
+            chosen[k] = choose_engine(net, data[k], first.steps)[0] if first.engine == "auto" else first.engine
+        batch = [b for b, k in enumerate(level_of) if chosen[k] == "gram"]
+        if batch:
+            batch_tests = [t for t in (tests[level_of[b]] for b in batch) if t is not None]
+            done = train_batched(net, [data[level_of[b]] for b in batch], [group[b].lr for b in batch], first.steps,
+                                 first.record_every, test=batch_tests or None, chunk_bytes=float("inf"),
+                                 blas_threads=limit)
+            for b, batched in zip(batch, done):
+                trajs[b] = batched
+        for b, c in enumerate(group):
+            got = trajs[b]
+            if not isinstance(got, Trajectory) or "diverged_at" in got.metadata:  # another engine, or a blow-up:
+                # trained alone, as run_once trains it
+                k = level_of[b]
+                try:
+                    trajs[b] = train(net, data[k], lr=c.lr, steps=c.steps, record_every=c.record_every,
+                                     test=tests[k], engine=c.engine, blas_threads=limit)
+                except Exception as exc:  # kept in the run's place; run_group raises it
+                    trajs[b] = exc
+        ranks = {k: data_rank_report(data[k]) for k in sorted(set(level_of))}
+    out: list[RunOutcome | Exception] = []
+    for b, c in enumerate(group):
+        traj = trajs[b]
+        if not isinstance(traj, Trajectory):
+            out.append(traj if isinstance(traj, Exception) else RuntimeError(f"configs[{b}] was not run"))
+            continue
+        traj.metadata["config"] = c.to_dict()
+        k = level_of[b]
+        out.append(RunOutcome(trajectory=traj, data=data[k], test=tests[k], data_ranks=dict(ranks[k])))
+    return out

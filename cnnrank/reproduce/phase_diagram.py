@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
+                        help="run every cell alone (default: the σ_p levels of one n and seed run together as "
+                             "one batched run, same numbers to rounding level)")
     add_run_arguments(parser, RunConfig(**{**HEADLINE.to_dict(), "steps": DEFAULT_STEPS}), swept={"noise_std": "--noise", "n": "--n-grid"})
     parser.set_defaults(steps=None)
 
@@ -111,7 +114,8 @@ def _sweep(args: argparse.Namespace, spec: Any) -> Any:
     from cnnrank.sweeps import run_sweep
 
     with sweep_executor(args.workers, args.dask) as executor:
-        return run_sweep(spec, store=args.out / "sweep", executor=executor, progress=False if args.quiet else None)
+        return run_sweep(spec, store=args.out / "sweep", executor=executor, progress=False if args.quiet else None,
+                         group=not args.cell_by_cell)
 
 
 def _run(args: argparse.Namespace, base: Any, spec: Any) -> int:

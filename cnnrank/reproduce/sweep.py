@@ -12,9 +12,10 @@ table (field -> list of values), and ``seeds`` / ``root_seed``::
     noise_std = [0.0, 0.5, 1.0]
     activation = ["huber3", "relu"]
 
-The format, resuming, the store's lock and the executors are described in docs/sweeps.md. ``--out``
-is locked while the sweep runs (a second sweep there fails at once). SIGTERM and Ctrl-C stop the sweep
-at once: the queued cells are cancelled, the workers end, the finished cells stay in the store.
+The format, resuming, the store's lock, the executors and the grouping of cells (``--cell-by-cell``
+runs every cell alone) are described in docs/sweeps.md. ``--out`` is locked while the sweep runs (a
+second sweep there fails at once). SIGTERM and Ctrl-C stop the sweep at once: the queued cells are
+cancelled, the workers end, the finished cells stay in the store.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
+    parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
+                        help="run every cell alone (default: cells that differ only in noise_std and lr run "
+                             "together as one batched run, same numbers to rounding level)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +65,8 @@ def _run(args: argparse.Namespace, spec: Any) -> int:
     from cnnrank.sweeps import run_sweep
 
     with sweep_executor(args.workers, args.dask) as executor:
-        res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None)
+        res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None,
+                        group=not args.cell_by_cell)
     record = res.to_json()
     record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
     atomic_write_text(args.out / "results.json", json.dumps(record, indent=1))
