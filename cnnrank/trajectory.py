@@ -76,43 +76,73 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData | GramSample) ->
     n, P = data.n, data.P
     if coef.shape[-2:] != (n, P):
         raise ValueError(f"coef has shape {coef.shape} which is invalid: last axes must be ({n}, {P})")
-    signal_pos, signal_id = np.asarray(data.signal_pos), np.asarray(data.signal_id)
+    lead = coef.shape[:-2]
+    # one gather per quantity on the flattened patch axis, patch (i, p) at i P + p (np.take would copy
+    # a non-contiguous coef for each gather: copy it once)
+    flat = np.ascontiguousarray(coef).reshape(lead + (n * P,))
+    first = np.arange(n) * P
+    signal_id = np.asarray(data.signal_id)
     sq_signals = data.signal_sq_norms
-    pos = np.broadcast_to(signal_pos[:, None], coef.shape[:-1] + (1,))
-    c_sig = np.take_along_axis(coef, pos, axis=-1)[..., 0]  # (..., n)
+    c_sig = np.take(flat, first + np.asarray(data.signal_pos), axis=-1)  # (..., n)
     onehot = np.zeros((n, sq_signals.shape[0]))
     onehot[np.arange(n), signal_id] = 1.0
     gamma = (c_sig @ onehot) * sq_signals
-    bg = np.broadcast_to(data.background_index, coef.shape[:-2] + (n, P - 1))
-    rho = np.take_along_axis(coef, bg, axis=-1) * data.noise_sq_norms
+    background = (first[:, None] + data.background_index).ravel()  # (n (P-1),)
+    rho = np.take(flat, background, axis=-1).reshape(lead + (n, P - 1)) * data.noise_sq_norms
     return gamma, rho
 
 
-def stable_ranks(grams: Sequence[np.ndarray]) -> np.ndarray:
+def stable_ranks(grams: Sequence[np.ndarray] | np.ndarray, eigenvalues: np.ndarray | None = None) -> np.ndarray:
     """:func:`~cnnrank.rank.stable_rank_from_gram` of each matrix (``tr G / λ_max``, docs/theory.md §5),
     as one stacked eigenvalue call; shape (len(grams),).
 
     A matrix whose largest entry is outside the range where the stacked call is exact (``1e-280`` to
     ``1e280``) goes through the rescaled :func:`~cnnrank.rank.stable_rank_from_gram`; a non-finite one
     (a blown-up record) gives NaN instead of an error.
+
+    Parameters
+    ----------
+    grams : sequence of ndarray (a, a), or ndarray (R, a, a)
+    eigenvalues : ndarray, shape (R, a), optional
+        ``np.linalg.eigvalsh`` of the symmetrized matrices ``(G + Gᵀ) / 2`` (ascending), when the caller
+        has computed them already: the stacked eigenvalue call is then skipped. The rows of non-finite
+        matrices do not matter (their stable rank is NaN).
     """
     if not len(grams):
         return np.zeros(0)
-    G = np.stack(grams)
-    G = 0.5 * (G + G.transpose(0, 2, 1))
+    G = _symmetrized(grams)
+    if eigenvalues is not None and eigenvalues.shape != G.shape[:2]:
+        raise ValueError(f"eigenvalues has shape {eigenvalues.shape} which is invalid: must be {G.shape[:2]}")
     finite = np.all(np.isfinite(G), axis=(1, 2))
     if not np.all(finite):
         G = np.where(finite[:, None, None], G, 0.0)
-    top = np.linalg.eigvalsh(G)[:, -1]
+    top = (np.linalg.eigvalsh(G) if eigenvalues is None else eigenvalues)[:, -1]
     tr = np.trace(G, axis1=1, axis2=2)
     out = np.zeros(len(grams))
     pos = top > 0
     out[pos] = tr[pos] / top[pos]
-    for i in range(len(grams)):
-        if finite[i] and np.any(G[i]) and not gram_in_safe_range(G[i]):
-            out[i] = stable_rank_from_gram(G[i])
+    # gram_in_safe_range is a test of the largest entry against an interval: when the smallest and the
+    # largest of the non-zero matrices' largest entries pass it, every matrix does (the usual case)
+    scale = np.max(np.abs(G), axis=(1, 2))  # 0 for a zero matrix and for a (zeroed) non-finite one
+    nonzero = scale[scale > 0]
+    if nonzero.size and not (gram_in_safe_range(nonzero.min(keepdims=True))
+                             and gram_in_safe_range(nonzero.max(keepdims=True))):
+        for i in np.flatnonzero(scale > 0):
+            if not gram_in_safe_range(G[i]):
+                out[i] = stable_rank_from_gram(G[i])
     out[~finite] = np.nan
     return out
+
+
+def _stacked(arrays: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """``arrays`` as one array with a leading record axis (an array is taken as it is, not copied)."""
+    return arrays if isinstance(arrays, np.ndarray) else np.stack(arrays)
+
+
+def _symmetrized(grams: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """``(G + Gᵀ) / 2`` of each matrix of a stack (R, a, a)."""
+    G = _stacked(grams)
+    return 0.5 * (G + G.transpose(0, 2, 1))
 
 
 def _with_overrides(ranks: np.ndarray, overrides: Sequence[float | None]) -> np.ndarray:
@@ -231,7 +261,10 @@ class Trajectory(SavableResult):
         """
         R = len(snaps)
         n, P = data.n, data.P
-        coef = np.stack([s.coef for s in snaps]) if R else np.zeros((0, 2, m, n, P))
+        coef = np.zeros((0, 2, m, n, P))
+        if R:  # C order whatever the engine's layout: the gathers and reshapes below are then views
+            coef = np.empty((R, 2, m, n, P), dtype=np.result_type(*{s.coef.dtype for s in snaps}))
+            np.stack([s.coef for s in snaps], out=coef)
         gamma = rho = None
         signal_coords = None
         if data.has_decomposition:
@@ -239,9 +272,10 @@ class Trajectory(SavableResult):
             signal_coords = signal_patch_coordinates(data)
         learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
         finite = bool(np.all(np.isfinite(learned_grams)))
+        learned_eig = None  # one eigenvalue call for the singular values and the learned stable rank
         if finite and R:
-            sym = 0.5 * (learned_grams + learned_grams.transpose(0, 2, 1))
-            sv = np.sqrt(np.maximum(np.linalg.eigvalsh(sym), 0.0))[:, ::-1]
+            learned_eig = np.linalg.eigvalsh(_symmetrized(learned_grams))
+            sv = np.sqrt(np.maximum(learned_eig, 0.0))[:, ::-1]
         else:
             sv = np.full((R, 2 * m), np.nan)
         dim = frac = overlap = angles = None
@@ -273,7 +307,7 @@ class Trajectory(SavableResult):
             rho=rho,
             filter_stable_rank=_with_overrides(stable_ranks([s.filter_gram for s in snaps]),
                                                [s.filter_stable_rank for s in snaps]),
-            learned_stable_rank=_with_overrides(stable_ranks([s.learned_gram for s in snaps]),
+            learned_stable_rank=_with_overrides(stable_ranks(learned_grams, learned_eig),
                                                 [s.learned_stable_rank for s in snaps]),
             learned_singular_values=sv,
             learned_dimension=dim,
@@ -319,7 +353,10 @@ class Trajectory(SavableResult):
         for a in (self.train_loss, self.train_acc, self.test_loss, self.test_acc, self.coef, self.gamma,
                   self.rho, self.filter_stable_rank, self.learned_stable_rank):
             if a is not None and R:
-                ok &= np.all(np.isfinite(np.asarray(a, dtype=np.float64).reshape(R, -1)), axis=1)
+                a = np.asarray(a)
+                if a.dtype.kind not in "biufc":
+                    a = a.astype(np.float64)
+                ok &= np.isfinite(a).all(axis=tuple(range(1, a.ndim)))  # per record, without a reshaping copy
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if bad.size else R
 
