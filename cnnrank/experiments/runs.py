@@ -355,7 +355,11 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
                                      test=tests[k], engine=c.engine, blas_threads=limit)
                 except Exception as exc:  # kept in the run's place; run_group raises it
                     trajs[b] = exc
-        ranks = {k: data_rank_report(data[k]) for k in sorted(set(level_of))}
+        used = sorted(set(level_of))
+        ranks = {used[0]: data_rank_report(data[used[0]])}
+        clean = {k: v for k, v in ranks[used[0]].items() if k.startswith("clean_")}
+        for k in used[1:]:  # the clean data are the same bits at every level: their ranks once
+            ranks[k] = {**data_rank_report(data[k], clean=False), **clean}
     out: list[RunOutcome | Exception] = []
     for b, c in enumerate(group):
         traj = trajs[b]
