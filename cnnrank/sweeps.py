@@ -4,14 +4,15 @@
   stream per seed index. The same stream is used for every grid point of a seed index (common random
   numbers: at seed ``s`` the noise levels differ only by the noise scale), so curves over the grid are
   smooth and differences between grid points are not sampling noise. A cell's result depends only on
-  its configuration and its stream: identical whatever the executor (grouped cells: to rounding level,
-  see below).
+  its configuration and its stream: identical whatever the executor, and with grouping whatever the
+  grouping (a groupable cell left alone runs as a group of one).
 * **Validation first.** Every cell's configuration (engine names included), the scale of the numbers
   it would produce and the size of the whole sweep are checked before anything is written.
 * **Groups.** Cells of one seed index whose configurations differ only in ``noise_std`` and ``lr``
   (Gram engine, or ``"auto"``) run as one batched run (:func:`run_cell_group`, through
-  :func:`cnnrank.experiments.runs.run_group`): the same draws, each cell's numbers equal to its own run to
-  rounding level. ``run_sweep(..., group=False)`` runs every cell alone (:func:`run_cell`).
+  :func:`cnnrank.experiments.runs.run_group`): the same draws, each cell's numbers equal to its own run
+  (:func:`run_cell`) to rounding level. ``run_sweep(..., group=False)`` runs every cell alone with
+  :func:`run_cell`.
 * **Executors.** ``executor=None`` runs the cells (or groups) one by one in this process; any
   :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, :class:`cnnrank._parallel.WorkerPool`,
   a Dask ``Client.get_executor()``) runs them in parallel. Each finished cell is stored as it arrives;
@@ -901,9 +902,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
 
     def submit(unit: list[_Cell]) -> tuple[Callable[..., Any], tuple]:
         """The function and arguments that run ``unit``."""
-        if len(unit) == 1:
-            cid, _, s = unit[0]
+        cid, _, s = unit[0]
+        if len(unit) == 1 and (not group or _group_key(configs[cid], s) is None):
             return run_cell, (configs[cid], spec.root_seed, s)
+        # a groupable cell left alone (the last one on resume, a split) runs as a group of one: its
+        # bits do not depend on how the sweep was grouped, interrupted or spread over workers
         return run_cell_group, ([configs[cid] for cid, _, _ in unit], spec.root_seed, unit[0][2], "return")
 
     def unit_where(unit: list[_Cell]) -> str:

@@ -95,20 +95,25 @@ def test_resume_computes_only_the_missing_cells(cell_by_cell, tmp_path, monkeypa
     expected = sorted((p["noise_std"], p["lr"], s) for cid, p, s in SPEC.cells() if cid in missing)
     assert calls.computed == expected and len(expected) == 4
     _close(resumed, cell_by_cell)
+    uninterrupted = run_sweep(SPEC, progress=False)
+    for k in uninterrupted.values:  # a cell's bits do not depend on its group
+        np.testing.assert_array_equal(resumed.values[k], uninterrupted.values[k], err_msg=k)
     calls.cells.clear(), calls.groups.clear()
     run_sweep(SPEC, store=store, progress=False)  # everything stored: nothing runs
     assert calls.computed == []
 
 
-def test_feature_engine_and_groups_of_one_run_cell_by_cell(monkeypatch):
+def test_feature_engine_runs_cell_by_cell_and_a_lone_cell_as_a_group_of_one(monkeypatch):
     calls = _Calls(monkeypatch)
     spec = SweepSpec(base=BASE.replace(engine="feature", steps=20), grid={"noise_std": [0.1, 0.6]}, seeds=1)
     run_sweep(spec, progress=False)
     assert calls.groups == [] and len(calls.cells) == 2
     calls.cells.clear()
     single = SweepSpec(base=BASE.replace(steps=20), grid={"activation": ["huber3", "relu"]}, seeds=2)
-    run_sweep(single, progress=False)  # every group has one cell: nothing to share
-    assert calls.groups == [] and len(calls.cells) == 4
+    alone = run_sweep(single, progress=False)  # every group has one cell: a group of one each
+    assert calls.cells == [] and sorted(len(g) for g in calls.groups) == [1, 1, 1, 1]
+    # ... whose numbers are the cell's own run to rounding (its own Gram matrix there)
+    _close(alone, run_sweep(single, progress=False, group=False))
 
 
 def test_a_failing_cell_of_a_group_is_named_and_the_others_are_stored(tmp_path):
