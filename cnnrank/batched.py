@@ -105,21 +105,22 @@ def _pad(p: GramProblem, M: int, Mt: int | None, cache: dict[int, np.ndarray]) -
 
 def _family_unit(d: PatchData | None, units: dict[str, PatchData]) -> tuple[PatchData, float] | None:
     """The unit-noise data of ``d``'s noise family and ``d``'s scale, or ``None`` when ``d`` is not a
-    usable member (no marker, a zero scale, or background patches that are not ``scale ×`` the
-    family's unit patches, or signal patches that differ, to 1e-12 relative: then ``d`` is trained on
-    its own Gram matrix, as any run)."""
+    usable member (no marker, a zero scale, or patches other than the family drew whose background is
+    not ``scale ×`` the family's unit patches, or whose signal patches differ, to 1e-12 relative: then
+    ``d`` is trained on its own Gram matrix, as any run)."""
     fam = d.meta.get("noise_family") if d is not None and isinstance(d.meta, dict) else None
     if not isinstance(fam, dict) or d is None or not d.has_decomposition:
         return None
     unit, scale, key = fam.get("unit_X"), fam.get("scale"), fam.get("id")
     if not isinstance(unit, np.ndarray) or unit.shape != d.X.shape or not isinstance(scale, float) or not scale > 0:
         return None
-    noise = np.arange(d.P)[None, :] != np.asarray(d.signal_pos)[:, None]
-    factor = np.where(noise, scale, 1.0)[:, :, None]  # background patches σ ξ, signal patches as they are
-    with np.errstate(over="ignore", invalid="ignore"):
-        top = float(np.max(np.abs(d.X)))
-        if not np.isfinite(top) or float(np.max(np.abs(d.X - factor * unit))) > 1e-12 * top:
-            return None
+    if fam.get("X") is not d.X:  # not the patches the family drew (e.g. replace(X=...)): check them
+        noise = np.arange(d.P)[None, :] != np.asarray(d.signal_pos)[:, None]
+        factor = np.where(noise, scale, 1.0)[:, :, None]  # background patches σ ξ, signal patches as they are
+        with np.errstate(over="ignore", invalid="ignore"):
+            top = float(np.max(np.abs(d.X)))
+            if not np.isfinite(top) or float(np.max(np.abs(d.X - factor * unit))) > 1e-12 * top:
+                return None
     key = f"{key}/{id(unit)}"
     base = units.get(key)
     if base is None:

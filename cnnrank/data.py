@@ -403,8 +403,8 @@ class SignalNoiseModel:
         ``project_noise``, to rounding): the levels share the signals, labels, positions, label flips
         and the unit background draw ``ξ``, whose patches are ``σ_b ξ``. Each entry's ``meta`` holds
         ``"noise_family"``: the family's ``id`` (shared by the entries of one call), this entry's
-        ``scale`` ``σ_b`` and ``unit_X`` (the read-only patches at ``σ = 1``, one array shared by the
-        family), which :func:`cnnrank.batched.train_batched` uses to advance the levels with one Gram
+        ``scale`` ``σ_b``, ``unit_X`` (the read-only patches at ``σ = 1``, one array shared by the
+        family) and ``X`` (the entry's own patches, so that a copy with other patches is recognized), which :func:`cnnrank.batched.train_batched` uses to advance the levels with one Gram
         matrix (docs/engines.md, "Noise sweeps").
 
         Parameters
@@ -464,6 +464,9 @@ class SignalNoiseModel:
             m = dict(meta, model=dict(meta["model"], noise_std=level))
             if family:
                 m["noise_family"] = {"id": token, "scale": float(level), "unit_X": unit}
-            out.append(PatchData(X=patches(level), y=y, signals=S, signal_id=signal_id, signal_pos=pos,
-                                 y_true=y_true, meta=m))
+            data = PatchData(X=patches(level), y=y, signals=S, signal_id=signal_id, signal_pos=pos,
+                             y_true=y_true, meta=m)
+            if family:  # the member's own (read-only) patches: a consumer can tell them from a replace(X=...)
+                data.meta["noise_family"]["X"] = data.X
+            out.append(data)
         return out

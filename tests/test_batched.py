@@ -256,3 +256,12 @@ def test_gram_core_rejects_bad_row_scales():
         GramCore([prob], HuberizedReLU(), scales=np.zeros((1, prob.M)))
     with pytest.raises(ValueError, match="scales"):
         GramCore([prob], HuberizedReLU(), scales=np.ones((2, prob.M)))
+
+
+def test_a_member_with_other_patches_of_the_same_family_shape_is_checked_numerically():
+    # replace(X=...) keeps the family marker: patches equal to the family's (a copy) are used, others not
+    net, data, _, _ = _family_runs([0.3, 0.6], None)
+    copy = data[1].replace(X=np.array(data[1].X))
+    other = data[1].replace(X=data[1].X + 1e-6)
+    got = train_batched(net, [data[0], copy, other], 1.0, steps=30, record_every=30)
+    assert [g.metadata.get("noise_family_scale") for g in got] == [0.3, 0.6, None]

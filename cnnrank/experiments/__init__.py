@@ -2,8 +2,8 @@
 
 * :mod:`~cnnrank.experiments.specs` — :class:`NetworkSpec`, :class:`TrainingSpec` (the parts of every
   configuration);
-* :mod:`~cnnrank.experiments.runs` — :class:`RunConfig`, :func:`run_once` (grids of runs:
-  :mod:`cnnrank.sweeps`);
+* :mod:`~cnnrank.experiments.runs` — :class:`RunConfig`, :func:`run_once`, :func:`run_group` (runs that
+  differ only in ``noise_std`` and ``lr``, as one batch; grids of runs: :mod:`cnnrank.sweeps`);
 * :mod:`~cnnrank.experiments.real_images` — :class:`RealRankConfig`, :func:`run_real_rank` (stable rank
   of real images and of the filters versus background noise);
 * :mod:`~cnnrank.experiments.records` — the JSON records of the rank-versus-noise and
@@ -25,7 +25,16 @@ from cnnrank.experiments.real_images import (
     run_real_rank,
 )
 from cnnrank.experiments.records import benign_window, headline_record, headline_sentence, intrinsic_record
-from cnnrank.experiments.runs import DEFAULT_MODEL, FLAT_FIELDS, RunConfig, RunOutcome, config_from_dict, run_once
+from cnnrank.experiments.runs import (
+    DEFAULT_MODEL,
+    FLAT_FIELDS,
+    GROUP_FIELDS,
+    RunConfig,
+    RunOutcome,
+    config_from_dict,
+    run_group,
+    run_once,
+)
 from cnnrank.experiments.specs import NetworkSpec, TrainingSpec
 
 __all__ = [
@@ -33,6 +42,7 @@ __all__ = [
     "CLAIM_FRACTION_DROP",
     "DEFAULT_MODEL",
     "FLAT_FIELDS",
+    "GROUP_FIELDS",
     "NetworkSpec",
     "RealRankConfig",
     "RealRankResult",
@@ -50,6 +60,7 @@ __all__ = [
     "noisy_images",
     "phase_record",
     "preprocess_images",
+    "run_group",
     "run_once",
     "run_real_rank",
 ]
