@@ -63,8 +63,11 @@ def _start(tmp_path: Path, spec: SweepSpec) -> tuple[subprocess.Popen, Path, lis
     cfg = tmp_path / "sweep.json"
     cfg.write_text(json.dumps(spec.to_file_dict()))
     out = tmp_path / "out"
+    # SIGINT back to its default in the child: a test run started in the background of a non-interactive
+    # shell ignores SIGINT, and Python then installs no KeyboardInterrupt handler (the sweep would run on)
     proc = subprocess.Popen([sys.executable, "-m", "cnnrank", "sweep", str(cfg), "--out", str(out), "--workers", "2",
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and len(list((out / "cells").glob("*.json"))) < 2:
         time.sleep(0.02)
