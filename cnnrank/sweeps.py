@@ -603,6 +603,18 @@ def _create_meta(meta_path: Path, record: dict[str, Any]) -> bool:
         tmp.unlink(missing_ok=True)
 
 
+def _check_meta(store: Path) -> None:
+    """Refuse an existing ``sweep.json`` that is not a sweep's record (read only, before the lock; the
+    same check runs again under the lock in :func:`_open_store`)."""
+    meta_path = _store_paths(store)[0]
+    if not meta_path.is_file():
+        return
+    meta = _read_json(meta_path, "sweep store file")
+    if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), str):
+        raise ResultsFileError(f"sweep store file {str(meta_path)!r} is invalid: must be an object with the "
+                               f"sweep's fingerprint and definition (found {type(meta).__name__}); use another folder")
+
+
 def _open_store(store: Path, spec: SweepSpec) -> dict[str, dict]:
     """Check or create ``sweep.json`` and read the finished cells (the caller holds the lock)."""
     meta_path, cells_dir = _store_paths(store)
@@ -855,6 +867,8 @@ def run_sweep(
     if not isinstance(group, bool):
         raise TypeError(f"group={group!r:.40} is invalid: must be True or False")
     store_path = None if store is None else Path(store)
+    if store_path is not None:
+        _check_meta(store_path)  # a broken sweep.json is refused before anything (the lock file) is written
     _check_size(spec, store_path, _is_local(executor))  # everything checked: from here on we write
     lock = None
     if store_path is not None:

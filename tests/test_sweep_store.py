@@ -270,3 +270,13 @@ def test_two_sweeps_started_together_do_not_mix(tmp_path):
     stored = [json.loads(p.read_text()) for p in Path(out / "cells").glob("*.json")]
     assert len(stored) == winner.n_cells and {c["sweep"] for c in stored} == {winner.fingerprint()}
     assert json.loads((out / "sweep.json").read_text())["fingerprint"] == winner.fingerprint()
+
+
+@pytest.mark.parametrize("content", ["[]", "{", '{"spec": 1}'])
+def test_a_broken_sweep_json_is_refused_before_anything_is_written(tmp_path, content):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "sweep.json").write_text(content)
+    with pytest.raises(ValueError, match="sweep.json' is"):
+        run_sweep(SPEC, store=store, progress=False)
+    assert sorted(p.name for p in store.iterdir()) == ["sweep.json"]  # no lock file, no cells folder
