@@ -86,6 +86,7 @@ class WorkerPool(ProcessPoolExecutor):
         # A spawned worker starts clean and is still a direct child of this process (for the watchdog).
         super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                          initializer=_worker_init, initargs=(os.getpid(),))
+        self.workers = workers  #: the number of worker processes
 
     def stop(self) -> None:
         """Cancel every queued call and terminate the workers now (calls running in them are lost)."""
@@ -119,6 +120,25 @@ def make_executor(workers: int) -> Executor | None:
     if workers == 1:
         return None
     return WorkerPool(workers)
+
+
+def executor_workers(executor: Executor | None) -> int:
+    """How many calls ``executor`` runs at once: 1 for ``None``; :attr:`WorkerPool.workers`; a standard
+    library pool's ``max_workers``; the threads of a Dask ``Client.get_executor()``; 1 when it does not
+    say."""
+    if executor is None:
+        return 1
+    count = getattr(executor, "workers", None)
+    if count is None:  # ProcessPoolExecutor and ThreadPoolExecutor keep it private
+        count = getattr(executor, "_max_workers", None)
+    if isinstance(count, int) and count >= 1:
+        return count
+    client = getattr(executor, "_client", None)  # distributed's ClientExecutor
+    try:
+        threads = sum(client.nthreads().values()) if client is not None else 1
+    except Exception:  # a closed or unreachable cluster: plan for one worker
+        threads = 1
+    return max(int(threads), 1)
 
 
 def stop_executor(executor: Executor | None) -> None:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank._memory import check_allocation, format_bytes
+from cnnrank._parallel import executor_workers
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
@@ -717,21 +718,6 @@ def _is_local(executor: Executor | None) -> bool:
     return executor is None or isinstance(executor, (ProcessPoolExecutor, ThreadPoolExecutor))
 
 
-def _workers(executor: Executor | None) -> int:
-    """How many cells ``executor`` runs at once (1 when it does not say)."""
-    if executor is None:
-        return 1
-    count = getattr(executor, "_max_workers", None)  # ProcessPoolExecutor, WorkerPool, ThreadPoolExecutor
-    if isinstance(count, int) and count >= 1:
-        return count
-    client = getattr(executor, "_client", None)  # a Dask Client.get_executor()
-    try:
-        threads = sum(client.nthreads().values()) if client is not None else 1
-    except Exception:
-        threads = 1
-    return max(int(threads), 1)
-
-
 _Cell = tuple[str, dict[str, Any], int]
 
 
@@ -927,7 +913,7 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         return where[unit[0][0]] if len(unit) == 1 else _group_where(unit)
 
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
-    units = _plan(todo, configs, group, _workers(executor))
+    units = _plan(todo, configs, group, executor_workers(executor))
     try:
         if executor is None:
             for unit in units:

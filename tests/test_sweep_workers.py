@@ -123,3 +123,13 @@ def test_worker_pool_results_match_a_serial_run():
     serial = run_sweep(spec, progress=False)
     for k in serial.values:
         np.testing.assert_array_equal(pooled.values[k], serial.values[k], err_msg=k)
+
+
+def test_executor_workers_counts_what_each_executor_runs_at_once():
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
+    from cnnrank._parallel import executor_workers
+
+    with WorkerPool(2) as pool, ThreadPoolExecutor(3) as threads:
+        assert (executor_workers(None), executor_workers(pool), executor_workers(threads)) == (1, 2, 3)
+    assert executor_workers(Executor()) == 1  # an executor that does not say
