@@ -168,13 +168,17 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
         head += f"; {traj.engine} engine" if getattr(traj, "engine", None) else ""
     verdict = ""
     if getattr(traj, "signal_energy_fraction", None) is not None and traj.test_acc is not None and len(traj):
-        from cnnrank.subspace import measured_regime
+        from cnnrank.subspace import BENIGN_ENERGY_FRACTION, BENIGN_TEST_ACC, measured_regime
 
-        reg = str(measured_regime(traj.test_acc[-1], traj.signal_energy_fraction[-1]))
-        verdict = (f"measured {reg}: test acc {traj.test_acc[-1]:.3f}, signal energy "
-                   f"{traj.signal_energy_fraction[-1]:.3f}, learned dimension {traj.learned_dimension[-1]}")
-        if reg != "benign":
-            verdict += " — nothing learned above memorization; the rank claim does not apply"
+        acc, frac = float(traj.test_acc[-1]), float(traj.signal_energy_fraction[-1])
+        reg = str(measured_regime(acc, frac))
+        two_k = f" of 2K = {traj.gamma.shape[-1]}" if traj.gamma is not None else ""
+        verdict = (f"measured {reg}: test acc {acc:.3f}, signal energy {frac:.3f}, learned dimension "
+                   f"{traj.learned_dimension[-1]}{two_k}")
+        if reg != "benign":  # say which of the two conditions failed (docs/theory.md §4)
+            failed = [f"test acc < {BENIGN_TEST_ACC:g}"] if not acc >= BENIGN_TEST_ACC else []
+            failed += [f"signal energy < {BENIGN_ENERGY_FRACTION:g}"] if not frac >= BENIGN_ENERGY_FRACTION else []
+            verdict += f" — not benign ({' and '.join(failed)}): the rank claim does not apply"
     fig.suptitle("\n".join(t for t in (head, verdict) if t), fontsize=10)
     return fig
 
