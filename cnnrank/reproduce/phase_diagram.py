@@ -120,6 +120,7 @@ def _sweep(args: argparse.Namespace, spec: Any) -> Any:
 
 def _run(args: argparse.Namespace, base: Any, spec: Any) -> int:
     from cnnrank.experiments.phase import phase_record
+    from cnnrank.plotting import phase_diagram_figure
     from cnnrank.reproduce._output import written
     from cnnrank.reproduce.simulate import _save_figure
     from cnnrank.results import atomic_write_text
@@ -143,107 +144,3 @@ def _run(args: argparse.Namespace, base: Any, spec: Any) -> int:
     _save_figure(phase_diagram_figure(out), paths[1], dpi=130)
     print(written(paths))
     return 0
-
-
-def _edges(x: np.ndarray) -> np.ndarray:
-    """Cell edges on a log axis: geometric midpoints, the outer ones mirrored."""
-    lx = np.log(x)
-    if lx.size == 1:
-        return np.exp(np.array([lx[0] - 0.5, lx[0] + 0.5]))
-    mid = (lx[1:] + lx[:-1]) / 2
-    return np.exp(np.concatenate([[2 * lx[0] - mid[0]], mid, [2 * lx[-1] - mid[-1]]]))
-
-
-def _arr(rows: Any) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
-
-
-def phase_diagram_figure(record: dict[str, Any]) -> Any:
-    """The four-panel phase diagram of a ``phase_diagram.json`` record (a matplotlib ``Figure``).
-
-    Heatmaps over ``n`` (log, horizontal) and ``σ_p`` (log, vertical) of the test accuracy, the signal
-    energy fraction, the learned dimension / 2K (a dot where it equals 2K) and the data's / filters'
-    stable rank; on each the theory's benign boundary σ_p*(n), the data-rank take-off and the measured
-    0.9-accuracy contour (with its interpolated crossing per ``n``).
-    """
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    ns = np.asarray(record["n"], dtype=float)
-    sig = np.asarray(record["noise_std"], dtype=float)
-    shape = (ns.size, sig.size)
-    acc = _arr(record["test_acc"])
-    sef = _arr(record["signal_energy_fraction"])
-    two_k = float(record.get("clean_rank", 2 * record.get("K", 1)))
-    ld = _arr(record["learned_dimension"]) / two_k
-    ratio = _arr(record["data_stable_rank"]) / _arr(record["filter_stable_rank"])
-    for name, a in (("test_acc", acc), ("signal_energy_fraction", sef), ("learned_dimension", ld), ("ratio", ratio)):
-        if a.shape != shape:
-            raise ValueError(f"{name} has shape {a.shape}, expected (len(n), len(noise_std)) = {shape}")
-    theory_b = np.asarray(record["theory_boundary"], dtype=float)
-    meas = np.array([np.nan if v is None else v for v in record["measured_boundary"]], dtype=float)
-    takeoff = np.asarray(record["noise_takeoff"], dtype=float)
-    level = float(record.get("accuracy_level", 0.9))
-    xe, ye = _edges(ns), _edges(sig)
-    # the boundary is a power law in n: draw it across the whole axis (exponent from the record, 1/q)
-    xs = np.geomspace(xe[0], xe[-1], 100)
-    if ns.size > 1:
-        slope = np.polyfit(np.log(ns), np.log(theory_b), 1)
-        curve = np.exp(np.polyval(slope, np.log(xs)))
-    else:
-        curve = np.full_like(xs, theory_b[0])
-    tk = np.interp(np.log(xs), np.log(ns), takeoff)
-
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.6), sharex=True, sharey=True, constrained_layout=True)
-    ratio_pos = ratio[np.isfinite(ratio) & (ratio > 0)]
-    rmin, rmax = (float(ratio_pos.min()), float(ratio_pos.max())) if ratio_pos.size else (0.5, 2.0)
-    rnorm = LogNorm(vmin=min(rmin, 0.99), vmax=max(rmax, 1.01))
-    panels = [
-        (acc, "test accuracy", "test accuracy (fraction correct)", dict(cmap="viridis", vmin=0.5, vmax=1.0)),
-        (sef, "signal energy fraction", "share of learned energy in the signal span", dict(cmap="magma", vmin=0.0, vmax=1.0)),
-        (ld, "learned dimension / 2K", f"learned dimension / 2K  (2K = {two_k:g})", dict(cmap="cividis", vmin=0.0, vmax=1.0)),
-        (ratio, "data / filter stable rank", "srank(data) / srank(W)  (log scale)", dict(cmap="plasma", norm=rnorm)),
-    ]
-    for ax, (z, title, clabel, kw) in zip(axes.flat, panels):
-        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(z.T), shading="flat", **kw)
-        cb = fig.colorbar(mesh, ax=ax)
-        cb.set_label(clabel)
-        if title.startswith("learned dimension"):
-            full = np.argwhere(np.isclose(z, 1.0))
-            if full.size:
-                ax.scatter(ns[full[:, 0]], sig[full[:, 1]], s=22, marker="o", facecolors="white",
-                           edgecolors="black", linewidths=0.6, zorder=4, label="learned dimension = 2K")
-        ax.plot(xs, curve, color="white", lw=2.4, zorder=5)
-        ax.plot(xs, curve, color="black", lw=1.2, ls="--", zorder=6, label="theory: benign boundary σ_p*(n)")
-        ax.plot(xs, tk, color="tab:green", lw=1.6, ls=":", zorder=6, label="theory: data-rank take-off")
-        if ns.size > 1 and sig.size > 1 and np.nanmin(acc) < level < np.nanmax(acc):
-            ax.contour(ns, sig, acc.T, levels=[level], colors="red", linewidths=1.6, zorder=6)
-        ax.plot(ns, meas, "s", color="red", ms=5, mec="black", mew=0.5, zorder=7,
-                label=f"measured: test accuracy {level:g} contour")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(xe[0], xe[-1])
-        ax.set_ylim(ye[0], ye[-1])
-        ax.set_title(title)
-    for ax in axes[1]:
-        ax.set_xlabel("number of training samples n")
-        ax.set_xticks(ns)
-        ax.set_xticklabels([f"{int(v)}" for v in ns])
-        ax.minorticks_off()
-    for ax in axes[:, 0]:
-        ax.set_ylabel("background noise σ_p")
-        ax.set_yticks(sig)
-        ax.set_yticklabels([f"{v:g}" for v in sig])
-    extra = axes[1, 0].get_legend_handles_labels()
-    by_label = dict(zip(*axes[0, 0].get_legend_handles_labels()[::-1]))
-    by_label.update(dict(zip(extra[1], extra[0])))
-    fig.legend(list(by_label.values()), list(by_label.keys()), loc="outside lower center", ncol=2, frameon=False)
-    cfg = record.get("config", {})
-    fig.suptitle(f"Phase diagram: d={cfg.get('d', '?')}, K={record.get('K', '?')}, P={cfg.get('patches', '?')}, "
-                 f"m={cfg.get('m', '?')}, {cfg.get('activation', '?')}, {cfg.get('steps', '?')} steps; "
-                 f"mean over {record.get('seeds', {}).get('count', '?')} seed(s)")
-    return fig

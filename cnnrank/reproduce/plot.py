@@ -141,7 +141,7 @@ def _json_figures(path: Path) -> list[tuple[str, Any]]:
     record = _read_json(path)
     kind = _json_kind(record)
     if isinstance(record, dict) and "theory_boundary" in record:  # before rank-vs-noise: it has those keys too
-        from cnnrank.reproduce.phase_diagram import phase_diagram_figure
+        from cnnrank.plotting import phase_diagram_figure
 
         return [("", phase_diagram_figure(record))]
     if kind == "intrinsic-dimension":
