@@ -28,14 +28,17 @@ def rel(a, b):
     return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b)))
 
 
-def assert_equal_runs(a, b):
+def assert_equal_runs(a, b, tol=TOL, exact=False):
+    """Same records and numbers: bit for bit with ``exact``, else to ``tol`` relative (normwise)."""
     assert np.array_equal(a.steps, b.steps) and a.engine == b.engine and a.lr == b.lr
     for name in FIELDS:
         x, y = getattr(a, name), getattr(b, name)
         if y is None:
             assert x is None, name
+        elif exact:
+            assert np.array_equal(x, y), (name, rel(x, y))
         else:
-            assert rel(x, y) <= TOL, (name, rel(x, y))
+            assert rel(x, y) <= tol, (name, rel(x, y))
 
 
 @pytest.mark.parametrize("act, chunk_bytes", [(HuberizedReLU(1.0, 3.0), float("inf")), (ReLU(), 1.0),
@@ -129,15 +132,7 @@ BIT_FOR_BIT = "openblas" in _BLAS
 
 
 def assert_same_runs(a, b):
-    assert np.array_equal(a.steps, b.steps) and a.engine == b.engine and a.lr == b.lr
-    for name in FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        if y is None:
-            assert x is None, name
-        elif BIT_FOR_BIT:
-            assert np.array_equal(x, y), (name, rel(x, y))
-        else:
-            assert rel(x, y) <= 1e-13, (name, rel(x, y))
+    assert_equal_runs(a, b, tol=1e-13, exact=BIT_FOR_BIT)
 
 
 @pytest.mark.parametrize("m, act, chunk_bytes", [(3, HuberizedReLU(1.0, 3.0), float("inf")),

@@ -12,6 +12,7 @@ from cnnrank import TrainingDiverged
 from cnnrank.cli import main
 from cnnrank.experiments.runs import RunConfig, run_group, run_once
 from cnnrank.sweeps import SweepSpec, run_cell, run_cell_group, run_sweep
+from cnnrank.testing import assert_sweeps_equal
 
 BASE = RunConfig(n=24, d=60, K=2, patches=3, m=6, steps=60, record_every=20, engine="gram", n_test=32)
 SPEC = SweepSpec(base=BASE, grid={"noise_std": [0.1, 0.3, 0.6], "lr": [0.5, 1.0]}, seeds=2, root_seed=3)
@@ -19,13 +20,8 @@ SPEC = SweepSpec(base=BASE, grid={"noise_std": [0.1, 0.3, 0.6], "lr": [0.5, 1.0]
 EXACT = ("train_acc", "test_acc", "learned_dimension")
 
 
-def _close(a, b, rtol=1e-9):
-    assert a.values.keys() == b.values.keys()
-    for k in a.values:
-        if k in EXACT:
-            np.testing.assert_array_equal(a.values[k], b.values[k], err_msg=k)
-        else:
-            np.testing.assert_allclose(a.values[k], b.values[k], rtol=rtol, atol=0, err_msg=k)
+def _close(a, b):
+    assert_sweeps_equal(a, b, rtol=1e-9, exact=EXACT)
 
 
 class _Calls:
@@ -71,8 +67,7 @@ def test_thread_pool_groups_give_the_serial_numbers(cell_by_cell):
     serial = run_sweep(SPEC, progress=False)
     with ThreadPoolExecutor(2) as ex:
         pooled = run_sweep(SPEC, executor=ex, progress=False)
-    for k in serial.values:
-        np.testing.assert_array_equal(pooled.values[k], serial.values[k], err_msg=k)
+    assert_sweeps_equal(pooled, serial)
     _close(pooled, cell_by_cell)
 
 
@@ -96,8 +91,7 @@ def test_resume_computes_only_the_missing_cells(cell_by_cell, tmp_path, monkeypa
     assert calls.computed == expected and len(expected) == 4
     _close(resumed, cell_by_cell)
     uninterrupted = run_sweep(SPEC, progress=False)
-    for k in uninterrupted.values:  # a cell's bits do not depend on its group
-        np.testing.assert_array_equal(resumed.values[k], uninterrupted.values[k], err_msg=k)
+    assert_sweeps_equal(resumed, uninterrupted)  # a cell's bits do not depend on its group
     calls.cells.clear(), calls.groups.clear()
     run_sweep(SPEC, store=store, progress=False)  # everything stored: nothing runs
     assert calls.computed == []

@@ -13,17 +13,13 @@ import pytest
 from cnnrank.experiments import RunConfig
 from cnnrank.results import ResultsFileError, save_npz
 from cnnrank.sweeps import SweepResult, SweepSpec, _StoreLock, run_sweep, sweep_from_file
+from cnnrank.testing import assert_sweeps_equal
 
 TINY = RunConfig(n=8, n_test=8, d=20, K=2, m=2, steps=10, record_every=5, lr=0.5, init_std=0.05, engine="feature")
 #: a non-alphabetical grid of equal-length axes: a swap would go unnoticed by shapes
 GRID: dict[str, Sequence[Any]] = {"noise_std": [0.0, 1.0], "activation": ["huber3", "relu"]}
 SPEC = SweepSpec(base=TINY, grid=GRID, seeds=2, root_seed=5)
 
-
-def _same(a, b):
-    assert a.values.keys() == b.values.keys()
-    for k in a.values:
-        np.testing.assert_array_equal(a.values[k], b.values[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +30,14 @@ def serial():
 @pytest.fixture
 def store(tmp_path, serial):
     path = tmp_path / "store"
-    _same(serial, run_sweep(SPEC, store=path, progress=False))
+    assert_sweeps_equal(serial, run_sweep(SPEC, store=path, progress=False))
     return path
 
 
 def test_axis_order_survives_save_and_load(serial, tmp_path):
     back = SweepResult.load(serial.save(tmp_path / "r.npz"))
     assert list(back.grid) == ["noise_std", "activation"] and back.grid == GRID
-    _same(serial, back)
+    assert_sweeps_equal(serial, back)
     # the values at (σ_p = 1, relu) are those of the cell run with σ_p = 1 and relu
     one = run_sweep(SweepSpec(base=TINY, grid={"noise_std": [1.0], "activation": ["relu"]}, seeds=2, root_seed=5),
                     progress=False)
@@ -122,7 +118,7 @@ def test_cells_of_older_versions_are_recomputed(store, serial):
         cell = json.loads(p.read_text())
         p.write_text(json.dumps({k: cell[k] for k in ("metrics", "seed", "engine", "seconds")}))  # no identity
     ran = []
-    _same(serial, run_sweep(SPEC, store=store, progress=False, on_cell=lambda c, r: ran.append(c)))
+    assert_sweeps_equal(serial, run_sweep(SPEC, store=store, progress=False, on_cell=lambda c, r: ran.append(c)))
     assert len(ran) == len(SPEC.cells())
 
 
@@ -266,7 +262,7 @@ def test_two_sweeps_started_together_do_not_mix(tmp_path):
     assert rc == 2 and len(err.strip().splitlines()) == 1 and str(out) in err, err
     assert "another sweep is running in it" in err or "holds a different sweep" in err, err
     winner = specs[winners[0]]
-    _same(run_sweep(winner, progress=False), SweepResult.load(out / "results.npz"))
+    assert_sweeps_equal(run_sweep(winner, progress=False), SweepResult.load(out / "results.npz"))
     stored = [json.loads(p.read_text()) for p in Path(out / "cells").glob("*.json")]
     assert len(stored) == winner.n_cells and {c["sweep"] for c in stored} == {winner.fingerprint()}
     assert json.loads((out / "sweep.json").read_text())["fingerprint"] == winner.fingerprint()

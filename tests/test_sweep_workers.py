@@ -16,6 +16,7 @@ from cnnrank import TrainingDiverged
 from cnnrank._parallel import WorkerPool, make_executor
 from cnnrank.experiments import RunConfig
 from cnnrank.sweeps import SweepSpec, run_sweep
+from cnnrank.testing import assert_sweeps_equal
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
@@ -121,8 +122,7 @@ def test_worker_pool_results_match_a_serial_run():
     with WorkerPool(2) as pool:
         pooled = run_sweep(spec, executor=pool, progress=False)
     serial = run_sweep(spec, progress=False)
-    for k in serial.values:
-        np.testing.assert_array_equal(pooled.values[k], serial.values[k], err_msg=k)
+    assert_sweeps_equal(pooled, serial)
 
 
 def test_executor_workers_counts_what_each_executor_runs_at_once():

@@ -13,17 +13,13 @@ import pytest
 from cnnrank.experiments import RunConfig, config_from_dict
 from cnnrank.results import ResultsFileError
 from cnnrank.sweeps import SweepResult, SweepSpec, run_sweep, sweep_from_file
+from cnnrank.testing import assert_sweeps_equal
 
 TINY = RunConfig(n=16, n_test=16, d=40, K=2, m=3, steps=40, record_every=20, lr=0.5, init_std=0.05,
                  engine="feature")
 SPEC = SweepSpec(base=TINY, grid={"noise_std": [0.0, 0.5, 1.0], "activation": ["huber3", "relu"]},
                  seeds=2, root_seed=11)
 
-
-def _same(a: SweepResult, b: SweepResult) -> None:
-    assert a.values.keys() == b.values.keys()
-    for k in a.values:
-        np.testing.assert_array_equal(a.values[k], b.values[k], err_msg=k)
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +39,9 @@ def test_grid_shape_and_seed_streams(serial):
 
 def test_process_pool_gives_identical_results(serial):
     with ProcessPoolExecutor(2) as ex:
-        _same(serial, run_sweep(SPEC, executor=ex, progress=False))
+        assert_sweeps_equal(serial, run_sweep(SPEC, executor=ex, progress=False))
     with ThreadPoolExecutor(2) as ex:
-        _same(serial, run_sweep(SPEC, executor=ex, progress=False))
+        assert_sweeps_equal(serial, run_sweep(SPEC, executor=ex, progress=False))
 
 
 def test_interrupted_sweep_resumes_to_identical_results(serial, tmp_path):
@@ -63,7 +59,7 @@ def test_interrupted_sweep_resumes_to_identical_results(serial, tmp_path):
     again = []
     resumed = run_sweep(SPEC, store=store, on_cell=lambda c, r: again.append(c), progress=False)
     assert len(again) == 7 and not set(again) & set(seen)  # only the missing cells ran
-    _same(serial, resumed)
+    assert_sweeps_equal(serial, resumed)
 
 
 def test_killed_sweep_process_resumes_to_identical_results(serial, tmp_path):
@@ -83,7 +79,7 @@ def test_killed_sweep_process_resumes_to_identical_results(serial, tmp_path):
     assert n_before < 12, "the sweep finished before it could be killed"
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    _same(serial, SweepResult.load(store / "results.npz"))
+    assert_sweeps_equal(serial, SweepResult.load(store / "results.npz"))
 
 
 def test_store_refuses_a_different_sweep(tmp_path):
@@ -97,7 +93,7 @@ def test_store_refuses_a_different_sweep(tmp_path):
 def test_sweep_result_round_trip_and_errors(serial, tmp_path):
     path = serial.save(tmp_path / "r.npz")
     back = SweepResult.load(path)
-    _same(serial, back)
+    assert_sweeps_equal(serial, back)
     assert back.spec == serial.spec
     np.testing.assert_array_equal(back.mean("test_acc"), serial.mean("test_acc"))
     with pytest.raises(ValueError, match="metric='nope' is invalid"):
@@ -138,7 +134,7 @@ def test_sweep_on_a_local_dask_cluster(serial):
     distributed = pytest.importorskip("distributed", reason="the 'dist' extra (dask distributed) is not installed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
-            _same(serial, run_sweep(SPEC, executor=client.get_executor(), progress=False))
+            assert_sweeps_equal(serial, run_sweep(SPEC, executor=client.get_executor(), progress=False))
 
 
 def test_implicit_engine_in_a_sweep_and_the_example_file(tmp_path):
@@ -151,7 +147,7 @@ def test_implicit_engine_in_a_sweep_and_the_example_file(tmp_path):
     assert all(np.isfinite(v).all() for v in res.values.values())
     np.testing.assert_allclose(res.values["data_stable_rank"][0], res.values["clean_data_stable_rank"][0])
     with ThreadPoolExecutor(2) as ex:
-        _same(res, run_sweep(spec, executor=ex, progress=False))
+        assert_sweeps_equal(res, run_sweep(spec, executor=ex, progress=False))
     example = sweep_from_file(Path(__file__).resolve().parents[1] / "examples" / "noise_sweep.toml")
     assert list(example.grid) == ["noise_std", "activation"]
     small = SweepSpec(base=example.base.replace(n=8, n_test=8, d=40, m=2, steps=10, record_every=5),

@@ -7,6 +7,8 @@ r"""A testing toolkit for users of cnnrank (and for cnnrank's own tests).
 * :func:`taylor_slope` -- in the spirit of pymanopt's diagnostics: the slope of the first-order Taylor
   remainder :math:`|f(x + t v) - f(x) - t\langle \nabla f(x), v\rangle|` against ``t`` on a log-log
   scale, which is 2 for a correct gradient of a smooth function (robust where one step is not).
+* :func:`assert_sweeps_equal` -- two :class:`~cnnrank.sweeps.SweepResult` with the same metrics, bit for
+  bit or to a relative tolerance (e.g. a grouped sweep against the same sweep cell by cell).
 * :mod:`cnnrank.testing.strategies` -- hypothesis strategies for models, data and weights (needs the
   ``test`` extra).
 """
@@ -21,7 +23,7 @@ import numpy as np
 
 from cnnrank._validation import check_real, check_rng
 
-__all__ = ["GradCheck", "check_grad", "directional_check", "taylor_slope"]
+__all__ = ["GradCheck", "assert_sweeps_equal", "check_grad", "directional_check", "taylor_slope"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,24 @@ def taylor_slope(
     if keep.sum() < 2:
         return float("inf")  # remainder below rounding: the function is (locally) linear along v
     return float(np.polyfit(np.log(t[keep]), np.log(rem[keep]), 1)[0])
+
+
+def assert_sweeps_equal(a: Any, b: Any, rtol: float = 0.0, exact: tuple[str, ...] = ()) -> None:
+    """Assert that two sweep results hold the same metrics with the same shapes.
+
+    Every metric array (grid axes × seeds) must be bit for bit equal when ``rtol == 0``, else within
+    ``rtol`` relative (NaNs in the same places), except the metrics named in ``exact`` (counts such as
+    accuracies or the learned dimension), which must be equal in any case.
+
+    Raises
+    ------
+    AssertionError
+        Naming the first metric that differs.
+    """
+    rtol = check_real("rtol", rtol, nonnegative=True)
+    assert a.values.keys() == b.values.keys(), (sorted(a.values), sorted(b.values))
+    for k in a.values:
+        if rtol == 0 or k in exact:
+            np.testing.assert_array_equal(a.values[k], b.values[k], err_msg=k)
+        else:
+            np.testing.assert_allclose(a.values[k], b.values[k], rtol=rtol, atol=0, err_msg=k)
