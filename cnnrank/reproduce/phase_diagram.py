@@ -47,6 +47,7 @@ _ints = comma_list(int, "integers", lambda v: v >= 2, "sample sizes must be inte
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.experiments.runs import RunConfig
     from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._sweeping import add_executor_arguments
     from cnnrank.reproduce.rank_vs_noise import HEADLINE
     from cnnrank.reproduce.simulate import add_run_arguments
 
@@ -62,13 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"a small grid: n in {QUICK_N}, σ_p in {QUICK_NOISE}, 1 seed, {QUICK_STEPS} steps "
                              "(unless given)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
-    parser.add_argument("--dask", metavar="ADDRESS", default=None,
-                        help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
+    add_executor_arguments(parser, "the σ_p levels of one n and seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
-                        help="run every cell alone (default: the σ_p levels of one n and seed run together as "
-                             "one batched run, same numbers to rounding level)")
     add_run_arguments(parser, RunConfig(**{**HEADLINE.to_dict(), "steps": DEFAULT_STEPS}), swept={"noise_std": "--noise", "n": "--n-grid"})
     parser.set_defaults(steps=None)
 
@@ -87,21 +83,14 @@ def _settle(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._sweeping import check_executor_arguments
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec
 
     _settle(args)
     if args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds} is invalid: must be an integer >= 1")
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers} is invalid: must be an integer >= 1")
-    if args.dask is not None and args.workers != 1:
-        raise ValueError("--workers is invalid with --dask: the Dask cluster decides the workers")
-    if args.dask is not None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
+    check_executor_arguments(args)
     base = config_from_args(args)
     spec = SweepSpec(base=base, grid={"n": list(args.n_grid), "noise_std": list(args.noise)},
                      seeds=args.seeds, root_seed=args.seed)

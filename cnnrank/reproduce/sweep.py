@@ -31,21 +31,20 @@ DESCRIPTION = "Run a grid × seeds sweep from a TOML/JSON file; resumable; write
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._sweeping import add_executor_arguments
+
     parser.add_argument("config", type=Path, help="sweep definition (.toml or .json)")
     parser.add_argument("--out", type=Path, required=True, help="store folder (re-run to resume)")
-    parser.add_argument("--workers", type=int, default=1, help="local processes (default: 1)")
-    parser.add_argument("--dask", metavar="ADDRESS", default=None,
-                        help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
+    add_executor_arguments(parser, "cells that differ only in noise_std and lr")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
-                        help="run every cell alone (default: cells that differ only in noise_std and lr run "
-                             "together as one batched run, same numbers to rounding level)")
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.reproduce._output import check_output_folder, remove_created
+    from cnnrank.reproduce._sweeping import check_executor_arguments
     from cnnrank.sweeps import sweep_from_file
 
+    check_executor_arguments(args)
     spec = sweep_from_file(args.config)
     # probed before any work; a folder this command created is removed again if the sweep fails before
     # it took the store's lock (once a sweep holds or held the lock, the folder is the store: another
