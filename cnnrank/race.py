@@ -1,0 +1,306 @@
+r"""Which filters learn which signal: the race of signal learning, predicted from the initialization.
+
+docs/theory.md §6.7 derives it; this module computes it.
+
+With orthogonal signals and no background noise the training dynamics decouple **exactly** by signal.
+The samples that carry ``μ_k`` all have the same patches ``[μ_k, 0, …, 0]`` (in some order), so with
+the correlations ``a_{j,r,k} = ⟨w_{j,r}, μ_k⟩`` their output is
+
+    f_k = (1/m) Σ_r σ(a_{+1,r,k}) − (1/m) Σ_r σ(a_{−1,r,k})
+
+(the zero patches add ``(P−1)σ(0)`` to both classes and cancel), and the update of docs/theory.md §4
+restricted to ``μ_k`` is
+
+    a_{j,r,k} ← a_{j,r,k} − (η j / (n m)) ‖μ_k‖² σ'(a_{j,r,k}) · S_k,
+    S_k = Σ_{i carrying μ_k} ℓ'(y_i f_k) y_i = ȳ_k [c_k ℓ'(ȳ_k f_k) − b_k ℓ'(−ȳ_k f_k)],
+
+with ``ȳ_k`` the class of ``μ_k``, ``c_k`` its samples with the true label and ``b_k`` those whose label
+was flipped. :func:`signal_race` runs this system — ``2K`` groups × ``2m`` scalars, independent of
+``d``, ``n`` and ``P`` — for the run's steps. At ``σ_p = 0`` it *is* gradient descent (``γ = a(t) − a(0)``
+to rounding: tested); with background noise it is the prediction for the benign regime, where the
+memorized noise stays small (it raises the margins a little, lowers ``−ℓ'`` and so slows the race).
+
+Early on ``ℓ' ≈ −1/2`` and each own-class filter grows on its own at the rate
+``A_k = (η/(nm)) · ½ (c_k − b_k) ‖μ_k‖²`` times ``σ'(a)``: the closed-form time ``t(a_0 → a_0 + level)``
+of docs/theory.md §6.5 for every filter (:func:`race_times`). With a power head (``q > 2``) the time
+falls steeply with the start ``a_0 = ⟨w_{j,r}(0), μ_k⟩``, so the filters with the largest starts win;
+once a signal's samples are fitted, ``−ℓ'`` collapses and the losers stop. A filter whose start is
+large on several signals of its class wins all of them: these *shared winners* make the columns of
+``γ`` overlap, and the stable rank of the learned part ``(tr G₊ + tr G₋) / max(λ_1(G₊), λ_1(G₋))``
+(``G_j`` the Gram of class ``j``'s own columns) drops below ``2K``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from cnnrank._validation import as_array, check_int, check_real
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
+
+__all__ = [
+    "InitPrediction",
+    "class_overlaps",
+    "gamma_stable_rank",
+    "initial_signal_correlations",
+    "race_times",
+    "signal_race",
+    "winners",
+]
+
+
+def initial_signal_correlations(W0: Any, signals: Any) -> np.ndarray:
+    """``a_{j,r,k} = ⟨w_{j,r}(0), μ_k⟩``, shape (2, m, 2K), from filters (2, m, d) and signals (2K, d)."""
+    W0 = as_array("W0", W0, ndim=3)
+    S = as_array("signals", signals, ndim=2)
+    if W0.shape[0] != 2 or S.shape[1] != W0.shape[2] or S.shape[0] % 2:
+        raise ValueError(f"W0 {W0.shape} and signals {S.shape} are invalid: must be (2, m, d) and (2K, d)")
+    return W0 @ S.T
+
+
+def _check_state(a0: Any, clean: Any, flipped: Any, sq_norms: Any) -> tuple[np.ndarray, ...]:
+    a0 = as_array("a0", a0, ndim=3)
+    if a0.shape[0] != 2 or a0.shape[2] % 2 or a0.shape[2] == 0:
+        raise ValueError(f"a0 has shape {a0.shape} which is invalid: must be (2, m, 2K)")
+    k2 = a0.shape[2]
+    out = [a0]
+    for name, v in (("clean", clean), ("flipped", flipped), ("signal_sq_norms", sq_norms)):
+        arr = np.broadcast_to(np.asarray(v, dtype=np.float64), (k2,)).copy()
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise ValueError(f"{name}={v!r:.80} is invalid: must be finite and >= 0, one value per signal")
+        out.append(arr)
+    return tuple(out)
+
+
+def signal_race(activation: Activation, a0: Any, *, lr: float, steps: int, n: int,
+                clean: Any, flipped: Any = 0.0, signal_sq_norms: Any = 1.0) -> np.ndarray:
+    r"""Run the signal-only dynamics (module doc) and return the correlations ``a(t)`` at ``steps``.
+
+    Parameters
+    ----------
+    activation : Activation
+    a0 : array_like, shape (2, m, 2K)
+        Initial correlations ``⟨w_{j,r}(0), μ_k⟩`` (:func:`initial_signal_correlations`).
+    lr : float
+        Step size ``η``.
+    steps : int
+    n : int
+        Training samples (the loss is an average over all ``n``).
+    clean, flipped : array_like, shape (2K,)
+        Samples carrying ``μ_k`` with their true label, and with a flipped label.
+    signal_sq_norms : array_like, shape (2K,)
+        ``‖μ_k‖²``.
+
+    Returns
+    -------
+    ndarray, shape (2, m, 2K)
+        ``a(steps)``; ``γ = a(steps) − a0`` (docs/theory.md §4).
+    """
+    a, clean_k, flip_k, sq = _check_state(a0, clean, flipped, signal_sq_norms)
+    lr = check_real("lr", lr, positive=True)
+    steps = check_int("steps", steps, minimum=0)
+    n = check_int("n", n, minimum=1)
+    m, k2 = a.shape[1], a.shape[2]
+    ybar = np.where(np.arange(k2) < k2 // 2, 1.0, -1.0)  # class of each signal
+    jsign = np.array([1.0, -1.0])[:, None, None]
+    scale = (lr / (n * m)) * jsign * sq[None, None, :]  # (2, 1, 2K)
+    a = a.copy()
+    with np.errstate(over="ignore", under="ignore"):
+        for _ in range(steps):
+            F = activation(a).mean(axis=1)  # (2, 2K)
+            f = F[0] - F[1]
+            t = ybar * f
+            # ℓ'(t) = −1/(1 + e^t) = −expit(−t)
+            S = ybar * (-clean_k * expit(-t) + flip_k * expit(t))
+            a -= scale * activation.grad(a) * S[None, None, :]
+    if not np.all(np.isfinite(a)):
+        raise FloatingPointError(f"the signal race diverged (lr={lr:g}): the correlations are not finite")
+    return a
+
+
+def gamma_stable_rank(gamma: Any, signal_norms: Any = 1.0) -> Any:
+    r"""Stable rank of the learned part from the own-class columns of ``γ`` (docs/theory.md §5).
+
+    With ``g_k = γ_{j(k), :, k} / ‖μ_k‖`` (the ``m`` filters of the class of ``μ_k``) and ``G_j`` the
+    ``K × K`` Gram of class ``j``'s columns, ``(tr G₊ + tr G₋) / max(λ_1(G₊), λ_1(G₋))``; 0 for ``γ = 0``.
+    Exactly the stable rank of ``W − W(0)`` when the learned part is ``Σ_k g_k μ_kᵀ/‖μ_k‖`` supported on
+    the own-class filters.
+
+    Parameters
+    ----------
+    gamma : array_like, shape (..., 2, m, 2K)
+    signal_norms : array_like, shape (2K,) or scalar
+        ``‖μ_k‖``.
+
+    Returns
+    -------
+    float or ndarray of shape (...)
+    """
+    G = _own_grams(gamma, signal_norms)  # (..., 2, K, K)
+    tr = np.trace(G, axis1=-2, axis2=-1).sum(axis=-1)
+    top = np.linalg.eigvalsh(G)[..., -1].max(axis=-1)
+    out = np.where(top > 0, tr / np.where(top > 0, top, 1.0), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def _own_grams(gamma: Any, signal_norms: Any) -> np.ndarray:
+    g = np.asarray(gamma, dtype=np.float64)
+    if g.ndim < 3 or g.shape[-3] != 2 or g.shape[-1] % 2 or g.shape[-1] == 0:
+        raise ValueError(f"gamma has shape {g.shape} which is invalid: must be (..., 2, m, 2K)")
+    K = g.shape[-1] // 2
+    norms = np.broadcast_to(np.asarray(signal_norms, dtype=np.float64), (2 * K,))
+    if np.any(norms <= 0) or not np.all(np.isfinite(norms)):
+        raise ValueError(f"signal_norms={signal_norms!r:.80} is invalid: must be finite and > 0")
+    cols = np.stack([g[..., 0, :, :K] / norms[:K], g[..., 1, :, K:] / norms[K:]], axis=-3)  # (..., 2, m, K)
+    s = np.max(np.abs(cols), axis=(-3, -2, -1), keepdims=True)  # rescale: scale-invariant Grams
+    cols = cols / np.where(s > 0, s, 1.0)
+    return np.swapaxes(cols, -1, -2) @ cols
+
+
+def class_overlaps(gamma: Any) -> np.ndarray:
+    """Mean pairwise cosine of the own-class columns of ``γ``, per class: ``(c₊, c₋)``, shape (..., 2).
+
+    Pairs with a zero column are left out; a class with no valid pair (``K = 1``) gives 0.
+    """
+    G = _own_grams(gamma, 1.0)
+    K = G.shape[-1]
+    d = np.sqrt(np.maximum(np.diagonal(G, axis1=-2, axis2=-1), 0.0))  # (..., 2, K)
+    valid = (d[..., :, None] > 0) & (d[..., None, :] > 0) & ~np.eye(K, dtype=bool)
+    cos = G / np.where(valid, d[..., :, None] * d[..., None, :], 1.0)
+    cnt = valid.sum(axis=(-2, -1))
+    return np.where(cnt > 0, np.sum(np.where(valid, cos, 0.0), axis=(-2, -1)) / np.maximum(cnt, 1), 0.0)
+
+
+def winners(gamma: Any, share: float = 0.9) -> tuple[tuple[int, ...], ...]:
+    """For each signal, the own-class filters holding ``share`` of its column's squared norm.
+
+    Sorted by their share, largest first; empty for a signal nobody learned. ``gamma`` (2, m, 2K).
+    """
+    g = as_array("gamma", gamma, ndim=3)
+    share = check_real("share", share, positive=True, maximum=1.0)
+    K = g.shape[2] // 2
+    out: list[tuple[int, ...]] = []
+    for k in range(2 * K):
+        col = g[0 if k < K else 1, :, k] ** 2
+        total = col.sum()
+        if total <= 0:
+            out.append(())
+            continue
+        order = np.argsort(-col, kind="stable")
+        cum = np.cumsum(col[order]) / total
+        out.append(tuple(int(i) for i in order[: int(np.searchsorted(cum, share - 1e-12)) + 1]))
+    return tuple(out)
+
+
+def race_times(activation: Activation, a0: Any, rate: Any, level: float = 1.0) -> np.ndarray:
+    r"""Closed-form time for each start ``a_0`` to grow by ``level`` at rate ``A σ'(a)`` (docs/theory.md §6.5).
+
+    ``da/dt = A σ'(a)``, integrated exactly for the built-in activations: Huberized ReLU
+    (``σ' = (a/κ)^{q−1}`` below ``κ``, 1 above), polynomial ReLU (``σ' = q a^{q−1}``), ReLU (``σ' = 1``).
+    ``inf`` for ``a_0 ≤ 0`` (``σ'`` vanishes there) or ``A ≤ 0``; ``nan`` for other activations.
+
+    Parameters
+    ----------
+    a0 : array_like
+        Starts.
+    rate : array_like, broadcastable to ``a0``
+        ``A = (η/(nm)) · ½ (c_k − b_k) ‖μ_k‖²``.
+    """
+    a0 = np.asarray(a0, dtype=np.float64)
+    A = np.broadcast_to(np.asarray(rate, dtype=np.float64), a0.shape)
+    level = check_real("level", level, positive=True)
+    b = a0 + level
+    ok = (a0 > 0) & (A > 0)
+    a = np.where(ok, a0, 1.0)
+    bb = np.where(ok, b, 2.0)
+    AA = np.where(ok, A, 1.0)
+    if isinstance(activation, ReLU):
+        t = (bb - a) / AA
+    elif isinstance(activation, (HuberizedReLU, PolyReLU)):
+        q = float(activation.q)
+        kappa = float(activation.kappa) if isinstance(activation, HuberizedReLU) else math.inf
+        c = 1.0 if isinstance(activation, HuberizedReLU) else q  # σ' = c (a/κ)^{q-1}
+        kk = kappa if math.isfinite(kappa) else 1.0
+        h = np.minimum(bb, kappa)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if q == 2.0:
+                head = kk * np.log(h / a)
+            elif q == 1.0:
+                head = h - a
+            else:
+                head = kk ** (q - 1) * (a ** (2 - q) - h ** (2 - q)) / (q - 2)
+            head = np.where(a < h, head, 0.0) / (c * AA)
+        tail = np.maximum(bb - np.maximum(a, kappa), 0.0) / AA if math.isfinite(kappa) else 0.0
+        t = head + tail
+    else:
+        return np.full(a0.shape, np.nan)
+    return np.where(ok, t, np.inf)
+
+
+@dataclass(frozen=True)
+class InitPrediction:
+    """What the race predicts from the initialization (:func:`cnnrank.theory.predict_from_initialization`).
+
+    Attributes
+    ----------
+    gamma : ndarray, shape (2, m, 2K)
+        Predicted ``γ`` at the end of training.
+    signal_strength : ndarray, shape (2K,)
+        ``‖γ_{j(k), :, k}‖ / ‖μ_k‖``.
+    signals_learned : int
+        Signals whose strength exceeds ``floor · max strength``.
+    learned_dimension : int
+        Singular values of the predicted learned part in the signal span above ``floor · s_1``.
+    learned_stable_rank : float
+        :func:`gamma_stable_rank` of ``gamma``.
+    class_overlaps : ndarray, shape (2,)
+        ``(c₊, c₋)``.
+    winners : tuple of 2K tuples of int
+        :func:`winners` of ``gamma``.
+    race_times : ndarray, shape (2K, m)
+        Closed-form time for each own-class filter to grow ``⟨w, μ_k⟩`` by 1 (:func:`race_times`).
+    floor : float
+        The relative floor used for the two counts.
+    """
+
+    gamma: np.ndarray
+    signal_strength: np.ndarray
+    signals_learned: int
+    learned_dimension: int
+    learned_stable_rank: float
+    class_overlaps: np.ndarray
+    winners: tuple[tuple[int, ...], ...]
+    race_times: np.ndarray
+    floor: float
+
+
+def predict_race(activation: Activation, a0: Any, *, lr: float, steps: int, n: int, clean: Any,
+                 flipped: Any = 0.0, signal_sq_norms: Any = 1.0, floor: float = 0.1) -> InitPrediction:
+    """:func:`signal_race` and what follows from it, as an :class:`InitPrediction`."""
+    a0 = as_array("a0", a0, ndim=3)
+    floor = check_real("floor", floor, minimum=0.0, maximum=1.0)
+    _, clean_k, flip_k, sq = _check_state(a0, clean, flipped, signal_sq_norms)
+    a = signal_race(activation, a0, lr=lr, steps=steps, n=n, clean=clean_k, flipped=flip_k, signal_sq_norms=sq)
+    gamma = a - a0
+    m, k2 = a0.shape[1], a0.shape[2]
+    K = k2 // 2
+    norms = np.sqrt(sq)
+    own = np.concatenate([gamma[0, :, :K], gamma[1, :, K:]], axis=1)  # (m, 2K)
+    safe = np.where(norms > 0, norms, 1.0)
+    strength = np.where(norms > 0, np.linalg.norm(own, axis=0) / safe, 0.0)
+    cols = gamma.reshape(2 * m, k2) / safe  # (W − W0) Q in the orthonormal signal frame
+    sv = np.linalg.svd(cols / max(np.abs(cols).max(), np.finfo(float).tiny), compute_uv=False)
+    dim = int(np.sum(sv > floor * sv[0])) if sv.size and sv[0] > 0 else 0
+    top = strength.max() if strength.size else 0.0
+    learned = int(np.sum(strength > floor * top)) if top > 0 else 0
+    rate = (lr / (n * m)) * 0.5 * (clean_k - flip_k) * sq  # (2K,)
+    own0 = np.concatenate([a0[0, :, :K], a0[1, :, K:]], axis=1).T  # (2K, m)
+    return InitPrediction(
+        gamma=gamma, signal_strength=strength, signals_learned=learned, learned_dimension=dim,
+        learned_stable_rank=float(gamma_stable_rank(gamma, np.where(norms > 0, norms, 1.0))),
+        class_overlaps=class_overlaps(gamma), winners=winners(gamma),
+        race_times=race_times(activation, own0, rate[:, None]), floor=floor)
