@@ -24,7 +24,7 @@ LAYERS = {
     # 4 training
     "cnnrank.train": 4, "cnnrank.batched": 4, "cnnrank.trajectory": 4,
     # 5 predictions that read records
-    "cnnrank.theory": 5, "cnnrank.race": 5,
+    "cnnrank.theory": 5, "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
     "cnnrank.experiments": 6, "cnnrank.sweeps": 6,
     # 7 faces

@@ -1,0 +1,138 @@
+r"""The published benign/harmful criteria, one per activation family (docs/theory.md §4).
+
+Each criterion compares how fast the ``2K`` signals are learned with how fast the background noise is
+memorized, and has the form
+
+    I = (n / 2K) · ‖μ‖^p / (σ_p^p · d^e)  ≳ 1   (benign),      I ≲ 1   (harmful),
+
+with ``n/2K`` the samples that carry one signal (the published results have one signal carried by all
+``n`` samples). ``I = 1`` at
+
+    σ_p* = ‖μ‖ · ((n / 2K) / d^e)^{1/p}.
+
+* **Polynomial head, q > 2** — Cao, Chen, Belkin, Gu (2022), *Benign overfitting in two-layer
+  convolutional neural networks*: ``n · SNR^q ≳ 1`` with ``SNR = ‖μ‖/(σ_p √d)``, i.e. ``p = q``,
+  ``e = q/2``. Used for the Huberized ReLU and the polynomial ReLU with ``q > 2`` and for a registered
+  activation whose declared power exceeds 2.
+* **ReLU** — Kou, Chen, Chen, Gu (2023), *Benign overfitting in two-layer ReLU convolutional neural
+  networks*: ``n ‖μ‖⁴ ≳ σ_p⁴ d``, i.e. ``p = 4``, ``e = 1``.
+* **q = 2** (Huberized or polynomial): no analysis of this data model is published. Frei, Chatterji,
+  Bartlett (2022) prove benign overfitting for the Huberized ReLU with ``q = 2`` (on noisy linear data)
+  under a condition of the same form as Kou et al.'s, ``n ‖μ‖⁴ ≳ σ_p⁴ d``; the library uses that form for
+  ``1 ≤ q ≤ 2`` and says so (``name="kou2023 (extrapolated)"``).
+
+The constants of these results are unknown, so each criterion is decisive only outside a band around
+``σ_p*``: :func:`criterion` answers ``"undecided"`` for ``σ_p* / band < σ_p < σ_p* · band``. The band of
+each criterion is *measured* by the calibration scorecard (``python -m cnnrank reproduce calibration``,
+docs/calibration.md) as the narrowest one outside which the criterion is right in at least 95 % of the
+scorecard's configurations; :data:`BANDS` holds the measured values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cnnrank._validation import check_int, check_real
+
+__all__ = ["BANDS", "SOURCES", "Criterion", "criterion_for"]
+
+#: citation of each criterion
+SOURCES: dict[str, str] = {
+    "cao2022": "Cao, Chen, Belkin, Gu (2022), Benign overfitting in two-layer convolutional neural networks, NeurIPS",
+    "kou2023": "Kou, Chen, Chen, Gu (2023), Benign overfitting in two-layer ReLU convolutional neural networks, ICML",
+    "kou2023 (extrapolated)": ("Kou, Chen, Chen, Gu (2023), ICML, in the form Frei, Chatterji, Bartlett (2022, COLT) "
+                               "prove for the Huberized ReLU with q = 2 on noisy linear data"),
+}
+
+#: measured half-width (a factor on σ_p) of the band around σ_p* where a criterion cannot decide
+#: (docs/calibration.md); the scorecard re-measures it
+BANDS: dict[str, float] = {"cao2022": 1.5, "kou2023": 2.0, "kou2023 (extrapolated)": 2.0}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion evaluated at one configuration.
+
+    Attributes
+    ----------
+    name : str
+        ``"cao2022"``, ``"kou2023"`` or ``"kou2023 (extrapolated)"``.
+    source : str
+        The publication.
+    p, e : float
+        ``I = (n/2K) ‖μ‖^p / (σ_p^p d^e)``.
+    indicator : float
+        ``I`` (``inf`` without noise, 0 without signal).
+    threshold : float
+        ``σ_p*`` where ``I = 1``.
+    band : float
+        Undecided for ``σ_p* / band < σ_p < σ_p* · band``.
+    noise_std : float
+        The configuration's ``σ_p``.
+    """
+
+    name: str
+    source: str
+    p: float
+    e: float
+    indicator: float
+    threshold: float
+    band: float
+    noise_std: float
+
+    @property
+    def regime(self) -> str:
+        """``"benign"``, ``"harmful"`` or ``"undecided"`` (inside the band)."""
+        if self.noise_std <= self.threshold / self.band:
+            return "benign"
+        if self.noise_std >= self.threshold * self.band:
+            return "harmful"
+        return "undecided"
+
+    @property
+    def formula(self) -> str:
+        """The criterion as text."""
+        return f"(n/2K)·‖μ‖^{self.p:g} / (σ_p^{self.p:g}·d^{self.e:g}) ≳ 1"
+
+
+def criterion_for(power: float, *, n: int, K: int, d: int, signal_norm: float, noise_std: float,
+                  relu: bool = False, band: float | None = None) -> Criterion:
+    """The criterion of an activation with head power ``power`` (module doc).
+
+    Parameters
+    ----------
+    power : float
+        The activation's power ``q`` (1 for ReLU).
+    n, K, d : int
+    signal_norm, noise_std : float
+        ``‖μ‖`` and ``σ_p``.
+    relu : bool
+        The activation is the ReLU (Kou et al. proved its criterion; ``q ≤ 2`` otherwise extrapolates).
+    band : float, optional
+        Override the measured band (:data:`BANDS`).
+    """
+    q = check_real("power", power, minimum=1.0)
+    n = check_int("n", n, minimum=1)
+    K = check_int("K", K, minimum=1)
+    d = check_int("d", d, minimum=1)
+    mu = check_real("signal_norm", signal_norm, nonnegative=True)
+    sig = check_real("noise_std", noise_std, nonnegative=True)
+    if q > 2 and not relu:
+        name, p, e = "cao2022", q, q / 2.0
+    else:
+        name, p, e = ("kou2023" if relu else "kou2023 (extrapolated)"), 4.0, 1.0
+    width = BANDS[name] if band is None else check_real("band", band, minimum=1.0)
+    group = n / (2.0 * K)
+    # logs: ‖μ‖^p and d^e overflow for large q
+    log_thr = math.log(mu) + (math.log(group) - e * math.log(d)) / p if mu > 0 else -math.inf
+    threshold = math.exp(log_thr) if math.isfinite(log_thr) else 0.0
+    if sig == 0:
+        indicator = math.inf if mu > 0 else 0.0
+    elif mu == 0:
+        indicator = 0.0
+    else:
+        log_i = math.log(group) + p * (math.log(mu) - math.log(sig)) - e * math.log(d)
+        indicator = math.exp(min(log_i, 700.0))
+    return Criterion(name=name, source=SOURCES[name], p=p, e=e, indicator=indicator, threshold=threshold,
+                     band=width, noise_std=sig)
