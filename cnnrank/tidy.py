@@ -39,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COUNTS", "KINDS", "MissingDependency", "Table", "TidyRecord", "tables", "to_dataframe", "to_xarray"]
+__all__ = ["COUNTS", "KINDS", "MissingDependency", "Table", "TidyRecord", "record_file", "tables", "to_dataframe",
+           "to_xarray"]
 
 #: quantities that are counts: integer columns whenever every value is a whole number
-COUNTS = frozenset({"learned_dimension", "learned_dimension_min", "learned_dimension_max", "reference_dimension",
-                    "dominant_freq", "step", "two_K", "N", "d", "first_zero_error_step", "num_classes"})
+COUNTS = ("learned_dimension", "learned_dimension_min", "learned_dimension_max", "reference_dimension",
+          "dominant_freq", "step", "two_K", "N", "d", "first_zero_error_step", "num_classes")
 
 #: the record kinds and their tables: kind -> {table: its axes}
 KINDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -364,14 +365,22 @@ def _from_dict(record: dict[str, Any], where: str) -> TidyRecord:
         raise ValueError(f"{where} is invalid: a {kind} record that cannot be read as a table ({detail})") from None
 
 
-def _read_path(path: Path) -> TidyRecord:
+def record_file(path: str | Path) -> Path:
+    """``path``, or for a folder the one file of :data:`RECORD_FILES` it holds (``ValueError`` when it
+    holds none or several)."""
+    path = Path(path)
     if path.is_dir():
         found = [path / name for name in RECORD_FILES if (path / name).is_file()]
         if len(found) != 1:
             what = "none" if not found else ", ".join(p.name for p in found)
-            raise ValueError(f"RESULTS {str(path)!r} is invalid: a folder must hold exactly one results file of "
+            raise ValueError(f"results folder {str(path)!r} is invalid: it must hold exactly one results file of "
                              f"{', '.join(RECORD_FILES)} (found {what}); name the file")
         path = found[0]
+    return path
+
+
+def _read_path(path: Path) -> TidyRecord:
+    path = record_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file {str(path)!r} does not exist")
     if path.suffix.lower() == ".json":
@@ -496,10 +505,13 @@ def to_dataframe(record: Any, table: str | None = None) -> Any:
 
 
 def _attr(value: Any) -> Any:
-    """An attribute value netCDF can hold: a string or a number (bools as 0/1; the rest as JSON)."""
+    """An attribute value netCDF3 can hold: a string or a number (bools as 0/1, integers beyond 32 bits
+    such as a large root seed as their decimal string; the rest as JSON)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (str, int, float)):
+    if isinstance(value, int):
+        return value if -(2**31) <= value < 2**31 else str(value)
+    if isinstance(value, (str, float)):
         return value
     from cnnrank.results import _to_jsonable
 
@@ -510,7 +522,7 @@ def to_xarray(record: Any) -> Any:
     """An ``xarray.Dataset`` of ``record`` (see the module docstring): the axes as dimensions, the
     quantities as data variables; the other tables' names prefixed by the table's name (and their axes
     too where the values differ from the main table's); scalars and configuration in ``attrs`` (dicts
-    and lists as JSON strings, bools as 0/1).
+    and lists as JSON strings, bools as 0/1, integers beyond 32 bits as strings: netCDF3 holds them).
 
     Raises
     ------

@@ -134,7 +134,7 @@ def test_reproduce_run_to_dataframe_and_export_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
-    back = pd.read_csv(out / "idim.csv")
+    back = pd.read_csv(out / "intrinsic_dimension.csv")
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
     assert back["learned_dimension"].dtype == np.int64
     nc = tmp_path / "idim.nc"
@@ -307,11 +307,14 @@ def test_neural_collapse_record_tables():
 
 @needs_tidy
 def test_every_dataset_writes_to_netcdf_with_scipy(sweep, tmp_path):
-    for record in (sweep, LINEAR, COLLAPSE, phase_record(sweep, TINY, NS, NOISE)):
+    big_seed = SweepResult(spec={**sweep.spec, "root_seed": 2**40}, values=sweep.values)
+    for record in (sweep, LINEAR, COLLAPSE, phase_record(sweep, TINY, NS, NOISE), big_seed):
         ds = tidy.to_xarray(record)
         ds.to_netcdf(tmp_path / "x.nc", engine="scipy")
         with xr.open_dataset(tmp_path / "x.nc", engine="scipy") as back:
             assert set(back.data_vars) == set(ds.data_vars)
+            if record is big_seed:  # beyond netCDF3's 32-bit integers: kept as its decimal string
+                assert back.attrs["root_seed"] == str(2**40)
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -343,7 +346,7 @@ def test_bad_files_and_folders(tmp_path):
     (tmp_path / "c.txt").write_text("x")
     with pytest.raises(ValueError, match=r"must end in \.json or \.npz"):
         tidy.to_dataframe(tmp_path / "c.txt")
-    with pytest.raises(ValueError, match="must hold exactly one results file .*found none"):
+    with pytest.raises(ValueError, match="results folder .* must hold exactly one results file .*found none"):
         tidy.to_dataframe(tmp_path)
 
 

@@ -5,8 +5,9 @@
 tables are :func:`cnnrank.tidy.to_dataframe`'s (CSV: one file per table, the first at ``PATH``, the
 others at ``PATH``'s stem + ``.<table>.csv``) and :func:`cnnrank.tidy.to_xarray`'s (netCDF: one file,
 written by xarray's ``to_netcdf``; with only scipy installed that is netCDF3). ``PATH`` defaults to
-``RESULTS`` with the suffix ``.csv`` or ``.nc``. Every table is built before anything is written; an
-existing file is replaced only with ``--overwrite``. See docs/tidy.md.
+the results file (in a folder: the one it holds) with the suffix ``.csv`` or ``.nc``. Every table is
+built before anything is written; an existing file is replaced only with ``--overwrite``. See
+docs/tidy.md.
 """
 
 from __future__ import annotations
@@ -29,17 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="csv: one row per grid point × seed (or per record), needs pandas; netcdf: one "
                              "Dataset with the axes as dimensions, needs xarray (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None, metavar="PATH",
-                        help="file to write (default: RESULTS with the suffix .csv or .nc)")
+                        help="file to write (default: the results file with the suffix .csv or .nc)")
     parser.add_argument("--overwrite", action="store_true", help="replace files that exist already")
 
 
 def _targets(args: argparse.Namespace, names: list[str]) -> list[Path]:
     """The file of each table (CSV: one per table; netCDF: one for all)."""
-    results = Path(args.results)
+    from cnnrank.tidy import record_file
+
     out = args.out
     if out is None:
-        base = results / results.name if results.is_dir() else results
-        out = base.with_suffix(SUFFIX[args.format])
+        out = record_file(args.results).with_suffix(SUFFIX[args.format])
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {str(out)!r} is invalid: it is a folder; give a file name")
     if args.format == "netcdf" or len(names) == 1:
