@@ -428,6 +428,9 @@ def tables(record: Any) -> TidyRecord:
         The path does not exist.
     """
     from cnnrank._version import __version__
+    from cnnrank.experiments.real_images import RealRankResult
+    from cnnrank.sweeps import SweepResult
+    from cnnrank.trajectory import Trajectory
 
     if isinstance(record, TidyRecord):
         return record
@@ -435,11 +438,11 @@ def tables(record: Any) -> TidyRecord:
         out = _read_path(Path(record))
     elif isinstance(record, dict):
         out = _from_dict(record, "record")
-    elif type(record).__name__ == "SweepResult":
+    elif isinstance(record, SweepResult):
         out = _from_sweep(record.spec, record.values, __version__)
-    elif type(record).__name__ == "Trajectory":
+    elif isinstance(record, Trajectory):
         out = _trajectory(record)
-    elif type(record).__name__ == "RealRankResult":
+    elif isinstance(record, RealRankResult):
         out = _real_rank(record.to_json())
     else:
         raise TypeError(f"record={type(record).__name__} is invalid: must be a SweepResult, Trajectory, "
