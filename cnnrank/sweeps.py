@@ -998,7 +998,7 @@ def _counts_as_ints(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = dict(values)
     for k in COUNT_METRICS:
         v = out.get(k)
-        if v is not None and v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
             out[k] = v.astype(np.int64)
     return out
 
