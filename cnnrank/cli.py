@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "cnnrank.reproduce.simulate",
     "sweep": "cnnrank.reproduce.sweep",
     "plot": "cnnrank.reproduce.plot",
+    "export": "cnnrank.reproduce.export",
 }
 
 

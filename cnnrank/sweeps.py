@@ -69,6 +69,10 @@ METRICS = (
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
 )
 
+#: the metrics that are counts: stored as integers (in cell files, ``results.json`` and ``.npz``) when
+#: every cell has them
+COUNT_METRICS = ("learned_dimension",)
+
 #: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`run_cell`)
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
 
@@ -285,7 +289,7 @@ def _cell_result(outcome: RunOutcome, seq: np.random.SeedSequence, root_seed: in
                  seconds: float) -> dict[str, Any]:
     scalars = outcome.scalars()
     return {
-        "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
+        "metrics": {k: int(scalars[k]) if k in COUNT_METRICS else float(scalars[k]) for k in METRICS if k in scalars},
         "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
         "engine": outcome.trajectory.engine,
         "seconds": float(seconds),
@@ -395,6 +399,10 @@ class SweepResult(SavableResult):
 
     _kind = "SweepResult"
 
+    def __post_init__(self) -> None:
+        if isinstance(self.values, dict):  # counts as ints, also when read from an older file
+            self.values = _counts_as_ints(self.values)
+
     def save(self, path: Any) -> Path:  # arrays of the dict go to the archive
         from cnnrank.results import save_npz
 
@@ -444,6 +452,22 @@ class SweepResult(SavableResult):
         if metric not in self.values:
             raise ValueError(f"metric={metric!r} is invalid: must be one of {sorted(self.values)}")
         return self.values[metric].mean(axis=-1)
+
+    def to_dataframe(self) -> Any:
+        """The results as a tidy ``pandas.DataFrame``: one row per grid point × seed, the columns the
+        grid axes, ``seed`` (the seed index) and the metrics (counts as integers); the definition in
+        ``DataFrame.attrs``. Needs pandas (``pip install 'cnnrank[tidy]'``); see docs/tidy.md."""
+        from cnnrank.tidy import to_dataframe
+
+        return to_dataframe(self)
+
+    def to_xarray(self) -> Any:
+        """The results as an ``xarray.Dataset``: the grid axes and ``seed`` are its dimensions, the
+        metrics its data variables, the base configuration, seeds and version its ``attrs``. Needs
+        xarray (``pip install 'cnnrank[tidy]'``); see docs/tidy.md."""
+        from cnnrank.tidy import to_xarray
+
+        return to_xarray(self)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able record; ``axes`` lists the grid fields in the order of the arrays' axes."""
@@ -965,7 +989,18 @@ def _collect(spec: SweepSpec, results: dict[str, dict]) -> SweepResult:
             seconds += r.get("seconds", 0.0)
             for k in names:
                 values[k][tuple(idx) + (s,)] = r["metrics"].get(k, np.nan)
-    return SweepResult(spec=spec.to_dict(), values=values, seconds=seconds)
+    return SweepResult(spec=spec.to_dict(), values=_counts_as_ints(values), seconds=seconds)
+
+
+def _counts_as_ints(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``values`` with the :data:`COUNT_METRICS` as int64 arrays where every entry is a whole number
+    (cells of older versions stored them as floats; a missing one, NaN, keeps the array float)."""
+    out = dict(values)
+    for k in COUNT_METRICS:
+        v = out.get(k)
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
+            out[k] = v.astype(np.int64)
+    return out
 
 
 def sweep_from_file(path: str | os.PathLike) -> SweepSpec:

@@ -458,7 +458,7 @@ class Trajectory(SavableResult):
 
     def summary(self, k: int = -1) -> dict[str, float]:
         """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, stable ranks and,
-        with signals, the learned-subspace diagnostics (learned dimension, signal energy fraction,
+        with signals, the learned-subspace diagnostics (learned dimension, an int; signal energy fraction,
         within-class overlap)."""
         out = {
             "step": int(self.steps[k]),
@@ -476,7 +476,7 @@ class Trajectory(SavableResult):
             out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
         if (self.learned_dimension is not None and self.signal_energy_fraction is not None
                 and self.signal_overlap is not None):
-            out["learned_dimension"] = float(self.learned_dimension[k])
+            out["learned_dimension"] = int(self.learned_dimension[k])  # a count: an int in JSON too
             out["signal_energy_fraction"] = float(self.signal_energy_fraction[k])
             out["signal_overlap"] = float(self.signal_overlap[k])
         return out

@@ -176,8 +176,9 @@ class RunOutcome:
     data_ranks: dict[str, float]
 
     def scalars(self) -> dict[str, float]:
-        """Final-record numbers and data ranks, as one flat dict of floats."""
-        out = {k: float(v) for k, v in self.trajectory.summary().items()}
+        """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
+        (``step``, ``learned_dimension``)."""
+        out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}
         out.update(self.data_ranks)
         return out
 
