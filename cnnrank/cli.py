@@ -75,13 +75,15 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 def _suggest(word: str, names: Sequence[str]) -> list[str]:
-    """The names closest to ``word`` (a mistyped option or choice): those it begins, then difflib's
-    (compared without the leading dashes, which every option shares, and without case)."""
+    """The names closest to ``word`` (a mistyped option or choice): those it begins (an abbreviation),
+    else difflib's closest two (compared without the leading dashes, which every option shares, and
+    without case)."""
     bare = {n.lstrip("-").lower(): n for n in names if n != word}
     stem = word.lstrip("-").lower()
     starting = sorted((n for b, n in bare.items() if stem and b.startswith(stem)), key=len)
-    close = [bare[b] for b in difflib.get_close_matches(stem, list(bare), n=2, cutoff=0.55)]
-    return list(dict.fromkeys(starting + close))[:3]
+    if starting:
+        return starting[:3]
+    return [bare[b] for b in difflib.get_close_matches(stem, list(bare), n=2, cutoff=0.55)]
 
 
 def _did_you_mean(names: list[str], quote: bool = False) -> str:
