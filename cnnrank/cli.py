@@ -110,9 +110,13 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         """Parse; unknown arguments are refused by the (sub-)command they were given to, with the
         closest options it has."""
-        ns, extras = self.parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
         if extras:
             parser = getattr(ns, "_parser", self)
+            command = getattr(ns, "command", None)
+            if command in argv and extras[0] in argv and argv.index(extras[0]) < argv.index(command):
+                parser = self  # given before the command: an option of ``cnnrank`` itself
             options = [s for a in parser._actions for s in a.option_strings]
             hints = []
             for word in extras:

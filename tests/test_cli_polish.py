@@ -103,6 +103,7 @@ def test_no_parser_accepts_an_abbreviated_option(capsys):
     (["simulate", "--signal-basis", "canonicl"], "did you mean 'canonical'?"),
     (["reproduce", "intrinsic-dimension", "--k", "3"], "did you mean --K, --Ks or --kappa?"),
     (["plot", "r.json", "--output", "x.png"], "did you mean --out?"),
+    (["--versoin", "simulate"], "error: unrecognized arguments: --versoin; did you mean --version?"),
 ])
 def test_typos_get_a_suggestion(capsys, argv, needle):
     assert needle in _one_line_error(capsys, argv)
