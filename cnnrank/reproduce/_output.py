@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OutputError", "check_output_folder", "output_folder", "seed_type", "written"]
 
@@ -123,3 +124,49 @@ def written(paths: list[Path]) -> str:
     """``"wrote a, b and c"`` for the files actually written."""
     names = [str(p) for p in paths]
     return "wrote " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``: replace the finished cells of a different sweep in the command's output folder."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of a different earlier run in --out (its finished sweep cells "
+                             "are deleted); without it such a folder is refused, and the same run resumes")
+
+
+def check_sweep_store(store: Path, spec: Any, overwrite: bool, out: Path | None = None) -> None:
+    """Refuse, before anything is computed, a sweep store holding the finished cells of a different
+    sweep than ``spec`` (``--out`` ``out``, the folder the store lies in, names it); with ``overwrite``,
+    delete those cells and the store's ``sweep.json`` instead, holding the store's lock (a sweep running
+    in it is refused). The same sweep, or a store with no finished cell, passes untouched (resumed)."""
+    import json
+
+    from cnnrank.sweeps import _spec_diff, _store_paths, _StoreLock
+
+    store = Path(store)
+    out = store if out is None else Path(out)
+    meta_path, cells = _store_paths(store)
+    if not meta_path.is_file():
+        return
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except (OSError, ValueError):
+        meta = None
+    fingerprint = meta.get("fingerprint") if isinstance(meta, dict) else None
+    if fingerprint == spec.fingerprint():
+        return
+    finished = cells.is_dir() and any(cells.glob("*.json"))
+    if not overwrite:
+        if fingerprint is None or not finished:  # a damaged record: refused by run_sweep in its own words;
+            return                               # no finished cell: run_sweep replaces the record
+        diff = "; ".join(_spec_diff(meta.get("spec"), spec)) or f"fingerprint {fingerprint}"
+        raise OutputError(f"--out {str(out)!r} holds a different sweep ({diff}); pass --overwrite to replace it, "
+                          f"or use another folder")
+    lock = _StoreLock(store)
+    try:
+        if cells.is_dir():
+            shutil.rmtree(cells)
+        meta_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--out {str(out)!r} cannot be overwritten: {exc.strerror or exc}") from None
+    finally:
+        lock.release()

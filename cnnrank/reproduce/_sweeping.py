@@ -15,7 +15,7 @@ from typing import Any
 
 def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> None:
     """``--workers``, ``--dask`` and ``--cell-by-cell`` (``grouping``: what runs together by default)."""
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",

@@ -31,21 +31,22 @@ _ints = comma_list(int, "integers", lambda v: v >= 1, "every K must be an intege
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/intrinsic-dimension"), help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--Ks", type=_ints, default=DEFAULT_K, metavar="K1,K2,...",
-                        help="comma-separated signals per class (default: 1,2,3,4,6,8)")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per K (default: 2)")
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+                        help="comma-separated signals per class")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per K")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser, BASE, swept={"K": "--Ks"})
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
     from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec, run_sweep
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
     Ks = list(args.Ks)
     spec = SweepSpec(base=base, grid={"K": Ks}, seeds=args.seeds, root_seed=args.seed)
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
     with output_folder(args.out):  # created and probed before computing; removed again on failure
         start = time.perf_counter()
         with sweep_executor(args.workers) as executor:  # everything validated: from here on we write

@@ -20,15 +20,15 @@ DESCRIPTION = "linear CNN vs FCNN: Saxe curves, dominant-frequency reordering of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="results/linear-cnn", metavar="DIR", help="output folder (default %(default)s)")
+    parser.add_argument("--out", default="results/linear-cnn", metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=int, default=0,
                         help="root seed; every run and sweep replicate draws from its own stream of "
-                             "SeedSequence(seed) (default %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point (default %(default)s)")
+                             "SeedSequence(seed)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point")
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and one seed (about 15 s instead of about 45 s)")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the sweep points; the numbers do not depend on it (default %(default)s)")
+                        help="processes for the sweep points; the numbers do not depend on it")
 
 
 def _clean(obj):

@@ -44,50 +44,50 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     from cnnrank.reproduce.simulate import _Swept
 
     base = default_config(dataset)
-    name = dataset.replace("10", "-10")
+    files = ("the MNIST files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] of the official MNIST "
+             "distribution" if dataset == "mnist" else
+             "the CIFAR-10 python batches data_batch_1..5 and test_batch (cifar-10-batches-py)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"folder holding the {name} files (default: ${DATA_ENV})")
+                        help=f"folder holding {files}; nothing is downloaded (default: ${DATA_ENV})")
     parser.add_argument("--out", type=Path, default=Path(f"results/{dataset}-rank"),
-                        help="output folder (default: %(default)s)")
+                        help="output folder")
     parser.add_argument("--seed", type=seed_type, default=base.seed,
-                        help="root seed, an integer >= 0 (default: %(default)s)")
+                        help="root seed, an integer >= 0")
     parser.add_argument("--noise", type=_floats, default=base.noise_std,
                         help="comma-separated noise levels σ, in units of the preprocessed image "
-                             "(standardize: its pixel std) (default: %(default)s)")
+                             "(standardize: its pixel std)")
     parser.add_argument("--noise-std", action=_Swept, instead="--noise")
     parser.add_argument("--quiet", action="store_true",
                         help="print the table once at the end instead of one row per level as it completes")
     parser.add_argument("--noise-mode", choices=("background", "canvas"), default=base.noise_mode,
-                        help="noise on the background pixels, or a noise canvas around the image "
-                             "(default: %(default)s)")
+                        help="noise on the background pixels, or a noise canvas around the image")
     parser.add_argument("--threshold", type=float, default=base.threshold,
-                        help="background = pixels below this intensity (default: %(default)s)")
+                        help="background = pixels below this intensity")
     parser.add_argument("--canvas-size", type=int, default=base.canvas_size,
                         help="canvas side in canvas mode (default: twice the image side)")
     parser.add_argument("--split", choices=("train", "test"), default=base.split,
-                        help="file set the task is drawn from (default: %(default)s)")
+                        help="file set the task is drawn from")
     parser.add_argument("--preprocess", choices=("standardize", "center", "none"), default=base.preprocess,
                         help="per-image standardization, centring on the mean training image, or raw "
-                             "pixels; sets the unit of σ (default: %(default)s)")
+                             "pixels; sets the unit of σ")
     parser.add_argument("--grayscale", action=argparse.BooleanOptionalAction, default=base.grayscale,
-                        help="average the colour channels (default: %(default)s)")
+                        help="average the colour channels")
     parser.add_argument("--reference-energy", type=float, default=base.reference_energy,
-                        help="share of the clean patches' energy held by the reference subspace "
-                             "(default: %(default)s)")
+                        help="share of the clean patches' energy held by the reference subspace")
     parser.add_argument("--classes", type=_pair, default=base.classes,
-                        help="the classes for y=+1 and y=-1 (default: %(default)s)")
-    parser.add_argument("--n-train", type=int, default=base.n_train, help="training images (default: %(default)s)")
-    parser.add_argument("--n-test", type=int, default=base.n_test, help="held-out images (default: %(default)s)")
+                        help="the classes for y=+1 and y=-1")
+    parser.add_argument("--n-train", type=int, default=base.n_train, help="training images")
+    parser.add_argument("--n-test", type=int, default=base.n_test, help="held-out images")
     parser.add_argument("--patch-size", type=int, default=base.patch_size,
-                        help="k: non-overlapping k×k patches (default: %(default)s)")
-    parser.add_argument("--m", type=int, default=base.m, help="filters per class (default: %(default)s)")
-    parser.add_argument("--init-std", type=float, default=base.init_std, help="σ_0 (default: %(default)s)")
+                        help="k: non-overlapping k×k patches")
+    parser.add_argument("--m", type=int, default=base.m, help="filters per class")
+    parser.add_argument("--init-std", type=float, default=base.init_std, help="σ_0")
     parser.add_argument("--activation", default=base.activation,
-                        help="huber<q>, relu or poly<q> (default: %(default)s)")
-    parser.add_argument("--kappa", type=float, default=base.kappa, help="Huberized ReLU κ (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=base.lr, help="step size η (default: %(default)s)")
+                        help="huber<q>, relu or poly<q>")
+    parser.add_argument("--kappa", type=float, default=base.kappa, help="Huberized ReLU κ")
+    parser.add_argument("--lr", type=float, default=base.lr, help="step size η")
     parser.add_argument("--steps", type=int, default=base.steps,
-                        help="gradient-descent steps per noise level (default: %(default)s)")
+                        help="gradient-descent steps per noise level")
 
 
 def default_config(dataset: str) -> RealRankConfig:

@@ -22,16 +22,16 @@ DESCRIPTION = "neural collapse: NC1-NC4 and p_min over CE training (UFM, Gaussia
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="results/neural-collapse", metavar="DIR", help="output folder (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default %(default)s)")
-    parser.add_argument("--classes", type=int, default=5, help="classes C of the UFM, mixture and ETF probe (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=3000, help="GD steps of the mixture run (default %(default)s)")
-    parser.add_argument("--ufm-steps", type=int, default=4000, help="GD steps of the UFM run (default %(default)s)")
-    parser.add_argument("--assignments", type=int, default=6, help="classifier variants per probe (default %(default)s)")
-    parser.add_argument("--probe-seeds", type=int, default=4, help="initializations per variant, >= 2 (default %(default)s)")
-    parser.add_argument("--probe-steps", type=int, default=1500, help="GD steps per probe run (default %(default)s)")
-    parser.add_argument("--frame-classes", type=int, default=6, help="classes of the Grassmannian probe (default %(default)s)")
-    parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1 (default %(default)s)")
+    parser.add_argument("--out", default="results/neural-collapse", metavar="DIR", help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="base seed")
+    parser.add_argument("--classes", type=int, default=5, help="classes C of the UFM, mixture and ETF probe")
+    parser.add_argument("--steps", type=int, default=3000, help="GD steps of the mixture run")
+    parser.add_argument("--ufm-steps", type=int, default=4000, help="GD steps of the UFM run")
+    parser.add_argument("--assignments", type=int, default=6, help="classifier variants per probe")
+    parser.add_argument("--probe-seeds", type=int, default=4, help="initializations per variant, >= 2")
+    parser.add_argument("--probe-steps", type=int, default=1500, help="GD steps per probe run")
+    parser.add_argument("--frame-classes", type=int, default=6, help="classes of the Grassmannian probe")
+    parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds), for smoke tests")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
 

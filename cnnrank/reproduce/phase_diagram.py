@@ -46,12 +46,13 @@ _ints = comma_list(int, "integers", lambda v: v >= 2, "sample sizes must be inte
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.experiments.runs import RunConfig
-    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
     from cnnrank.reproduce._sweeping import add_executor_arguments
     from cnnrank.reproduce.rank_vs_noise import HEADLINE
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/phase-diagram"), help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--n-grid", type=_ints, default=None, dest="n_grid",
                         help=f"comma-separated sample sizes (default: {','.join(map(str, DEFAULT_N))}; "
                              f"--quick: {','.join(map(str, QUICK_N))})")
@@ -59,14 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated σ_p values, increasing (default: {','.join(map(str, DEFAULT_NOISE))}; "
                              f"--quick: {','.join(map(str, QUICK_NOISE))})")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: 2; --quick: 1)")
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a small grid: n in {QUICK_N}, σ_p in {QUICK_NOISE}, 1 seed, {QUICK_STEPS} steps "
+                        help=f"a small grid: n in {','.join(map(str, QUICK_N))}, σ_p in {','.join(map(str, QUICK_NOISE))}, 1 seed, "
+                             f"{QUICK_STEPS} steps "
                              "(unless given)")
     add_executor_arguments(parser, "the σ_p levels of one n and seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser, RunConfig(**{**HEADLINE.to_dict(), "steps": DEFAULT_STEPS}), swept={"noise_std": "--noise", "n": "--n-grid"})
     parser.set_defaults(steps=None)
+    steps = parser._option_string_actions["--steps"]
+    steps.help = f"{steps.help} (default: {DEFAULT_STEPS}; --quick: {QUICK_STEPS})"
 
 
 def _settle(args: argparse.Namespace) -> None:
@@ -82,7 +86,7 @@ def _settle(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
     from cnnrank.reproduce._sweeping import check_executor_arguments
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec
@@ -94,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     base = config_from_args(args)
     spec = SweepSpec(base=base, grid={"n": list(args.n_grid), "noise_std": list(args.noise)},
                      seeds=args.seeds, root_seed=args.seed)
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
     with output_folder(args.out):  # created and probed before computing; removed again on failure
         return _run(args, base, spec)
 

@@ -44,15 +44,16 @@ _floats = comma_list(float, "numbers", lambda v: v >= 0 and bool(np.isfinite(v))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/rank-vs-noise"), help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--noise", type=_floats, default=DEFAULT_NOISE,
-                        help="comma-separated σ_p values (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level (default: 2)")
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+                        help="comma-separated σ_p values")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--ablation", action="store_true",
                         help="also sweep the activation (q = 2, 3, 4, ReLU): OUT/activation_ablation.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec
 
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ablation:
         ablation = SweepSpec(base=base, grid={"activation": list(ABLATION), "noise_std": list(args.noise)},
                              seeds=args.seeds, root_seed=args.seed)
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
+    if ablation is not None:
+        check_sweep_store(args.out / "ablation-sweep", ablation, args.overwrite, args.out)
     with output_folder(args.out):  # created and probed before computing; removed again on failure
         return _run(args, base, spec, ablation)
 

@@ -34,18 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._sweeping import add_executor_arguments
 
     parser.add_argument("config", type=Path, help="sweep definition (.toml or .json)")
+    from cnnrank.reproduce._output import add_overwrite_argument
+
     parser.add_argument("--out", type=Path, required=True, help="store folder (re-run to resume)")
+    add_overwrite_argument(parser)
     add_executor_arguments(parser, "cells that differ only in noise_std and lr")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import check_output_folder, remove_created
+    from cnnrank.reproduce._output import check_output_folder, check_sweep_store, remove_created
     from cnnrank.reproduce._sweeping import check_executor_arguments
     from cnnrank.sweeps import sweep_from_file
 
     check_executor_arguments(args)
     spec = sweep_from_file(args.config)
+    check_sweep_store(args.out, spec, args.overwrite)  # a different sweep's cells: refused or deleted
     # probed before any work; a folder this command created is removed again if the sweep fails before
     # it took the store's lock (once a sweep holds or held the lock, the folder is the store: another
     # sweep may be running in it, and finished cells are kept for a resume)
