@@ -410,7 +410,7 @@ class RegisteredActivation(Activation):
         object.__setattr__(self, "kink_points", kinks)
         problem = _contract_error(self.value, self.derivative, kinks)
         if problem is not None:
-            raise ValueError(f"activation {self.name!r} is invalid: {problem}")
+            raise ValueError(f"activation={self.name!r} is invalid: {problem}")
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return np.asarray(self.value(np.asarray(z, dtype=np.float64)), dtype=np.float64)
@@ -580,12 +580,12 @@ def check_activation(activation: Any, full: bool = False) -> Activation:
     if type(activation) is RegisteredActivation:
         if _REGISTERED.get(activation.name) != activation:
             raise ValueError(_not_registered(activation.name) if activation.name not in _REGISTERED else
-                             f"activation {activation.name!r} is invalid: another activation has been registered "
+                             f"activation={activation.name!r} is invalid: another activation has been registered "
                              "under its name since; use cnnrank.activations.parse_activation(name)")
         if full:
             problem = _contract_error(activation.value, activation.derivative, activation.kink_points)
             if problem is not None:
-                raise ValueError(f"activation {activation.name!r} is invalid: {problem}")
+                raise ValueError(f"activation={activation.name!r} is invalid: {problem}")
         return activation
     if isinstance(activation, Activation):
         raise TypeError(f"activation={type(activation).__name__} is invalid: a custom activation must come from "
@@ -650,7 +650,8 @@ def _unknown(text: str, t: str, low: str) -> str:
     """The one-line refusal of an activation name that is not one: the choices and a suggestion."""
     registered = sorted(_REGISTERED)
     rule = ("must be 'relu', 'huber<q>' or 'poly<q>' (q >= 1, e.g. huber3)"
-            + (f" or a registered name {registered}" if registered else ""))
+            + (f" or a registered name {registered}" if registered else
+               " (your own: cnnrank.register_activation)"))
     choices = [*SHORT_NAMES, *registered]
     starts = [c for c in choices if t and (c.startswith(t) or c.lower().startswith(low))]
     if low in ("huber", "poly"):
@@ -662,8 +663,8 @@ def _unknown(text: str, t: str, low: str) -> str:
             else starts[0]
         return (f"activation={text!r} is ambiguous: it could be {', '.join(repr(c) for c in starts)} "
                 f"(names are not abbreviated); did you mean {best!r}?")
-    close = starts or difflib.get_close_matches(t, choices, n=1, cutoff=0.6) \
-        or difflib.get_close_matches(low, choices, n=1, cutoff=0.6)
+    close = starts or difflib.get_close_matches(t, choices, n=1, cutoff=0.7) \
+        or difflib.get_close_matches(low, choices, n=1, cutoff=0.7)
     return f"activation={text!r} is invalid: {rule}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
