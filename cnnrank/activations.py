@@ -365,6 +365,14 @@ def _contract_error(value: Callable[[np.ndarray], Any], derivative: Callable[[np
     return None
 
 
+def _read_only(z: Any) -> np.ndarray:
+    """A read-only float64 view of ``z``: a user function writing into it fails loudly instead of
+    changing an engine's pre-activations."""
+    view = np.asarray(z, dtype=np.float64).view()
+    view.flags.writeable = False
+    return view
+
+
 class _Broken(Exception):
     """Internal: a call of a user function broke the contract."""
 
@@ -413,10 +421,10 @@ class RegisteredActivation(Activation):
             raise ValueError(f"activation={self.name!r} is invalid: {problem}")
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.value(np.asarray(z, dtype=np.float64)), dtype=np.float64)
+        return np.asarray(self.value(_read_only(z)), dtype=np.float64)
 
     def grad(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.derivative(np.asarray(z, dtype=np.float64)), dtype=np.float64)
+        return np.asarray(self.derivative(_read_only(z)), dtype=np.float64)
 
     @property
     def power(self) -> float | None:
@@ -463,7 +471,8 @@ class ActivationName(str):
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ActivationName, (str(self), self.activation))
+        # the activation registered now under the name (the one this process would run)
+        return (ActivationName, (str(self), _REGISTERED.get(str(self), self.activation)))
 
 
 def _check_name(name: Any) -> str:
@@ -627,7 +636,9 @@ def _format_q(q: float) -> str:
 
 def _parse(text: Any, kappa: float = 1.0) -> tuple[str, Activation]:
     if not isinstance(text, str):
-        raise TypeError(f"activation={text!r:.60} is invalid: must be a name such as 'huber3', 'relu' or 'poly3'")
+        hint = f" (this activation's name is {text.name!r})" if isinstance(text, Activation) and text.name else ""
+        raise TypeError(f"activation={text!r:.60} is invalid: must be a name such as 'huber3', 'relu' or "
+                        f"'poly3'{hint}")
     t = text.strip()
     if t in _REGISTERED:
         act = _REGISTERED[t]

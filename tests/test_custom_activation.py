@@ -98,6 +98,24 @@ def test_contract_is_checked_when_registered(value, derivative, needle):
     assert "bad" not in registered_activations()
 
 
+def test_a_function_writing_into_its_argument_fails_loudly():
+    def clobber(z):
+        out = np.maximum(z, 0.0) ** 2
+        if z.size > 3000:  # not on the test grid: only inside training
+            z[...] = 0.0
+        return out
+
+    act = cnnrank.register_activation("clobber", clobber, lambda z: 2 * np.maximum(z, 0.0))
+    with pytest.raises(ValueError, match="read-only"):
+        act(np.ones(4000))
+
+
+def test_runconfig_names_the_activation_object_it_was_given():
+    act = cnnrank.register_activation("cube", cube, cube_grad, power=3)
+    with pytest.raises(TypeError, match="must be a name.*this activation's name is 'cube'"):
+        RunConfig(activation=act)
+
+
 def test_a_declared_kink_passes_the_finite_difference_check_and_the_tolerance_is_the_stated_one():
     act = cnnrank.register_activation("shifted", lambda z: np.maximum(z - 1.0, 0.0) ** 1 * (z > 1) + 0 * z,
                                       lambda z: (z > 1.0) * 1.0, kinks=(0.0, 1.0))
