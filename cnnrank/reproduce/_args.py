@@ -38,7 +38,7 @@ def activation_name(text: str) -> str:
     try:
         return canonical_activation_name(text)
     except (TypeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("activation=")) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: the help text of ``--activation``
