@@ -343,6 +343,22 @@ def test_a_pickled_configuration_registers_the_activation_in_a_fresh_process():
     assert res.stdout.decode().split() == ["cube", "3.0", "['cube']"]
 
 
+def test_dask_serialization_carries_even_a_lambda_activation():
+    """Dask pickles with cloudpickle: the configuration carries an activation made of lambdas too."""
+    cloudpickle = pytest.importorskip("cloudpickle", reason="cloudpickle (with the 'dist' extra) is not installed")
+    cnnrank.register_activation("sq", lambda z: np.maximum(z, 0.0) ** 2, lambda z: 2.0 * np.maximum(z, 0.0), power=2)
+    blob = cloudpickle.dumps(RunConfig(activation="sq", **SMALL).to_dict())
+    with pytest.raises((pickle.PicklingError, AttributeError), match="lambda"):  # the standard pickle of a process pool cannot
+        pickle.dumps(RunConfig(activation="sq").to_dict())
+    code = ("import pickle, sys, numpy as np; from cnnrank.experiments import RunConfig; "
+            "c = RunConfig(**pickle.loads(sys.stdin.buffer.read())); a = c.make_activation(); "
+            "print(c.activation, a.power, float(a(np.array(3.0))), float(a.grad(np.array(3.0))))")
+    res = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, cwd=str(_here()),
+                         env=_env(), timeout=120)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    assert res.stdout.decode().split() == ["sq", "2.0", "9.0", "6.0"]
+
+
 def test_a_sweep_on_a_process_pool_runs_a_name_registered_only_in_the_parent():
     from cnnrank._parallel import WorkerPool
     from cnnrank.sweeps import SweepSpec, run_sweep
