@@ -323,7 +323,7 @@ def _contract_error(value: Callable[[np.ndarray], Any], derivative: Callable[[np
     def call(fn: Callable[[np.ndarray], Any], which: str, x: np.ndarray) -> np.ndarray:
         try:
             with np.errstate(all="ignore"):
-                out = np.asarray(fn(x.copy()))
+                out = np.asarray(fn(_read_only(x.copy())))  # as an engine calls it: z is read-only
         except Exception as exc:
             raise _Broken(f"{which}(z) on a float64 array of shape {x.shape} raised "
                           f"{type(exc).__name__}: {exc}") from None
@@ -534,6 +534,7 @@ def register_activation(name: str, value: Callable[[np.ndarray], Any], derivativ
     >>> act = register_activation("my_cube", cube, cube_grad, power=3)
     >>> parse_activation("my_cube") is act
     True
+    >>> unregister_activation("my_cube")  # (the example leaves the registry as it found it)
     """
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite={overwrite!r:.40} is invalid: must be True or False")

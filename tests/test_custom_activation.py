@@ -89,8 +89,9 @@ def test_register_returns_an_activation_usable_directly_and_by_name():
      "not elementwise"),
     (lambda z: np.asarray(z).astype("M8[s]"), cube_grad, "must be vectorized"),
     (lambda z: 1 / 0, cube_grad, "raised ZeroDivisionError"),
+    (lambda z: np.maximum(z, 0.0, out=z) ** 2, lambda z: 2 * np.maximum(z, 0.0), "raised ValueError: .*read-only"),
 ], ids=["grad0", "value0", "nonfinite", "nonfinite-grad", "wrong-derivative", "undeclared-kink", "scalar", "shape",
-        "not-elementwise", "dtype", "raises"])
+        "not-elementwise", "dtype", "raises", "writes-into-z"])
 def test_contract_is_checked_when_registered(value, derivative, needle):
     with pytest.raises(ValueError, match=needle) as info:
         cnnrank.register_activation("bad", value, derivative)
