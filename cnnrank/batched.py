@@ -60,7 +60,7 @@ from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._blas import resolve
 from cnnrank._schedule import check_schedule, record_steps
 from cnnrank._validation import check_real
-from cnnrank.activations import Activation
+from cnnrank.activations import Activation, check_activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows, distinct_patches
@@ -356,6 +356,8 @@ def train_batched(
             raise ValueError("test is invalid with GramSample runs: draw it with sample_gram(..., n_test=...)")
         if not all(isinstance(a, Activation) for a in nets_l):
             raise TypeError("nets is invalid for GramSample runs: pass the Activation")
+        for a in {id(a): a for a in nets_l}.values():
+            check_activation(a, full=True)  # a built-in or a registered activation (the network's check)
         acts = list(nets_l)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample diverges at step 0
             cache: dict[int, GramProblem] = {}  # a sample given for several runs is read once

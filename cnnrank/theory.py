@@ -120,7 +120,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from cnnrank._validation import check_real
-from cnnrank.activations import Activation
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU
 from cnnrank.data import SignalNoiseModel
 from cnnrank.subspace import BENIGN_ENERGY_FRACTION, measured_regime
 
@@ -181,7 +181,14 @@ def _cfg(config: RunConfigLike) -> tuple[RunConfigLike, SignalNoiseModel]:
 
 
 def _power(config: RunConfigLike) -> float:
-    return float(config.make_activation().power)
+    """The power ``q`` of the configuration's activation; ``ValueError`` naming the activation when it
+    declares none (a registered activation without ``power=``)."""
+    q = config.make_activation().power
+    if q is None:
+        raise ValueError(f"activation={str(config.activation)!r} is invalid here: it declares no power q, which "
+                         "this prediction needs (docs/theory.md §4); register it with power=q "
+                         "(cnnrank.register_activation)")
+    return float(q)
 
 
 def _d_eff(model: SignalNoiseModel) -> int:
@@ -381,12 +388,16 @@ def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
     """
     c, model = _cfg(config)
     level = check_real("level", level, positive=True)
-    act = c.make_activation()
-    q = float(act.power)
+    q = _power(c)
     if q <= 2:
         raise ValueError(
             f"signal_learning_time is invalid for q={q:g} (activation {c.activation!r}): the formula "
             "T_1 needs an activation head σ'(z) ∝ z^(q-1) with q > 2 (docs/theory.md §6)")
+    act = c.make_activation()
+    if not isinstance(act, (HuberizedReLU, PolyReLU)):
+        raise ValueError(f"signal_learning_time is invalid for activation {str(c.activation)!r}: the formula T_1 "
+                         "integrates the head of huber<q> or poly<q> exactly (docs/theory.md §6); a declared "
+                         "power alone does not fix its constant")
     mu, K = model.signal_norm, model.K
     if c.init_std == 0 or mu == 0:
         return float("inf")

@@ -420,9 +420,9 @@ class Trajectory(SavableResult):
         if (self.W_init is None) != (self.patches is None):
             raise ValueError("W_init/patches are invalid: give both (weights_at needs them) or neither")
         try:
-            activation_from_spec(self.activation)
+            activation_from_spec(self.activation)  # its message names the activation
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"activation={self.activation!r:.80} is invalid: {exc}") from None
+            raise ValueError(str(exc)) from None
         if self.engine not in ENGINES:
             raise ValueError(f"engine={self.engine!r} is invalid: must be one of {sorted(ENGINES)}")
         if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):

@@ -63,7 +63,8 @@ class RunConfig:
       ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,
       ``signal_position``, ``signal_basis``;
     * ``network`` (:class:`NetworkSpec`): ``m`` filters per class, ``init_std`` (σ_0), ``activation``
-      (``"huber<q>"``, ``"relu"`` or ``"poly<q>"``) with threshold ``kappa``;
+      (``"huber<q>"``, ``"relu"``, ``"poly<q>"`` or a name given to :func:`cnnrank.register_activation`;
+      stored canonically) with threshold ``kappa``;
     * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``.
 
     Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is

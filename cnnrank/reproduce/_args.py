@@ -25,3 +25,22 @@ def comma_list(convert: Callable[[str], Any], kind: str, check: Callable[[Any], 
         return vals
 
     return parse
+
+
+def activation_name(text: str) -> str:
+    """An argparse type for ``--activation``: the canonical name
+    (:func:`cnnrank.activations.canonical_activation_name`: ``HUBER3`` is stored as ``huber3``, a
+    name given to :func:`cnnrank.register_activation` before the command line is parsed is accepted);
+    ``huber``/``poly`` without a power, abbreviations and unknown names are refused with the choices
+    and a suggestion."""
+    from cnnrank.activations import canonical_activation_name
+
+    try:
+        return canonical_activation_name(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+#: the help text of ``--activation``
+ACTIVATION_HELP = ("huber<q> (Huberized ReLU of power q >= 1, e.g. huber3), relu, poly<q>, or a name given to "
+                   "cnnrank.register_activation")

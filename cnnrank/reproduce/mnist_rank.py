@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnrank.reproduce._args import comma_list
+from cnnrank.reproduce._args import ACTIVATION_HELP, activation_name, comma_list
 
 if TYPE_CHECKING:
     from cnnrank.experiments.real_images import RealRankConfig
@@ -82,8 +82,7 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
                         help="k: non-overlapping k×k patches")
     parser.add_argument("--m", type=int, default=base.m, help="filters per class")
     parser.add_argument("--init-std", type=float, default=base.init_std, help="σ_0")
-    parser.add_argument("--activation", default=base.activation,
-                        help="huber<q>, relu or poly<q>")
+    parser.add_argument("--activation", type=activation_name, default=base.activation, help=ACTIVATION_HELP)
     parser.add_argument("--kappa", type=float, default=base.kappa, help="Huberized ReLU κ")
     parser.add_argument("--lr", type=float, default=base.lr, help="step size η")
     parser.add_argument("--steps", type=int, default=base.steps,

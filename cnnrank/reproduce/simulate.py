@@ -80,6 +80,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
                                 "(cheaper of feature/gram)")
         elif isinstance(default, bool):
             g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL", help=f"{text}: true or false")
+        elif name == "activation":
+            from cnnrank.reproduce._args import ACTIVATION_HELP, activation_name
+
+            g.add_argument(flag, type=activation_name, default=default, help=ACTIVATION_HELP)
         elif name == "signal_position":
             g.add_argument(flag, type=_int_or_random, default=default, metavar="INDEX", help=text)
         elif name == "signal_basis":
