@@ -48,7 +48,8 @@ RUN_OPTION_HELP: dict[str, str] = {
     "signal_basis": "signal directions: 'canonical' (the first 2K coordinate axes) or 'random' (a random orthonormal frame)",
     "m": "filters per class m",
     "init_std": "standard deviation σ_0 of the initial filters",
-    "activation": "activation: huber<q> (Huberized ReLU of power q, e.g. huber3), relu or poly<q>",
+    "activation": ("activation: huber<q> (Huberized ReLU of power q, e.g. huber3), relu, poly<q>, or a name "
+                   "given to cnnrank.register_activation"),
     "kappa": "threshold κ of the Huberized ReLU",
     "lr": "gradient-descent step size η",
     "steps": "gradient-descent steps",
@@ -81,9 +82,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
         elif isinstance(default, bool):
             g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL", help=f"{text}: true or false")
         elif name == "activation":
-            from cnnrank.reproduce._args import ACTIVATION_HELP, activation_name
+            from cnnrank.reproduce._args import activation_name
 
-            g.add_argument(flag, type=activation_name, default=default, help=ACTIVATION_HELP)
+            g.add_argument(flag, type=activation_name, default=default, help=text)
         elif name == "signal_position":
             g.add_argument(flag, type=_int_or_random, default=default, metavar="INDEX", help=text)
         elif name == "signal_basis":
