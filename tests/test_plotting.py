@@ -195,3 +195,56 @@ def test_phase_diagram_ratio_colour_bar_has_several_ticks():
     assert len(_log_ticks(0.99, 3.2)) >= 5
     assert _log_ticks(1.0, 100.0)[:3] == [1.0, 2.0, 5.0]
     assert all(0.5 <= t <= 1.6 for t in _log_ticks(0.5, 1.6))
+
+
+def _real_record():
+    x = [0.0, 0.5, 1.0, 2.0]
+    return {"noise_std": x, "data_stable_rank": [5.6, 7.3, 12.1, 29.2], "clean_data_stable_rank": [5.6] * 4,
+            "patch_stable_rank": [2.5, 3.3, 5.5, 14.1], "clean_patch_stable_rank": [2.5] * 4,
+            "filter_stable_rank": [3.21, 2.83, 2.33, 2.37], "learned_stable_rank": [3.20, 2.81, 2.31, 2.35],
+            "learned_dimension": [1, 1, 0, 0], "clean_energy_fraction": [0.64, 0.56, 0.47, 0.42],
+            "reference_dimension": 15, "test_acc": [0.66, 0.67, 0.68, 0.62], "train_acc": [1.0] * 4,
+            "data": {"noise_units": "per-image pixel std"}}
+
+
+def test_real_image_figure_shows_the_learned_part_and_a_fraction_axis():
+    from cnnrank.datasets.plotting import plot_real_rank, plot_real_subspace, real_rank_figure
+
+    fig, ax = plt.subplots()
+    assert plot_real_rank(_real_record(), ax=ax) is fig
+    filters = next(line for line in ax.lines if line.get_label().startswith("trained filters"))
+    learned = next(line for line in ax.lines if line.get_label().startswith("learned part"))
+    assert learned.get_zorder() > filters.get_zorder()                  # drawn above the filters' line
+    assert learned.get_color() != filters.get_color() and learned.get_marker() != filters.get_marker()
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plot_real_subspace(_real_record(), ax=ax, color="tab:red")
+    assert ax.get_ylim() == (0.0, 1.05) and "fraction" in ax.get_ylabel()   # the fraction's own range
+    assert all(RED in _colors(a) for a in fig.axes)
+    plt.close(fig)
+    fig = plt.figure(figsize=(16, 5), layout="constrained")
+    assert real_rank_figure(_real_record(), fig=fig, lw=0.5) is fig
+    assert any(line.get_linewidth() == 0.5 for a in fig.axes for line in a.lines)
+    plt.close(fig)
+
+
+def test_linear_and_collapse_builders_pass_kwargs_and_take_a_figure():
+    from cnnrank.collapse import plotting as C
+    from cnnrank.collapse.simulate import UFMConfig, train_ufm
+    from cnnrank.linear.experiments import ordering_task, run_cnn
+    from cnnrank.linear.plotting import plot_mode_strengths
+
+    run = train_ufm(UFMConfig(steps=20, record_every=10), rng=0)
+    for fn in (C.plot_nc_history, C.plot_margins, C.plot_accuracy):
+        fig, ax = plt.subplots()
+        assert fn(run, ax=ax, color="tab:red") is fig and RED in _colors(ax)
+        plt.close(fig)
+    fig = plt.figure(figsize=(15, 8.6), layout="constrained")
+    sub = fig.subfigures(1, 1)
+    assert C.collapse_figure(run, run, fig=sub, color="tab:red") is sub and len(sub.axes) >= 6
+    plt.close(fig)
+    cnn = run_cnn(ordering_task(rng=0), t_end=0.3, n_records=5)
+    fig, ax = plt.subplots()
+    assert plot_mode_strengths(cnn, ax=ax, color="tab:red", lw=3) is fig
+    assert RED in _colors(ax) and any(line.get_linewidth() == 3 for line in ax.lines)
+    plt.close(fig)
