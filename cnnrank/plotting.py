@@ -213,7 +213,7 @@ def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None, 
             ax.axhline(K2, color="C4", ls=":", lw=1, label=f"2K = {K2}")
         b = ax.twinx()
         b.plot(traj.steps, traj.signal_energy_fraction, color="C2", ls="-.", lw=1.2, label="signal energy (right)")
-        b.set_ylim(0.0, 1.05)
+        b.set_ylim(-0.03, 1.05)
         b.set_ylabel("signal energy fraction")
         handles_extra = b.get_legend_handles_labels()[0]
     if reference is not None:
