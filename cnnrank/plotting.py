@@ -812,7 +812,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
 
     ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``:
     QuadMesh properties of the four heatmaps (``pcolormesh``; e.g. ``edgecolors=``, ``rasterized=``).
-    Returns the figure drawn into. The ratio panel's log colour bar has at least five labelled ticks.
+    Returns the figure drawn into. The ratio panel's log colour bar has at least five labelled ticks;
+    the cells measured outside the benign window (:func:`cnnrank.subspace.measured_regime` of the seed
+    means) are hatched on every panel.
 
     Heatmaps over ``n`` (log, horizontal) and ``σ_p`` (log, vertical) of the test accuracy, the signal
     energy fraction, the learned dimension / 2K (a dot where it equals 2K) and the data's / filters'
@@ -821,6 +823,7 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
     """
     from matplotlib.collections import QuadMesh
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     ns = np.asarray(record["n"], dtype=float)
@@ -848,6 +851,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
         curve = np.full_like(xs, theory_b[0])
     tk = np.interp(np.log(xs), np.log(ns), takeoff)
 
+    from cnnrank.subspace import measured_regime
+
+    harmful = (measured_regime(acc[..., None], sef[..., None]) != "benign") & np.isfinite(acc) & np.isfinite(sef)
     fig = figure(fig, (11, 8.6))
     axes = fig.subplots(2, 2, sharex=True, sharey=True)
     ratio_pos = ratio[np.isfinite(ratio) & (ratio > 0)]
@@ -868,6 +874,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
             cb.set_ticks(_log_ticks(float(rnorm.vmin or 0.99), float(rnorm.vmax or 1.01)))
             cb.ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
             cb.ax.yaxis.set_minor_formatter(NullFormatter())
+        for i, j in np.argwhere(harmful):  # the cells where the network learned nothing: hatched
+            ax.add_patch(Rectangle((xe[i], ye[j]), xe[i + 1] - xe[i], ye[j + 1] - ye[j], fill=False, hatch="///",
+                                   edgecolor=(1.0, 1.0, 1.0, 0.45), lw=0, zorder=3))
         if title.startswith("learned dimension"):
             full = np.argwhere(np.isclose(z, 1.0))
             if full.size:
@@ -897,6 +906,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
     extra = axes[1, 0].get_legend_handles_labels()
     by_label = dict(zip(*axes[0, 0].get_legend_handles_labels()[::-1]))
     by_label.update(dict(zip(extra[1], extra[0])))
+    if harmful.any():
+        by_label["hatched: outside the benign window (measured on the seed means)"] = Patch(
+            facecolor="0.55", edgecolor="white", hatch="///", lw=0)
     fig.legend(list(by_label.values()), list(by_label.keys()), loc="outside lower center", ncol=2, frameon=False)
     cfg = record.get("config", {})
     fig.suptitle(f"Phase diagram: {_config_line(cfg, omit=('n', 'noise_std'))}; "

@@ -176,13 +176,14 @@ def test_sweep_figure_keeps_equal_curves_of_two_groups_apart(sweep_result):
     plt.close(fig)
 
 
-def test_phase_diagram_ratio_colour_bar_has_several_ticks():
+def test_phase_diagram_ratio_colour_bar_has_several_ticks_and_harmful_cells_are_hatched():
     from cnnrank.plotting import _log_ticks
 
     ns, sig = [16, 64, 256], [0.05, 0.15, 0.3, 0.6]
     grid = np.array([[1.0, 1.3, 2.0, 3.1], [1.0, 1.1, 1.6, 2.4], [0.99, 1.0, 1.2, 1.9]])
-    record = {"n": ns, "noise_std": sig, "test_acc": np.full((3, 4), 0.8).tolist(),
-              "signal_energy_fraction": np.full((3, 4), 0.5).tolist(), "learned_dimension": np.full((3, 4), 4).tolist(),
+    acc = np.array([[1.0, 1.0, 0.8, 0.5], [1.0, 1.0, 1.0, 0.6], [1.0, 1.0, 1.0, 0.7]])   # 4 cells harmful
+    record = {"n": ns, "noise_std": sig, "test_acc": acc.tolist(),
+              "signal_energy_fraction": np.full((3, 4), 0.9).tolist(), "learned_dimension": np.full((3, 4), 4).tolist(),
               "data_stable_rank": (8 * grid).tolist(), "filter_stable_rank": np.full((3, 4), 8.0).tolist(),
               "theory_boundary": [0.1, 0.15, 0.2], "measured_boundary": [None, None, None],
               "noise_takeoff": [0.05, 0.08, 0.1], "clean_rank": 8, "K": 4}
@@ -191,6 +192,10 @@ def test_phase_diagram_ratio_colour_bar_has_several_ticks():
     ratio_bar = next(a for a in fig.axes if "srank(data) / srank(W)" in a.get_ylabel())
     labels = [t.get_text() for t in ratio_bar.get_yticklabels() if t.get_text()]
     assert len(labels) >= 5, labels
+    heatmaps = [a for a in fig.axes if a.get_title()]
+    assert len(heatmaps) == 4
+    for ax in heatmaps:   # the cells where the network learned nothing are hatched on every panel
+        assert sum(1 for p in ax.patches if p.get_hatch()) == 4
     plt.close(fig)
     assert len(_log_ticks(0.99, 3.2)) >= 5
     assert _log_ticks(1.0, 100.0)[:3] == [1.0, 2.0, 5.0]
