@@ -353,7 +353,7 @@ def check_values(name: str, values: Any, *, lo: float | None = None, hi: float |
         if zero:
             span = f"0 or {span}"
         bound = f" ({rule})" if rule else ""
-        nan_note = "" if nan else ", not NaN"
+        nan_note = ", not NaN" if np.isnan(x[where if a.ndim else ()]) else ""
         raise ValueError(f"{name}={a[where if a.ndim else ()].item()!r}{at} is invalid: must be {what} {span}{bound}"
                          f"{nan_note}".replace("  ", " ").rstrip())
     if increasing and x.ndim == 1 and x.size > 1 and np.any(~(np.diff(x) > 0)):

@@ -456,7 +456,7 @@ class Trajectory(SavableResult):
         if self.learned_dimension is not None:
             bound, rule = 2 * m, "2m"
             if self.signal_angles is not None:
-                bound, rule = self.signal_angles.shape[1], "min(2m, rank of the signals) = signal_angles columns"
+                bound, rule = self.signal_angles.shape[1], "min(2m, rank of the signals)"
             elif self.gamma is not None:
                 bound, rule = min(2 * m, self.gamma.shape[3]), "min(2m, 2K)"
             check_values("learned_dimension", self.learned_dimension, lo=0, hi=bound, integer=True, nan=False,

@@ -92,6 +92,10 @@ _RECORD_RANGES: dict[str, dict[str, Any]] = {
     "train_loss": {"lo": 0.0}, "test_loss": {"lo": 0.0},
     "signal_energy_fraction": {"lo": 0.0, "hi": 1.0}, "clean_energy_fraction": {"lo": 0.0, "hi": 1.0},
     "learned_dimension": {"lo": 0.0}, "memorization_edge": {"lo": 0.0},
+    # means over seeds: a zero matrix's 0 may be averaged with ranks >= 1, so only >= 0 here
+    **{k: {"lo": 0.0} for k in ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank",
+                                "clean_patch_stable_rank", "filter_stable_rank", "learned_stable_rank",
+                                "predicted_data_stable_rank", "expected_filter_stable_rank")},
     "theory_boundary": {"lo": 0.0}, "measured_boundary": {"lo": 0.0}, "noise_takeoff": {"lo": 0.0},
     "clean_rank": {"lo": 1, "integer": True}, "reference_dimension": {"lo": 1, "integer": True},
     "accuracy_level": {"lo": 0.0, "hi": 1.0},
@@ -99,8 +103,8 @@ _RECORD_RANGES: dict[str, dict[str, Any]] = {
 
 
 def _numbers(value: Any) -> np.ndarray | None:
-    """``value`` (a number or nested lists of numbers, ``None`` as NaN) as a float array; ``None`` when it
-    is not numbers (the figure code reports a wrong type)."""
+    """``value`` (a number or nested lists of numbers, ``None`` as NaN) as an array of numbers; ``None``
+    when it is not numbers (the figure code reports a wrong type)."""
     def conv(v: Any) -> Any:
         if isinstance(v, list):
             return [conv(x) for x in v]
@@ -111,10 +115,10 @@ def _numbers(value: Any) -> np.ndarray | None:
         return v
 
     try:
-        a = np.array(conv(value), dtype=float)
+        a = np.array(conv(value))
     except (TypeError, ValueError, OverflowError):
         return None
-    return a
+    return a if a.dtype.kind in "iuf" else None  # ragged lists or huge integers: the figure code reports them
 
 
 def _check_record(path: Path, record: Any, kind: str) -> None:
