@@ -229,6 +229,9 @@ def load_npz(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str
     except (ValueError, RecursionError) as exc:
         raise ResultsFileError(f"results file {str(path)!r} has corrupted metadata ({type(exc).__name__}: "
                                f"{str(exc)[:200]})") from None
+    if _json_too_deep(meta, MAX_JSON_DEPTH):
+        raise ResultsFileError(f"results file {str(path)!r} has corrupted metadata (nested more than "
+                               f"{MAX_JSON_DEPTH} levels, deeper than any record)")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise ResultsFileError(f"results file {str(path)!r} has an unknown format")
     if kind is not None and meta.get("kind") != kind:

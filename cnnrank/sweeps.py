@@ -57,7 +57,7 @@ from cnnrank.experiments.runs import (
     config_from_dict,
     run_once,
 )
-from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text, read_json_file
+from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text, check_regular_file, read_json_file
 
 __all__ = ["ENGINE_NAMES", "GROUP_BYTES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_cell_group", "run_sweep",
            "sweep_from_file"]
@@ -1019,8 +1019,9 @@ def _collect(spec: SweepSpec, results: dict[str, dict]) -> SweepResult:
 def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
     """Read a sweep definition from a ``.toml`` or ``.json`` file (errors name the file)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"sweep file {str(path)!r} does not exist")
+    check_regular_file(path, "sweep file")  # a FIFO is refused, not waited on
     if path.stat().st_size > 16 * 2**20:
         raise ValueError(f"sweep file {str(path)!r} is invalid: larger than 16 MiB (a sweep definition is a few lines)")
     text = path.read_bytes()

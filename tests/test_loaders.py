@@ -319,3 +319,27 @@ def test_collapse_and_linear_results_check_their_ranges(tmp_path):
                   isolated_half_times=np.zeros((0, 1, 1)), s=np.ones(1), seeds=[0], settings={})
     with pytest.raises(ResultsFileError, match=r"half_times=-1\.0 \(at index \(0, 0, 0\)\)"):
         Sweep.load(sweep.save(tmp_path / "sw.npz"))
+
+
+def test_deeply_nested_metadata_is_refused(tmp_path):
+    from cnnrank.results import load_npz, save_npz
+
+    deep: list = []
+    for _ in range(MAX_JSON_DEPTH + 5):
+        deep = [deep]
+    path = save_npz(tmp_path / "d.npz", {"a": np.zeros(2)}, {"kind": "x", "fields": {"metadata": deep}})
+    with pytest.raises(ResultsFileError, match=f"corrupted metadata \\(nested more than {MAX_JSON_DEPTH} levels"):
+        load_npz(path)
+
+
+def test_sweep_file_fifo_and_folder_are_refused(tmp_path, no_hang):
+    from cnnrank.sweeps import sweep_from_file
+
+    os.mkfifo(tmp_path / "s.toml")
+    with pytest.raises(ValueError, match=r"sweep file '.*s\.toml' is invalid: it is a FIFO"):
+        sweep_from_file(tmp_path / "s.toml")
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(ValueError, match="is invalid: it is a folder"):
+        sweep_from_file(tmp_path / "d.json")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sweep_from_file(tmp_path / "missing.toml")
