@@ -343,3 +343,34 @@ def test_sweep_file_fifo_and_folder_are_refused(tmp_path, no_hang):
         sweep_from_file(tmp_path / "d.json")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         sweep_from_file(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("name, record, message", [
+    ("rank_vs_noise.json", {"noise_std": [0.0, 0.1], "data_stable_rank": [4.0, 5.0], "filter_stable_rank": [2.0, 2.0],
+                            "test_acc": [1.0, -0.5]}, r"test_acc=-0\.5 \(at index 1\)"),
+    ("rank_vs_noise.json", {"noise_std": [-0.1, 0.1], "data_stable_rank": [4.0, 5.0],
+                            "filter_stable_rank": [2.0, 2.0], "test_acc": [1.0, 0.5]}, r"noise_std=-0\.1"),
+    ("intrinsic_dimension.json", {"K": [1, 2], "learned_dimension": [2.0, -1.0],
+                                  "expected_filter_stable_rank": [2.0, 4.0]}, "learned_dimension=-1.0"),
+    ("mnist_rank.json", {"noise_std": [0.0], "reference_dimension": 3, "clean_energy_fraction": [2.0],
+                         "patch_stable_rank": [3.0]}, r"clean_energy_fraction=2\.0"),
+])
+def test_plot_refuses_impossible_records_of_every_kind(tmp_path, capsys, name, record, message):
+    path = tmp_path / name
+    path.write_text(json.dumps(record))
+    assert main(["plot", str(path), "--out", str(tmp_path / "f.png")]) == 2
+    line = _one_error_line(capsys)
+    assert "holds impossible values, nothing drawn" in line and re.search(message, line), line
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_summary_record_needs_the_same_run_beside_it(tmp_path, capsys, traj):
+    traj.save(tmp_path / "trajectory.npz")
+    summary = {"config": TINY.to_dict(), "seed": 1, "final": traj.summary(), "data_ranks": {}}
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "config": {**TINY.to_dict(), "lr": 0.25}}))
+    assert main(["plot", str(tmp_path / "summary.json"), "--out", str(tmp_path / "f.png")]) == 2
+    assert "describes a different run than" in _one_error_line(capsys)
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert main(["plot", str(tmp_path / "summary.json"), "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").is_file()
+    capsys.readouterr()

@@ -218,19 +218,32 @@ def _collapse_figures(path: Path, record: dict | None) -> list[tuple[str, Any]]:
     return figs
 
 
-def _check_same_sweep(path: Path, record: dict, npz: Path) -> None:
-    """A sweep's ``results.json`` must describe the sweep of the ``results.npz`` beside it."""
-    from cnnrank.sweeps import SweepResult
+def _plain(value: Any) -> Any:
+    """``value`` in JSON types (tuples as lists, numpy scalars as numbers)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
-    stored = SweepResult.load(npz)
+
+def _same_sweep(record: dict, meta: dict) -> bool:
+    """Whether a sweep's ``results.json`` describes the sweep stored in the archive with metadata ``meta``."""
+    from cnnrank.sweeps import _grid_dict
+
+    def spec(s: Any) -> Any:  # the grid as [name, values] pairs in axis order
+        return _plain({**s, "grid": [[k, list(v)] for k, v in _grid_dict(s["grid"]).items()]})
+
     try:
-        same = (json.loads(json.dumps(record["spec"])) == json.loads(json.dumps(stored.spec))
-                and sorted(record["values"]) == sorted(stored.values))
-    except (TypeError, ValueError, KeyError):
-        same = False
-    if not same:
-        raise _fail(path, f"describes a different sweep than {str(npz)!r} beside it (definition or metrics "
-                          "differ): the two files were not written together; nothing drawn")
+        return spec(record["spec"]) == spec(meta["fields"]["spec"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False
+
+
+def _same_run(record: dict, meta: dict) -> bool:
+    """Whether a ``summary.json`` describes the run stored in the trajectory archive with metadata ``meta``
+    (the same configuration, when the archive records it)."""
+    try:
+        stored = meta["fields"]["metadata"].get("config")
+    except (TypeError, KeyError, AttributeError):
+        return True  # an archive without a recorded configuration: the kind check is all there is
+    return stored is None or _plain(stored) == _plain(record.get("config"))
 
 
 def _json_figures(path: Path) -> list[tuple[str, Any]]:
@@ -262,26 +275,29 @@ def _json_figures(path: Path) -> list[tuple[str, Any]]:
     if kind == "neural-collapse":
         return _collapse_figures(path, record)
     if kind == "simulate":
-        return _npz_figures(_sibling(path, "trajectory.npz", "simulate"), expect=("Trajectory", path))
+        return _npz_figures(_sibling(path, "trajectory.npz", "simulate"), expect=("Trajectory", path, record, _same_run))
     if kind == "sweep":
-        npz = _sibling(path, path.stem + ".npz", "sweep")
-        figs = _npz_figures(npz, expect=("SweepResult", path))
-        _check_same_sweep(path, record, npz)
-        return figs
+        return _npz_figures(_sibling(path, path.stem + ".npz", "sweep"), expect=("SweepResult", path, record, _same_sweep))
     raise _fail(path, "is not a cnnrank record that can be plotted (rank_vs_noise.json, intrinsic_dimension.json, "
                       "mnist_rank.json, linear-cnn.json, neural-collapse.json, summary.json or a sweep's results.json)")
 
 
-def _npz_figures(path: Path, expect: tuple[str, Path] | None = None) -> list[tuple[str, Any]]:
-    """The figures of a results ``.npz``; ``expect`` = (kind, record): the kind the JSON ``record`` beside
-    it implies, which the archive's stored kind must be."""
+def _npz_figures(path: Path, expect: tuple[str, Path, dict, Any] | None = None) -> list[tuple[str, Any]]:
+    """The figures of a results ``.npz``. ``expect`` = (kind, record path, record, agree): the archive
+    beside a JSON record must hold that kind of result, and ``agree(record, metadata)`` must hold (the
+    same sweep, the same run): else both files were not written together and nothing is drawn."""
     from cnnrank.results import load_npz
 
     _, meta = load_npz(path)
     kind = meta.get("kind")
-    if expect is not None and kind != expect[0]:
-        raise _fail(expect[1], f"is a {expect[0]} record but {str(path)!r} beside it holds a {kind!r} result: "
-                               "the two files were not written together; nothing drawn")
+    if expect is not None:
+        want, record_path, record, agree = expect
+        if kind != want:
+            raise _fail(record_path, f"is a {want} record but {str(path)!r} beside it holds a {kind!r} result: "
+                                     "the two files were not written together; nothing drawn")
+        if not agree(record, meta):
+            raise _fail(record_path, f"describes a different {'sweep' if want == 'SweepResult' else 'run'} than "
+                                     f"{str(path)!r} beside it: the two files were not written together; nothing drawn")
     if kind == "Trajectory":
         from cnnrank.plotting import training_figure
         from cnnrank.train import Trajectory
