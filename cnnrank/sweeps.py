@@ -57,7 +57,15 @@ from cnnrank.experiments.runs import (
     config_from_dict,
     run_once,
 )
-from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text, check_regular_file, read_json_file
+from cnnrank.results import (
+    MAX_JSON_DEPTH,
+    ResultsFileError,
+    SavableResult,
+    _json_too_deep,
+    atomic_write_text,
+    check_regular_file,
+    read_json_file,
+)
 
 __all__ = ["ENGINE_NAMES", "GROUP_BYTES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_cell_group", "run_sweep",
            "sweep_from_file"]
@@ -1034,8 +1042,13 @@ def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
             data = json.loads(text)
         else:
             raise ValueError("must end in .toml or .json")
+    except RecursionError:
+        raise ValueError(f"sweep file {str(path)!r} is invalid: it nests too deeply to be a sweep definition") from None
     except Exception as exc:
         raise ValueError(f"sweep file {str(path)!r} is invalid: {exc}") from None
+    if _json_too_deep(data, MAX_JSON_DEPTH):
+        raise ValueError(f"sweep file {str(path)!r} is invalid: it nests more than {MAX_JSON_DEPTH} levels, deeper "
+                         f"than any sweep definition")
     try:
         return SweepSpec.from_dict(data)
     except (ValueError, TypeError) as exc:

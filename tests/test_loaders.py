@@ -374,3 +374,14 @@ def test_summary_record_needs_the_same_run_beside_it(tmp_path, capsys, traj):
     assert main(["plot", str(tmp_path / "summary.json"), "--out", str(tmp_path / "f.png")]) == 0
     assert (tmp_path / "f.png").is_file()
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("name, text", [("deep.json", "[" * 200000), ("deep.toml", "a = " + "[" * 200000),
+                                        ("mid.json", '{"seeds": ' + "[" * 500 + "]" * 500 + "}")])
+def test_deeply_nested_sweep_file_is_one_line(tmp_path, name, text):
+    from cnnrank.sweeps import sweep_from_file
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=r"is invalid: it nests (too deeply|more than 100 levels)") as info:
+        sweep_from_file(tmp_path / name)
+    assert "\n" not in str(info.value)
