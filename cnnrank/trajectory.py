@@ -363,8 +363,9 @@ class Trajectory(SavableResult):
     def _check_loaded(self) -> None:
         """Consistency of a loaded file: every per-record array has ``R`` rows and the shapes agree
         (coef (R, 2, m, n, P), gamma (R, 2, m, 2K), rho (R, 2, m, n, P-1), ranks (R,), W_init/W_final
-        (2, m, d), patches (n, P, d)); a valid activation and a known engine. Raises ``ValueError``
-        naming the field (:meth:`SavableResult.load` reports it with the file)."""
+        (2, m, d), patches (n, P, d)); a valid activation and a known engine; then every stored
+        diagnostic within its documented range (:meth:`_check_ranges`). Raises ``ValueError`` naming the
+        field (:meth:`SavableResult.load` reports it with the file)."""
         from cnnrank.engines import ENGINES
 
         def fail(name: str, value: Any, rule: str) -> ValueError:
@@ -427,6 +428,45 @@ class Trajectory(SavableResult):
             raise ValueError(f"engine={self.engine!r} is invalid: must be one of {sorted(ENGINES)}")
         if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} is invalid: must be a finite number > 0")
+        self._check_ranges(m, d)
+
+    def _check_ranges(self, m: int, d: int | None) -> None:
+        """The documented range of every stored diagnostic (shapes already checked): losses ``>= 0``,
+        accuracies in ``[0, 1]``, stable ranks 0 (a zero matrix) or in ``[1, min(2m, d)]``, singular
+        values ``>= 0`` and descending, the learned dimension an integer in ``[0, min(2m, 2K)]`` (the
+        rank of the signals when ``signal_angles`` shows it), the energy fraction in ``[0, 1]``, the
+        overlap (a mean cosine) in ``[-1, 1]``, angles in ``[0, π/2]``; NaN where a diverged run leaves
+        it. Bounds allow rounding (:data:`cnnrank.results.RANGE_RTOL`)."""
+        from cnnrank.results import check_values
+
+        rank_bound, rank_rule = (2 * m, "2m") if d is None or d >= 2 * m else (d, "d")
+        for name in ("train_loss", "test_loss"):
+            if getattr(self, name) is not None:
+                check_values(name, getattr(self, name), lo=0.0)
+        for name in ("train_acc", "test_acc"):
+            if getattr(self, name) is not None:
+                check_values(name, getattr(self, name), lo=0.0, hi=1.0)
+        for name in ("filter_stable_rank", "learned_stable_rank"):
+            check_values(name, getattr(self, name), lo=1.0, hi=rank_bound, zero=True, rule=f"min(2m, d) = {rank_rule}")
+        sv = self.learned_singular_values
+        check_values("learned_singular_values", sv, lo=0.0)
+        if sv.shape[1] > 1 and np.any(np.diff(sv, axis=1) > 0):  # NaN rows compare False
+            r = int(np.flatnonzero(np.any(np.diff(sv, axis=1) > 0, axis=1))[0])
+            raise ValueError(f"learned_singular_values at record {r} are invalid: must be in descending order")
+        if self.learned_dimension is not None:
+            bound, rule = 2 * m, "2m"
+            if self.signal_angles is not None:
+                bound, rule = self.signal_angles.shape[1], "min(2m, rank of the signals)"
+            elif self.gamma is not None:
+                bound, rule = min(2 * m, self.gamma.shape[3]), "min(2m, 2K)"
+            check_values("learned_dimension", self.learned_dimension, lo=0, hi=bound, integer=True, nan=False,
+                         rule=f"{rule}, m={m}")
+        if self.signal_energy_fraction is not None:
+            check_values("signal_energy_fraction", self.signal_energy_fraction, lo=0.0, hi=1.0)
+        if self.signal_overlap is not None:
+            check_values("signal_overlap", self.signal_overlap, lo=-1.0, hi=1.0, rule="a mean cosine")
+        if self.signal_angles is not None:
+            check_values("signal_angles", self.signal_angles, lo=0.0, hi=float(np.pi / 2), rule="radians, 0 to π/2")
 
     @property
     def rho_pos(self) -> np.ndarray | None:

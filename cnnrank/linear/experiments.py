@@ -108,6 +108,11 @@ class ModeRun(SavableResult):
     """
 
     _kind: ClassVar[str] = "linear-mode-run"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "times": {"lo": 0.0}, "half_times": {"lo": 0.0}, "spectra": {"lo": 0.0},
+        "dominant_share": {"lo": 0.0, "hi": 1.0},
+    }
 
     times: np.ndarray
     strengths: np.ndarray
@@ -148,6 +153,9 @@ class Sweep(SavableResult):
     """
 
     _kind: ClassVar[str] = "linear-sweep"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {"half_times": {"lo": 0.0},
+                                                          "isolated_half_times": {"lo": 0.0}}
 
     parameter: str
     values: np.ndarray
