@@ -456,9 +456,15 @@ class SignalNoiseModel:
         U = S / self.signal_norm if self.project_noise and self.signal_norm > 0 else None  # orthonormal rows
 
         def patches(scale: float) -> np.ndarray:
-            noise = scale * xi if family or len(levels) > 1 else np.multiply(xi, scale, out=xi)
-            if U is not None:
-                noise -= (noise @ U.T) @ U
+            with np.errstate(over="ignore", invalid="ignore"):  # checked below: one error, no warnings
+                noise = scale * xi if family or len(levels) > 1 else np.multiply(xi, scale, out=xi)
+                if U is not None:
+                    noise -= (noise @ U.T) @ U
+            if not np.all(np.isfinite(noise)):
+                name = "noise_std" if not family else f"noise_levels[{levels.index(scale)}]"
+                raise ValueError(f"{name}={scale!r} is invalid: the background patches σ_p ξ overflow float64 "
+                                 f"(entries up to {float(np.max(np.abs(xi))):.3g} σ_p > 1.8e308); use a "
+                                 f"smaller noise level")
             X = np.empty((n, P, d))
             X[sig_mask] = S[signal_id]
             X[~sig_mask] = noise.reshape(n * (P - 1), d)

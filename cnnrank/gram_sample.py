@@ -389,9 +389,10 @@ def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
     # explicit coordinates in S = span(signals)
     E = np.zeros((N_all, K2))
     E[np.arange(K2), np.arange(K2)] = mu
-    E[K2 + Nb + Nt:] = init_std * rng.standard_normal((F, K2))
-    if not model.project_noise:
-        E[K2: K2 + Nb + Nt] = sp * rng.standard_normal((Nb + Nt, K2))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow: training diverges at step 0
+        E[K2 + Nb + Nt:] = init_std * rng.standard_normal((F, K2))
+        if not model.project_noise:
+            E[K2: K2 + Nb + Nt] = sp * rng.standard_normal((Nb + Nt, K2))
     # the complement S^⊥ (dimension d - 2K): a Wishart draw for noise patches and filters
     scale = np.concatenate([np.full(Nb + Nt, sp), np.full(F, init_std)])
     H = wishart_bartlett(d - K2, Nb + Nt + F, rng)

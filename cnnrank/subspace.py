@@ -296,7 +296,7 @@ def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float) -> tuple[dict[str, np
     edge = np.sqrt(np.maximum(mlam[:, -1], 0.0)) if a else np.zeros(R)
     lam_top = np.maximum(lam[:, 0], 0.0) if a else np.zeros(R)
     bad = np.flatnonzero(np.min(mlam, axis=1, initial=0.0) < -CONSISTENCY_RTOL * lam_top) if a else np.zeros(0, int)
-    floor = np.maximum(edge, rtol * s[:, :1].ravel())
+    floor = np.maximum(edge, rtol * (s[:, 0] if a else np.zeros(R)))
     s_in = np.linalg.svd(S, compute_uv=False) if S.size else np.zeros((R, 0))
     dim = np.sum(s_in > floor[:, None], axis=1).astype(np.int64)
     k = min(a, r)

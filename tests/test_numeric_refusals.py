@@ -229,3 +229,27 @@ def test_a_unit_draw_written_in_place_is_caught_for_every_member():
     got = train_batched(net, data, 1.0, steps=30, record_every=15)
     for member, g in zip(data, got):
         _own(net, member, g)
+
+
+def test_overflowing_noise_is_one_error_without_warnings():
+    # used to print "overflow encountered in multiply" and "invalid value encountered in matmul" first,
+    # then "X is invalid: contains non-finite values"
+    model = cnnrank.SignalNoiseModel(d=30, K=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError) as e:
+            model.replace(noise_std=1e308).sample(4, rng=0)
+        _one_line(e, "noise_std=1e+308 is invalid", "overflow")
+        with pytest.raises(ValueError) as e:
+            model.sample_noise_levels(4, [0.1, 1.7e308], rng=0)
+        _one_line(e, "noise_levels[1]=1.7e+308 is invalid")
+        sample = model.sample_gram(4, 2, 1.7e308, rng=0)  # training on it diverges at step 0, with its own message
+        assert not np.all(np.isfinite(sample.gram))
+        assert model.replace(noise_std=1e150).sample(4, rng=0).X.shape == (4, 3, 30)
+
+
+def test_empty_stacks_keep_their_shapes():
+    out = learned_subspace_from_grams(np.zeros((1, 0, 0)), np.zeros((1, 0, 3)))
+    assert out["learned_dimension"].shape == (1,) and out["energy_fraction"].shape == (1,)
+    out = learned_subspace_from_grams(np.zeros((0, 2, 2)), np.zeros((0, 2, 3)))
+    assert out["learned_dimension"].shape == (0,) and out["singular_values"].shape == (0, 2)
