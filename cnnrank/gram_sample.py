@@ -81,9 +81,11 @@ def wishart_bartlett(dof: int, N: int, rng: Any = None) -> np.ndarray:
         Symmetric positive semi-definite; mean ``dof · I``, ``Var H_ij = dof`` (``i ≠ j``),
         ``Var H_ii = 2 dof``.
     """
-    dof = check_int("dof", dof, minimum=0)
+    dof = check_int("dof", dof, minimum=0, maximum=2**53)  # χ² degrees of freedom are float64
     N = check_int("N", N, minimum=0)
     rng = np.random.default_rng(check_rng("rng", rng))
+    check_allocation(3 * 8.0 * N * N, f"wishart_bartlett(dof={dof}, N={N}) (about 3 "
+                     f"{N} × {N} float64 matrices)", "a smaller N")
     if dof < N:
         A = rng.standard_normal((N, dof))
         return A @ A.T

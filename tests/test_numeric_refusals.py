@@ -253,3 +253,15 @@ def test_empty_stacks_keep_their_shapes():
     assert out["learned_dimension"].shape == (1,) and out["energy_fraction"].shape == (1,)
     out = learned_subspace_from_grams(np.zeros((0, 2, 2)), np.zeros((0, 2, 3)))
     assert out["learned_dimension"].shape == (0,) and out["singular_values"].shape == (0, 2)
+
+
+def test_wishart_sizes_are_checked_before_drawing():
+    from cnnrank.gram_sample import wishart_bartlett
+
+    with pytest.raises(ValueError) as e:
+        wishart_bartlett(10**30, 3)
+    _one_line(e, "dof=1000000000000000000000000000000 is invalid")
+    with pytest.raises(MemoryError) as e:
+        wishart_bartlett(10, 10**8)  # 2.4e17 bytes: more than any machine can spare
+    _one_line(e, "wishart_bartlett(dof=10, N=100000000)", "a smaller N")
+    assert wishart_bartlett(10, 3, rng=0).shape == (3, 3)
