@@ -2,6 +2,7 @@
 line naming the argument; noise-family members are checked, not trusted; memory checks respect the
 process's address-space limit."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -174,7 +175,9 @@ def test_the_memory_check_respects_the_address_space_limit():
             print(type(exc).__name__, exc)
     """)
     pytest.importorskip("resource")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # one BLAS thread: a many-core OpenBLAS reserves buffers per thread that a 3 GiB limit must not eat
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     line = out.stdout.strip()
     assert line.startswith("InsufficientMemory ") and "\n" not in line
