@@ -175,10 +175,16 @@ def _rescaled_learned_part(flat: np.ndarray, data: PatchData | GramSample
     if isinstance(data, PatchData):
         Xf = np.asarray(data.X).reshape(-1, data.d)
         hx = float(_pow2(np.max(np.abs(Xf))))
-        A = C @ (Xf / hx)  # (k, 2m, d)
+        Xf = Xf / hx
         assert data.signals is not None
         Q = orthonormal_basis(np.asarray(data.signals).T)
-        return A @ A.transpose(0, 2, 1), A @ Q, hc * hx
+        k, a = C.shape[:2]
+        G, S = np.empty((k, a, a)), np.empty((k, a, Q.shape[1]))
+        step = max(1, int(2**25 // (8 * a * data.d)))  # records per chunk: (chunk, 2m, d) within 32 MiB
+        for i in range(0, k, step):
+            A = C[i:i + step] @ Xf  # (chunk, 2m, d)
+            G[i:i + step], S[i:i + step] = A @ A.transpose(0, 2, 1), A @ Q
+        return G, S, hc * hx
     K = data.patch_gram()
     top = float(np.max(np.abs(K))) if K.size else 0.0
     hx = float(np.ldexp(1.0, (np.frexp(top)[1] + 1) // 2)) if top > 0 else 1.0  # hx² >= max |K|
