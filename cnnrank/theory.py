@@ -378,12 +378,15 @@ def expected_data_stable_rank(config: RunConfigLike, noise_std: Any = None) -> n
     out = np.empty_like(sig)
     for i, s in enumerate(sig):  # one level at a time: a scalar formula per level
         with np.errstate(over="ignore", under="ignore"):
-            r = (mu / s) ** 2 if s > 0 else math.inf  # ‖μ‖² / σ²
-        if math.isinf(r):  # no noise (or noise below float64's resolution of the signal)
-            out[i] = n / G if mu > 0 else 0.0
+            r = (mu / s) ** 2 if s > 0 else np.float64(math.inf)  # ‖μ‖² / σ²
+            ell, num = r * G / D, n * r + n * D  # the spike in units of σ² D; num / σ²
+        if math.isinf(ell) or math.isinf(num):
+            # no noise, or noise far below the signal: the outlier is ℓ (1 + 1/(ℓ − c)) → ℓ, and
+            # num / (D ℓ) = (n / G)(1 + D / r)
+            out[i] = n / G * (1.0 + D / r) if mu > 0 else 0.0
             continue
         # num / (σ² D · top) with num = n ‖μ‖² + n σ² D, divided through by σ²
-        out[i] = (n * r + n * D) / (D * _spiked_top(r * G / D, n / D_spread))
+        out[i] = num / (D * _spiked_top(ell, n / D_spread))
     return _shaped(out, shape)
 
 

@@ -193,3 +193,13 @@ def test_theory_values_at_ordinary_levels_are_unchanged():
     for s in (0.05, 0.25, 1.0, 3.0):
         want = (n * mu2 + rows * s**2 * de) / max(mu2 * G, s**2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
         assert theory.expected_patch_stable_rank(cfg, s) == pytest.approx(want, rel=1e-13)
+
+
+def test_theory_data_stable_rank_where_the_spike_overflows():
+    # many samples per group against a small background (G / D ≈ 280): ℓ = r G / D overflows before
+    # r = ‖μ‖²/σ² does, which gave inf/inf = NaN (and a RuntimeWarning) near σ = 1e-153
+    cfg = RunConfig(n=10000, d=20, K=1, patches=2, m=2)
+    clean = theory.expected_data_stable_rank(cfg, 0.0)
+    levels = np.logspace(-156, -150, 25)
+    got = theory.expected_data_stable_rank(cfg, levels)
+    assert np.all(np.isfinite(got)) and np.allclose(got, clean, rtol=1e-9)
