@@ -343,8 +343,8 @@ def measured_regime(test_acc: Any, signal_energy_fraction: Any) -> np.ndarray:
     ndarray of str, the shape of the inputs without the seed axis if ``seeds`` was given
     (use ``[..., None]`` for a single run)
     """
-    acc = np.asarray(test_acc, dtype=float)
-    frac = np.asarray(signal_energy_fraction, dtype=float)
+    acc = as_array("test_acc", test_acc, finite=False)  # NaN (a diverged run) is harmful
+    frac = as_array("signal_energy_fraction", signal_energy_fraction, finite=False)
     if acc.shape != frac.shape:
         raise ValueError(f"test_acc has shape {acc.shape} which is invalid: must match signal_energy_fraction "
                          f"{frac.shape}")

@@ -268,3 +268,13 @@ def test_wishart_sizes_are_checked_before_drawing():
         wishart_bartlett(10, 10**8)  # 2.4e17 bytes: more than any machine can spare
     _one_line(e, "wishart_bartlett(dof=10, N=100000000)", "a smaller N")
     assert wishart_bartlett(10, 3, rng=0).shape == (3, 3)
+
+
+def test_measured_regime_names_a_non_numeric_argument():
+    from cnnrank.subspace import measured_regime
+
+    for args, name in ((("abc", 0.5), "test_acc"), ((0.99, ["x"]), "signal_energy_fraction")):
+        with pytest.raises(ValueError) as e:
+            measured_regime(*args)
+        _one_line(e, f"{name} is invalid")
+    assert str(measured_regime(0.99, np.nan)) == "harmful"  # a diverged run learned nothing measurable
