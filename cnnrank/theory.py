@@ -208,11 +208,9 @@ def benign_indicator(config: RunConfigLike) -> float:
     s = model.snr
     if math.isinf(s):
         return float("inf")
-    if s == 0:
-        return 0.0
-    # in the log domain: SNR^q over- or underflows for extreme ‖μ‖ / σ_p (inf / 0 are then the limits)
+    # in float64: SNR^q over- or underflows for extreme ‖μ‖ / σ_p (inf / 0 are then the limits)
     with np.errstate(over="ignore", under="ignore"):
-        return float(np.exp(math.log(c.n / (2 * model.K)) + _power(c) * math.log(s)))
+        return float(c.n / (2 * model.K) * np.float64(s) ** _power(c))
 
 
 def benign_limit(config: RunConfigLike) -> float:
