@@ -395,12 +395,12 @@ class SweepResult(SavableResult):
 
     _kind = "SweepResult"
 
-    def save(self, path: Any) -> Path:  # arrays of the dict go to the archive
-        from cnnrank.results import save_npz
+    def to_npz_bytes(self) -> bytes:  # arrays of the dict go to the archive
+        from cnnrank.results import npz_bytes
 
         spec = {**self.spec, "grid": [[k, list(v)] for k, v in self.grid.items()]}
-        return save_npz(path, {f"values/{k}": v for k, v in self.values.items()},
-                        {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
+        return npz_bytes({f"values/{k}": v for k, v in self.values.items()},
+                         {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
 
     @classmethod
     def load(cls, path: Any) -> SweepResult:

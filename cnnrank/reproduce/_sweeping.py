@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
-from typing import Any
+from pathlib import Path
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> None:
@@ -37,8 +35,19 @@ def check_executor_arguments(args: argparse.Namespace) -> None:
             raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
+@contextlib.contextmanager
+def keep_store_on_interrupt(store: Path) -> Iterator[None]:
+    """On a signal inside the block, note on the :class:`~cnnrank._signals.Interrupted` that the
+    finished cells are kept in ``store`` (when it holds any): the command line's one line says so."""
+    from cnnrank._signals import Interrupted
+
+    try:
+        yield
+    except Interrupted as exc:
+        cells = store / "cells"
+        if not exc.kept and cells.is_dir() and any(cells.glob("*.json")):
+            exc.kept = f"finished cells are kept in {store} (re-run the command to resume)"
+        raise
 
 
 @contextlib.contextmanager
@@ -46,7 +55,8 @@ def sweep_executor(workers: int, dask: str | None = None) -> Iterator[Executor |
     """The executor for the block (``None``: run the cells here, one by one).
 
     A local pool is stopped at once when the block raises (interrupt, failing cell) and shut down when it
-    ends; a Dask client is closed. SIGTERM raises ``KeyboardInterrupt`` inside the block.
+    ends; a Dask client is closed. Signals are the command line's (:mod:`cnnrank._signals`: SIGINT,
+    SIGTERM and SIGHUP raise ``Interrupted``, a ``KeyboardInterrupt``, for the whole command).
     """
     from cnnrank._parallel import make_executor, stop_executor
 
@@ -60,21 +70,14 @@ def sweep_executor(workers: int, dask: str | None = None) -> Iterator[Executor |
         executor: Executor | None = client.get_executor()
     else:
         executor = make_executor(workers)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        try:
-            yield executor
-        except BaseException:
-            if client is None:
-                stop_executor(executor)
-            raise
-        finally:
-            if client is not None:
-                client.close()
-            elif executor is not None:
-                executor.shutdown()
+        yield executor
+    except BaseException:
+        if client is None:
+            stop_executor(executor)
+        raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if client is not None:
+            client.close()
+        elif executor is not None:
+            executor.shutdown()

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+_OUTPUTS = ("results.json", "results.npz")
+
 DESCRIPTION = "Run a grid × seeds sweep from a TOML/JSON file; resumable; writes OUT/results.json and .npz."
 
 
@@ -41,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.reproduce._output import check_output_folder, remove_created
-    from cnnrank.reproduce._sweeping import check_executor_arguments
+    from cnnrank.reproduce._sweeping import check_executor_arguments, keep_store_on_interrupt
+    from cnnrank.results import remove_stale_temps
     from cnnrank.sweeps import sweep_from_file
 
     check_executor_arguments(args)
@@ -51,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     # sweep may be running in it, and finished cells are kept for a resume)
     created = check_output_folder(args.out)
     try:
-        return _run(args, spec)
+        remove_stale_temps(args.out, _OUTPUTS)  # left by a run killed while writing them
+        with keep_store_on_interrupt(args.out):
+            return _run(args, spec)
     except BaseException:
         if created and not (args.out / ".sweep.lock").exists():
             remove_created(created)
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec: Any) -> int:
+    from cnnrank.reproduce._output import write_outputs
     from cnnrank.reproduce._sweeping import sweep_executor
-    from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep
 
     with sweep_executor(args.workers, args.dask) as executor:
@@ -68,8 +73,9 @@ def _run(args: argparse.Namespace, spec: Any) -> int:
                         group=not args.cell_by_cell)
     record = res.to_json()
     record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
-    atomic_write_text(args.out / "results.json", json.dumps(record, indent=1))
-    res.save(args.out / "results.npz")
+    # both files together (both or neither), before the table
+    write_outputs([(args.out / _OUTPUTS[0], json.dumps(record, indent=1).encode("utf-8")),
+                   (args.out / _OUTPUTS[1], res.to_npz_bytes())])
     names = list(spec.grid)
     keys = ["data_stable_rank", "filter_stable_rank", "test_acc"]
     print("  ".join(f"{n:>14}" for n in names + keys))
