@@ -69,31 +69,23 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
-def _write_temp(path: Path, data: bytes) -> str:
-    """``data`` in a new temporary file beside ``path`` (synced, the usual permissions); its name.
-
-    A signal during the write (``KeyboardInterrupt``, :class:`cnnrank._signals.Interrupted`) or an error
-    removes the temporary file before it propagates.
-    """
+def _write_temp(path: Path, data: bytes, temps: list[str]) -> None:
+    """``data`` in a new temporary file beside ``path`` (synced, the usual permissions), its name appended
+    to ``temps`` as soon as it exists (the caller removes them all on an error or a signal)."""
     from cnnrank._signals import deferred
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ""
-    try:
-        with deferred():  # the file exists only once its name is known here
-            fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    with deferred():  # the file exists only once its name is in ``temps``
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+        temps.append(tmp)
+        fh = os.fdopen(fd, "wb")
+    with fh:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return tmp
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -118,7 +110,7 @@ def atomic_write_files(items: Sequence[tuple[str | os.PathLike, bytes]]) -> list
     done: list[Path] = []
     try:
         for path, (_, data) in zip(paths, items):
-            temps.append(_write_temp(path, data))
+            _write_temp(path, data, temps)
         with deferred():
             for path, tmp in zip(paths, temps):
                 os.replace(tmp, path)

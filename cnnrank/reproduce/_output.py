@@ -116,11 +116,14 @@ def output_folder(path: Path, option: str = "--out", enabled: bool = True,
     """Check, create and probe ``path`` (:func:`check_output_folder`) and remove the temporary files a
     killed run left of the files named in ``outputs``; if the block raises (an error, a signal), remove
     what was created unless it holds results (finished sweep cells are kept for a resume)."""
+    from cnnrank._signals import deferred
     from cnnrank.results import remove_stale_temps
 
     path = Path(path)
-    created = check_output_folder(path, option) if enabled else []
+    created: list[Path] = []
     try:
+        with deferred():  # a signal right after the folder is made still finds it in ``created``
+            created += check_output_folder(path, option) if enabled else []
         if enabled:
             remove_stale_temps(path, outputs)
         yield path

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnrank._signals import deferred
     from cnnrank.reproduce._output import check_output_folder, remove_created
     from cnnrank.reproduce._sweeping import check_executor_arguments, keep_store_on_interrupt
     from cnnrank.results import remove_stale_temps
@@ -52,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     # probed before any work; a folder this command created is removed again if the sweep fails before
     # it took the store's lock (once a sweep holds or held the lock, the folder is the store: another
     # sweep may be running in it, and finished cells are kept for a resume)
-    created = check_output_folder(args.out)
+    created: list[Path] = []
     try:
+        with deferred():  # a signal right after the folder is made still finds it in ``created``
+            created += check_output_folder(args.out)
         remove_stale_temps(args.out, _OUTPUTS)  # left by a run killed while writing them
         with keep_store_on_interrupt(args.out):
             return _run(args, spec)
