@@ -24,14 +24,16 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from cnnrank._memory import InsufficientMemory, check_allocation, format_bytes
 from cnnrank._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 FORMAT_VERSION = 1
 _META_KEY = "__metadata__"

@@ -36,7 +36,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import CancelledError, Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -936,6 +936,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
                     unit = futures[fut]
                     try:
                         res = fut.result()
+                    except CancelledError:
+                        # cancelled by the executor, not failed: a Dask client that lost its scheduler
+                        # cancels every pending cell (the caller names the cause)
+                        raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
+                                             "a pool shut down from outside); the finished cells are kept") from None
                     except Exception as exc:
                         _name_cell(exc, unit_where(unit))
                         raise

@@ -108,7 +108,7 @@ def _sweep(args: argparse.Namespace, spec: Any) -> Any:
     from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.sweeps import run_sweep
 
-    with sweep_executor(args.workers, args.dask) as executor:
+    with sweep_executor(args.workers, args.dask, args.dask_timeout) as executor:
         return run_sweep(spec, store=args.out / "sweep", executor=executor, progress=False if args.quiet else None,
                          group=not args.cell_by_cell)
 

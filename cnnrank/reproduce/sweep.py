@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace, spec: Any) -> int:
     from cnnrank.reproduce._sweeping import sweep_executor
     from cnnrank.sweeps import run_sweep
 
-    with sweep_executor(args.workers, args.dask) as executor:
+    with sweep_executor(args.workers, args.dask, args.dask_timeout) as executor:
         res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None,
                         group=not args.cell_by_cell)
     record = res.to_json()
