@@ -18,6 +18,7 @@ Files are written atomically: to a temporary file in the same folder, then renam
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import os
@@ -25,15 +26,12 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from cnnrank._memory import InsufficientMemory, check_allocation, format_bytes
 from cnnrank._version import __version__
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 FORMAT_VERSION = 1
 _META_KEY = "__metadata__"
@@ -95,7 +93,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return atomic_write_files([(path, data)])[0]
 
 
-def atomic_write_files(items: Sequence[tuple[str | os.PathLike, bytes]]) -> list[Path]:
+def atomic_write_files(items: collections.abc.Sequence[tuple[str | os.PathLike, bytes]]) -> list[Path]:
     """Write several files as one: all or none of them are replaced.
 
     Every file is first written to a temporary file beside it; the renames that publish them then run
@@ -142,7 +140,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(folder: str | os.PathLike, names: Sequence[str]) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike, names: collections.abc.Sequence[str]) -> list[Path]:
     """Remove the temporary files that killed writers of ``folder/NAME`` (each of ``names``, a file name
     or a ``glob`` pattern such as ``probe_*.npz``) left.
 
