@@ -85,7 +85,11 @@ def handle_signals() -> Iterator[None]:
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """A section that a signal does not cut: a signal arriving inside is raised when the section ends
-    (the outermost one, when nested)."""
+    (the outermost one, when nested). Only the main thread's sections count (signals are handled
+    there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _depth[0] += 1
     try:
         yield

@@ -644,6 +644,8 @@ def _open_store(store: Path, spec: SweepSpec) -> dict[str, dict]:
                          f"({exc.strerror or exc})") from None
     for tmp in cells_dir.glob(".*.tmp"):  # left by a process killed while writing (we hold the lock)
         tmp.unlink(missing_ok=True)
+    for tmp in store.glob(".*sweep.json.*.tmp"):  # the same for sweep.json (written only under the lock)
+        tmp.unlink(missing_ok=True)
     expected = {cid: (point, s) for cid, point, s in spec.cells()}
     fingerprint = spec.fingerprint()
     done = {}

@@ -161,3 +161,35 @@ def test_signal_to_linear_cnn_with_workers_ends_them_one_line_no_leak_warning(tm
     while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() for k in seen):
         time.sleep(0.05)
     assert not any(Path(f"/proc/{k}").exists() for k in seen), "workers survived"
+
+
+def test_a_killed_writer_s_sweep_json_temporary_files_are_removed_on_resume(tmp_path):
+    from cnnrank.experiments import RunConfig
+    from cnnrank.sweeps import SweepSpec, run_sweep
+
+    spec = SweepSpec(base=RunConfig(n=8, n_test=8, d=30, K=2, m=3, steps=2, record_every=1, engine="feature"),
+                     grid={"noise_std": [0.1]}, seeds=1)
+    run_sweep(spec, store=tmp_path, progress=False)
+    stale = [tmp_path / ".sweep.json.999999.tmp", tmp_path / "..sweep.json.999999.tmp.999999.abcd1234.tmp",
+             tmp_path / "cells" / ".g0000-s000.json.999999.abcd1234.tmp"]
+    for p in stale:
+        p.write_text("{")
+    run_sweep(spec, store=tmp_path, progress=False)
+    assert not any(p.exists() for p in stale)
+
+
+def test_a_signal_inside_a_deferred_section_is_raised_at_its_end_and_a_repeat_is_ignored():
+    from cnnrank._signals import Interrupted, deferred, handle_signals
+
+    done = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    with handle_signals():
+        with pytest.raises(Interrupted) as info:
+            with deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+                done.append("the section ran to its end")
+        assert info.value.signum == signal.SIGTERM and done
+        os.kill(os.getpid(), signal.SIGHUP)  # within the grace period: the command is cleaning up
+        time.sleep(0.01)
+    assert {sig: signal.getsignal(sig) for sig in before} == before  # the previous handlers are back
