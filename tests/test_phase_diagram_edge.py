@@ -14,9 +14,9 @@ BASE = ["reproduce", "phase-diagram", "--n-grid", "8,16", "--noise", "0.01,0.02"
         "--K", "2", "--m", "4", "--n-test", "16", "--seeds", "1", "--quiet"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--steps", "0"], ["--engine", "implicit"],
-                                   ["--label-noise", "0.4", "--activation", "relu"]],
-                         ids=["reproducer", "steps0", "implicit", "label-noise-relu"])
+@pytest.mark.parametrize("extra", [[], ["--steps", "0", "--activation", "relu"],
+                                   ["--engine", "implicit", "--label-noise", "0.4"]],
+                         ids=["reproducer", "steps0-relu", "implicit-label-noise"])
 def test_boundary_not_reached_writes_both_files_and_says_so(tmp_path, capsys, extra):
     out = tmp_path / "out"
     assert main([*BASE, *extra, "--out", str(out)]) == 0
