@@ -1,6 +1,7 @@
-"""The executor of a command that runs a sweep: ``--workers N`` or ``--dask ADDRESS`` (and
-``--cell-by-cell``), with SIGTERM treated like Ctrl-C (queued cells cancelled, workers ended, finished
-cells kept in the store)."""
+"""The executor of a command that runs a sweep: ``--workers N`` or ``--dask ADDRESS`` with
+``--dask-timeout`` (and ``--cell-by-cell``). On a signal (SIGINT, SIGTERM, SIGHUP: :mod:`cnnrank._signals`)
+or an error the queued cells are cancelled and the workers ended; the finished cells stay in the store,
+and :func:`keep_store_on_interrupt` has the command's one line say where."""
 
 from __future__ import annotations
 
