@@ -15,7 +15,11 @@ Every error -- bad arguments, bad input files, training that diverged, an output
 be written, not enough memory, a worker that died -- prints one line ``cnnrank: error: ...`` on stderr
 and exits with status 2, without a traceback (``--debug`` or ``CNNRANK_DEBUG=1`` shows it); options
 are checked, and the output folder is created and probed, before anything is computed; results are
-written atomically. Ctrl-C exits with status 130.
+written atomically, the files of one command together. A signal -- Ctrl-C (SIGINT), SIGTERM, SIGHUP --
+stops the command at any moment: its workers end, its temporary files and an output folder it created
+and left empty are removed, finished sweep cells are kept, and it prints one line
+``cnnrank: interrupted by SIGTERM[; finished cells are kept in STORE ...]`` and exits with status
+128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 """
 
 from __future__ import annotations
@@ -226,18 +230,45 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Returns the exit status: 0 success, 2 any error (one line on stderr), 130 interrupted.
+    """Entry point. Returns the exit status: 0 success, 2 any error (one line on stderr), 128 + signum
+    when stopped by a signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; one line on stderr).
 
     Every failure -- bad usage or input, a damaged results file, training that diverged, an output
     folder that cannot be written, not enough memory, a worker that died -- prints one line
     ``cnnrank: error: ...`` on stderr and exits with status 2, without a traceback; ``--debug`` (anywhere
     on the command line) or ``CNNRANK_DEBUG=1`` raises it instead.
     """
+    from cnnrank._signals import handle_signals
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with handle_signals():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:  # a signal while _main reported another error
+            if _debug_requested(argv):
+                raise
+            return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """One line for a signal (``cnnrank._signals.Interrupted`` names it; a bare ``KeyboardInterrupt``
+    counts as SIGINT); the exit status 128 + signum."""
+    import signal
+
+    from cnnrank._signals import signal_name
+
+    signum = getattr(exc, "signum", None)
+    kept = getattr(exc, "kept", "")
+    by = "" if signum is None else f" by {signal_name(signum)}"
+    print(f"cnnrank: interrupted{by}{'; ' + kept if kept else ''}", file=sys.stderr)
+    return 128 + int(signal.SIGINT if signum is None else signum)
+
+
+def _main(argv: list[str]) -> int:
     from concurrent.futures.process import BrokenProcessPool
 
     from cnnrank.errors import TrainingDiverged
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     argv = [a for a in argv if a != DEBUG_FLAG]
     try:
@@ -248,11 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = " ".join(str(exc).split())
         print(f"cnnrank: error: {msg.removeprefix('cnnrank: ').removeprefix('cnnrank ')}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # cnnrank._signals.Interrupted for SIGINT, SIGTERM, SIGHUP
         if debug:
             raise
-        print("cnnrank: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(exc)
     except (ValueError, TypeError, TrainingDiverged, OSError, MemoryError, BrokenProcessPool,
             ArithmeticError, NotImplementedError) as exc:
         # The library's error family (ValueError covers ResultsFileError, InsufficientMemory is a

@@ -28,6 +28,7 @@ Files are written atomically: to a temporary file in the same folder, then renam
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import os
@@ -80,25 +81,112 @@ def _to_jsonable(value: Any) -> Any:
     return value
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
+def _temp_prefix(path: Path) -> str:
+    """Temporary files of ``path`` are ``.NAME.PID.XXXXXXXX.tmp`` beside it (PID: the writing process)."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _write_temp(path: Path, data: bytes, temps: list[str]) -> None:
+    """``data`` in a new temporary file beside ``path`` (synced, the usual permissions), its name appended
+    to ``temps`` as soon as it exists (the caller removes them all on an error or a signal)."""
+    from cnnrank._signals import deferred
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with deferred():  # the file exists only once its name is in ``temps``
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+        temps.append(tmp)
+        fh = os.fdopen(fd, "wb")
+    with fh:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    return atomic_write_files([(path, data)])[0]
+
+
+def atomic_write_files(items: collections.abc.Sequence[tuple[str | os.PathLike, bytes]]) -> list[Path]:
+    """Write several files as one: all or none of them are replaced.
+
+    Every file is first written to a temporary file beside it; the renames that publish them then run
+    in a section a signal does not cut (:func:`cnnrank._signals.deferred`). An error or a signal before
+    that removes the temporary files and leaves the targets as they were; an error in the renames
+    (a disk gone) removes the files already renamed. Only a ``SIGKILL`` between two renames (a few
+    microseconds) can publish a part, and a killed writer's temporary files are removed by
+    :func:`remove_stale_temps`.
+    """
+    from cnnrank._signals import deferred
+
+    paths = [Path(p) for p, _ in items]
+    temps: list[str] = []
+    done: list[Path] = []
+    try:
+        for path, (_, data) in zip(paths, items):
+            _write_temp(path, data, temps)
+        with deferred():
+            for path, tmp in zip(paths, temps):
+                os.replace(tmp, path)
+                done.append(path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if done and len(done) < len(paths):
+            for path in done:
+                path.unlink(missing_ok=True)
         raise
-    return path
+    return paths
+
+
+#: a temporary file of a live process older than this is stale all the same (a write takes seconds)
+STALE_SECONDS = 600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: collections.abc.Sequence[str]) -> list[Path]:
+    """Remove the temporary files that killed writers of ``folder/NAME`` (each of ``names``, a file name
+    or a ``glob`` pattern such as ``probe_*.npz``) left.
+
+    A temporary file ``.NAME.PID.XXXXXXXX.tmp`` is kept only while process ``PID`` (another one than
+    this) runs and the file is younger than :data:`STALE_SECONDS`; older-style ``.NAME.XXXXXXXX.tmp``
+    files are removed. Returns the files removed.
+    """
+    import time
+
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            parts = tmp.name[: -len(".tmp")].rsplit(".", 2)  # [".NAME", "PID", "XXXXXXXX"]
+            pid_text = parts[1] if len(parts) == 3 else ""
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text)):
+                try:
+                    if time.time() - tmp.stat().st_mtime < STALE_SECONDS:
+                        continue  # another command is writing it now
+                except OSError:
+                    continue
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -106,8 +194,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> Path:
-    """Save ``arrays`` and a JSON ``metadata`` record in one compressed ``.npz`` file, atomically."""
+def npz_bytes(arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> bytes:
+    """The compressed ``.npz`` archive :func:`save_npz` writes, in memory."""
     import io
 
     meta = {"format": FORMAT_VERSION, "cnnrank_version": __version__, **_to_jsonable(metadata)}
@@ -115,7 +203,12 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: d
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload[_META_KEY] = np.array(json.dumps(meta, sort_keys=True))
     np.savez_compressed(buf, **payload)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> Path:
+    """Save ``arrays`` and a JSON ``metadata`` record in one compressed ``.npz`` file, atomically."""
+    return atomic_write_bytes(path, npz_bytes(arrays, metadata))
 
 
 class _Refused(Exception):
@@ -382,6 +475,10 @@ class SavableResult:
         return cls._kind or cls.__name__
 
     def save(self, path: str | os.PathLike) -> Path:
+        return atomic_write_bytes(path, self.to_npz_bytes())
+
+    def to_npz_bytes(self) -> bytes:
+        """What :meth:`save` writes, in memory (to write it together with other files)."""
         arrays: dict[str, np.ndarray] = {}
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
@@ -390,7 +487,7 @@ class SavableResult:
                 arrays[f.name] = value
             else:
                 fields[f.name] = _to_jsonable(value)
-        return save_npz(path, arrays, {"kind": self._result_kind(), "fields": fields})
+        return npz_bytes(arrays, {"kind": self._result_kind(), "fields": fields})
 
     @classmethod
     def load(cls: type[T], path: str | os.PathLike) -> T:

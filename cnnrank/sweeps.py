@@ -36,7 +36,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import CancelledError, Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,12 +449,12 @@ class SweepResult(SavableResult):
         if isinstance(self.values, dict):  # counts as ints, also when read from an older file
             self.values = _counts_as_ints(self.values)
 
-    def save(self, path: Any) -> Path:  # arrays of the dict go to the archive
-        from cnnrank.results import save_npz
+    def to_npz_bytes(self) -> bytes:  # arrays of the dict go to the archive
+        from cnnrank.results import npz_bytes
 
         spec = {**self.spec, "grid": [[k, list(v)] for k, v in self.grid.items()]}
-        return save_npz(path, {f"values/{k}": v for k, v in self.values.items()},
-                        {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
+        return npz_bytes({f"values/{k}": v for k, v in self.values.items()},
+                         {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
 
     @classmethod
     def load(cls, path: Any) -> SweepResult:
@@ -720,6 +720,8 @@ def _open_store(store: Path, spec: SweepSpec) -> dict[str, dict]:
         raise ValueError(f"store={str(store)!r} is invalid: cannot create {str(cells_dir)!r} "
                          f"({exc.strerror or exc})") from None
     for tmp in cells_dir.glob(".*.tmp"):  # left by a process killed while writing (we hold the lock)
+        tmp.unlink(missing_ok=True)
+    for tmp in store.glob(".*sweep.json.*.tmp"):  # the same for sweep.json (written only under the lock)
         tmp.unlink(missing_ok=True)
     expected = {cid: (point, s) for cid, point, s in spec.cells()}
     fingerprint = spec.fingerprint()
@@ -1015,6 +1017,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
                     unit = futures[fut]
                     try:
                         res = fut.result()
+                    except CancelledError:
+                        # cancelled by the executor, not failed: a Dask client that lost its scheduler
+                        # cancels every pending cell (the caller names the cause)
+                        raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
+                                             "a pool shut down from outside); the finished cells are kept") from None
                     except Exception as exc:
                         _name_cell(exc, unit_where(unit))
                         raise

@@ -1,10 +1,24 @@
-"""Argument types shared by the commands: comma-separated lists of numbers."""
+"""Argument types shared by the commands: comma-separated lists of numbers; ``--n-test`` where a command
+measures test accuracy."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from typing import Any
+
+
+def measures_test_accuracy(parser: argparse.ArgumentParser, what: str) -> None:
+    """Say in ``--n-test``'s help that the command needs test samples (``what`` it measures on them)."""
+    for action in parser._actions:
+        if action.dest == "n_test":
+            action.help = f"test samples per run, >= 1: {what} (default: {action.default})"
+
+
+def check_test_samples(n_test: int, what: str) -> None:
+    """Refuse ``--n-test`` < 1 before anything runs (``what``: what the command measures on them)."""
+    if n_test < 1:
+        raise ValueError(f"--n-test {n_test} is invalid here: must be >= 1 ({what})")
 
 
 def comma_list(convert: Callable[[str], Any], kind: str, check: Callable[[Any], bool], rule: str,

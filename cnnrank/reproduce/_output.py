@@ -4,7 +4,9 @@
 probe file is written, synced and removed, so that a folder that is a file, sits under a file, is
 read-only or lies on a full disk fails in one line *before* minutes of computing; on an error inside
 the block the folders it created are removed again when they hold no results (nothing is left
-behind). Results are written atomically (:func:`cnnrank.results.atomic_write_bytes`).
+behind). Results are written atomically (:func:`cnnrank.results.atomic_write_bytes`), the files of one
+command together (:func:`write_outputs`: all of them or none, whatever signal arrives), and the
+temporary files a killed run of the command left are removed on entry.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OutputError", "check_output_folder", "output_folder", "seed_type", "written"]
+__all__ = ["OutputError", "check_output_folder", "figure_bytes", "output_folder", "seed_type", "write_outputs",
+           "written"]
 
 #: files that are bookkeeping, not results: a folder holding only these (and empty folders) is removed
 #: again when the command fails
@@ -108,16 +111,47 @@ def _remove_empty(created: list[Path]) -> None:
 
 
 @contextmanager
-def output_folder(path: Path, option: str = "--out", enabled: bool = True) -> Iterator[Path]:
-    """Check, create and probe ``path`` (:func:`check_output_folder`); if the block raises, remove
+def output_folder(path: Path, option: str = "--out", enabled: bool = True,
+                  outputs: Sequence[str] = ()) -> Iterator[Path]:
+    """Check, create and probe ``path`` (:func:`check_output_folder`) and remove the temporary files a
+    killed run left of the files named in ``outputs``; if the block raises (an error, a signal), remove
     what was created unless it holds results (finished sweep cells are kept for a resume)."""
+    from cnnrank._signals import deferred
+    from cnnrank.results import remove_stale_temps
+
     path = Path(path)
-    created = check_output_folder(path, option) if enabled else []
+    created: list[Path] = []
     try:
+        with deferred():  # a signal right after the folder is made still finds it in ``created``
+            created += check_output_folder(path, option) if enabled else []
+        if enabled:
+            remove_stale_temps(path, outputs)
         yield path
     except BaseException:
         _remove_empty(created)
         raise
+
+
+def figure_bytes(fig: Any, fmt: str = "png", dpi: int = 120) -> bytes:
+    """The figure rendered in memory (format ``fmt``) and closed: nothing is written yet."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def write_outputs(files: Sequence[tuple[Path, bytes]]) -> list[Path]:
+    """Write the result files of a command together: all of them or none
+    (:func:`cnnrank.results.atomic_write_files`). Returns their paths."""
+    from cnnrank.results import atomic_write_files
+
+    return atomic_write_files(files)
 
 
 def written(paths: list[Path]) -> str:

@@ -138,7 +138,8 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
           f"{config.n_train} train / {config.n_test} test images, {colour}, preprocess={config.preprocess}, "
           f"{config.noise_mode} noise, {config.patch_size}×{config.patch_size} patches, m={config.m}, "
           f"η={config.lr:g}, {config.steps} steps per level", flush=True)
-    with output_folder(args.out):  # created and probed before computing; removed again on failure
+    # created and probed before computing (a killed run's temporary files removed); removed again on failure
+    with output_folder(args.out, outputs=[f"{dataset}_rank.{ext}" for ext in ("json", "npz", "png")]):
         _sweep_and_write(args, dataset, config, images)
     return 0
 
@@ -148,9 +149,7 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
 
     from cnnrank.datasets.plotting import real_rank_figure
     from cnnrank.experiments.real_images import run_real_rank
-    from cnnrank.reproduce._output import written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, write_outputs, written
     from cnnrank.tables import format_table
 
     rows: list[dict] = []
@@ -165,10 +164,24 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
     start = time.perf_counter()
     result = run_real_rank(config, images=images, callback=show)
     seconds = time.perf_counter() - start
-    if args.quiet:
-        print(format_table(rows, COLUMNS))
     s = result.summary()
     c = result.claim()
+    # the files first (built in memory, written together: all three or none), then the summary lines
+    out = args.out
+    stem = f"{dataset}_rank"
+    record = result.to_json()
+    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
+    record["summary"] = s
+    record["claim"] = c
+    name = "MNIST" if dataset == "mnist" else "CIFAR-10"
+    pos, neg = result.data["class_names"]
+    fig = real_rank_figure(result, title=f"{name} {pos} vs {neg}, {config.noise_mode} noise")
+    paths = [out / f"{stem}.{ext}" for ext in ("json", "npz", "png")]
+    write_outputs([(paths[0], json.dumps(record, indent=1).encode("utf-8")),
+                   (paths[1], result.to_npz_bytes()), (paths[2], figure_bytes(fig, "png", dpi=130))])
+    plt.close("all")
+    if args.quiet:
+        print(format_table(rows, COLUMNS))
     print(f"\nreference: principal subspace of the clean training patches holding {config.reference_energy:.0%} "
           f"of their energy, dimension {result.reference_dimension} of d={result.data['d']}")
     print(f"data stable rank grows {s['data_growth']:.1f}x (patches {s['patch_growth']:.1f}x) across the noise "
@@ -184,20 +197,7 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
               f"{s['data_growth_where_holds']:.1f}x, learned part's stable rank in "
               f"[{s['learned_min_where_holds']:.2f}, {s['learned_max_where_holds']:.2f}]); from σ = "
               f"{c['fails_from']:g} they do not: {c['reason']}")
-    out = args.out
-    stem = f"{dataset}_rank"
-    record = result.to_json()
-    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
-    record["summary"] = s
-    record["claim"] = c
-    atomic_write_text(out / f"{stem}.json", json.dumps(record, indent=1))
-    result.save(out / f"{stem}.npz")
-    name = "MNIST" if dataset == "mnist" else "CIFAR-10"
-    pos, neg = result.data["class_names"]
-    fig = real_rank_figure(result, title=f"{name} {pos} vs {neg}, {config.noise_mode} noise")
-    _save_figure(fig, out / f"{stem}.png", dpi=130)
-    plt.close("all")
-    print(written([out / f"{stem}.{ext}" for ext in ("json", "npz", "png")]))
+    print(written(paths))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,10 @@ import numpy as np
 
 from cnnrank._validation import check_int
 
+#: every file the command writes (one ``probe_<kind>.npz`` per probe)
+_OUTPUTS = ("neural-collapse.png", "neural-collapse-probes.png", "neural-collapse.json", "ufm.npz", "mixture.npz",
+            "probe_*.npz")
+
 DESCRIPTION = "neural collapse: NC1-NC4 and p_min over CE training (UFM, Gaussian mixture), ETF/Grassmannian probes"
 
 
@@ -96,18 +100,16 @@ def run(args: argparse.Namespace) -> int:
 
     from cnnrank.collapse.experiments import neural_collapse_experiment
     from cnnrank.collapse.plotting import collapse_figure, probes_figure
-    from cnnrank.reproduce._output import output_folder, written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
-    with output_folder(out):  # created and probed before computing; removed again on failure
+    with output_folder(out, outputs=_OUTPUTS):  # created and probed before computing; removed again on failure
         res = neural_collapse_experiment(**p)
-        _save_figure(collapse_figure(res.ufm, res.mixture), out / "neural-collapse.png", dpi=100)
-        _save_figure(probes_figure(res.etf_probes, res.frame_probes, res.frames),
-                     out / "neural-collapse-probes.png", dpi=100)
-        res.save_runs(out)
         summary = res.summary()  # no timings: two runs write byte-identical JSON
-        atomic_write_text(out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True))
+        files = [(out / "neural-collapse.png", figure_bytes(collapse_figure(res.ufm, res.mixture), "png", dpi=100)),
+                 (out / "neural-collapse-probes.png",
+                  figure_bytes(probes_figure(res.etf_probes, res.frame_probes, res.frames), "png", dpi=100)),
+                 (out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True).encode("utf-8"))]
+        write_outputs(files + res.run_files(out))  # built in memory, then written together: all or none
     if not args.quiet:
         _print_table(res, summary, out)
     print(written([out / "neural-collapse.png", out / "neural-collapse-probes.png", out / "neural-collapse.json"]))

@@ -14,6 +14,9 @@ DESCRIPTION = ("Train the two-layer CNN once on the signal-noise model; print lo
                "signal learning γ, memorization ρ̄/ρ̲ and stable ranks over training; save the figure.")
 
 
+#: the files ``simulate`` writes into ``--out`` (together: all or none)
+OUTPUTS = ("trajectory.npz", "summary.json", "simulate.png")
+
 #: the training engines ``--engine`` accepts (docs/engines.md)
 ENGINES = ("auto", "feature", "gram", "implicit")
 
@@ -133,16 +136,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.experiments.runs import run_once
-    from cnnrank.reproduce._output import output_folder, written
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
     config = config_from_args(args)  # validates before anything is written
-    with output_folder(args.out, enabled=not args.no_save):  # created and probed before computing
+    # created and probed before computing (a killed run's temporary files removed); removed again on an
+    # error or a signal
+    with output_folder(args.out, enabled=not args.no_save, outputs=OUTPUTS):
         start = time.perf_counter()
         out = run_once(config, rng=args.seed, progress=None if not args.quiet else False)
         seconds = time.perf_counter() - start
-        _print_run(out, config, seconds)
         if args.no_save:
+            _print_run(out, config, seconds)
             return 0
         from cnnrank.plotting import training_figure
 
@@ -153,10 +157,12 @@ def run(args: argparse.Namespace) -> int:
         summary = {"config": config.to_dict(), "seed": args.seed, "final": traj.summary(), "data_ranks": r}
         fig = training_figure(traj, data_stable_rank=r["data_stable_rank"],
                               data=out.data if config.engine != "implicit" else None)
-        paths = [args.out / "trajectory.npz", args.out / "summary.json", args.out / "simulate.png"]
-        traj.save(paths[0])
-        atomic_write_text(paths[1], json.dumps(summary, indent=2))
-        _save_figure(fig, paths[2], dpi=120)
+        paths = [args.out / name for name in OUTPUTS]
+        # built in memory, then written together (all three or none), then printed
+        write_outputs([(paths[0], traj.to_npz_bytes()),
+                       (paths[1], json.dumps(summary, indent=2).encode("utf-8")),
+                       (paths[2], figure_bytes(fig, "png", dpi=120))])
+    _print_run(out, config, seconds)
     print(written(paths))
     return 0
 
