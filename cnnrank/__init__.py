@@ -18,7 +18,7 @@ strategies).
 """
 
 from cnnrank._version import __version__
-from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec, register_activation
 from cnnrank.batched import train_batched
 from cnnrank.data import PatchData, SignalNoiseModel
 from cnnrank.errors import TrainingDiverged
@@ -75,6 +75,7 @@ __all__ = [
     "numerical_rank",
     "patch_matrix",
     "principal_angles",
+    "register_activation",
     "sample_gram",
     "signal_noise_coefficients",
     "stable_rank",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["InsufficientMemory", "available_bytes", "check_allocation", "format_bytes"]
+__all__ = ["InsufficientMemory", "address_space_left", "available_bytes", "check_allocation", "format_bytes"]
 
 #: a single request may use at most this share of the memory available when it is made
 SHARE = 0.8
@@ -29,7 +29,40 @@ def format_bytes(n: float) -> str:
 
 
 def available_bytes() -> int:
-    """Memory available to this process now (Linux ``MemAvailable``; else total physical memory)."""
+    """Memory available to this process now: the machine's (Linux ``MemAvailable``; else total
+    physical memory), and no more than what the process's address-space limit leaves
+    (``RLIMIT_AS`` soft limit minus the current virtual size, :func:`address_space_left`)."""
+    left = address_space_left()
+    machine = _machine_available()
+    return machine if left is None else min(machine, left)
+
+
+def address_space_left() -> int | None:
+    """Bytes the process may still map under its ``RLIMIT_AS`` soft limit (``ulimit -v``), or ``None``
+    when there is no such limit (or it cannot be read: not POSIX, or no ``/proc/self/status``)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (AttributeError, OSError, ValueError):  # pragma: no cover
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+                    break
+    except OSError:  # pragma: no cover - no procfs: the whole limit
+        pass
+    return max(int(soft) - used, 0)
+
+
+def _machine_available() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -61,5 +94,5 @@ def check_allocation(nbytes: float, what: str, hint: str = "", limit: float | No
     budget = SHARE * available_bytes() if limit is None else float(limit)
     if nbytes > budget:
         msg = f"{what} needs {format_bytes(nbytes)}, more than the {format_bytes(budget)} "
-        msg += "allowed" if limit is not None else "this machine can spare now"
+        msg += "allowed" if limit is not None else "this process can spare now"
         raise InsufficientMemory(msg + (f"; {hint}" if hint else ""))

@@ -6,7 +6,7 @@ Parallelism in cnnrank comes from running independent runs side by side (each wi
 
 The process pool is a :class:`WorkerPool`: its workers die with the process that started them (on
 Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``; everywhere a watchdog thread that exits the worker when
-its parent is gone), ignore ``SIGINT`` (Ctrl-C is the parent's to handle), and :meth:`WorkerPool.stop`
+its parent is gone), ignore ``SIGINT`` and ``SIGHUP`` (the parent's to handle), and :meth:`WorkerPool.stop`
 cancels the queued calls and ends the workers at once instead of waiting for the queue to drain.
 """
 
@@ -53,8 +53,11 @@ def _watchdog(parent: int) -> None:
 
 
 def _worker_init(parent: int) -> None:
-    """Initializer of a :class:`WorkerPool` worker: die with ``parent``, leave SIGINT to the parent."""
+    """Initializer of a :class:`WorkerPool` worker: die with ``parent``, leave SIGINT and SIGHUP (a closed
+    terminal signals the whole process group) to the parent, which stops the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent_linux()

@@ -35,7 +35,8 @@ unit Gram matrix ``G_1``, with ``Z'_b = S_b^{-1} Z_b`` and ``Ĉ'_b = S_b Ĉ_b`` 
 ``G_b`` to rounding level only (a different order of the same products; 1e-11 relative after a few
 hundred steps in tests/test_batched.py), and is marked in ``metadata["noise_family_scale"]``. A level
 ``σ = 0`` (fewer distinct patches) and a member whose patches are not the family's are trained on
-their own Gram matrix.
+their own Gram matrix: every member's patches are compared with the family's unit patches (the
+marker in ``meta`` is not trusted, and arrays may have been written in place).
 Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
 column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
 is what :func:`cnnrank.train.train` with ``engine="gram"`` (or :func:`cnnrank.train.train_implicit` for
@@ -60,7 +61,7 @@ from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._blas import resolve
 from cnnrank._schedule import check_schedule, record_steps
 from cnnrank._validation import check_real
-from cnnrank.activations import Activation
+from cnnrank.activations import Activation, check_activation
 from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, PatchRows, distinct_patches
@@ -105,30 +106,35 @@ def _pad(p: GramProblem, M: int, Mt: int | None, cache: dict[int, np.ndarray]) -
 
 def _family_unit(d: PatchData | None, units: dict[str, PatchData]) -> tuple[PatchData, float] | None:
     """The unit-noise data of ``d``'s noise family and ``d``'s scale, or ``None`` when ``d`` is not a
-    usable member (no marker, a zero scale, or patches other than the family drew whose background is
-    not ``scale ×`` the family's unit patches, or whose signal patches differ, to 1e-12 relative: then
-    ``d`` is trained on its own Gram matrix, as any run)."""
+    usable member: no marker, a zero scale, or patches that are not, to 1e-12 relative, the family's
+    unit patches with the background scaled by ``scale`` and the signal patches as they are. The
+    marker is only a hint: the patches are checked numerically for every member (a copy of the unit
+    patches taken at the first use is the reference), so a forged marker, patches replaced with
+    ``replace(X=...)``, or a unit or member array written in place after the draw is trained on its
+    own Gram matrix, as any run."""
     fam = d.meta.get("noise_family") if d is not None and isinstance(d.meta, dict) else None
     if not isinstance(fam, dict) or d is None or not d.has_decomposition:
         return None
     unit, scale, key = fam.get("unit_X"), fam.get("scale"), fam.get("id")
-    if not isinstance(unit, np.ndarray) or unit.shape != d.X.shape or not isinstance(scale, float) or not scale > 0:
+    if (not isinstance(unit, np.ndarray) or unit.shape != d.X.shape or unit.dtype != np.float64
+            or not isinstance(scale, float) or not (0 < scale < np.inf)):
         return None
-    if fam.get("X") is not d.X:  # not the patches the family drew (e.g. replace(X=...)): check them
-        noise = np.arange(d.P)[None, :] != np.asarray(d.signal_pos)[:, None]
-        factor = np.where(noise, scale, 1.0)[:, :, None]  # background patches σ ξ, signal patches as they are
-        with np.errstate(over="ignore", invalid="ignore"):
-            top = float(np.max(np.abs(d.X)))
-            if not np.isfinite(top) or float(np.max(np.abs(d.X - factor * unit))) > 1e-12 * top:
-                return None
     key = f"{key}/{id(unit)}"
     base = units.get(key)
     if base is None:
-        base = units[key] = PatchData(X=unit, y=d.y, signals=d.signals, signal_id=d.signal_id,
+        if not np.all(np.isfinite(unit)):
+            return None
+        base = units[key] = PatchData(X=np.array(unit), y=d.y, signals=d.signals, signal_id=d.signal_id,
                                       signal_pos=d.signal_pos, y_true=d.y_true)
     elif not all(np.array_equal(np.asarray(getattr(base, k)), np.asarray(getattr(d, k)))
                  for k in ("y", "signal_pos", "signal_id")):
         return None
+    noise = np.arange(d.P)[None, :] != np.asarray(d.signal_pos)[:, None]
+    factor = np.where(noise, scale, 1.0)[:, :, None]  # background patches σ ξ, signal patches as they are
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.abs(d.X)))
+        if not np.isfinite(top) or float(np.max(np.abs(d.X - factor * base.X))) > 1e-12 * top:
+            return None
     return base, float(scale)
 
 
@@ -356,6 +362,8 @@ def train_batched(
             raise ValueError("test is invalid with GramSample runs: draw it with sample_gram(..., n_test=...)")
         if not all(isinstance(a, Activation) for a in nets_l):
             raise TypeError("nets is invalid for GramSample runs: pass the Activation")
+        for a in {id(a): a for a in nets_l}.values():
+            check_activation(a, full=True)  # a built-in or a registered activation (the network's check)
         acts = list(nets_l)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample diverges at step 0
             cache: dict[int, GramProblem] = {}  # a sample given for several runs is read once

@@ -26,7 +26,11 @@ from cnnrank._validation import as_array, check_choice, check_int, check_labels,
 from cnnrank.gram_sample import GramSample, sample_gram
 from cnnrank.subspace import orthonormal_basis
 
-__all__ = ["PatchData", "SignalNoiseModel", "make_signals"]
+__all__ = ["MAX_SIZE", "PatchData", "SignalNoiseModel", "make_signals"]
+
+#: the largest ``d``, ``K`` or ``patches`` of a :class:`SignalNoiseModel`: ``2^53``, the last integer
+#: float64 holds exactly (the draws of :meth:`SignalNoiseModel.sample_gram` use ``d`` as a float)
+MAX_SIZE = 2**53
 
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -262,15 +266,16 @@ class SignalNoiseModel:
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)
-        set_("K", check_int("K", self.K, minimum=1))
-        set_("d", check_int("d", self.d, minimum=1))
+        # sizes enter the formulas as float64 (√d, χ² degrees of freedom): at most 2^53, exactly representable
+        set_("K", check_int("K", self.K, minimum=1, maximum=MAX_SIZE))
+        set_("d", check_int("d", self.d, minimum=1, maximum=MAX_SIZE))
         if self.project_noise and self.d < 2 * self.K + 1:
             raise ValueError(
                 f"d={self.d} is invalid: with project_noise=True it must be >= 2K + 1 = {2 * self.K + 1}"
             )
         if not self.project_noise and self.d < 2 * self.K:
             raise ValueError(f"d={self.d} is invalid: 2K orthogonal signals need d >= 2K = {2 * self.K}")
-        set_("patches", check_int("patches", self.patches, minimum=2))
+        set_("patches", check_int("patches", self.patches, minimum=2, maximum=MAX_SIZE))
         set_("signal_norm", check_real("signal_norm", self.signal_norm, nonnegative=True))
         set_("noise_std", check_real("noise_std", self.noise_std, nonnegative=True))
         set_("label_noise", check_real("label_noise", self.label_noise, nonnegative=True, below=0.5))
@@ -404,8 +409,9 @@ class SignalNoiseModel:
         and the unit background draw ``ξ``, whose patches are ``σ_b ξ``. Each entry's ``meta`` holds
         ``"noise_family"``: the family's ``id`` (shared by the entries of one call), this entry's
         ``scale`` ``σ_b``, ``unit_X`` (the read-only patches at ``σ = 1``, one array shared by the
-        family) and ``X`` (the entry's own patches, so that a copy with other patches is recognized), which :func:`cnnrank.batched.train_batched` uses to advance the levels with one Gram
-        matrix (docs/engines.md, "Noise sweeps").
+        family) and ``X`` (the entry's own patches), which :func:`cnnrank.batched.train_batched` uses to
+        advance the levels with one Gram matrix (docs/engines.md, "Noise sweeps") after checking that
+        the entry's patches are still ``σ_b ×`` the unit patches (the marker alone is not trusted).
 
         Parameters
         ----------
@@ -431,10 +437,14 @@ class SignalNoiseModel:
         """The draws of :meth:`sample`, returned at each of ``levels`` (the noise scaled, then projected)."""
         rng = np.random.default_rng(check_rng("rng", rng))
         copies = len(levels) + (1 if family else 0)
-        check_allocation(8.0 * n * self.patches * self.d * (1 + copies),
+        # each level: its patches, its own copies of the labels, ids, positions and signals, and about
+        # 2 KiB of Python objects (the PatchData, its meta dicts)
+        per_level = 8.0 * (n * self.patches * self.d + 4 * n + 2 * self.K * self.d) + 2048.0
+        check_allocation(8.0 * n * self.patches * self.d + per_level * copies,
                          f"model.sample({n}) ({n} × {self.patches} patches of dimension d={self.d}, float64, "
                          f"with the noise draw{f', at {len(levels)} noise levels' if family else ''})",
-                         "fewer samples, or the dimension-free model.sample_gram(n, m, init_std) with "
+                         f"{'fewer noise levels or ' if family else ''}fewer samples, or the dimension-free "
+                         "model.sample_gram(n, m, init_std) with "
                          "cnnrank.train_implicit (its cost does not depend on d)")
         S = self.signals(rng)
         y_true, signal_id = self.draw_classes(n, rng)
@@ -446,9 +456,15 @@ class SignalNoiseModel:
         U = S / self.signal_norm if self.project_noise and self.signal_norm > 0 else None  # orthonormal rows
 
         def patches(scale: float) -> np.ndarray:
-            noise = scale * xi if family or len(levels) > 1 else np.multiply(xi, scale, out=xi)
-            if U is not None:
-                noise -= (noise @ U.T) @ U
+            with np.errstate(over="ignore", invalid="ignore"):  # checked below: one error, no warnings
+                noise = scale * xi if family or len(levels) > 1 else np.multiply(xi, scale, out=xi)
+                if U is not None:
+                    noise -= (noise @ U.T) @ U
+            if not np.all(np.isfinite(noise)):
+                name = "noise_std" if not family else f"noise_levels[{levels.index(scale)}]"
+                raise ValueError(f"{name}={scale!r} is invalid: the background patches σ_p ξ overflow float64 "
+                                 f"(entries up to {float(np.max(np.abs(xi))):.3g} σ_p > 1.8e308); use a "
+                                 f"smaller noise level")
             X = np.empty((n, P, d))
             X[sig_mask] = S[signal_id]
             X[~sig_mask] = noise.reshape(n * (P - 1), d)

@@ -81,9 +81,11 @@ def wishart_bartlett(dof: int, N: int, rng: Any = None) -> np.ndarray:
         Symmetric positive semi-definite; mean ``dof · I``, ``Var H_ij = dof`` (``i ≠ j``),
         ``Var H_ii = 2 dof``.
     """
-    dof = check_int("dof", dof, minimum=0)
+    dof = check_int("dof", dof, minimum=0, maximum=2**53)  # χ² degrees of freedom are float64
     N = check_int("N", N, minimum=0)
     rng = np.random.default_rng(check_rng("rng", rng))
+    check_allocation(3 * 8.0 * N * N, f"wishart_bartlett(dof={dof}, N={N}) (about 3 "
+                     f"{N} × {N} float64 matrices)", "a smaller N")
     if dof < N:
         A = rng.standard_normal((N, dof))
         return A @ A.T
@@ -389,9 +391,10 @@ def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
     # explicit coordinates in S = span(signals)
     E = np.zeros((N_all, K2))
     E[np.arange(K2), np.arange(K2)] = mu
-    E[K2 + Nb + Nt:] = init_std * rng.standard_normal((F, K2))
-    if not model.project_noise:
-        E[K2: K2 + Nb + Nt] = sp * rng.standard_normal((Nb + Nt, K2))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow: training diverges at step 0
+        E[K2 + Nb + Nt:] = init_std * rng.standard_normal((F, K2))
+        if not model.project_noise:
+            E[K2: K2 + Nb + Nt] = sp * rng.standard_normal((Nb + Nt, K2))
     # the complement S^⊥ (dimension d - 2K): a Wishart draw for noise patches and filters
     scale = np.concatenate([np.full(Nb + Nt, sp), np.full(F, init_std)])
     H = wishart_bartlett(d - K2, Nb + Nt + F, rng)

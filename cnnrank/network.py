@@ -20,7 +20,7 @@ from scipy.special import expit
 
 from cnnrank._memory import check_allocation
 from cnnrank._validation import as_array, check_int, check_labels, check_real, check_rng
-from cnnrank.activations import Activation
+from cnnrank.activations import Activation, check_activation
 
 __all__ = [
     "TwoLayerCNN",
@@ -66,10 +66,7 @@ def _check_X(X: Any) -> np.ndarray:
 
 
 def _check_activation(activation: Any) -> None:
-    if not isinstance(activation, Activation):
-        hint = (" (parse a name with cnnrank.activations.parse_activation)" if isinstance(activation, str) else "")
-        raise TypeError(f"activation={activation!r:.60} is invalid: must be a cnnrank Activation such as "
-                        f"HuberizedReLU(), ReLU() or PolyReLU(){hint}")
+    check_activation(activation)
 
 
 def forward_flat(Wflat: np.ndarray, Xflat: np.ndarray, n: int, act: Activation) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +197,8 @@ class TwoLayerCNN:
     activation: Activation
 
     def __post_init__(self) -> None:
-        _check_activation(self.activation)
+        # a built-in, or a registered activation whose contract (docs/theory.md §2) is checked again
+        check_activation(self.activation, full=True)
         W = _check_W(self.W).copy()
         W.flags.writeable = False
         object.__setattr__(self, "W", W)

@@ -1,5 +1,22 @@
-"""Figures. Each function takes ``ax=None`` (a new figure is made when ``None``), draws, and returns
-the :class:`matplotlib.figure.Figure`. matplotlib is imported here only, lazily; nothing is shown.
+"""Figures. matplotlib is imported inside the functions only; nothing is shown or saved.
+
+The conventions of every figure builder (here and in :mod:`cnnrank.linear.plotting`,
+:mod:`cnnrank.collapse.plotting`, :mod:`cnnrank.datasets.plotting`):
+
+- A single-panel builder (``plot_*``) takes ``ax=None``: it draws on that Axes, or on a new figure
+  when ``None``. A multi-panel builder (``*_figure``) takes ``fig=None``: it adds its panels to that
+  (empty) :class:`~matplotlib.figure.Figure` or :class:`~matplotlib.figure.SubFigure` with
+  ``fig.subplots``, or to a new figure when ``None``.
+- Every builder returns the figure it drew into: ``ax.figure`` when an ``ax`` was given, the given
+  ``fig``, or the new Figure (so ``plot_losses(traj).savefig(...)`` works; the Axes drawn on is the
+  ``ax`` passed, or ``fig.axes[0]``).
+- ``**kwargs`` are matplotlib properties passed to the builder's main artists, overriding their
+  defaults (aliases such as ``lw``/``linewidth`` are merged): for line plots, every line of measured
+  data (not reference lines, theory curves, bands or shading), so ``color=``, ``lw=``, ``alpha=``,
+  ``marker=`` reach them; each builder's docstring names its main artists. A multi-panel builder
+  passes its ``**kwargs`` to every panel's main artists.
+- The levels where the network learned nothing (measured outside the benign window, docs/theory.md
+  §4) are shaded, or drawn with hollow markers where several series share an axis.
 """
 
 from __future__ import annotations
@@ -10,7 +27,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "FIELD_LABELS",
+    "artist_style",
     "axes",
+    "field_label",
+    "figure",
     "intrinsic_dimension_figure",
     "log_rank_axis",
     "phase_diagram_figure",
@@ -66,6 +87,56 @@ def axes(ax: Any = None, figsize: tuple[float, float] = (5.0, 3.6)) -> tuple[Any
     return ax.figure, ax
 
 
+def figure(fig: Any = None, figsize: tuple[float, float] = (11.0, 4.5)) -> Any:
+    """The figure a multi-panel builder draws into: a new Figure of ``figsize`` (constrained layout)
+    when ``fig`` is ``None``, else ``fig`` (a Figure or SubFigure).
+
+    Raises
+    ------
+    TypeError
+        If ``fig`` is neither ``None`` nor a matplotlib Figure or SubFigure.
+    """
+    import matplotlib.figure
+
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, layout="constrained")
+    if not isinstance(fig, matplotlib.figure.FigureBase):
+        raise TypeError(f"fig={fig!r} is invalid: must be a matplotlib Figure, SubFigure or None")
+    return fig
+
+
+#: line styles and markers that tell groups of curves apart (with the colour)
+_LINESTYLES = ("-", "--", "-.", ":")
+_GROUP_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
+
+
+#: marker characters understood in the format strings of :func:`artist_style`
+_MARKERS = "os^Dvx+*.<>dph"
+
+
+def artist_style(fmt: str = "-", kwargs: dict[str, Any] | None = None, artist: Any = None, **defaults: Any) -> dict[str, Any]:
+    """matplotlib properties of a main artist: the marker and line style of the format string ``fmt``
+    (``"o-"``, ``"s--"``, ``"D"``; no colour letters), then ``defaults``, then the caller's ``kwargs``,
+    which win. Aliases (``lw``/``linewidth``, ``c``/``color``, ``ms``/``markersize``, ...) are
+    normalized for ``artist`` (a matplotlib Artist class, default ``Line2D``) so that a caller's alias
+    replaces a default's full name. ``fmt=""`` adds no marker or line style (for non-line artists)."""
+    from matplotlib.cbook import normalize_kwargs
+    from matplotlib.lines import Line2D
+
+    base: dict[str, Any] = {}
+    if fmt:
+        base["linestyle"] = next((s for s in ("--", "-.", ":", "-") if s in fmt), "none")
+        marker = next((c for c in fmt if c in _MARKERS), None)
+        if marker is not None:
+            base["marker"] = marker
+    cls = artist or Line2D
+    base.update(normalize_kwargs(defaults, cls))
+    base.update(normalize_kwargs(kwargs or {}, cls))
+    return base
+
+
 def log_rank_axis(ax: Any) -> None:
     """Log-scaled y axis with plain tick labels at 1, 2, 5 × 10^k (for stable ranks)."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
@@ -76,11 +147,12 @@ def log_rank_axis(ax: Any) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
+def plot_gamma_rho(traj: Any, ax: Any = None, **kwargs: Any) -> Any:
     r"""Signal learning and noise memorization over training (docs/theory.md §4).
 
     Draws :math:`\max_{r,k} \gamma_{j,r,k}` for the filters of the signal's own class,
-    :math:`\max \bar\rho` and :math:`\min \underline\rho` against the step.
+    :math:`\max \bar\rho` and :math:`\min \underline\rho` against the step. ``**kwargs``: Line2D
+    properties of these four curves. Returns the figure drawn into.
     """
     fig, ax = axes(ax)
     if traj.gamma is None:
@@ -89,12 +161,15 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
     K = K2 // 2
     own = np.concatenate([traj.gamma[:, 0, :, :K], traj.gamma[:, 1, :, K:]], axis=-1)  # (R, m, 2K)
     t = traj.steps
-    ax.plot(t, own.max(axis=(1, 2)), color="C0", lw=2, label=r"max $\gamma_{j,r,k}$ (own class)")
-    ax.plot(t, own.max(axis=1).mean(axis=1), color="C0", lw=1, ls="--", label=r"mean$_k$ max$_r$ $\gamma$")
+    ax.plot(t, own.max(axis=(1, 2)), **artist_style("-", kwargs, color="C0", lw=2,
+                                                    label=r"max $\gamma_{j,r,k}$ (own class)"))
+    ax.plot(t, own.max(axis=1).mean(axis=1), **artist_style("--", kwargs, color="C0", lw=1,
+                                                             label=r"mean$_k$ max$_r$ $\gamma$"))
     R = len(t)
     rho = traj.rho.reshape(R, -1)
-    ax.plot(t, rho.max(axis=1, initial=0.0), color="C3", lw=2, label=r"max $\bar\rho$")
-    ax.plot(t, rho.min(axis=1, initial=0.0), color="C2", lw=2, label=r"min $\underline{\rho}$")
+    ax.plot(t, rho.max(axis=1, initial=0.0), **artist_style("-", kwargs, color="C3", lw=2, label=r"max $\bar\rho$"))
+    ax.plot(t, rho.min(axis=1, initial=0.0), **artist_style("-", kwargs, color="C2", lw=2,
+                                                            label=r"min $\underline{\rho}$"))
     ax.axhline(0.0, color="0.6", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient")
@@ -105,12 +180,13 @@ def plot_gamma_rho(traj: Any, ax: Any = None) -> Any:
     return fig
 
 
-def plot_losses(traj: Any, ax: Any = None) -> Any:
-    """Training (and test) loss against the step, log scale."""
+def plot_losses(traj: Any, ax: Any = None, **kwargs: Any) -> Any:
+    """Training (and test) loss against the step, log scale. ``**kwargs``: Line2D properties of the
+    loss curves. Returns the figure drawn into."""
     fig, ax = axes(ax)
-    ax.semilogy(traj.steps, traj.train_loss, label="train loss")
+    ax.semilogy(traj.steps, traj.train_loss, **artist_style("-", kwargs, label="train loss"))
     if traj.test_loss is not None:
-        ax.semilogy(traj.steps, traj.test_loss, label="test loss")
+        ax.semilogy(traj.steps, traj.test_loss, **artist_style("--", kwargs, label="test loss"))
     ax.set_xlabel("step")
     ax.set_ylabel("logistic loss")
     ax.set_title("training and test loss")
@@ -118,20 +194,25 @@ def plot_losses(traj: Any, ax: Any = None) -> Any:
     return fig
 
 
-def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None) -> Any:
+def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None, **kwargs: Any) -> Any:
     """Stable rank of the filters and of their learned part against the step; with signals, also the
-    learned dimension and the signal energy fraction (right axis) and the line ``2K``."""
+    learned dimension (markers at the recorded steps only), the signal energy fraction (right axis) and
+    the line ``2K``. ``**kwargs``: Line2D properties of the two stable-rank curves. Returns the figure
+    drawn into."""
     fig, ax = axes(ax)
-    ax.plot(traj.steps, traj.filter_stable_rank, label=r"srank $W$")
-    ax.plot(traj.steps, traj.learned_stable_rank, label=r"srank $W - W^{(0)}$")
+    ax.plot(traj.steps, traj.filter_stable_rank, **artist_style("-", kwargs, color="C0", lw=2,
+                                                                 label=r"srank $W$"))
+    ax.plot(traj.steps, traj.learned_stable_rank, **artist_style("--", kwargs, color="C1", lw=1.5,
+                                                                  label=r"srank $W - W^{(0)}$"))
     handles_extra: list = []
     if getattr(traj, "learned_dimension", None) is not None:
         K2 = traj.gamma.shape[-1] if traj.gamma is not None else None
-        ax.step(traj.steps, traj.learned_dimension, where="post", color="C4", lw=1.5, label="learned dimension")
+        ax.plot(traj.steps, traj.learned_dimension, "D", color="C4", ms=3.5, mfc="none", mew=1,
+                label="learned dimension (recorded steps)")
         if K2 is not None:
             ax.axhline(K2, color="C4", ls=":", lw=1, label=f"2K = {K2}")
         b = ax.twinx()
-        b.plot(traj.steps, traj.signal_energy_fraction, color="C2", ls="--", lw=1.2, label="signal energy (right)")
+        b.plot(traj.steps, traj.signal_energy_fraction, color="C2", ls="-.", lw=1.2, label="signal energy (right)")
         b.set_ylim(-0.03, 1.05)
         b.set_ylabel("signal energy fraction")
         handles_extra = b.get_legend_handles_labels()[0]
@@ -146,22 +227,25 @@ def plot_filter_rank(traj: Any, ax: Any = None, reference: float | None = None) 
     return fig
 
 
-def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any = None) -> Any:
+def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any = None, fig: Any = None,
+                    **kwargs: Any) -> Any:
     """Panels: γ/ρ, losses, filter stable rank and learned subspace (with the data's stable rank in the
     title), and, when the final weights and the training ``data`` (a PatchData) are given, the singular
     value spectra of the filters versus the data (noisy and clean). With signals, the title says whether
-    the run is in the measured benign regime (:func:`cnnrank.subspace.measured_regime`)."""
-    import matplotlib.pyplot as plt
+    the run is in the measured benign regime (:func:`cnnrank.subspace.measured_regime`).
 
+    ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``: passed
+    to each panel's builder (its main artists). Returns the figure drawn into.
+    """
     spectra = data is not None and traj.W_final is not None
-    fig, panels = plt.subplots(2, 2, figsize=(11.5, 7.6), layout="constrained")
-    panels = panels.ravel()
+    fig = figure(fig, (11.5, 7.6))
+    panels = np.asarray(fig.subplots(2, 2)).ravel()
     if traj.gamma is not None:
-        plot_gamma_rho(traj, ax=panels[0])
+        plot_gamma_rho(traj, ax=panels[0], **kwargs)
     else:
         panels[0].set_axis_off()
-    plot_losses(traj, ax=panels[1])
-    plot_filter_rank(traj, ax=panels[2])
+    plot_losses(traj, ax=panels[1], **kwargs)
+    plot_filter_rank(traj, ax=panels[2], **kwargs)
     title = "filters' stable rank and learned subspace"
     if data_stable_rank is not None:
         title += f" (data's stable rank: {data_stable_rank:.1f})"
@@ -174,7 +258,7 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
             extra, labels = [data_matrix(data.clean().X)], labels + ["clean data"]
         K2 = traj.gamma.shape[-1] if traj.gamma is not None else None
         plot_spectra(filter_matrix(traj.W_final), data_matrix(data.X), ax=panels[3], labels=labels, extra=extra,
-                     clean_rank=K2)
+                     clean_rank=K2, **kwargs)
     else:
         panels[3].set_axis_off()
     cfg = traj.metadata.get("config", {}) if isinstance(traj.metadata, dict) else {}
@@ -247,8 +331,14 @@ def plot_rank_vs_noise(
     learned_dimension: Sequence[float] | None = None,
     regime: Sequence[str] | None = None,
     benign_limit: float | None = None,
+    legend_below: bool = False,
+    **kwargs: Any,
 ) -> Any:
     """The headline figure: stable rank of the data and of the trained filters vs σ_p.
+
+    Series that coincide (at σ_p = 0 the noisy and clean data, the learned dimension and ``2K`` are
+    often all equal) stay visible: each has its own marker shape and size (large hollow diamonds
+    around small squares around circles) and line style.
 
     Parameters
     ----------
@@ -256,7 +346,7 @@ def plot_rank_vs_noise(
     data_stable_rank, filter_stable_rank : (L,) means over seeds
     clean_data_stable_rank : (L,), optional
     clean_rank : float, optional
-        Reference line ``2K``.
+        Reference line ``2K`` (the rank of the clean data), labelled.
     predicted_data_stable_rank : (sigma_grid, values), optional
         A theory curve for the data's stable rank.
     filter_spread : (low, high), optional
@@ -266,38 +356,51 @@ def plot_rank_vs_noise(
     expected_filter_stable_rank : (L,), optional
         Its overlap-corrected expectation ``2K / (1 + (K-1) c)`` (docs/theory.md §5).
     learned_dimension : (L,), optional
-        Directions of the signal span learned above the memorization edge; drawn where it is > 0.
+        Directions of the signal span learned above the memorization edge; markers at the measured
+        levels where it is > 0 (the axis is logarithmic).
     regime, benign_limit : optional
         Measured regime per level and the theory's threshold (:func:`shade_regimes`).
+    legend_below : bool
+        Put the legend below the axes instead of inside.
+    **kwargs
+        Line2D properties of the measured series (data, filters, learned part, learned dimension).
+
+    Returns
+    -------
+    The figure drawn into.
     """
     fig, ax = axes(ax, figsize=(6.0, 4.2))
     x = np.asarray(noise_std, dtype=float)
     shade_regimes(ax, x, regime, benign_limit)
-    ax.plot(x, data_stable_rank, "o-", color="C3", lw=2, label="data (noisy), n × Pd")
+    if clean_rank is not None:  # a broad pale band: it stays visible under the clean data's line at 2K
+        ax.axhline(clean_rank, color="0.3", ls="-", lw=7, alpha=0.3, zorder=1, solid_capstyle="butt",
+                   label=f"2K = {clean_rank:g} (rank of the clean data)")
+    ax.plot(x, data_stable_rank, **artist_style("o-", kwargs, color="C3", lw=2, ms=7, label="data (noisy), n × Pd"))
     if clean_data_stable_rank is not None:
-        ax.plot(x, clean_data_stable_rank, "s--", color="C1", label="data (clean)")
+        ax.plot(x, clean_data_stable_rank, **artist_style("s--", kwargs, color="C1", lw=1.2, ms=4,
+                                                          label="data (clean)", zorder=3))
     if predicted_data_stable_rank is not None:
         ax.plot(*predicted_data_stable_rank, color="C3", lw=1, ls=":", label="data, predicted")
-    ax.plot(x, filter_stable_rank, "o-", color="C0", lw=2, label="trained filters W (2m × d)")
+    ax.plot(x, filter_stable_rank, **artist_style("o-", kwargs, color="C0", lw=2, label="trained filters W (2m × d)"))
     if filter_spread is not None:
         ax.fill_between(x, filter_spread[0], filter_spread[1], color="C0", alpha=0.2, lw=0)
     if learned_stable_rank is not None:
-        ax.plot(x, learned_stable_rank, "^-", color="C9", lw=1.5, label="learned part W − W(0)")
+        ax.plot(x, learned_stable_rank, **artist_style("^-", kwargs, color="C9", lw=1.5, label="learned part W − W(0)"))
     if expected_filter_stable_rank is not None:
-        ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5,
-                label=r"expected $2K/(1+(K-1)c)$")
+        ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5, label=r"expected $2K/(1+(K-1)c)$")
     if learned_dimension is not None:
         ld = np.asarray(learned_dimension, dtype=float)
         pos = ld > 0
-        ax.plot(x[pos], ld[pos], "D", color="C2", ms=6, mfc="none", mew=1.5,
-                label="learned dimension (> 0 shown)")
-    if clean_rank is not None:
-        ax.axhline(clean_rank, color="0.3", ls=":", lw=1.2, label=f"2K = {clean_rank:g}")
+        ax.plot(x[pos], ld[pos], **artist_style("D", kwargs, color="C4", ms=11, mfc="none", mew=1.5, zorder=4,
+                                                label="learned dimension (where > 0)"))
     log_rank_axis(ax)
     ax.set_xlabel(r"background noise $\sigma_p$")
     ax.set_ylabel("stable rank / dimension")
     ax.set_title(title)
-    ax.legend(fontsize=7.5, loc="center right", framealpha=0.9)
+    if legend_below:
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=7.5, loc="center right", framealpha=0.9)
     return fig
 
 
@@ -312,6 +415,7 @@ def plot_learning_vs_noise(
     benign_limit: float | None = None,
     ax: Any = None,
     title: str = "what the filters learned",
+    **kwargs: Any,
 ) -> Any:
     """Accuracy, signal energy fraction and learned dimension vs σ_p (the benign window's evidence).
 
@@ -320,18 +424,24 @@ def plot_learning_vs_noise(
     noise_std, test_acc, signal_energy_fraction : (L,) means over seeds
     train_acc : (L,), optional
     learned_dimension : (L,), optional
-        Drawn on a right axis against ``clean_rank`` (``2K``).
+        Markers at the measured levels on a right axis, with the labelled line ``clean_rank`` (``2K``).
     regime, benign_limit : optional
         See :func:`shade_regimes`.
+    **kwargs
+        Line2D properties of the measured series (accuracies, energy fraction, learned dimension).
+
+    The legend sits below the axes, where it covers no data. Returns the figure drawn into.
     """
-    fig, ax = axes(ax, figsize=(6.0, 4.2))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = axes(ax, figsize=(6.0, 4.6))
     x = np.asarray(noise_std, dtype=float)
     shade_regimes(ax, x, regime, benign_limit)
-    ax.plot(x, test_acc, "o-", color="C2", lw=2, label="test accuracy")
+    ax.plot(x, test_acc, **artist_style("o-", kwargs, color="C2", lw=2, label="test accuracy"))
     if train_acc is not None:
-        ax.plot(x, train_acc, "s--", color="0.5", ms=4, label="train accuracy")
-    ax.plot(x, signal_energy_fraction, "^-", color="C0", lw=2,
-            label=r"signal energy $\|\Pi(W-W_0)\|_F^2/\|W-W_0\|_F^2$")
+        ax.plot(x, train_acc, **artist_style("s--", kwargs, color="0.45", ms=4, label="train accuracy"))
+    ax.plot(x, signal_energy_fraction, **artist_style("^-", kwargs, color="C0", lw=2,
+                                                      label=r"signal energy $\|\Pi(W-W_0)\|_F^2/\|W-W_0\|_F^2$"))
     ax.axhline(0.95, color="C2", ls=":", lw=0.8, label="benign needs test acc ≥ 0.95 ...")
     ax.axhline(0.5, color="C0", ls=":", lw=0.8, label="... and signal energy ≥ 0.5")
     ax.set_ylim(-0.03, 1.05)
@@ -340,22 +450,25 @@ def plot_learning_vs_noise(
     handles, labels = ax.get_legend_handles_labels()
     if learned_dimension is not None:
         b = ax.twinx()
-        b.step(x, learned_dimension, where="mid", color="C4", lw=1.5, label="learned dimension (right axis)")
-        top = max(float(np.max(learned_dimension)), float(clean_rank or 0))
-        b.set_ylim(-0.03 * (top + 1), 1.05 * (top + 1))
+        b.plot(x, learned_dimension, **artist_style("D", kwargs, color="C4", ms=7, mfc="none", mew=1.5,
+                                                    label="learned dimension (right axis)"))
+        # its 0 lines up with the left axis' 0; 2K sits at 3/4 of the height, clear of the accuracies at 1
+        top = max(float(np.max(learned_dimension)), float(clean_rank or 0), 1.0) / 0.75
+        b.set_ylim(-0.03 * top, 1.05 * top)
+        b.yaxis.set_major_locator(MaxNLocator(integer=True))
         if clean_rank is not None:
-            b.axhline(clean_rank, color="C4", ls=":", lw=0.8)
+            b.axhline(clean_rank, color="C4", ls=":", lw=1, label=f"2K = {clean_rank:g} (right axis)")
         b.set_ylabel("learned dimension")
         h2, l2 = b.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-        ax = b  # the legend goes on the top-most axes, or the twin's lines would cross it
-    ax.legend(handles, labels, fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.94), framealpha=0.95)
+    ax.legend(handles, labels, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+              frameon=False)
     ax.set_title(title)
     return fig
 
 
 def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[str] | None = None,
-                 extra: Sequence[np.ndarray] = (), clean_rank: int | None = None) -> Any:
+                 extra: Sequence[np.ndarray] = (), clean_rank: int | None = None, **kwargs: Any) -> Any:
     """Normalized singular value spectra (``s_i / s_1``) of the filters and of data matrices.
 
     Parameters
@@ -366,6 +479,10 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
     labels : names for ``[W, X, *extra]``
     clean_rank : int, optional
         Draws the index ``2K`` (the rank of the clean data) as a vertical line.
+    **kwargs
+        Line2D properties of the spectra.
+
+    Returns the figure drawn into.
     """
     from cnnrank.rank import singular_values
 
@@ -375,7 +492,8 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
     for i, (A, lab) in enumerate(zip(mats, labels)):
         s = singular_values(A)
         s = s / s[0] if s.size and s[0] > 0 else s
-        ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-16), "o-", ms=2.5, lw=1, label=lab, color=f"C{i}")
+        ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-16),
+                    **artist_style("o-", kwargs, ms=2.5, lw=1, label=lab, color=f"C{i}"))
     ax.set_xscale("log")
     ax.set_ylim(1e-3, 1.5)  # exact zeros (e.g. beyond the clean data's rank 2K) fall off the bottom
     if clean_rank is not None:
@@ -389,41 +507,51 @@ def plot_spectra(W: np.ndarray, X: np.ndarray, ax: Any = None, labels: Sequence[
 
 def plot_activation_ablation(noise_std: Sequence[float], filter_stable_rank: dict[str, Sequence[float]],
                              clean_rank: float | None = None, ax: Any = None,
-                             regime: dict[str, Sequence[str]] | None = None) -> Any:
+                             regime: dict[str, Sequence[str]] | None = None, **kwargs: Any) -> Any:
     """Filters' stable rank vs σ_p, one line per activation (e.g. q = 2, 3, 4, ReLU).
 
     ``regime[name]`` (``"benign"``/``"harmful"`` per level, measured) draws the levels outside that
     activation's benign window with hollow markers: there the network learned no signal and the
-    filters' stable rank says nothing about the intrinsic dimension.
+    filters' stable rank says nothing about the intrinsic dimension. Levels outside every
+    activation's window are shaded. ``**kwargs``: Line2D properties of the activations' lines and
+    markers. Returns the figure drawn into.
     """
-    fig, ax = axes(ax)
+    fig, ax = axes(ax, figsize=(6.0, 4.8))
     x = np.asarray(noise_std, dtype=float)
+    if regime is not None and regime:
+        everywhere = np.all([np.asarray(r) != "benign" for r in regime.values()], axis=0)
+        shade_regimes(ax, x, np.where(everywhere, "harmful", "benign").tolist(), label=False)
+        if everywhere.any():
+            ax.fill_between([], [], color="0.85", alpha=0.6, lw=0, label="shaded: no activation benign")
     for i, (name, ranks) in enumerate(filter_stable_rank.items()):
         r = np.asarray(ranks, dtype=float)
-        ax.plot(x, r, "-", color=f"C{i}", label=name)
+        ls = _LINESTYLES[i % len(_LINESTYLES)]
+        mk = _GROUP_MARKERS[i % len(_GROUP_MARKERS)]
+        ax.plot(x, r, **artist_style(ls, kwargs, color=f"C{i}", label=name, marker=mk))
         good = np.ones(x.size, bool) if regime is None else np.asarray(regime[name]) == "benign"
-        ax.plot(x[good], r[good], "o", color=f"C{i}")
-        ax.plot(x[~good], r[~good], "o", color=f"C{i}", mfc="white")
+        ax.plot(x[~good], r[~good], **artist_style("", kwargs, color=f"C{i}", marker=mk, ls="none", mfc="white"))
     if regime is not None:
-        ax.plot([], [], "o", color="0.4", mfc="white", label="outside the benign window (measured)")
+        ax.plot([], [], "o", color="0.4", mfc="white", label="hollow: outside the benign window (measured)")
     if clean_rank is not None:
         ax.axhline(clean_rank, color="0.3", ls=":", label=f"2K = {clean_rank:g}")
     ax.set_xlabel(r"background noise $\sigma_p$")
     ax.set_ylabel("filters' stable rank")
-    ax.set_title("ablation over the activation (filled: measured benign)")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.set_title("filters' stable rank per activation (filled: measured benign)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return fig
 
 
-def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None = None) -> Any:
+def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None = None, fig: Any = None,
+                         **kwargs: Any) -> Any:
     """Two panels from a ``rank_vs_noise.json`` record: ranks vs σ_p, and what the filters learned.
 
     Levels outside the measured benign window are shaded; the theory's threshold is a dashed line.
     Records written before the learned-subspace diagnostics existed are drawn without them.
+    ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``:
+    passed to both panels' builders (their measured series). Returns the figure drawn into.
     """
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained")
+    fig = figure(fig, (12.5, 5.6))
+    a, b = fig.subplots(1, 2)
     spread = None
     if "filter_stable_rank_min" in out:
         spread = (out["filter_stable_rank_min"], out["filter_stable_rank_max"])
@@ -434,19 +562,20 @@ def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None 
                        filter_spread=spread, ax=a, learned_stable_rank=out.get("learned_stable_rank"),
                        expected_filter_stable_rank=out.get("expected_filter_stable_rank"),
                        learned_dimension=out.get("learned_dimension"), regime=regime, benign_limit=limit,
-                       title="(a) stable rank: data vs trained filters")
+                       title="(a) stable rank: data vs trained filters", legend_below=True, **kwargs)
     if "signal_energy_fraction" in out:
         plot_learning_vs_noise(out["noise_std"], out["test_acc"], out["signal_energy_fraction"],
                                train_acc=out.get("train_acc"), learned_dimension=out.get("learned_dimension"),
                                clean_rank=out.get("clean_rank"), regime=regime, benign_limit=limit, ax=b,
-                               title="(b) what the filters learned")
+                               title="(b) what the filters learned", **kwargs)
     else:
         x = out["noise_std"]
-        b.plot(x, out["test_acc"], "o-", color="C2", label="test accuracy")
+        shade_regimes(b, x, regime, limit)
+        b.plot(x, out["test_acc"], **artist_style("o-", kwargs, color="C2", label="test accuracy"))
         b.set_ylim(0.4, 1.02)
         b.set_xlabel(r"background noise $\sigma_p$")
         b.set_ylabel("accuracy")
-        b.legend(fontsize=8)
+        b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
         b.set_title("(b) test accuracy")
     c = out.get("config", {})
     if c:
@@ -454,12 +583,15 @@ def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None 
     return fig
 
 
-def intrinsic_dimension_figure(out: dict[str, Any]) -> Any:
-    """Two panels from an ``intrinsic_dimension.json`` record: dimensions and ranks vs K; what was learned."""
-    import matplotlib.pyplot as plt
+def intrinsic_dimension_figure(out: dict[str, Any], fig: Any = None, **kwargs: Any) -> Any:
+    """Two panels from an ``intrinsic_dimension.json`` record: dimensions and ranks vs K; what was learned.
 
+    ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``:
+    Line2D properties of the measured series of both panels. Returns the figure drawn into.
+    """
     K = np.asarray(out["K"], dtype=float)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 5.2), layout="constrained")
+    fig = figure(fig, (11.5, 5.2))
+    a, b = fig.subplots(1, 2)
     bad = [i for i, r in enumerate(out["regime"]) if r != "benign"]
     for ax in (a, b):
         for j, i in enumerate(bad):
@@ -467,9 +599,11 @@ def intrinsic_dimension_figure(out: dict[str, Any]) -> Any:
                        label="outside the benign window (measured)" if j == 0 else None)
     kk = np.linspace(K.min(), K.max(), 50)
     a.plot(kk, 2 * kk, color="0.3", ls=":", lw=1.2, label="2K")
-    a.plot(K, out["data_stable_rank"], "o-", color="C3", lw=2, label=f"data (noisy) stable rank, σ_p = {out['noise_std']:g}")
-    a.plot(K, out["learned_dimension"], "D", color="C2", ms=8, mfc="none", mew=1.8, label="learned dimension")
-    a.plot(K, out["filter_stable_rank"], "^-", color="C9", lw=1.5, label="stable rank of W − W(0)")
+    a.plot(K, out["data_stable_rank"], **artist_style("o-", kwargs, color="C3", lw=2,
+                                                      label=f"data (noisy) stable rank, σ_p = {out['noise_std']:g}"))
+    a.plot(K, out["learned_dimension"], **artist_style("D", kwargs, color="C2", ms=8, mfc="none", mew=1.8,
+                                                       label="learned dimension"))
+    a.plot(K, out["filter_stable_rank"], **artist_style("^-", kwargs, color="C9", lw=1.5, label="stable rank of W − W(0)"))
     a.plot(K, out["expected_filter_stable_rank"], "x", color="C9", ms=8, mew=1.8, label=r"expected $2K/(1+(K-1)c)$")
     log_rank_axis(a)
     a.set_xlabel("signals per class K")
@@ -477,11 +611,12 @@ def intrinsic_dimension_figure(out: dict[str, Any]) -> Any:
     a.set_xticks(K)
     a.set_title("(a) the filters learn the 2K-dimensional signal span")
     a.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    b.plot(K, out["test_acc"], "o-", color="C2", lw=3, alpha=0.6, label="test accuracy")
-    b.plot(K, out["signal_energy_fraction"], "^--", color="C0", lw=1.5, label="signal energy fraction")
-    b.plot(K, out["signal_overlap"], "s-", color="C1", label="within-class overlap c (0 at K = 1)")
-    b.plot(K, np.asarray(out["filter_stable_rank"]) / (2 * K), "^-", color="C9",
-           label="stable rank of W − W(0) / 2K")
+    b.plot(K, out["test_acc"], **artist_style("o-", kwargs, color="C2", lw=3, alpha=0.6, label="test accuracy"))
+    b.plot(K, out["signal_energy_fraction"], **artist_style("^--", kwargs, color="C0", lw=1.5,
+                                                            label="signal energy fraction"))
+    b.plot(K, out["signal_overlap"], **artist_style("s-", kwargs, color="C1", label="within-class overlap c (0 at K = 1)"))
+    b.plot(K, np.asarray(out["filter_stable_rank"]) / (2 * K), **artist_style("^-", kwargs, color="C9",
+                                                                              label="stable rank of W − W(0) / 2K"))
     b.plot(K, np.asarray(out["expected_filter_stable_rank"]) / (2 * K), "x", color="C9", ms=8, mew=1.8,
            label=r"expected $1/(1+(K-1)c)$")
     b.set_ylim(-0.03, 1.05)
@@ -497,32 +632,144 @@ def intrinsic_dimension_figure(out: dict[str, Any]) -> Any:
     return fig
 
 
-def sweep_figure(res: Any) -> Any:
-    """Data and filter stable rank against the last grid axis of a sweep (one line per point of the
-    other axes), from a :class:`cnnrank.sweeps.SweepResult`."""
-    import matplotlib.pyplot as plt
+#: how a run configuration's fields read on an axis or in a legend (others: the name without ``_``)
+FIELD_LABELS = {
+    "noise_std": r"background noise $\sigma_p$", "n": "training samples n", "n_test": "test samples",
+    "d": "patch dimension d", "patches": "patches per sample P", "K": "signals per class K",
+    "m": "filters per class m", "signal_norm": "signal norm ‖μ‖", "lr": "learning rate η",
+    "steps": "gradient steps", "activation": "activation", "init_std": r"initial weight scale $\sigma_0$",
+    "label_noise": "label noise rate", "engine": "engine",
+}
+
+
+def field_label(name: str) -> str:
+    """The readable axis label of a configuration field (``"noise_std"`` → "background noise σ_p")."""
+    return FIELD_LABELS.get(name, name.replace("_", " "))
+
+
+def _legend_entry(point: dict[str, Any]) -> str:
+    """``"huber3, n=128"``: a grid point of the non-plotted axes, in the figure titles' notation."""
+    return ", ".join(str(v) if _CONFIG_LABELS.get(k, k) == "" else f"{_CONFIG_LABELS.get(k, k)}={v}"
+                     for k, v in point.items())
+
+
+#: the sweep figure's panels: (metrics drawn, y label, title); a panel is drawn when its first metric is recorded
+_SWEEP_PANELS = (
+    (("test_acc",), "test accuracy", "test accuracy"),
+    (("signal_energy_fraction",), "signal energy fraction", "signal energy fraction of W − W(0)"),
+    (("learned_dimension",), "learned dimension", "learned dimension (of the 2K-dim signal span)"),
+    (("filter_stable_rank", "data_stable_rank"), "stable rank (log scale)",
+     "stable rank: filters W (thick) and data (thin, dotted)"),
+)
+
+
+def sweep_figure(res: Any, fig: Any = None, **kwargs: Any) -> Any:
+    """What a sweep measured, against its last numeric grid axis (the last axis when none is numeric;
+    a sweep with ``noise_std`` and ``activation`` axes is drawn against σ_p): test accuracy, signal energy fraction,
+    learned dimension (with the line ``2K``) and the stable ranks of the filters and the data (log
+    scale), one curve per point of the other grid axes, from a :class:`cnnrank.sweeps.SweepResult`.
+    Axes read as words (``noise_std`` is "background noise σ_p", :data:`FIELD_LABELS`).
+
+    Each curve shows the mean over seeds with a min–max band; the groups differ in colour, marker,
+    marker size and line style, and the data's stable-rank curves (thin, dotted) are offset
+    horizontally by 1 % of the axis per group, so equal curves (the data's stable rank does not
+    depend on the activation, say) stay visible side by side. Points measured outside the benign window
+    (:func:`cnnrank.subspace.measured_regime`) have hollow markers; levels where every group is
+    outside it are shaded. Panels whose metric the result lacks (older files) are left out.
+
+    ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``:
+    Line2D properties of every curve. Returns the figure drawn into.
+    """
+    from matplotlib.lines import Line2D
+
+    from cnnrank.subspace import measured_regime
+
+    def is_numeric(values: Sequence[Any]) -> bool:
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
     names = list(res.grid)
-    fig, panels = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    x_name = names[-1] if names else None
-    x = res.grid[x_name] if x_name else [0]
-    for ax, metric in zip(panels, ("data_stable_rank", "filter_stable_rank")):
-        m = res.mean(metric).reshape(-1, len(x)) if names else np.atleast_2d(res.mean(metric))
-        others = [dict(zip(names[:-1], c)) for c in _product([res.grid[n] for n in names[:-1]])]
-        vals = np.asarray(res.values[metric], dtype=float).reshape(m.shape + (-1,))
-        for i, (row, label) in enumerate(zip(m, others or [{}])):
-            ax.plot(x, row, "o-", color=f"C{i % 10}",
-                    label=", ".join(f"{k}={v}" for k, v in label.items()) or metric)
-            if vals.shape[-1] > 1 and all(isinstance(v, (int, float)) for v in x):
-                ax.fill_between(x, vals[i].min(axis=-1), vals[i].max(axis=-1), color=f"C{i % 10}", alpha=0.2, lw=0)
-        ax.set_xlabel(x_name or "")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.set_title(metric.replace("_", " ") + f" vs {x_name or 'grid point'} (mean, band: min–max over seeds)",
-                     fontsize=9)
-        if np.all(m > 0) and np.nanmax(m) / np.nanmin(m) > 20:  # data spanning decades
-            log_rank_axis(ax)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"sweep: {res.values[next(iter(res.values))].shape[-1]} seed(s) per point", fontsize=10)
+    # the horizontal axis: the last numeric grid axis with several values, else the last axis
+    candidates = [n for n in names if is_numeric(res.grid[n]) and len(res.grid[n]) > 1]
+    x_name = candidates[-1] if candidates else (names[-1] if names else None)
+    xv = list(res.grid[x_name]) if x_name else [0]
+    numeric = is_numeric(xv)
+    x = np.asarray(xv, dtype=float) if numeric else np.arange(len(xv), dtype=float)
+    others = [n for n in names if n != x_name]
+    groups = [dict(zip(others, c)) for c in _product([res.grid[n] for n in others])] or [{}]
+    G, L = len(groups), len(xv)
+    xi = names.index(x_name) if x_name else 0
+    # (G, L, seeds): the x axis moved next to the seeds, the other axes (in order) flattened into groups
+    vals = {k: np.moveaxis(np.asarray(v, dtype=float), xi, -2).reshape(G, L, -1) if names
+            else np.asarray(v, dtype=float).reshape(1, 1, -1) for k, v in res.values.items()}
+    seeds = next(iter(vals.values())).shape[-1]
+    panels = [p for p in _SWEEP_PANELS if p[0][0] in vals]
+    if not panels:
+        raise ValueError(f"res has none of the metrics {[p[0][0] for p in _SWEEP_PANELS]} to draw")
+    if "test_acc" in vals and "signal_energy_fraction" in vals:
+        benign = measured_regime(vals["test_acc"], vals["signal_energy_fraction"]) == "benign"  # (G, L)
+    else:
+        benign = np.ones((G, L), dtype=bool)
+    fig = figure(fig, (11.5, 4.2 * ((len(panels) + 1) // 2) + 0.8))
+    cols = 2 if len(panels) > 1 else 1
+    axs = np.atleast_1d(fig.subplots((len(panels) + cols - 1) // cols, cols, squeeze=False)).ravel()
+    for ax in axs[len(panels):]:
+        ax.set_axis_off()
+    everywhere = ~benign.any(axis=0)
+    base = res.spec.get("base", {}) if isinstance(res.spec, dict) else {}
+    two_k = 2 * base["K"] if "K" in base and "K" not in names else None
+    for ax, (metrics, ylabel, title) in zip(axs, panels):
+        shade_regimes(ax, x, np.where(everywhere, "harmful", "benign").tolist(), label=False)
+        for i in range(G):
+            color, marker = f"C{i % 10}", _GROUP_MARKERS[i % len(_GROUP_MARKERS)]
+            ms = max(9.0 - 1.5 * (i % 6), 3.0)  # concentric when equal
+            for metric in metrics:
+                if metric not in vals:
+                    continue
+                v = vals[metric][i]
+                mean = v.mean(axis=-1)
+                if metric == "data_stable_rank":  # the data's: thin, dotted, small markers, dodged a little
+                    xd = x + (i - (G - 1) / 2) * 0.01 * (np.ptp(x) or 1.0)
+                    ax.plot(xd, mean, **artist_style(":", kwargs, color=color, marker=marker, ms=4.5, lw=1.2,
+                                                     alpha=0.9))
+                    continue
+                ax.plot(x, mean, **artist_style(_LINESTYLES[i % len(_LINESTYLES)], kwargs, color=color,
+                                                marker=marker, ms=ms, lw=1.8, alpha=0.85, mew=1.3))
+                hollow = ~benign[i]
+                ax.plot(x[hollow], mean[hollow], **artist_style("", kwargs, color=color, marker=marker, ms=ms,
+                                                                ls="none", mfc="white", mew=1.3))
+                if seeds > 1:
+                    ax.fill_between(x, v.min(axis=-1), v.max(axis=-1), color=color, alpha=0.12, lw=0)
+        if metrics[0] == "learned_dimension" and two_k is not None:
+            ax.axhline(two_k, color="0.35", ls=":", lw=1.2, label=f"2K = {two_k}")
+            ax.legend(fontsize=8, loc="best")
+        if metrics[0] in ("test_acc", "signal_energy_fraction"):
+            ax.set_ylim(-0.03, 1.05)
+        if metrics[0] == "filter_stable_rank":
+            both = np.concatenate([vals[m].ravel() for m in metrics if m in vals])
+            if np.all(both > 0):
+                log_rank_axis(ax)
+        ax.set_xlabel(field_label(x_name) if x_name else "grid point")
+        if not numeric:
+            ax.set_xticks(x)
+            ax.set_xticklabels([str(v) for v in xv])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+    handles: list[Any] = [Line2D([], [], **artist_style(_LINESTYLES[i % len(_LINESTYLES)], kwargs, color=f"C{i % 10}",
+                                             marker=_GROUP_MARKERS[i % len(_GROUP_MARKERS)],
+                                             ms=max(9.0 - 1.5 * (i % 6), 3.0), label=_legend_entry(g) or "mean"))
+               for i, g in enumerate(groups)]
+    if not benign.all():
+        handles.append(Line2D([], [], color="0.4", marker="o", mfc="white", ls="none",
+                              label="hollow: outside the benign window (measured)"))
+    if everywhere.any():
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.85", alpha=0.6, lw=0, label="shaded: no group benign"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    head = _config_line(base, omit=names) if base else ""
+    band = ", band: min–max" if seeds > 1 else ""
+    fig.suptitle(f"sweep over {', '.join(field_label(n) for n in names) or 'no axis'}: mean over {seeds} "
+                 f"seed(s){band}" + (f"\n{head}" if head else ""), fontsize=10)
     return fig
 
 
@@ -545,16 +792,39 @@ def _rows_array(rows: Any) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
-def phase_diagram_figure(record: dict[str, Any]) -> Any:
-    """The four-panel phase diagram of a ``phase_diagram.json`` record (a matplotlib ``Figure``).
+def _log_ticks(lo: float, hi: float, least: int = 5) -> list[float]:
+    """At least ``least`` round ticks in ``[lo, hi]`` (``0 < lo < hi``) for a log colour bar: the
+    decades, then 1, 2, 5 × 10^k, then 1, 1.5, 2, 3, 5, 7 × 10^k, then 1, 1.2, ..., 9 × 10^k; the
+    finest set when none has enough."""
+    e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+    ticks: list[float] = []
+    for mant in ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+                 (1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)):
+        ticks = [float(f"{m * 10.0**e:.6g}") for e in range(e0, e1 + 1) for m in mant]
+        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(ticks) >= least:
+            break
+    return ticks
+
+
+def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -> Any:
+    """The four-panel phase diagram of a ``phase_diagram.json`` record.
+
+    ``fig``: the (empty) Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``:
+    QuadMesh properties of the four heatmaps (``pcolormesh``; e.g. ``edgecolors=``, ``rasterized=``).
+    Returns the figure drawn into. The ratio panel's log colour bar has at least five labelled ticks;
+    the cells measured outside the benign window (:func:`cnnrank.subspace.measured_regime` of the seed
+    means) are hatched on every panel.
 
     Heatmaps over ``n`` (log, horizontal) and ``σ_p`` (log, vertical) of the test accuracy, the signal
     energy fraction, the learned dimension / 2K (a dot where it equals 2K) and the data's / filters'
     stable rank; on each the theory's benign boundary σ_p*(n), the data-rank take-off and the measured
     0.9-accuracy contour (with its interpolated crossing per ``n``).
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.collections import QuadMesh
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     ns = np.asarray(record["n"], dtype=float)
     sig = np.asarray(record["noise_std"], dtype=float)
@@ -581,7 +851,11 @@ def phase_diagram_figure(record: dict[str, Any]) -> Any:
         curve = np.full_like(xs, theory_b[0])
     tk = np.interp(np.log(xs), np.log(ns), takeoff)
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.6), sharex=True, sharey=True, constrained_layout=True)
+    from cnnrank.subspace import measured_regime
+
+    harmful = (measured_regime(acc[..., None], sef[..., None]) != "benign") & np.isfinite(acc) & np.isfinite(sef)
+    fig = figure(fig, (11, 8.6))
+    axes = fig.subplots(2, 2, sharex=True, sharey=True)
     ratio_pos = ratio[np.isfinite(ratio) & (ratio > 0)]
     rmin, rmax = (float(ratio_pos.min()), float(ratio_pos.max())) if ratio_pos.size else (0.5, 2.0)
     rnorm = LogNorm(vmin=min(rmin, 0.99), vmax=max(rmax, 1.01))
@@ -592,9 +866,17 @@ def phase_diagram_figure(record: dict[str, Any]) -> Any:
         (ratio, "data / filter stable rank", "srank(data) / srank(W)  (log scale)", dict(cmap="plasma", norm=rnorm)),
     ]
     for ax, (z, title, clabel, kw) in zip(axes.flat, panels):
-        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(z.T), shading="flat", **kw)
+        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(z.T),
+                             **artist_style("", kwargs, QuadMesh, shading="flat", **kw))
         cb = fig.colorbar(mesh, ax=ax)
         cb.set_label(clabel)
+        if "norm" in kw:  # the log ratio scale: round ticks, labelled in plain numbers
+            cb.set_ticks(_log_ticks(float(rnorm.vmin or 0.99), float(rnorm.vmax or 1.01)))
+            cb.ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            cb.ax.yaxis.set_minor_formatter(NullFormatter())
+        for i, j in np.argwhere(harmful):  # the cells where the network learned nothing: hatched
+            ax.add_patch(Rectangle((xe[i], ye[j]), xe[i + 1] - xe[i], ye[j + 1] - ye[j], fill=False, hatch="///",
+                                   edgecolor=(1.0, 1.0, 1.0, 0.45), lw=0, zorder=3))
         if title.startswith("learned dimension"):
             full = np.argwhere(np.isclose(z, 1.0))
             if full.size:
@@ -624,6 +906,9 @@ def phase_diagram_figure(record: dict[str, Any]) -> Any:
     extra = axes[1, 0].get_legend_handles_labels()
     by_label = dict(zip(*axes[0, 0].get_legend_handles_labels()[::-1]))
     by_label.update(dict(zip(extra[1], extra[0])))
+    if harmful.any():
+        by_label["hatched: outside the benign window (measured on the seed means)"] = Patch(
+            facecolor="0.55", edgecolor="white", hatch="///", lw=0)
     fig.legend(list(by_label.values()), list(by_label.keys()), loc="outside lower center", ncol=2, frameon=False)
     cfg = record.get("config", {})
     fig.suptitle(f"Phase diagram: {_config_line(cfg, omit=('n', 'noise_std'))}; "

@@ -23,6 +23,14 @@ clean patches (:func:`principal_subspace`). With ``Q`` an orthonormal basis of t
 Everything is computed from two small matrices, ``A Aᵀ`` (``2m × 2m``) and ``A Q`` (``2m × r``), so the
 same code serves explicit filters and the coefficient state of every engine (``A Aᵀ = C G Cᵀ`` and
 ``A Q = C (X Q)`` with the patch coefficients ``C``; docs/theory.md §3).
+
+**Scale.** Every diagnostic here is invariant under ``A → s A`` (``s > 0``) except the singular values
+and the memorization edge, which scale with ``s``; each function gives the same result at any scale
+float64 can hold (``1e-300`` to ``1e300``): a matrix whose entries would under- or overflow when
+squared is divided by a power of two before its Gram matrix or decomposition is formed (exact, and
+nothing is rescaled at ordinary scales, where results are unchanged to the bit). A non-finite input,
+or a ``proj`` that cannot be the projection of a matrix whose Gram matrix is ``gram``, is refused with
+a ``ValueError`` naming the argument.
 """
 
 from __future__ import annotations
@@ -57,6 +65,27 @@ BENIGN_ENERGY_FRACTION = 0.5
 #: only down to about ``√eps · s_1 ≈ 1.5e-8 · s_1``; 1e-6 sits safely above that and far below any
 #: learned direction.
 DEFAULT_RTOL = 1e-6
+
+#: ``proj`` is consistent with ``gram`` when ``λ_min(gram − proj projᵀ) ≥ −CONSISTENCY_RTOL · λ_max(gram)``
+#: (the memorized part's Gram matrix is positive semi-definite up to rounding)
+CONSISTENCY_RTOL = 1e-6
+
+#: a vector-like array is rescaled when its largest entry lies outside [2^-460, 2^460] (about 1e±138),
+#: a Gram matrix when outside [2^-920, 2^920] (about 1e±277): squares and sums stay normal floats inside
+_VEC_EXP, _GRAM_EXP = 460, 920
+
+
+def _pow2(top: Any) -> np.ndarray:
+    """``2^e`` with ``top ∈ [2^(e-1), 2^e)`` (1 where ``top`` is 0): dividing by it is exact."""
+    return np.ldexp(1.0, np.frexp(np.asarray(top, dtype=np.float64))[1])
+
+
+def _vector_scale(A: np.ndarray) -> float:
+    """The power of two to divide ``A`` by before squaring it: 1 at ordinary scales."""
+    top = float(np.max(np.abs(A))) if A.size else 0.0
+    if top == 0 or 2.0**-_VEC_EXP <= top <= 2.0**_VEC_EXP:
+        return 1.0
+    return float(_pow2(top))
 
 
 def orthonormal_basis(V: Any) -> np.ndarray:
@@ -98,10 +127,12 @@ def principal_subspace(X: Any, energy: float = 0.9) -> tuple[np.ndarray, int]:
     """
     X = as_array("X", X, ndim=2)
     energy = check_real("energy", energy, positive=True, maximum=1.0)
-    _, s, vt = np.linalg.svd(X, full_matrices=False)
-    total = float(np.sum(s**2))
-    if total == 0:
+    if X.size == 0 or not np.any(X):
         raise ValueError("X is invalid: it is zero, it has no principal subspace")
+    X = X / _vector_scale(X)
+    _, s, vt = np.linalg.svd(X, full_matrices=False)
+    s = s / _pow2(s[0])  # exact: the shares do not depend on the scale of X (s_1² cannot overflow)
+    total = float(np.sum(s**2))
     share = np.cumsum(s**2) / total
     k = min(int(np.searchsorted(share, energy * (1 - 1e-12))) + 1, int(s.size))
     return vt[:k].T.copy(), k
@@ -115,10 +146,17 @@ def energy_fraction(A: Any, basis: Any) -> float:
     A : array_like, shape (a, d)
     basis : array_like, shape (d, r)
     """
+    A, Q, _ = _explicit(A, basis)
+    total = float(np.sum(A * A))
+    return 0.0 if total == 0 else min(float(np.sum((A @ Q) ** 2) / total), 1.0)
+
+
+def _explicit(A: Any, basis: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """``A`` divided by the power of two ``h`` that keeps its squares normal, the orthonormal basis, ``h``."""
     A = as_array("A", A, ndim=2)
     Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
-    total = float(np.sum(A * A))
-    return 0.0 if total == 0 else float(np.sum((A @ Q) ** 2) / total)
+    h = _vector_scale(A)
+    return A / h, Q, h
 
 
 def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
@@ -138,8 +176,7 @@ def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
     >>> learned_dimension(A, np.eye(3)[:, :2])
     2
     """
-    A = as_array("A", A, ndim=2)
-    Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
+    A, Q, _ = _explicit(A, basis)
     rtol = check_real("rtol", rtol, nonnegative=True)
     return int(learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)["learned_dimension"][0])
 
@@ -173,6 +210,9 @@ def signal_overlaps(gamma: np.ndarray) -> np.ndarray:
     if K == 1:
         return np.zeros(R)
     own = np.stack([gamma[:, 0, :, :K], gamma[:, 1, :, K:]], axis=1)  # (R, 2, m, K)
+    # each column divided by a power of two near its largest entry: exact, and its norm can neither
+    # under- nor overflow (cosines do not depend on the columns' scales)
+    own = own / _pow2(np.max(np.abs(own), axis=2))[:, :, None, :]
     norms = np.linalg.norm(own, axis=2)  # (R, 2, K)
     safe = np.where(norms > 0, norms, 1.0)
     unit = own / safe[:, :, None, :]
@@ -190,9 +230,13 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
     Parameters
     ----------
     gram : array_like, shape (R, a, a)
-        ``A Aᵀ`` for each of ``R`` matrices ``A`` (``a × d``).
+        ``A Aᵀ`` for each of ``R`` matrices ``A`` (``a × d``), finite.
     proj : array_like, shape (R, a, r)
-        ``A Q`` with ``Q`` (``d × r``) an **orthonormal** basis of the reference subspace.
+        ``A Q`` with ``Q`` (``d × r``) an **orthonormal** basis of the reference subspace, finite. It
+        must be consistent with ``gram``: ``A Aᵀ − (A Q)(A Q)ᵀ = A (I − Q Qᵀ) Aᵀ`` is positive
+        semi-definite, to a rounding tolerance (``CONSISTENCY_RTOL · λ_max(A Aᵀ)``); otherwise (e.g.
+        a projection with more energy than the matrix, or a Gram matrix that underflowed to zero)
+        a ``ValueError`` is raised.
     rtol : float
         Singular values ``<= rtol · s_1`` count as zero.
 
@@ -200,32 +244,59 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
     -------
     dict with, for each matrix,
         ``singular_values`` (R, a), descending: ``√λ(A Aᵀ)``;
-        ``energy_fraction`` (R,): ``‖A Q‖_F² / tr(A Aᵀ)``;
+        ``energy_fraction`` (R,): ``‖A Q‖_F² / tr(A Aᵀ)``, in [0, 1];
         ``memorization_edge`` (R,): ``‖A (I − Q Qᵀ)‖_2 = √λ_max(A Aᵀ − (A Q)(A Q)ᵀ)``;
         ``learned_dimension`` (R,) int: singular values of ``A Q`` above ``max(edge, rtol · s_1(A))``;
         ``principal_angles`` (R, min(a, r)): angles between the top-``min(a, r)`` right singular
         subspace of ``A`` and the reference. The cosines are the singular values of
         ``Σ_r⁻¹ L_rᵀ (A Q)`` (``L_r``, ``Σ_r``: top eigenvectors and singular values of ``A``); a direction
         with a zero singular value counts as orthogonal (angle ``π/2``).
+
+    A record whose Gram matrix lies outside ``[2^-920, 2^920]`` is first divided by ``h²`` (and its
+    ``proj`` by ``h``, ``h`` a power of two): every output but the singular values and the edge is
+    invariant under ``A → s A``, and those two are multiplied back by ``h``.
     """
-    G = np.asarray(gram, dtype=np.float64)
-    S = np.asarray(proj, dtype=np.float64)
+    G = as_array("gram", gram)
+    S = as_array("proj", proj)
     if G.ndim != 3 or G.shape[1] != G.shape[2]:
         raise ValueError(f"gram has shape {G.shape} which is invalid: must be (R, a, a)")
     if S.ndim != 3 or S.shape[:2] != G.shape[:2]:
         raise ValueError(f"proj has shape {S.shape} which is invalid: must be (R, {G.shape[1]}, r)")
     rtol = check_real("rtol", rtol, nonnegative=True)
+    out, bad = _from_grams(G, S, rtol)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"proj is invalid: record {i} is not the projection A Q of a matrix A whose Gram "
+                         f"matrix is gram[{i}] (gram − proj projᵀ = A (I − Q Qᵀ) Aᵀ has a negative eigenvalue "
+                         f"beyond rounding: ‖A Q‖² exceeds what A holds, Q is not orthonormal, or gram is "
+                         f"not positive semi-definite)")
+    return out
+
+
+def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`learned_subspace_from_grams` on checked arrays, and the indices of the records whose
+    ``proj`` is inconsistent with ``gram`` (their diagnostics are clipped to their ranges, not refused)."""
     R, a, r = S.shape
     G = 0.5 * (G + G.transpose(0, 2, 1))
+    top = np.max(np.abs(G), axis=(1, 2)) if G.size else np.zeros(R)
+    outside = (top > 0) & ((top < 2.0**-_GRAM_EXP) | (top > 2.0**_GRAM_EXP))
+    h = np.ones(R)
+    if np.any(outside):  # exact power-of-two rescaling of the records at the edges of float64
+        h[outside] = np.ldexp(1.0, (np.frexp(top[outside])[1] + 1) // 2)  # h² ≥ the largest entry
+        G = G / h[:, None, None] / h[:, None, None]
+        S = S / h[:, None, None]
     lam, L = np.linalg.eigh(G)  # ascending
     lam, L = lam[:, ::-1], L[:, :, ::-1]
     s = np.sqrt(np.maximum(lam, 0.0))
     tr = np.trace(G, axis1=1, axis2=2)
     inside = np.sum(S * S, axis=(1, 2))
-    frac = np.where(tr > 0, inside / np.where(tr > 0, tr, 1.0), 0.0)
+    frac = np.where(tr > 0, np.minimum(inside / np.where(tr > 0, tr, 1.0), 1.0), 0.0)
     Mg = G - S @ S.transpose(0, 2, 1)
-    edge = np.sqrt(np.maximum(np.linalg.eigvalsh(0.5 * (Mg + Mg.transpose(0, 2, 1)))[:, -1], 0.0))
-    floor = np.maximum(edge, rtol * s[:, :1].ravel())
+    mlam = np.linalg.eigvalsh(0.5 * (Mg + Mg.transpose(0, 2, 1)))
+    edge = np.sqrt(np.maximum(mlam[:, -1], 0.0)) if a else np.zeros(R)
+    lam_top = np.maximum(lam[:, 0], 0.0) if a else np.zeros(R)
+    bad = np.flatnonzero(np.min(mlam, axis=1, initial=0.0) < -CONSISTENCY_RTOL * lam_top) if a else np.zeros(0, int)
+    floor = np.maximum(edge, rtol * (s[:, 0] if a else np.zeros(R)))
     s_in = np.linalg.svd(S, compute_uv=False) if S.size else np.zeros((R, 0))
     dim = np.sum(s_in > floor[:, None], axis=1).astype(np.int64)
     k = min(a, r)
@@ -235,8 +306,8 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
     B = inv[:, :, None] * (L[:, :, :k].transpose(0, 2, 1) @ S)  # (R, k, r)
     cos = np.clip(np.linalg.svd(B, compute_uv=False)[:, :k] if k else np.zeros((R, 0)), 0.0, 1.0)
     angles = np.arccos(cos)
-    return {"singular_values": s, "energy_fraction": frac, "memorization_edge": edge,
-            "learned_dimension": dim, "principal_angles": angles}
+    return ({"singular_values": s * h[:, None], "energy_fraction": frac, "memorization_edge": edge * h,
+             "learned_dimension": dim, "principal_angles": angles}, bad)
 
 
 def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
@@ -245,13 +316,13 @@ def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> d
     Returns a dict with ``energy_fraction``, ``learned_dimension``, ``memorization_edge``,
     ``singular_values`` (a,), ``principal_angles`` (min(a, r),) and ``reference_dimension`` ``r``.
     """
-    A = as_array("A", A, ndim=2)
-    Q = orthonormal_basis(as_array("basis", basis, shape=(A.shape[1], None)))
+    A, Q, h = _explicit(A, basis)
     out = learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)
     rep: dict[str, Any] = {k: v[0] for k, v in out.items()}
+    rep["singular_values"] = rep["singular_values"] * h
     rep["energy_fraction"] = float(rep["energy_fraction"])
     rep["learned_dimension"] = int(rep["learned_dimension"])
-    rep["memorization_edge"] = float(rep["memorization_edge"])
+    rep["memorization_edge"] = float(rep["memorization_edge"]) * h
     rep["reference_dimension"] = int(Q.shape[1])
     return rep
 
@@ -272,8 +343,8 @@ def measured_regime(test_acc: Any, signal_energy_fraction: Any) -> np.ndarray:
     ndarray of str, the shape of the inputs without the seed axis if ``seeds`` was given
     (use ``[..., None]`` for a single run)
     """
-    acc = np.asarray(test_acc, dtype=float)
-    frac = np.asarray(signal_energy_fraction, dtype=float)
+    acc = as_array("test_acc", test_acc, finite=False)  # NaN (a diverged run) is harmful
+    frac = as_array("signal_energy_fraction", signal_energy_fraction, finite=False)
     if acc.shape != frac.shape:
         raise ValueError(f"test_acc has shape {acc.shape} which is invalid: must match signal_energy_fraction "
                          f"{frac.shape}")

@@ -36,7 +36,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import CancelledError, Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,15 @@ from cnnrank.experiments.runs import (
     config_from_dict,
     run_once,
 )
-from cnnrank.results import ResultsFileError, SavableResult, atomic_write_text
+from cnnrank.results import (
+    MAX_JSON_DEPTH,
+    ResultsFileError,
+    SavableResult,
+    _json_too_deep,
+    atomic_write_text,
+    check_regular_file,
+    read_json_file,
+)
 
 __all__ = ["ENGINE_NAMES", "GROUP_BYTES", "METRICS", "SweepResult", "SweepSpec", "run_cell", "run_cell_group", "run_sweep",
            "sweep_from_file"]
@@ -68,6 +76,32 @@ METRICS = (
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
 )
+
+#: the metrics that are counts: stored as integers (in cell files, ``results.json`` and ``.npz``) when
+#: every cell has them
+COUNT_METRICS = ("learned_dimension",)
+#: documented ranges of the metrics (keyword arguments of :func:`cnnrank.results.check_values`), checked
+#: when a sweep's results or cells are read; ``learned_dimension`` is also bounded by ``min(2m, 2K)``
+METRIC_RANGES: dict[str, dict[str, Any]] = {
+    **{k: {"lo": 1.0, "zero": True} for k in METRICS if k.endswith("stable_rank")},
+    "train_loss": {"lo": 0.0}, "test_loss": {"lo": 0.0},
+    "train_acc": {"lo": 0.0, "hi": 1.0}, "test_acc": {"lo": 0.0, "hi": 1.0},
+    "max_rho_pos": {"lo": 0.0}, "min_rho_neg": {"hi": 0.0},
+    "learned_dimension": {"lo": 0, "integer": True},
+    "signal_energy_fraction": {"lo": 0.0, "hi": 1.0}, "signal_overlap": {"lo": -1.0, "hi": 1.0},
+}
+
+
+def _check_metric(name: str, values: Any, dim_bound: int | None = None) -> None:
+    """Refuse a metric outside :data:`METRIC_RANGES` (``ValueError`` naming it); NaN passes (a metric
+    a cell did not record)."""
+    from cnnrank.results import check_values
+
+    rng = dict(METRIC_RANGES.get(name, {}))
+    if name == "learned_dimension" and dim_bound is not None:
+        rng.update(hi=dim_bound, rule="min(2m, 2K) of the sweep's largest m and K")
+    check_values(name, values, **rng)
+
 
 #: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`run_cell`)
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
@@ -278,6 +312,8 @@ class SweepSpec:
 
 
 def _seed_stream(root_seed: int, seed_index: int) -> np.random.SeedSequence:
+    check_int("root_seed", root_seed, minimum=0)
+    check_int("seed_index", seed_index, minimum=0)
     return np.random.SeedSequence(root_seed).spawn(seed_index + 1)[seed_index]
 
 
@@ -285,7 +321,7 @@ def _cell_result(outcome: RunOutcome, seq: np.random.SeedSequence, root_seed: in
                  seconds: float) -> dict[str, Any]:
     scalars = outcome.scalars()
     return {
-        "metrics": {k: float(scalars[k]) for k in METRICS if k in scalars},
+        "metrics": {k: int(scalars[k]) if k in COUNT_METRICS else float(scalars[k]) for k in METRICS if k in scalars},
         "seed": {"root_seed": root_seed, "seed_index": seed_index, "spawn_key": list(seq.spawn_key)},
         "engine": outcome.trajectory.engine,
         "seconds": float(seconds),
@@ -381,6 +417,20 @@ def _legacy_axis_order(grid: dict[str, list], shape: tuple[int, ...], path: Any)
     return {n: grid[n] for n in order}
 
 
+def _dimension_bound(spec: dict[str, Any]) -> int | None:
+    """``min(2 max m, 2 max K)`` over the sweep's base and grid (the learned dimension's bound at every
+    point), or ``None`` when the stored definition does not show it."""
+    base: dict[str, Any] = spec["base"] if isinstance(spec.get("base"), dict) else {}
+    grid = spec["grid"]
+    out = []
+    for name in ("m", "K"):
+        vals = list(grid.get(name, [])) or [base.get(name)]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals):
+            return None
+        out.append(2 * max(vals))
+    return min(out)
+
+
 @dataclass(eq=False)
 class SweepResult(SavableResult):
     """Results of a sweep: ``values[metric]`` has shape ``grid shape + (seeds,)``.
@@ -395,12 +445,16 @@ class SweepResult(SavableResult):
 
     _kind = "SweepResult"
 
-    def save(self, path: Any) -> Path:  # arrays of the dict go to the archive
-        from cnnrank.results import save_npz
+    def __post_init__(self) -> None:
+        if isinstance(self.values, dict):  # counts as ints, also when read from an older file
+            self.values = _counts_as_ints(self.values)
+
+    def to_npz_bytes(self) -> bytes:  # arrays of the dict go to the archive
+        from cnnrank.results import npz_bytes
 
         spec = {**self.spec, "grid": [[k, list(v)] for k, v in self.grid.items()]}
-        return save_npz(path, {f"values/{k}": v for k, v in self.values.items()},
-                        {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
+        return npz_bytes({f"values/{k}": v for k, v in self.values.items()},
+                         {"kind": self._kind, "fields": {"spec": spec, "seconds": self.seconds}})
 
     @classmethod
     def load(cls, path: Any) -> SweepResult:
@@ -429,9 +483,15 @@ class SweepResult(SavableResult):
                 raise ResultsFileError(f"results file {str(path)!r} has values[{k!r}] of dtype {v.dtype} which "
                                        f"is invalid: must be numbers")
         seconds = f.get("seconds", 0.0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
             raise ResultsFileError(f"results file {str(path)!r} has seconds={seconds!r:.60} which is invalid: "
-                                   f"must be a number")
+                                   f"must be a number >= 0")
+        bound = _dimension_bound(spec)
+        for k, v in values.items():
+            try:
+                _check_metric(k, v, bound)
+            except ValueError as exc:
+                raise ResultsFileError(f"results file {str(path)!r} has values[{k!r}] out of range: {exc}") from None
         return cls(spec=spec, values=values, seconds=float(seconds))
 
     @property
@@ -445,6 +505,22 @@ class SweepResult(SavableResult):
             raise ValueError(f"metric={metric!r} is invalid: must be one of {sorted(self.values)}")
         return self.values[metric].mean(axis=-1)
 
+    def to_dataframe(self) -> Any:
+        """The results as a tidy ``pandas.DataFrame``: one row per grid point × seed, the columns the
+        grid axes, ``seed`` (the seed index) and the metrics (counts as integers); the definition in
+        ``DataFrame.attrs``. Needs pandas (``pip install 'cnnrank[tidy]'``); see docs/tidy.md."""
+        from cnnrank.tidy import to_dataframe
+
+        return to_dataframe(self)
+
+    def to_xarray(self) -> Any:
+        """The results as an ``xarray.Dataset``: the grid axes and ``seed`` are its dimensions, the
+        metrics its data variables, the base configuration, seeds and version its ``attrs``. Needs
+        xarray (``pip install 'cnnrank[tidy]'``); see docs/tidy.md."""
+        from cnnrank.tidy import to_xarray
+
+        return to_xarray(self)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-able record; ``axes`` lists the grid fields in the order of the arrays' axes."""
         return {"spec": self.spec, "axes": list(self.grid), "seconds": self.seconds,
@@ -453,6 +529,10 @@ class SweepResult(SavableResult):
 
 
 # ----------------------------------------------------------------------------------------- the store
+
+#: the largest JSON file of a store read (``sweep.json`` or a cell; both are a few KiB)
+_STORE_JSON_BYTES = 64 << 20
+
 
 def _store_paths(store: Path) -> tuple[Path, Path]:
     return store / "sweep.json", store / "cells"
@@ -547,13 +627,10 @@ def _prepare_store(store: Path) -> None:
         raise ValueError(f"store={str(store)!r} is invalid: the folder is not writable")
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(f"{what} {str(path)!r} is corrupted ({exc})") from None
-    except OSError as exc:
-        raise ResultsFileError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+def _read_json(path: Path, what: str, hint: str = "") -> Any:
+    """:func:`cnnrank.results.read_json_file`: a regular file only (a FIFO is refused, not waited on),
+    bounded in size and nesting; one :class:`ResultsFileError` naming the file."""
+    return read_json_file(path, what, max_bytes=_STORE_JSON_BYTES, hint=hint)
 
 
 def _spec_diff(stored: Any, new: SweepSpec) -> list[str]:
@@ -644,6 +721,8 @@ def _open_store(store: Path, spec: SweepSpec) -> dict[str, dict]:
                          f"({exc.strerror or exc})") from None
     for tmp in cells_dir.glob(".*.tmp"):  # left by a process killed while writing (we hold the lock)
         tmp.unlink(missing_ok=True)
+    for tmp in store.glob(".*sweep.json.*.tmp"):  # the same for sweep.json (written only under the lock)
+        tmp.unlink(missing_ok=True)
     expected = {cid: (point, s) for cid, point, s in spec.cells()}
     fingerprint = spec.fingerprint()
     done = {}
@@ -667,10 +746,7 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
     cid = path.stem
     if cid not in expected:
         raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: this sweep has no cell {cid!r}; {fix}")
-    try:
-        cell = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(f"sweep cell file {str(path)!r} is corrupted ({exc}); {fix}") from None
+    cell = _read_json(path, "sweep cell file", hint=fix)
     if isinstance(cell, dict) and "sweep" not in cell and isinstance(cell.get("metrics"), dict) and "seed" in cell:
         return None  # an older cnnrank's cell: unverifiable, recomputed
     if not isinstance(cell, dict) or not {"sweep", "cell", "point", "seed_index", "metrics", "digest"} <= set(cell):
@@ -692,6 +768,11 @@ def _read_cell(path: Path, expected: dict[str, tuple[dict, int]], fingerprint: s
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):
         raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: its metrics must be numbers; {fix}")
+    for k, v in metrics.items():
+        try:
+            _check_metric(k, v)
+        except ValueError as exc:
+            raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: {exc}; {fix}") from None
     seconds = cell.get("seconds", 0.0)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise ResultsFileError(f"sweep cell file {str(path)!r} is invalid: seconds={seconds!r:.40}; {fix}")
@@ -936,6 +1017,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
                     unit = futures[fut]
                     try:
                         res = fut.result()
+                    except CancelledError:
+                        # cancelled by the executor, not failed: a Dask client that lost its scheduler
+                        # cancels every pending cell (the caller names the cause)
+                        raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
+                                             "a pool shut down from outside); the finished cells are kept") from None
                     except Exception as exc:
                         _name_cell(exc, unit_where(unit))
                         raise
@@ -965,14 +1051,26 @@ def _collect(spec: SweepSpec, results: dict[str, dict]) -> SweepResult:
             seconds += r.get("seconds", 0.0)
             for k in names:
                 values[k][tuple(idx) + (s,)] = r["metrics"].get(k, np.nan)
-    return SweepResult(spec=spec.to_dict(), values=values, seconds=seconds)
+    return SweepResult(spec=spec.to_dict(), values=_counts_as_ints(values), seconds=seconds)
+
+
+def _counts_as_ints(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``values`` with the :data:`COUNT_METRICS` as int64 arrays where every entry is a whole number
+    (cells of older versions stored them as floats; a missing one, NaN, keeps the array float)."""
+    out = dict(values)
+    for k in COUNT_METRICS:
+        v = out.get(k)
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
+            out[k] = v.astype(np.int64)
+    return out
 
 
 def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
     """Read a sweep definition from a ``.toml`` or ``.json`` file (errors name the file)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"sweep file {str(path)!r} does not exist")
+    check_regular_file(path, "sweep file")  # a FIFO is refused, not waited on
     if path.stat().st_size > 16 * 2**20:
         raise ValueError(f"sweep file {str(path)!r} is invalid: larger than 16 MiB (a sweep definition is a few lines)")
     text = path.read_bytes()
@@ -985,8 +1083,13 @@ def sweep_from_file(path: str | os.PathLike) -> SweepSpec:
             data = json.loads(text)
         else:
             raise ValueError("must end in .toml or .json")
+    except RecursionError:
+        raise ValueError(f"sweep file {str(path)!r} is invalid: it nests too deeply to be a sweep definition") from None
     except Exception as exc:
         raise ValueError(f"sweep file {str(path)!r} is invalid: {exc}") from None
+    if _json_too_deep(data, MAX_JSON_DEPTH):
+        raise ValueError(f"sweep file {str(path)!r} is invalid: it nests more than {MAX_JSON_DEPTH} levels, deeper "
+                         f"than any sweep definition")
     try:
         return SweepSpec.from_dict(data)
     except (ValueError, TypeError) as exc:

@@ -119,8 +119,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from cnnrank._validation import check_real
-from cnnrank.activations import Activation
+from cnnrank._validation import as_array, check_int, check_real
+from cnnrank.activations import Activation, HuberizedReLU, PolyReLU
 from cnnrank.data import SignalNoiseModel
 from cnnrank.subspace import BENIGN_ENERGY_FRACTION, measured_regime
 
@@ -172,6 +172,10 @@ class RunConfigLike(Protocol):
     def make_activation(self) -> Activation: ...
 
 
+#: the largest ``draws`` of :func:`expected_max_group` (each draw is one pass over ``n`` samples)
+MAX_DRAWS = 10**6
+
+
 def _cfg(config: RunConfigLike) -> tuple[RunConfigLike, SignalNoiseModel]:
     """``(config, its data model)``; ``TypeError`` unless ``config`` is a RunConfig (or quacks like one)."""
     if not isinstance(config, RunConfigLike):
@@ -181,7 +185,14 @@ def _cfg(config: RunConfigLike) -> tuple[RunConfigLike, SignalNoiseModel]:
 
 
 def _power(config: RunConfigLike) -> float:
-    return float(config.make_activation().power)
+    """The power ``q`` of the configuration's activation; ``ValueError`` naming the activation when it
+    declares none (a registered activation without ``power=``)."""
+    q = config.make_activation().power
+    if q is None:
+        raise ValueError(f"activation={str(config.activation)!r} is invalid here: it declares no power q, which "
+                         "this prediction needs (docs/theory.md §4); register it with power=q "
+                         "(cnnrank.register_activation)")
+    return float(q)
 
 
 def _d_eff(model: SignalNoiseModel) -> int:
@@ -202,7 +213,11 @@ def benign_indicator(config: RunConfigLike) -> float:
     """
     c, model = _cfg(config)
     s = model.snr
-    return float("inf") if math.isinf(s) else float(c.n / (2 * model.K) * s ** _power(c))
+    if math.isinf(s):
+        return float("inf")
+    # in float64: SNR^q over- or underflows for extreme ‖μ‖ / σ_p (inf / 0 are then the limits)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(c.n / (2 * model.K) * np.float64(s) ** _power(c))
 
 
 def benign_limit(config: RunConfigLike) -> float:
@@ -211,7 +226,8 @@ def benign_limit(config: RunConfigLike) -> float:
     Benign below it, harmful above (up to a constant factor: stay a factor away to be sure).
     """
     c, model = _cfg(config)
-    return float((c.n / (2 * model.K)) ** (1.0 / _power(c)) * model.signal_norm / np.sqrt(model.d))
+    with np.errstate(over="ignore"):
+        return float(np.float64(c.n / (2 * model.K)) ** (1.0 / _power(c)) * model.signal_norm / np.sqrt(model.d))
 
 
 def regime(config: RunConfigLike) -> str:
@@ -290,8 +306,13 @@ def expected_max_group(config: RunConfigLike, by_position: bool = True, draws: i
     balanced data with a fixed position it is exactly ``⌈n / 2K⌉``-ish; otherwise the group sizes
     are multinomial, and the mean of the maximum is estimated from ``draws`` draws of the model's own
     label/position law with a fixed internal seed (so the prediction is deterministic).
+
+    ``draws`` is an integer in ``[1, 10^6]``; ``by_position`` is True or False.
     """
     c, model = _cfg(config)
+    if not isinstance(by_position, (bool, np.bool_)):
+        raise ValueError(f"by_position={by_position!r} is invalid: must be True or False")
+    draws = check_int("draws", draws, minimum=1, maximum=MAX_DRAWS)
     rng = np.random.default_rng(20240415)
     random_pos = by_position and model.signal_position == "random"
     if model.balanced and not random_pos:
@@ -312,47 +333,86 @@ def _spiked_top(ell: float, cratio: float) -> float:
     return edge
 
 
+def _noise_levels(noise_std: Any, default: float) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """``noise_std`` (default ``default``) as a flat float array, checked finite and ``>= 0``, and the
+    shape to give the result (``None`` for a scalar: a float is returned)."""
+    value = default if noise_std is None else noise_std
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"noise_std={noise_std!r} is invalid: must be a number or an array of numbers >= 0")
+    try:
+        sig = as_array("noise_std", value, finite=False)
+    except ValueError as exc:  # strings, objects, complex: one line naming noise_std
+        raise ValueError(f"noise_std={noise_std!r:.60} is invalid: must be a number or an array of numbers "
+                         f">= 0 ({str(exc).split(': ', 1)[-1]})") from None
+    if sig.size and (not np.all(np.isfinite(sig)) or np.any(sig < 0)):
+        bad = sig[~(np.isfinite(sig) & (sig >= 0))].ravel()[0]
+        raise ValueError(f"noise_std={noise_std!r:.60} is invalid: every level must be finite and >= 0 "
+                         f"(found {float(bad)!r})")
+    return sig.ravel(), (None if sig.ndim == 0 else sig.shape)
+
+
+def _shaped(out: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray | float:
+    return float(out[0]) if shape is None else out.reshape(shape)
+
+
 def expected_data_stable_rank(config: RunConfigLike, noise_std: Any = None) -> np.ndarray | float:
     """Predicted stable rank of the n × Pd sample matrix as a function of ``σ_p`` (see module doc).
 
     Parameters
     ----------
     config : RunConfig
-    noise_std : float or array, optional
-        Noise levels (default: ``config.noise_std``).
+    noise_std : float or array of any shape, optional
+        Noise levels, each finite and ``>= 0`` (default: ``config.noise_std``).
+
+    Returns
+    -------
+    float for a scalar ``noise_std``, else an array of its shape (elementwise)
+
+    The prediction depends on ``σ_p`` only through ``‖μ‖ / σ_p``: it is computed from that ratio,
+    so that no square under- or overflows at extreme levels (``σ_p = 1e-200`` or ``1e200``).
     """
     c, model = _cfg(config)
-    sig = np.atleast_1d(np.asarray(model.noise_std if noise_std is None else noise_std, dtype=float))
-    if np.any(sig < 0) or not np.all(np.isfinite(sig)):
-        raise ValueError(f"noise_std={noise_std!r} is invalid: must be finite and >= 0")
-    n, mu2 = c.n, model.signal_norm**2
+    sig, shape = _noise_levels(noise_std, model.noise_std)
+    n, mu = c.n, np.float64(model.signal_norm)
     D = (model.patches - 1) * _d_eff(model)
-    s2 = mu2 * expected_max_group(c, by_position=True)
+    G = expected_max_group(c, by_position=True)
     # With a random signal position the background of a row fills P - 1 of P blocks that vary from
     # row to row: off-diagonal entries of NNᵀ then have variance σ⁴ d_eff (P-1)²/P instead of σ⁴ D,
     # i.e. the Marchenko-Pastur ratio is n / (P d_eff) rather than n / D.
     D_spread = model.patches * _d_eff(model) if model.signal_position == "random" else D
     out = np.empty_like(sig)
-    for i, s in enumerate(sig):
-        num = n * mu2 + n * s**2 * D
-        if s == 0:
-            out[i] = num / s2 if mu2 > 0 else 0.0
+    for i, s in enumerate(sig):  # one level at a time: a scalar formula per level
+        with np.errstate(over="ignore", under="ignore"):
+            r = (mu / s) ** 2 if s > 0 else np.float64(math.inf)  # ‖μ‖² / σ²
+            ell, num = r * G / D, n * r + n * D  # the spike in units of σ² D; num / σ²
+        if math.isinf(ell) or math.isinf(num):
+            # no noise, or noise far below the signal: the outlier is ℓ (1 + 1/(ℓ − c)) → ℓ, and
+            # num / (D ℓ) = (n / G)(1 + D / r)
+            out[i] = n / G * (1.0 + D / r) if mu > 0 else 0.0
             continue
-        scale = s**2 * D
-        out[i] = num / (scale * _spiked_top(s2 / scale, n / D_spread))
-    return float(out[0]) if np.ndim(noise_std if noise_std is not None else model.noise_std) == 0 else out
+        # num / (σ² D · top) with num = n ‖μ‖² + n σ² D, divided through by σ²
+        out[i] = num / (D * _spiked_top(ell, n / D_spread))
+    return _shaped(out, shape)
 
 
 def expected_patch_stable_rank(config: RunConfigLike, noise_std: Any = None) -> np.ndarray | float:
-    """Predicted stable rank of the nP × d patch matrix (block-diagonal argument, module doc)."""
+    """Predicted stable rank of the nP × d patch matrix (block-diagonal argument, module doc).
+
+    ``noise_std``: as in :func:`expected_data_stable_rank` (finite levels ``>= 0`` of any shape;
+    a float for a scalar). Computed with ``σ_p`` and ``‖μ‖`` divided by the larger of the two.
+    """
     c, model = _cfg(config)
-    sig = np.atleast_1d(np.asarray(model.noise_std if noise_std is None else noise_std, dtype=float))
-    n, mu2, de = c.n, model.signal_norm**2, _d_eff(model)
+    sig, shape = _noise_levels(noise_std, model.noise_std)
+    n, mu, de = c.n, model.signal_norm, _d_eff(model)
     rows = n * (model.patches - 1)
-    num = n * mu2 + rows * sig**2 * de
-    top = np.maximum(mu2 * expected_max_group(c, by_position=False), sig**2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
-    out = np.where(top > 0, num / np.where(top > 0, top, 1.0), 0.0)
-    return float(out[0]) if np.ndim(noise_std if noise_std is not None else model.noise_std) == 0 else out
+    u = np.maximum(sig, mu)
+    safe = np.where(u > 0, u, 1.0)
+    with np.errstate(under="ignore"):
+        a2, b2 = (mu / safe) ** 2, (sig / safe) ** 2  # ‖μ‖²/u² and σ²/u², both <= 1
+    num = n * a2 + rows * b2 * de
+    top = np.maximum(a2 * expected_max_group(c, by_position=False), b2 * (np.sqrt(de) + np.sqrt(rows)) ** 2)
+    out = np.where((u > 0) & (top > 0), num / np.where(top > 0, top, 1.0), 0.0)
+    return _shaped(out, shape)
 
 
 def _max_start(N: int) -> float:
@@ -381,17 +441,32 @@ def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
     """
     c, model = _cfg(config)
     level = check_real("level", level, positive=True)
-    act = c.make_activation()
-    q = float(act.power)
+    q = _power(c)
     if q <= 2:
         raise ValueError(
             f"signal_learning_time is invalid for q={q:g} (activation {c.activation!r}): the formula "
             "T_1 needs an activation head σ'(z) ∝ z^(q-1) with q > 2 (docs/theory.md §6)")
-    mu, K = model.signal_norm, model.K
+    act = c.make_activation()
+    if not isinstance(act, (HuberizedReLU, PolyReLU)):
+        raise ValueError(f"signal_learning_time is invalid for activation {str(c.activation)!r}: the formula T_1 "
+                         "integrates the head of huber<q> or poly<q> exactly (docs/theory.md §6); a declared "
+                         "power alone does not fix its constant")
+    mu, K = np.float64(model.signal_norm), model.K
     if c.init_std == 0 or mu == 0:
         return float("inf")
-    rate = c.lr * mu**2 * (1.0 - 2.0 * model.label_noise) / (4.0 * K * c.m)
-    a0 = c.init_std * mu * _max_start(2 * c.m * K)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        t1 = _learning_time(act, q, np.float64(c.lr), mu, np.float64(c.init_std), K, c.m, model.label_noise, level)
+    if math.isnan(t1) or t1 < 0:
+        raise ValueError(f"config={c!r:.80} is invalid for signal_learning_time: its scales (lr, signal_norm, "
+                         f"init_std) put T_1 outside what float64 can evaluate")
+    return t1
+
+
+def _learning_time(act: Activation, q: float, lr: np.float64, mu: np.float64, init_std: np.float64, K: int,
+                   m: int, label_noise: float, level: float) -> float:
+    """The formula of :func:`signal_learning_time` in float64 arithmetic (overflow gives ``inf``)."""
+    rate = lr * mu**2 * (1.0 - 2.0 * label_noise) / (4.0 * K * m)
+    a0 = init_std * mu * _max_start(2 * m * K)
     if a0 <= 0:  # only for 2mK = 1 (median start 0)
         return float("inf")
     b = a0 + level
@@ -399,8 +474,9 @@ def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
     if kappa is None:  # polynomial ReLU: σ'(z) = q z^(q-1) everywhere
         return float((a0 ** (2 - q) - b ** (2 - q)) / (rate * q * (q - 2)))
     head_end = min(b, kappa)
-    head = kappa ** (q - 1) * (a0 ** (2 - q) - head_end ** (2 - q)) / (rate * (q - 2)) if a0 < head_end else 0.0
-    tail = max(b - max(a0, kappa), 0.0) / rate
+    head = np.float64(kappa) ** (q - 1) * (a0 ** (2 - q) - head_end ** (2 - q)) / (rate * (q - 2)) if a0 < head_end else 0.0
+    beyond = max(b - max(a0, kappa), 0.0)
+    tail = beyond / rate if beyond > 0 else 0.0
     return float(head + tail)
 
 
@@ -411,14 +487,17 @@ def time_to_loss(config: RunConfigLike, eps: float) -> float:
     """
     c, model = _cfg(config)
     eps = check_real("eps", eps, positive=True)
-    return float(signal_learning_time(c) + c.m**3 / (c.lr * eps * model.signal_norm**2))
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        return float(signal_learning_time(c) + c.m**3 / (np.float64(c.lr) * eps * np.float64(model.signal_norm)**2))
 
 
 def lr_bound(config: RunConfigLike) -> float:
     """``min(‖μ‖⁻², (σ_p² d)⁻¹)``: the theorems assume ``η`` below this (up to constants)."""
     model = _cfg(config)[1]
-    a = np.inf if model.signal_norm == 0 else model.signal_norm**-2
-    b = np.inf if model.noise_std == 0 else 1.0 / (model.noise_std**2 * model.d)
+    mu, sp = np.float64(model.signal_norm), np.float64(model.noise_std)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):  # extreme scales: 0 or inf, the limits
+        a = np.inf if mu == 0 else 1.0 / mu**2
+        b = np.inf if sp == 0 else 1.0 / (sp**2 * model.d)
     return float(min(a, b))
 
 

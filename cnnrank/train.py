@@ -24,7 +24,7 @@ from cnnrank._blas import blas_threads as _blas_threads
 from cnnrank._blas import resolve
 from cnnrank._progress import progress_bar
 from cnnrank._schedule import check_schedule, record_steps
-from cnnrank.activations import Activation
+from cnnrank.activations import Activation, check_activation
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, Diverged, Engine, Snapshot, check_engine_memory, choose_engine
 from cnnrank.engines.implicit import ImplicitEngine
@@ -266,6 +266,7 @@ def train_implicit(
                         "part of the GramSample")
     if not isinstance(activation, Activation):
         raise TypeError(f"activation={type(activation).__name__} is invalid: must be a cnnrank Activation")
+    check_activation(activation, full=True)  # a built-in or a registered activation (the network's check)
     check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
     check_records_memory(steps, record_every, sample.m, sample.n, sample.P)

@@ -29,7 +29,7 @@ from cnnrank.engines.base import Snapshot
 from cnnrank.gram_sample import GramSample
 from cnnrank.rank import gram_in_safe_range, stable_rank_from_gram
 from cnnrank.results import SavableResult
-from cnnrank.subspace import learned_subspace_from_grams, signal_overlaps
+from cnnrank.subspace import DEFAULT_RTOL, _from_grams, _pow2, orthonormal_basis, signal_overlaps
 
 __all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates",
            "stable_ranks"]
@@ -143,6 +143,54 @@ def _symmetrized(grams: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """``(G + Gᵀ) / 2`` of each matrix of a stack (R, a, a)."""
     G = _stacked(grams)
     return 0.5 * (G + G.transpose(0, 2, 1))
+
+
+#: a learned Gram matrix is recomputed from the rescaled coefficients when its largest entry lies
+#: outside [2^-920, 2^920] (its small eigenvalues have under- or overflowed)
+_GRAM_RANGE = (2.0**-920, 2.0**920)
+
+
+def _records_to_redo(grams: np.ndarray, flat: np.ndarray, bad: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Records whose learned-subspace diagnostics must come from the rescaled coefficients: the learned
+    Gram matrix is out of the safe range (or zero while coefficients are not), or the projection
+    ``C Z`` is not finite, or it is inconsistent with the Gram matrix (``bad``, e.g. filters whose
+    learned part is below the rounding of ``W`` itself, so that ``W - W(0)`` lost it)."""
+    top = np.max(np.abs(grams), axis=(1, 2))
+    nonzero = np.any(flat != 0, axis=(1, 2))
+    out = (nonzero & ((top < _GRAM_RANGE[0]) | (top > _GRAM_RANGE[1]))) | ~ok
+    out[bad] = True
+    return np.flatnonzero(out)
+
+
+def _rescaled_learned_part(flat: np.ndarray, data: PatchData | GramSample
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``A Aᵀ`` and ``A Q`` of the learned parts ``A = C X`` of coefficient records ``flat`` (k, 2m, nP),
+    computed from ``C / h_C`` and ``X / h_X`` (powers of two near their largest entries, exact), so that
+    nothing under- or overflows; and ``h = h_C h_X`` per record, the factor of ``A``'s singular values.
+
+    For a :class:`~cnnrank.gram_sample.GramSample` the patch Gram matrix ``X Xᵀ`` is divided by ``h_X²``
+    and the signal coordinates ``X Q`` by ``h_X``."""
+    hc = _pow2(np.max(np.abs(flat), axis=(1, 2)))
+    C = flat / hc[:, None, None]
+    if isinstance(data, PatchData):
+        Xf = np.asarray(data.X).reshape(-1, data.d)
+        hx = float(_pow2(np.max(np.abs(Xf))))
+        Xf = Xf / hx
+        assert data.signals is not None
+        Q = orthonormal_basis(np.asarray(data.signals).T)
+        k, a = C.shape[:2]
+        G, S = np.empty((k, a, a)), np.empty((k, a, Q.shape[1]))
+        step = max(1, int(2**25 // (8 * a * data.d)))  # records per chunk: (chunk, 2m, d) within 32 MiB
+        for i in range(0, k, step):
+            A = C[i:i + step] @ Xf  # (chunk, 2m, d)
+            G[i:i + step], S[i:i + step] = A @ A.transpose(0, 2, 1), A @ Q
+        return G, S, hc * hx
+    K = data.patch_gram()
+    top = float(np.max(np.abs(K))) if K.size else 0.0
+    hx = float(np.ldexp(1.0, (np.frexp(top)[1] + 1) // 2)) if top > 0 else 1.0  # hx² >= max |K|
+    Kn = K / hx / hx
+    Z = data.patch_signal_coordinates() / hx
+    return C @ Kn @ C.transpose(0, 2, 1), C @ Z, hc * hx
 
 
 def _with_overrides(ranks: np.ndarray, overrides: Sequence[float | None]) -> np.ndarray:
@@ -279,15 +327,32 @@ class Trajectory(SavableResult):
         else:
             sv = np.full((R, 2 * m), np.nan)
         dim = frac = overlap = angles = None
+        redone: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if signal_coords is not None and gamma is not None:
             k = min(2 * m, signal_coords.shape[1])
             if finite and R and np.all(np.isfinite(coef)):
-                proj = coef.reshape(R, 2 * m, n * P) @ signal_coords
-                diag = learned_subspace_from_grams(learned_grams, proj)
+                flat = coef.reshape(R, 2 * m, n * P)
+                with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+                    proj = flat @ signal_coords
+                    ok = np.all(np.isfinite(proj), axis=(1, 2))
+                    diag, bad = _from_grams(learned_grams, np.where(ok[:, None, None], proj, 0.0), DEFAULT_RTOL)
                 dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
+                redo = _records_to_redo(learned_grams, flat, bad, ok)
+                if redo.size:  # from the rescaled coefficients and data (docs/theory.md §5, "Scale")
+                    G2, S2, h = _rescaled_learned_part(flat[redo], data)
+                    d2, _ = _from_grams(G2, S2, DEFAULT_RTOL)
+                    dim[redo], frac[redo], angles[redo] = (d2["learned_dimension"], d2["energy_fraction"],
+                                                           d2["principal_angles"])
+                    with np.errstate(under="ignore", over="ignore"):
+                        redone = (redo, d2["singular_values"] * h[:, None], stable_ranks(G2))
             else:  # no records, or a diverged run's records: nothing meaningful to report
                 dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
             overlap = signal_overlaps(gamma) if R else np.zeros(0)
+        learned_ranks = _with_overrides(stable_ranks(learned_grams, learned_eig),
+                                        [s.learned_stable_rank for s in snaps])
+        if redone is not None:  # the records whose learned Gram matrix under- or overflowed, or lost
+            sv[redone[0]] = redone[1]  # the learned part to cancellation in W - W(0)
+            learned_ranks[redone[0]] = redone[2]
         has_test = R > 0 and snaps[0].test_loss is not None
         patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
         vectors = patches is not None
@@ -307,8 +372,7 @@ class Trajectory(SavableResult):
             rho=rho,
             filter_stable_rank=_with_overrides(stable_ranks([s.filter_gram for s in snaps]),
                                                [s.filter_stable_rank for s in snaps]),
-            learned_stable_rank=_with_overrides(stable_ranks(learned_grams, learned_eig),
-                                                [s.learned_stable_rank for s in snaps]),
+            learned_stable_rank=learned_ranks,
             learned_singular_values=sv,
             learned_dimension=dim,
             signal_energy_fraction=frac,
@@ -363,8 +427,9 @@ class Trajectory(SavableResult):
     def _check_loaded(self) -> None:
         """Consistency of a loaded file: every per-record array has ``R`` rows and the shapes agree
         (coef (R, 2, m, n, P), gamma (R, 2, m, 2K), rho (R, 2, m, n, P-1), ranks (R,), W_init/W_final
-        (2, m, d), patches (n, P, d)); a valid activation and a known engine. Raises ``ValueError``
-        naming the field (:meth:`SavableResult.load` reports it with the file)."""
+        (2, m, d), patches (n, P, d)); a valid activation and a known engine; then every stored
+        diagnostic within its documented range (:meth:`_check_ranges`). Raises ``ValueError`` naming the
+        field (:meth:`SavableResult.load` reports it with the file)."""
         from cnnrank.engines import ENGINES
 
         def fail(name: str, value: Any, rule: str) -> ValueError:
@@ -420,13 +485,52 @@ class Trajectory(SavableResult):
         if (self.W_init is None) != (self.patches is None):
             raise ValueError("W_init/patches are invalid: give both (weights_at needs them) or neither")
         try:
-            activation_from_spec(self.activation)
+            activation_from_spec(self.activation)  # its message names the activation
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"activation={self.activation!r:.80} is invalid: {exc}") from None
+            raise ValueError(str(exc)) from None
         if self.engine not in ENGINES:
             raise ValueError(f"engine={self.engine!r} is invalid: must be one of {sorted(ENGINES)}")
         if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} is invalid: must be a finite number > 0")
+        self._check_ranges(m, d)
+
+    def _check_ranges(self, m: int, d: int | None) -> None:
+        """The documented range of every stored diagnostic (shapes already checked): losses ``>= 0``,
+        accuracies in ``[0, 1]``, stable ranks 0 (a zero matrix) or in ``[1, min(2m, d)]``, singular
+        values ``>= 0`` and descending, the learned dimension an integer in ``[0, min(2m, 2K)]`` (the
+        rank of the signals when ``signal_angles`` shows it), the energy fraction in ``[0, 1]``, the
+        overlap (a mean cosine) in ``[-1, 1]``, angles in ``[0, π/2]``; NaN where a diverged run leaves
+        it. Bounds allow rounding (:data:`cnnrank.results.RANGE_RTOL`)."""
+        from cnnrank.results import check_values
+
+        rank_bound, rank_rule = (2 * m, "2m") if d is None or d >= 2 * m else (d, "d")
+        for name in ("train_loss", "test_loss"):
+            if getattr(self, name) is not None:
+                check_values(name, getattr(self, name), lo=0.0)
+        for name in ("train_acc", "test_acc"):
+            if getattr(self, name) is not None:
+                check_values(name, getattr(self, name), lo=0.0, hi=1.0)
+        for name in ("filter_stable_rank", "learned_stable_rank"):
+            check_values(name, getattr(self, name), lo=1.0, hi=rank_bound, zero=True, rule=f"min(2m, d) = {rank_rule}")
+        sv = self.learned_singular_values
+        check_values("learned_singular_values", sv, lo=0.0)
+        if sv.shape[1] > 1 and np.any(np.diff(sv, axis=1) > 0):  # NaN rows compare False
+            r = int(np.flatnonzero(np.any(np.diff(sv, axis=1) > 0, axis=1))[0])
+            raise ValueError(f"learned_singular_values at record {r} are invalid: must be in descending order")
+        if self.learned_dimension is not None:
+            bound, rule = 2 * m, "2m"
+            if self.signal_angles is not None:
+                bound, rule = self.signal_angles.shape[1], "min(2m, rank of the signals)"
+            elif self.gamma is not None:
+                bound, rule = min(2 * m, self.gamma.shape[3]), "min(2m, 2K)"
+            check_values("learned_dimension", self.learned_dimension, lo=0, hi=bound, integer=True, nan=False,
+                         rule=f"{rule}, m={m}")
+        if self.signal_energy_fraction is not None:
+            check_values("signal_energy_fraction", self.signal_energy_fraction, lo=0.0, hi=1.0)
+        if self.signal_overlap is not None:
+            check_values("signal_overlap", self.signal_overlap, lo=-1.0, hi=1.0, rule="a mean cosine")
+        if self.signal_angles is not None:
+            check_values("signal_angles", self.signal_angles, lo=0.0, hi=float(np.pi / 2), rule="radians, 0 to π/2")
 
     @property
     def rho_pos(self) -> np.ndarray | None:
@@ -458,7 +562,7 @@ class Trajectory(SavableResult):
 
     def summary(self, k: int = -1) -> dict[str, float]:
         """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, stable ranks and,
-        with signals, the learned-subspace diagnostics (learned dimension, signal energy fraction,
+        with signals, the learned-subspace diagnostics (learned dimension, an int; signal energy fraction,
         within-class overlap)."""
         out = {
             "step": int(self.steps[k]),
@@ -476,7 +580,7 @@ class Trajectory(SavableResult):
             out["min_rho_neg"] = float(self.rho[k].min(initial=0.0))
         if (self.learned_dimension is not None and self.signal_energy_fraction is not None
                 and self.signal_overlap is not None):
-            out["learned_dimension"] = float(self.learned_dimension[k])
+            out["learned_dimension"] = int(self.learned_dimension[k])  # a count: an int in JSON too
             out["signal_energy_fraction"] = float(self.signal_energy_fraction[k])
             out["signal_overlap"] = float(self.signal_overlap[k])
         return out

@@ -5,7 +5,7 @@ import inspect
 from pathlib import Path
 
 MODULES = [
-    "cnnrank", "cnnrank.trajectory", "cnnrank.theory", "cnnrank.experiments", "cnnrank.sweeps", "cnnrank.plotting",
+    "cnnrank", "cnnrank.trajectory", "cnnrank.theory", "cnnrank.experiments", "cnnrank.sweeps", "cnnrank.tidy", "cnnrank.plotting",
     "cnnrank.rank", "cnnrank.subspace", "cnnrank.engines", "cnnrank.results", "cnnrank.testing", "cnnrank.testing.strategies",
     "cnnrank.datasets", "cnnrank.linear", "cnnrank.collapse",
 ]

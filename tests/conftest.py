@@ -9,13 +9,17 @@ from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
 
-settings.register_profile(
-    "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "ci", max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+# Hypothesis profiles. "default" and "ci" are derandomized: the examples are a fixed function of each
+# test, so a run of the suite is repeatable and a red CI run is red again locally (with random
+# examples a property test can pass on one run and fail on the next, as a gradient check once did).
+# "ci" is selected when the environment variable CI is set. To search for new counterexamples, run
+# `pytest --hypothesis-profile explore` (or HYPOTHESIS_PROFILE=explore): random examples, more of
+# them, and a failure prints the @reproduce_failure blob to replay it.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("default", max_examples=25, derandomize=True, **_COMMON)
+settings.register_profile("ci", max_examples=25, derandomize=True, **_COMMON)
+settings.register_profile("explore", max_examples=500, derandomize=False, print_blob=True, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

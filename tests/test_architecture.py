@@ -14,7 +14,7 @@ LAYERS = {
     #   and the pure array math of ranks and subspaces
     "cnnrank._validation": 0, "cnnrank._blas": 0, "cnnrank._progress": 0, "cnnrank.results": 0,
     "cnnrank.errors": 0, "cnnrank._schedule": 0, "cnnrank._parallel": 0, "cnnrank._version": 0,
-    "cnnrank.tables": 0, "cnnrank.rank": 0, "cnnrank.subspace": 0, "cnnrank._memory": 0,
+    "cnnrank.tables": 0, "cnnrank.rank": 0, "cnnrank.subspace": 0, "cnnrank._memory": 0, "cnnrank._signals": 0,
     # 1 model: data model and samples (explicit and dimension-free), activations
     "cnnrank.data": 1, "cnnrank.gram_sample": 1, "cnnrank.activations": 1,
     # 2 network
@@ -26,7 +26,7 @@ LAYERS = {
     # 5 predictions that read records
     "cnnrank.theory": 5, "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
-    "cnnrank.experiments": 6, "cnnrank.sweeps": 6,
+    "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6,
     # 7 faces
     "cnnrank.plotting": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
     "cnnrank.testing": 7,

@@ -168,6 +168,22 @@ def test_distinct_patches_is_exact(seed, N, d):
         assert index[i] < M or not X[i].any()
 
 
+@pytest.mark.parametrize("d", [1, 3, 4, 7, 33, 200])
+def test_equal_rows_are_one_patch_wherever_they_sit(d):
+    # the grouping projection of a row must not depend on its position: a BLAS X @ v did (OpenBLAS's
+    # Nehalem, Sandybridge and SkylakeX kernels gave equal rows projections one ulp apart, so one patch
+    # counted twice); tests/test_blas_kernels.py runs this file under the Nehalem kernel too
+    rng = np.random.default_rng(d)
+    pool = rng.integers(-2, 3, (3, d)).astype(float)
+    pool[:, 0] = [1.0, 2.0, -1.0]  # three different non-zero rows
+    which = rng.integers(0, 3, 41)
+    for X in (pool[which], np.asfortranarray(pool[which])):
+        reps, index = distinct_patches(X)
+        first = sorted(int(np.flatnonzero(which == k)[0]) for k in np.unique(which))
+        assert reps.tolist() == first
+        assert np.array_equal(X[reps[index]], X)
+
+
 def test_patch_rows_blocked_products_match_dense():
     rng = np.random.default_rng(0)
     X2, W = rng.standard_normal((9, 37)), rng.standard_normal((4, 37))

@@ -55,7 +55,7 @@ def test_legacy_results_file_axis_order(serial, tmp_path):
     with pytest.raises(ResultsFileError, match="ambiguous"):
         SweepResult.load(legacy(serial.spec, serial.values, "eq.npz"))
     spec = {**serial.spec, "grid": {"noise_std": [0.0, 0.5, 1.0], "activation": ["huber3", "relu"]}}
-    values = {"test_acc": np.arange(12.0).reshape(3, 2, 2)}
+    values = {"test_acc": np.arange(12.0).reshape(3, 2, 2) / 11}  # accuracies in [0, 1]
     back = SweepResult.load(legacy(spec, values, "ok.npz"))
     assert list(back.grid) == ["noise_std", "activation"]
 

@@ -106,21 +106,86 @@ def test_expected_filter_stable_rank():
             theory.expected_filter_stable_rank(K, 0.1)
 
 
+def _learned_part(pos, neg, d=40, scale=3.0):
+    """``W − W0 = scale · G μ`` with ``G`` (2m × 2K) block-diagonal by class (own-class columns ``pos``
+    and ``neg``, each (m, K)) and ``μ`` (2K × d) orthonormal rows; also ``γ`` (2, m, 2K) of that ``G``."""
+    m, K = pos.shape
+    G = np.zeros((2 * m, 2 * K))
+    G[:m, :K], G[m:, K:] = pos, neg
+    mu = np.linalg.qr(np.random.default_rng(1).standard_normal((d, 2 * K)))[0].T  # orthonormal rows
+    return scale * G @ mu, scale * G.reshape(2, m, 2 * K)
+
+
+def _columns(norms, cos, m=10, seed=0):
+    """``K`` columns of length ``m`` with the given norms and pairwise cosines (``cos``: K × K, unit
+    diagonal): the columns of ``Lᵀ`` for the Cholesky factor ``L`` of the Gram, in a random basis."""
+    norms = np.asarray(norms, dtype=float)
+    gram = np.asarray(cos, dtype=float) * np.outer(norms, norms)
+    K = len(norms)
+    L = np.linalg.cholesky(gram + 1e-12 * np.eye(K))
+    basis = np.linalg.qr(np.random.default_rng(seed).standard_normal((m, m)))[0][:, :K]
+    return basis @ L.T
+
+
+def _equal(K, c):
+    return (1 - c) * np.eye(K) + c * np.ones((K, K))
+
+
+def _exact_identity(pos, neg):
+    """``(tr G₊ + tr G₋) / max(λ₁(G₊), λ₁(G₋))`` for the own-class Grams ``G_± = colsᵀ cols``: the
+    stable rank of a learned part whose Gram is block-diagonal by class (docs/theory.md §5)."""
+    gp, gn = pos.T @ pos, neg.T @ neg
+    return (np.trace(gp) + np.trace(gn)) / max(np.linalg.eigvalsh(gp)[-1], np.linalg.eigvalsh(gn)[-1])
+
+
 @pytest.mark.parametrize("K,c", [(1, 0.0), (2, 0.3), (4, 0.2), (8, 0.05), (3, -0.4)])
 def test_expected_filter_stable_rank_matches_its_derivation(K, c):
-    """Build W − W0 = Σ_k g_k μ_kᵀ/‖μ_k‖ with block-diagonal, equal-norm, cosine-c columns: exact."""
+    """Equal norms and one cosine ``c`` in both classes: ``2K/(1+(K−1)c)`` is exact (and so is the
+    identity, and the library's overlap is ``c``)."""
     from cnnrank.rank import stable_rank
+    from cnnrank.subspace import signal_overlap
 
-    m, d = 10, 40
-    block = (1 - c) * np.eye(K) + c * np.ones((K, K))
-    L = np.linalg.cholesky(block + 1e-12 * np.eye(K))  # columns of Lᵀ have Gram `block`
-    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((m, m)))[0][:, :K]
-    cols = basis @ L.T  # (m, K), Gram = block
-    G = np.zeros((2 * m, 2 * K))
-    G[:m, :K], G[m:, K:] = cols, cols
-    mu = np.linalg.qr(np.random.default_rng(1).standard_normal((d, 2 * K)))[0].T  # orthonormal rows
-    A = 3.0 * G @ mu
+    cols = _columns(np.ones(K), _equal(K, c))
+    A, gamma = _learned_part(cols, cols)
+    assert signal_overlap(gamma) == pytest.approx(c if K > 1 else 0.0, abs=1e-9)
+    assert stable_rank(A) == pytest.approx(_exact_identity(cols, cols), rel=1e-9)
     assert stable_rank(A) == pytest.approx(theory.expected_filter_stable_rank(K, c), rel=1e-6)
+
+
+# Unequal classes: (norms, cosines) of the class +1 columns, then of the class −1 columns. The formula,
+# fed the library's class-averaged overlap, is off both ways; the identity is exact.
+UNEQUAL = {
+    # K = 3, unequal norms within and between the classes, different cosines: formula too high
+    "K3-mixed": (([1.0, 2.0, 0.5], [[1, 0.1, 0.4], [0.1, 1, 0.2], [0.4, 0.2, 1]]),
+                 ([1.5, 1.5, 1.0], [[1, 0.6, 0.0], [0.6, 1, 0.3], [0.0, 0.3, 1]])),
+    # K = 2, c₊ = 1 (one filter direction, small norm) and c₋ = 0 (orthogonal, unit norm): identity
+    # 2(0.7²) + 2 over max(2·0.7², 1) = 2.98, formula 4/(1 + 0.5) = 2.67, so the formula is not a bound
+    "K2-c1-c0": (([0.7, 0.7], _equal(2, 1.0)), ([1.0, 1.0], _equal(2, 0.0))),
+    # K = 2, same norms in both classes but c₊ = 0.8, c₋ = 0: the averaging alone (c = 0.4) misleads
+    "K2-avg": (([1.0, 1.0], _equal(2, 0.8)), ([1.0, 1.0], _equal(2, 0.0))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNEQUAL))
+def test_learned_stable_rank_identity_with_unequal_classes(case):
+    """Stable rank = (tr G₊ + tr G₋)/max(λ₁(G₊), λ₁(G₋)) holds exactly; ``2K/(1+(K−1)c)`` with the
+    class-averaged overlap ``c`` (what :attr:`Trajectory.signal_overlap` holds) misses it by > 10 %."""
+    from cnnrank.rank import stable_rank
+    from cnnrank.subspace import signal_overlap
+
+    (np_, cp), (nn, cn) = UNEQUAL[case]
+    pos, neg = _columns(np_, cp, seed=0), _columns(nn, cn, seed=2)
+    K = pos.shape[1]
+    A, gamma = _learned_part(pos, neg)
+    identity = _exact_identity(pos, neg)
+    assert stable_rank(A) == pytest.approx(identity, rel=1e-9)
+    c_pos, c_neg = (np.mean(np.asarray(cos)[~np.eye(K, dtype=bool)]) for cos in (cp, cn))
+    c = signal_overlap(gamma)
+    assert c == pytest.approx((c_pos + c_neg) / 2, abs=1e-9)
+    formula = theory.expected_filter_stable_rank(K, c)
+    assert abs(identity / formula - 1) > 0.1, (identity, formula)
+    if case == "K2-c1-c0":
+        assert identity == pytest.approx(2 * 0.49 + 2, rel=1e-9) and identity > formula
 
 
 def test_measured_signal_learning_time_reads_the_own_class():

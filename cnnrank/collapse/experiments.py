@@ -112,11 +112,17 @@ class NeuralCollapseResult:
 
     def save_runs(self, folder: str | Path) -> list[Path]:
         """Save ``ufm.npz``, ``mixture.npz`` and one ``probe_<kind>.npz`` per probe into ``folder``."""
+        from cnnrank.results import atomic_write_bytes
+
+        return [atomic_write_bytes(path, data) for path, data in self.run_files(folder)]
+
+    def run_files(self, folder: str | Path) -> list[tuple[Path, bytes]]:
+        """What :meth:`save_runs` writes, in memory: ``(path, bytes)`` per run and probe."""
         folder = Path(folder)
-        paths = [self.ufm.save(folder / "ufm.npz"), self.mixture.save(folder / "mixture.npz")]
-        for pr in self.etf_probes + self.frame_probes:
-            paths.append(pr.save(folder / f"probe_{pr.kind.lower().replace('. ', '-').replace(' ', '-')}.npz"))
-        return paths
+        runs: list[tuple[str, Any]] = [("ufm.npz", self.ufm), ("mixture.npz", self.mixture)]
+        runs += [(f"probe_{pr.kind.lower().replace('. ', '-').replace(' ', '-')}.npz", pr)
+                 for pr in self.etf_probes + self.frame_probes]
+        return [(folder / name, run.to_npz_bytes()) for name, run in runs]
 
 
 def neural_collapse_experiment(

@@ -160,6 +160,11 @@ class FrameResult(SavableResult):
     """
 
     _kind: ClassVar[str] = "FrameResult"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "coherence": {"lo": -1.0, "hi": 1.0}, "gap": {"lo": 0.0},
+        "restarts": {"lo": 0, "integer": True}, "steps": {"lo": 0, "integer": True},
+    }
 
     vectors: np.ndarray
     coherence: float

@@ -65,6 +65,13 @@ class NCMetrics(SavableResult):
     """
 
     _kind: ClassVar[str] = "NCMetrics"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "num_classes": {"lo": 1, "integer": True}, "nc4_ncc_mismatch": {"lo": 0.0, "hi": 1.0},
+        **{k: {"lo": 0.0} for k in ("nc1", "equinorm_means", "equiangular_means", "maxangle_means",
+                                    "etf_distance_means", "equinorm_classifier", "equiangular_classifier",
+                                    "maxangle_classifier", "etf_distance_classifier", "nc3_duality")},
+    }
 
     num_classes: int
     nc1: float

@@ -1,6 +1,8 @@
-"""Figures of neural collapse (docs/theory.md §7). matplotlib is imported inside each function; each
-takes ``ax=None`` (a new figure through :func:`cnnrank.plotting.axes`) and returns the Figure (library
-code never shows or saves). :func:`collapse_figure` and :func:`probes_figure` are the two figures of
+"""Figures of neural collapse (docs/theory.md §7). matplotlib is imported inside each function. As
+every figure builder (see :mod:`cnnrank.plotting`): the ``plot_*`` functions take ``ax=None`` (a new
+figure through :func:`cnnrank.plotting.axes`), the two ``*_figure`` functions take ``fig=``;
+``**kwargs`` go to each builder's main artists (named in its docstring); each returns the figure it
+drew into (library code never shows or saves). :func:`collapse_figure` and :func:`probes_figure` are the two figures of
 ``reproduce neural-collapse`` (from a :class:`~cnnrank.collapse.experiments.NeuralCollapseResult`)."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import axes
+from cnnrank.plotting import artist_style, axes, figure
 
 __all__ = [
     "collapse_figure",
@@ -31,12 +33,14 @@ _NC_SERIES = (
 )
 
 
-def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_loc: str = "best") -> Any:
-    """NC1–NC3 metrics of a :class:`~cnnrank.collapse.simulate.CollapseRun` against the step (log y)."""
+def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_loc: str = "best",
+                    **kwargs: Any) -> Any:
+    """NC1–NC3 metrics of a :class:`~cnnrank.collapse.simulate.CollapseRun` against the step (log y).
+    ``**kwargs``: Line2D properties of the metric curves."""
     fig, ax = axes(ax)
     floor = 1e-12
     for name, label in _NC_SERIES:
-        ax.plot(run.steps, np.maximum(run.series(name), floor), label=label, lw=1.5)
+        ax.plot(run.steps, np.maximum(run.series(name), floor), **artist_style("-", kwargs, label=label, lw=1.5))
     ax.set_yscale("log")
     ax.set_xlabel("gradient step")
     ax.set_ylabel("metric (clipped at 1e-12)")
@@ -51,15 +55,16 @@ def plot_nc_history(run: Any, ax: Any = None, title: str | None = None, legend_l
     return fig
 
 
-def plot_margins(run: Any, ax: Any = None, title: str | None = None) -> Any:
-    """``p_min`` (left axis) and the scale-free ``p_min/(max‖w‖ max‖h‖)`` (right axis) over training."""
+def plot_margins(run: Any, ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
+    """``p_min`` (left axis) and the scale-free ``p_min/(max‖w‖ max‖h‖)`` (right axis) over training.
+    ``**kwargs``: Line2D properties of both margin curves."""
     fig, ax = axes(ax)
-    ax.plot(run.steps, run.series("p_min"), color="C0", lw=1.8, label="p_min")
+    ax.plot(run.steps, run.series("p_min"), **artist_style("-", kwargs, color="C0", lw=1.8, label="p_min"))
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("gradient step")
     ax.set_ylabel("p_min (solid)", color="C0")
     ax2 = ax.twinx()
-    ax2.plot(run.steps, run.series("p_min_normalized"), color="C3", lw=1.2, ls="--")
+    ax2.plot(run.steps, run.series("p_min_normalized"), **artist_style("--", kwargs, color="C3", lw=1.2))
     ax2.set_ylabel("p_min / (max‖w_c‖ · max‖h_i‖)  (dashed)", color="C3")
     t0 = run.first_zero_error_step
     if t0 is not None:
@@ -70,17 +75,18 @@ def plot_margins(run: Any, ax: Any = None, title: str | None = None) -> Any:
     return fig
 
 
-def plot_accuracy(run: Any, ax: Any = None, title: str | None = None) -> Any:
-    """Training error and test accuracy (when recorded) over training, with the loss on a log axis."""
+def plot_accuracy(run: Any, ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
+    """Training error and test accuracy (when recorded) over training, with the loss on a log axis.
+    ``**kwargs``: Line2D properties of the error, accuracy and loss curves."""
     fig, ax = axes(ax)
-    ax.plot(run.steps, run.series("train_error"), label="train error", color="C1")
+    ax.plot(run.steps, run.series("train_error"), **artist_style("-", kwargs, label="train error", color="C1"))
     acc = run.series("test_accuracy")
     if np.any(np.isfinite(acc)):
-        ax.plot(run.steps, acc, label="test accuracy", color="C2")
+        ax.plot(run.steps, acc, **artist_style("-", kwargs, label="test accuracy", color="C2"))
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("gradient step")
     ax2 = ax.twinx()
-    ax2.plot(run.steps, run.series("loss"), color="0.5", lw=1, ls="--", label="loss")
+    ax2.plot(run.steps, run.series("loss"), **artist_style("--", kwargs, color="0.5", lw=1, label="loss"))
     ax2.set_yscale("log")
     ax2.set_ylabel("training loss (dashed)")
     ax.legend(fontsize=7, loc="center right")
@@ -89,9 +95,12 @@ def plot_accuracy(run: Any, ax: Any = None, title: str | None = None) -> Any:
     return fig
 
 
-def plot_feature_pca(run: Any, ax: Any = None, title: str | None = None) -> Any:
+def plot_feature_pca(run: Any, ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
     """Final training features projected on their top two principal directions, one colour per class,
-    with the class means (crosses) and the classifier rows (arrows, rescaled) in the same plane."""
+    with the class means (crosses) and the classifier rows (arrows, rescaled) in the same plane.
+    ``**kwargs``: PathCollection properties of the feature points (``scatter``, e.g. ``s=``, ``alpha=``)."""
+    from matplotlib.collections import PathCollection
+
     fig, ax = axes(ax, figsize=(4.2, 4.0))
     H, y, W = run.H, run.labels, run.W
     mu_g = H.mean(0)
@@ -99,7 +108,7 @@ def plot_feature_pca(run: Any, ax: Any = None, title: str | None = None) -> Any:
     P = (H - mu_g) @ Vt[:2].T
     C = W.shape[0]
     for c in range(C):
-        ax.scatter(P[y == c, 0], P[y == c, 1], s=10, alpha=0.6, color=f"C{c}")
+        ax.scatter(P[y == c, 0], P[y == c, 1], **artist_style("", kwargs, PathCollection, s=10, alpha=0.6, color=f"C{c}"))
         m = P[y == c].mean(0)
         ax.scatter(*m, marker="x", s=60, color=f"C{c}")
     Wp = W @ Vt[:2].T
@@ -112,10 +121,13 @@ def plot_feature_pca(run: Any, ax: Any = None, title: str | None = None) -> Any:
     return fig
 
 
-def plot_mean_cosines(upper: Any, lower: Any = None, ax: Any = None, title: str | None = None) -> Any:
+def plot_mean_cosines(upper: Any, lower: Any = None, ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
     """Cosines ``cos(μ_c − μ_G, μ_c' − μ_G)`` of the final centred class means of ``upper`` (a
     :class:`~cnnrank.collapse.simulate.CollapseRun`, shown above the diagonal) and optionally of
-    ``lower`` (below it). A simplex ETF has ``−1/(C−1)`` everywhere off the diagonal."""
+    ``lower`` (below it). A simplex ETF has ``−1/(C−1)`` everywhere off the diagonal.
+    ``**kwargs``: AxesImage properties of the matrix (``imshow``, e.g. ``cmap=``)."""
+    from matplotlib.image import AxesImage
+
     from cnnrank.collapse.metrics import class_means
 
     fig, ax = axes(ax, figsize=(4.2, 4.0))
@@ -132,7 +144,7 @@ def plot_mean_cosines(upper: Any, lower: Any = None, ax: Any = None, title: str 
         L = cos(lower)
         A = np.where(np.tri(C, k=-1, dtype=bool), L, A)
     np.fill_diagonal(A, np.nan)
-    im = ax.imshow(A, cmap="coolwarm", vmin=-1, vmax=1)
+    im = ax.imshow(A, **artist_style("", kwargs, AxesImage, cmap="coolwarm", vmin=-1, vmax=1))
     for i in range(C):
         for j in range(C):
             if i != j:
@@ -143,10 +155,10 @@ def plot_mean_cosines(upper: Any, lower: Any = None, ax: Any = None, title: str 
     return fig
 
 
-def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None) -> Any:
+def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
     """Test accuracy per fixed-classifier variant: one dot per initialization seed, a bar per mean;
     groups for each :class:`~cnnrank.collapse.probes.ProbeResult`, annotated with the spread and the
-    two-way ANOVA p-value."""
+    two-way ANOVA p-value. ``**kwargs``: Line2D properties of the per-seed dots."""
     fig, ax = axes(ax, figsize=(5.5, 3.6))
     x0 = 0
     ticks, labels = [], []
@@ -156,7 +168,7 @@ def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None)
         xs = x0 + np.arange(K)
         ax.bar(xs, acc.mean(1), color=f"C{g}", alpha=0.35, width=0.8)
         for s in range(S):
-            ax.plot(xs, acc[:, s], "o", ms=3, color=f"C{g}", alpha=0.8)
+            ax.plot(xs, acc[:, s], **artist_style("o", kwargs, ms=3, color=f"C{g}", alpha=0.8))
         lo = np.min(acc)
         ax.text(x0 + (K - 1) / 2, 1.0, f"{res.kind}\nspread {100 * res.spread:.1f} pp\np = {res.p_value:.2g}",
                 ha="center", va="top", fontsize=9)
@@ -174,12 +186,14 @@ def plot_probe(results: Sequence[Any], ax: Any = None, title: str | None = None)
     return fig
 
 
-def plot_frame_gaps(frames: Sequence[Any], ax: Any = None, title: str | None = None) -> Any:
-    """Coherence reached by the frame solver against the lower bound, one column per ``(N, d)``."""
+def plot_frame_gaps(frames: Sequence[Any], ax: Any = None, title: str | None = None, **kwargs: Any) -> Any:
+    """Coherence reached by the frame solver against the lower bound, one column per ``(N, d)``.
+    ``**kwargs``: Line2D properties of the solver's and the bound's markers."""
     fig, ax = axes(ax, figsize=(5.5, 3.6))
     xs = np.arange(len(frames))
-    ax.plot(xs, [f.coherence for f in frames], "o", color="C0", label="solver")
-    ax.plot(xs, [f.bound for f in frames], "_", ms=18, mew=2, color="C3", label="lower bound")
+    ax.plot(xs, [f.coherence for f in frames], **artist_style("o", kwargs, color="C0", label="solver"))
+    ax.plot(xs, [f.bound for f in frames], **artist_style("", kwargs, marker="_", ls="none", ms=18, mew=2, color="C3",
+                                                          label="lower bound"))
     for x, f in zip(xs, frames):
         ax.text(x, f.coherence + 0.04, f"{f.gap:.2g}" if f.gap > 1e-8 else "0", ha="center", fontsize=8.5)
     ax.set_xticks(xs)
@@ -195,31 +209,45 @@ def plot_frame_gaps(frames: Sequence[Any], ax: Any = None, title: str | None = N
     return fig
 
 
-def collapse_figure(ufm: Any, mixture: Any) -> Any:
-    """2 × 3 panel: NC metrics for the UFM and the mixture, the mixture's margins, accuracy, final
-    feature geometry of both."""
+def _new_or_given(fig: Any, figsize: tuple[float, float]) -> tuple[Any, bool]:
+    """``(figure, new)``: a new Figure (laid out by ``tight_layout`` once drawn) or the given one."""
+    if fig is not None:
+        return figure(fig), False
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.6))
-    plot_nc_history(ufm, axes[0, 0], "(a) unconstrained features (λ > 0): NC metrics", "upper right")
-    plot_margins(ufm, axes[0, 1], "(b) unconstrained features: margin p_min")
+    return plt.figure(figsize=figsize), True
+
+
+def collapse_figure(ufm: Any, mixture: Any, fig: Any = None, **kwargs: Any) -> Any:
+    """2 × 3 panel: NC metrics for the UFM and the mixture, the mixture's margins, accuracy, final
+    feature geometry of both. ``fig``: the (empty) Figure or SubFigure to draw into (a new one when
+    ``None``); ``**kwargs``: passed to the line panels' builders (NC metrics, margins, accuracy).
+    Returns the figure drawn into."""
+    fig, new = _new_or_given(fig, (15, 8.6))
+    axes = fig.subplots(2, 3)
+    plot_nc_history(ufm, axes[0, 0], "(a) unconstrained features (λ > 0): NC metrics", "upper right", **kwargs)
+    plot_margins(ufm, axes[0, 1], "(b) unconstrained features: margin p_min", **kwargs)
     C = ufm.W.shape[0]
     plot_mean_cosines(ufm, mixture if mixture.W.shape[0] == C else None, axes[0, 2],
                       f"(c) cos of centred class means: UFM above, mixture below\n(simplex ETF: {-1 / (C - 1):.2f})")
-    plot_nc_history(mixture, axes[1, 0], "(d) Gaussian mixture + feature layer: NC metrics", "upper right")
-    plot_margins(mixture, axes[1, 1], "(e) Gaussian mixture: margin p_min past zero error")
-    plot_accuracy(mixture, axes[1, 2], "(f) Gaussian mixture: error, accuracy, loss")
-    fig.tight_layout()
+    plot_nc_history(mixture, axes[1, 0], "(d) Gaussian mixture + feature layer: NC metrics", "upper right", **kwargs)
+    plot_margins(mixture, axes[1, 1], "(e) Gaussian mixture: margin p_min past zero error", **kwargs)
+    plot_accuracy(mixture, axes[1, 2], "(f) Gaussian mixture: error, accuracy, loss", **kwargs)
+    if new:
+        fig.tight_layout()
     return fig
 
 
-def probes_figure(etf_results: Sequence[Any], frame_results: Sequence[Any], frames: Sequence[Any]) -> Any:
-    """1 × 3 panel: ETF-assignment probe, Grassmannian-frame probe, solver gaps."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), gridspec_kw={"width_ratios": [1, 1, 1.25]})
-    plot_probe(etf_results, axes[0], "(a) simplex ETF classifier: permutations / rotations")
-    plot_probe(frame_results, axes[1], "(b) Grassmannian frame classifier (C > d+1)")
-    plot_frame_gaps(frames, axes[2], "(c) frame solver: coherence vs bound")
-    fig.tight_layout()
+def probes_figure(etf_results: Sequence[Any], frame_results: Sequence[Any], frames: Sequence[Any], fig: Any = None,
+                  **kwargs: Any) -> Any:
+    """1 × 3 panel: ETF-assignment probe, Grassmannian-frame probe, solver gaps. ``fig``: the (empty)
+    Figure or SubFigure to draw into (a new one when ``None``); ``**kwargs``: passed to the three
+    panels' builders. Returns the figure drawn into."""
+    fig, new = _new_or_given(fig, (18, 4.8))
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.25]})
+    plot_probe(etf_results, axes[0], "(a) simplex ETF classifier: permutations / rotations", **kwargs)
+    plot_probe(frame_results, axes[1], "(b) Grassmannian frame classifier (C > d+1)", **kwargs)
+    plot_frame_gaps(frames, axes[2], "(c) frame solver: coherence vs bound", **kwargs)
+    if new:
+        fig.tight_layout()
     return fig

@@ -109,6 +109,12 @@ class ProbeResult(SavableResult):
     """
 
     _kind: ClassVar[str] = "ProbeResult"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        **{k: {"lo": 0.0, "hi": 1.0} for k in ("test_accuracy", "train_accuracy", "spread", "seed_spread",
+                                                 "p_value")},
+        "nc1": {"lo": 0.0}, "coherence": {"lo": -1.0, "hi": 1.0}, "f_statistic": {"lo": 0.0},
+    }
 
     kind: str
     classifiers: np.ndarray

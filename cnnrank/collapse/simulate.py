@@ -248,6 +248,9 @@ class CollapseRun(SavableResult):
     """
 
     _kind: ClassVar[str] = "CollapseRun"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {"steps": {"lo": 0, "integer": True, "nan": False,
+                                                                    "increasing": True}}
 
     steps: np.ndarray
     history: np.ndarray

@@ -27,8 +27,8 @@ import numpy as np
 
 from cnnrank._memory import InsufficientMemory, check_allocation, format_bytes
 
-__all__ = ["DATA_ENV", "EXPANSION_FLOOR", "MAX_EXPANSION", "MAX_FILE_BYTES", "DatasetError", "ImageSet",
-           "find_data_dir"]
+__all__ = ["DATA_ENV", "EXPANSION_FLOOR", "MAX_EXPANSION", "MAX_FILE_BYTES", "SOURCES", "DatasetError", "ImageSet",
+           "data_hint", "find_data_dir"]
 
 #: environment variable holding the default data directory.
 DATA_ENV = "CNNRANK_DATA"
@@ -112,8 +112,26 @@ def _spellings(name: FileName) -> tuple[str, ...]:
     return (name,) if isinstance(name, str) else tuple(name)
 
 
+#: where the files of each data set come from, named when they are missing (nothing is downloaded)
+SOURCES: dict[str, str] = {
+    "mnist": "the official MNIST distribution (the MNIST database of handwritten digits of LeCun, Cortes "
+             "and Burges), gzip-compressed as distributed or unpacked",
+    "cifar10": "the python version of the official CIFAR-10 distribution (Krizhevsky, Nair and Hinton's "
+               "cifar-10-python.tar.gz), unpacked: its folder cifar-10-batches-py",
+}
+
+
+def data_hint(dataset: str, required: Sequence[FileName], suffix: str = "") -> str:
+    """What a missing-data message adds: the files expected (first spelling, with ``suffix``), where
+    they come from (:data:`SOURCES`) and how to point at their folder."""
+    files = [_spellings(name)[0] + suffix for name in required]
+    listed = files[0] if len(files) == 1 else ", ".join(files[:-1]) + " and " + files[-1]
+    return (f"expected {listed} from {SOURCES.get(dataset, dataset)}; pass their folder with --data-dir "
+            f"(data_dir=) or the {DATA_ENV} environment variable; nothing is downloaded")
+
+
 def find_data_dir(data_dir: str | os.PathLike | None, required: Sequence[FileName],
-                  subdirs: Sequence[str] = ("",)) -> Path:
+                  subdirs: Sequence[str] = ("",), hint: str = "") -> Path:
     """The folder holding the ``required`` files: ``data_dir`` (or ``$CNNRANK_DATA``) or a sub-folder.
 
     Parameters
@@ -125,6 +143,8 @@ def find_data_dir(data_dir: str | os.PathLike | None, required: Sequence[FileNam
         lists alternative spellings of one file.
     subdirs : sequence of str
         Sub-folders of ``data_dir`` to try, in order (``""`` is ``data_dir`` itself).
+    hint : str
+        Appended to the errors (:func:`data_hint`: the files expected and where they come from).
 
     Returns
     -------
@@ -140,11 +160,12 @@ def find_data_dir(data_dir: str | os.PathLike | None, required: Sequence[FileNam
     if data_dir is None or str(data_dir) == "":
         env = os.environ.get(DATA_ENV, "")
         if not env:
-            raise DatasetError(f"no data directory: pass data_dir (--data-dir) or set {DATA_ENV}")
+            raise DatasetError(f"no data directory: {hint or f'pass data_dir (--data-dir) or set {DATA_ENV}'}")
         data_dir = env
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"data directory {str(root)!r} does not exist or is not a directory")
+        raise DatasetError(f"data directory {str(root)!r} does not exist or is not a directory"
+                           + (f"; {hint}" if hint else ""))
 
     def present(folder: Path) -> int:
         return sum(any((folder / f).is_file() or (folder / (f + ".gz")).is_file() for f in _spellings(name))
@@ -163,15 +184,16 @@ def find_data_dir(data_dir: str | os.PathLike | None, required: Sequence[FileNam
     return best
 
 
-def _resolve(folder: Path, name: FileName) -> Path:
-    """``folder/name`` or ``folder/name.gz`` (for each spelling), whichever exists first; DatasetError otherwise."""
+def _resolve(folder: Path, name: FileName, hint: str = "") -> Path:
+    """``folder/name`` or ``folder/name.gz`` (for each spelling), whichever exists first; DatasetError
+    otherwise (``hint`` appended)."""
     names = _spellings(name)
     for spelling in names:
         for candidate in (folder / spelling, folder / (spelling + ".gz")):
             if candidate.is_file():
                 return candidate
     others = ", ".join([f"{names[0]}.gz"] + [f"{n}[.gz]" for n in names[1:]])
-    raise DatasetError(f"file {str(folder / names[0])!r} (or {others}) not found")
+    raise DatasetError(f"file {str(folder / names[0])!r} (or {others}) not found" + (f"; {hint}" if hint else ""))
 
 
 # --------------------------------------------------------------------------- bounded reading

@@ -33,6 +33,7 @@ from cnnrank.datasets._files import (
     ImageSet,
     _read_bytes,
     _resolve,
+    data_hint,
     find_data_dir,
 )
 
@@ -314,8 +315,9 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, split: str = "tra
     """
     check_choice("split", split, tuple(_CIFAR_FILES))
     names = _CIFAR_FILES[split]
-    folder = find_data_dir(data_dir, names, _CIFAR_SUBDIRS)
-    paths = [_resolve(folder, name) for name in names]
+    hint = data_hint("cifar10", names)
+    folder = find_data_dir(data_dir, names, _CIFAR_SUBDIRS, hint)
+    paths = [_resolve(folder, name, hint) for name in names]
     parts = [read_cifar10_batch(p) for p in paths]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])

@@ -30,6 +30,7 @@ from cnnrank.datasets._files import (
     _read_into,
     _resolve,
     _trailing_bytes,
+    data_hint,
     find_data_dir,
 )
 
@@ -166,8 +167,9 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, split: str = "train
     prefix = _MNIST_PREFIX[split]
     names = ((f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"),
              (f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"))
-    folder = find_data_dir(data_dir, names, _MNIST_SUBDIRS)
-    img_path, lab_path = (_resolve(folder, name) for name in names)
+    hint = data_hint("mnist", names, ".gz")
+    folder = find_data_dir(data_dir, names, _MNIST_SUBDIRS, hint)
+    img_path, lab_path = (_resolve(folder, name, hint) for name in names)
     images = read_idx_images(img_path)
     labels = read_idx_labels(lab_path)
     if images.shape[0] != labels.shape[0]:

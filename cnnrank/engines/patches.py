@@ -22,9 +22,12 @@ def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index : ndarray of int, shape (N,)
         ``index[a] = k`` if row ``a`` equals ``X2[reps[k]]``, and ``M`` (a sentinel) if row ``a`` is zero.
 
-    Rows are grouped by a fixed random-looking projection ``X2 @ v`` (one pass, ``O(N d)``) and the
-    groups are then checked for exact equality (``==``, so ``-0.0`` equals ``0.0``); should two
-    different rows share a projection, the exact ``np.unique`` on the rows decides instead.
+    Rows are grouped by a fixed random-looking projection ``Σ_j X2[a, j] v_j`` (one pass, ``O(N d)``)
+    and the groups are then checked for exact equality (``==``, so ``-0.0`` equals ``0.0``); should two
+    different rows share a projection, the exact ``np.unique`` on the rows decides instead. The
+    projection is summed by NumPy in one fixed order for every row, not by a BLAS ``X2 @ v``: a BLAS
+    kernel may treat rows differently by their position (OpenBLAS 0.3.31 gave equal rows projections
+    one ulp apart under its Nehalem, Sandybridge and SkylakeX kernels: one patch counted twice).
     """
     N, d = X2.shape
     nonzero = np.flatnonzero(np.any(X2 != 0, axis=1))
@@ -32,7 +35,7 @@ def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if nonzero.size == 0:
         return np.zeros(0, dtype=np.int64), index
     v = 1.5 + np.cos(np.arange(d) * 0.6180339887498949 + 0.25)  # in [0.5, 2.5]: no zero weight
-    keys = (X2 @ v)[nonzero]
+    keys = _row_keys(X2, v)[nonzero]
     order = np.argsort(keys, kind="stable")
     ks = keys[order]
     new_group = np.empty(ks.size, dtype=bool)
@@ -53,6 +56,26 @@ def distinct_patches(X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index[:] = rank_order.size
     index[nonzero] = rank[gid]
     return nonzero[first_sorted[rank_order]], index
+
+
+def _row_keys(X2: np.ndarray, v: np.ndarray, block_bytes: int = 8 * 2**20) -> np.ndarray:
+    """``Σ_j X2[a, j] v_j`` for every row ``a``, equal for equal rows wherever they sit.
+
+    Rows go through one C-ordered ``(rows, d)`` buffer of a fixed shape (at most ``block_bytes``), and
+    every block is multiplied and summed along its rows by the same NumPy calls on the same shape,
+    so each row's sum takes the same order whatever its position or ``X2``'s memory layout.
+    """
+    N, d = X2.shape
+    rows = max(1, min(N, int(block_bytes // (8 * max(d, 1)))))
+    buf = np.empty((rows, d))
+    keys = np.empty(N)
+    for start in range(0, N, rows):
+        stop = min(start + rows, N)
+        buf[: stop - start] = X2[start:stop]
+        buf[stop - start:] = 0.0  # the last block's unused rows
+        np.multiply(buf, v, out=buf)
+        keys[start:stop] = np.sum(buf, axis=1)[: stop - start]  # the whole buffer: one shape for every block
+    return keys
 
 
 class PatchRows:

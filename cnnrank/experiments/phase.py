@@ -56,7 +56,7 @@ def phase_record(res: SweepResult, base: RunConfig, ns: Sequence[int], noise: Se
 
     Holds the axes ``n`` and ``noise_std``; the means over seeds of :data:`PHASE_KEYS` as lists of rows
     (one per ``n``); ``theory_boundary``, ``measured_boundary`` and ``boundary_ratio`` (measured /
-    predicted, ``None`` where the contour is not crossed) per ``n``; ``noise_takeoff`` (σ_p where the
+    predicted, ``None`` where the contour is not crossed or the prediction is 0) per ``n``; ``noise_takeoff`` (σ_p where the
     data's stable rank leaves ``2K``, docs/theory.md §6), ``clean_rank`` (2K), ``accuracy_level`` and the
     base configuration. No timings: two runs of one command write byte-identical JSON.
     """
@@ -73,7 +73,7 @@ def phase_record(res: SweepResult, base: RunConfig, ns: Sequence[int], noise: Se
     meas = [measured_boundary(noise, acc[i]) for i in range(len(ns))]
     out["theory_boundary"] = theory_b
     out["measured_boundary"] = meas
-    out["boundary_ratio"] = [None if m is None else m / t for m, t in zip(meas, theory_b)]
+    out["boundary_ratio"] = [None if m is None or not t > 0 else _clean(m / t) for m, t in zip(meas, theory_b)]
     out["noise_takeoff"] = [theory.noise_takeoff(c) for c in configs]
     out["clean_rank"] = theory.clean_rank(base)
     out["K"] = base.K

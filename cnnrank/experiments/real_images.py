@@ -37,7 +37,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -339,6 +339,19 @@ class RealRankResult(SavableResult):
     seconds: float
 
     _kind = "RealRankResult"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "noise_std": {"lo": 0.0},
+        **{k: {"lo": 1.0, "zero": True} for k in ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank",
+                                                  "clean_patch_stable_rank", "filter_stable_rank",
+                                                  "learned_stable_rank", "filter_stable_rank_path")},
+        "clean_energy_fraction": {"lo": 0.0, "hi": 1.0}, "learned_dimension": {"lo": 0, "integer": True},
+        "memorization_edge": {"lo": 0.0}, "reference_dimension": {"lo": 1, "integer": True},
+        "reference_energy": {"lo": 0.0, "hi": 1.0},
+        "record_steps": {"lo": 0, "integer": True, "nan": False, "increasing": True},
+        "train_loss": {"lo": 0.0}, "train_acc": {"lo": 0.0, "hi": 1.0}, "test_acc": {"lo": 0.0, "hi": 1.0},
+        "seconds": {"lo": 0.0},
+    }
 
     ROW_KEYS = ("data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
                 "filter_stable_rank", "learned_stable_rank", "learned_dimension", "clean_energy_fraction",

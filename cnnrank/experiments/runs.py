@@ -63,7 +63,8 @@ class RunConfig:
       ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,
       ``signal_position``, ``signal_basis``;
     * ``network`` (:class:`NetworkSpec`): ``m`` filters per class, ``init_std`` (σ_0), ``activation``
-      (``"huber<q>"``, ``"relu"`` or ``"poly<q>"``) with threshold ``kappa``;
+      (``"huber<q>"``, ``"relu"``, ``"poly<q>"`` or a name given to :func:`cnnrank.register_activation`;
+      stored canonically) with threshold ``kappa``;
     * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``.
 
     Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is
@@ -176,8 +177,9 @@ class RunOutcome:
     data_ranks: dict[str, float]
 
     def scalars(self) -> dict[str, float]:
-        """Final-record numbers and data ranks, as one flat dict of floats."""
-        out = {k: float(v) for k, v in self.trajectory.summary().items()}
+        """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
+        (``step``, ``learned_dimension``)."""
+        out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}
         out.update(self.data_ranks)
         return out
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnrank._validation import check_int, check_real
-from cnnrank.activations import Activation, parse_activation
+from cnnrank.activations import Activation, canonical_activation_name, parse_activation
 from cnnrank.network import TwoLayerCNN
 
 __all__ = ["NetworkSpec", "TrainingSpec", "field_names", "flat_changes"]
@@ -32,7 +32,11 @@ class NetworkSpec:
     init_std : float
         ``σ_0`` of the initial filters.
     activation : str
-        ``"huber<q>"`` (Huberized ReLU, e.g. ``"huber3"``), ``"relu"`` or ``"poly<q>"``.
+        ``"huber<q>"`` (Huberized ReLU, e.g. ``"huber3"``), ``"relu"``, ``"poly<q>"`` or a name given to
+        :func:`cnnrank.register_activation`. Stored canonically
+        (:func:`~cnnrank.activations.canonical_activation_name`: ``"HUBER3"`` is stored as ``"huber3"``;
+        bare ``"huber"`` is refused as ambiguous); a registered name carries its activation when the
+        configuration is pickled to a worker process.
     kappa : float
         Threshold of the Huberized ReLU.
     """
@@ -46,6 +50,7 @@ class NetworkSpec:
         check_int("m", self.m, minimum=1)
         check_real("init_std", self.init_std, nonnegative=True)
         check_real("kappa", self.kappa, positive=True)
+        object.__setattr__(self, "activation", canonical_activation_name(self.activation))
         self.make_activation()
 
     def make_activation(self) -> Activation:

@@ -108,6 +108,11 @@ class ModeRun(SavableResult):
     """
 
     _kind: ClassVar[str] = "linear-mode-run"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "times": {"lo": 0.0}, "half_times": {"lo": 0.0}, "spectra": {"lo": 0.0},
+        "dominant_share": {"lo": 0.0, "hi": 1.0},
+    }
 
     times: np.ndarray
     strengths: np.ndarray
@@ -148,6 +153,9 @@ class Sweep(SavableResult):
     """
 
     _kind: ClassVar[str] = "linear-sweep"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {"half_times": {"lo": 0.0},
+                                                          "isolated_half_times": {"lo": 0.0}}
 
     parameter: str
     values: np.ndarray
@@ -393,10 +401,16 @@ class LinearCNNResult:
 
     def save_runs(self, folder: str | Path) -> list[Path]:
         """Save every run and sweep (``saxe.npz``, ``fcnn.npz``, ``cnn.npz``, ``sweep_<parameter>.npz``)."""
+        from cnnrank.results import atomic_write_bytes
+
+        return [atomic_write_bytes(path, data) for path, data in self.run_files(folder)]
+
+    def run_files(self, folder: str | Path) -> list[tuple[Path, bytes]]:
+        """What :meth:`save_runs` writes, in memory: ``(path, bytes)`` per run and sweep."""
         folder = Path(folder)
-        paths = [self.saxe.save(folder / "saxe.npz"), self.fcnn.save(folder / "fcnn.npz"),
-                 self.cnn.save(folder / "cnn.npz")]
-        return paths + [sw.save(folder / f"sweep_{sw.parameter}.npz") for sw in self.sweeps]
+        runs = [("saxe.npz", self.saxe), ("fcnn.npz", self.fcnn), ("cnn.npz", self.cnn)]
+        runs += [(f"sweep_{sw.parameter}.npz", sw) for sw in self.sweeps]
+        return [(folder / name, run.to_npz_bytes()) for name, run in runs]
 
 
 def linear_cnn_experiment(seed: int = 0, seeds: int = 3, *, quick: bool = False, u0: float = 1e-3,

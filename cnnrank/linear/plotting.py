@@ -1,5 +1,9 @@
-"""Plots of linear-network runs (docs/theory.md §7). matplotlib is imported inside each function; each
-takes ``ax=None`` (a new figure through :func:`cnnrank.plotting.axes`) and returns the Figure."""
+"""Plots of linear-network runs (docs/theory.md §7). matplotlib is imported inside each function.
+
+As every figure builder (see :mod:`cnnrank.plotting`): the ``plot_*`` functions take ``ax=None`` (a
+new figure through :func:`cnnrank.plotting.axes`), :func:`linear_cnn_figure` takes ``fig=`` (or the
+2 × 4 ``axes=``); ``**kwargs`` go to each builder's main artists (named in its docstring); each
+returns the figure it drew into."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import axes
+from cnnrank.plotting import artist_style, axes, figure
 
 __all__ = ["linear_cnn_figure", "plot_kernel_spectra", "plot_mode_strengths", "plot_sweep"]
 
@@ -31,17 +35,20 @@ def _mode_label(run, a: int) -> str:
     return f"s={run.s[a]:g}, f*={_freq(run.dominant_freq[a])} ({100 * share:.0f}%)"
 
 
-def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | None = None, linestyle: str = "-"):
+def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | None = None, linestyle: str = "-",
+                        **kwargs):
     """Mode strengths ``u_α(t)`` (divided by ``s_α`` if ``normalized``), half-times marked.
 
-    ``run`` is a :class:`~cnnrank.linear.experiments.ModeRun`; Saxe curves (if attached) are dashed.
+    ``run`` is a :class:`~cnnrank.linear.experiments.ModeRun`; Saxe curves (if attached) are dotted.
+    ``**kwargs``: Line2D properties of the measured mode curves. Returns the figure drawn into.
     """
     fig, ax = axes(ax, figsize=_FIGSIZE)
     scale = run.s if normalized else np.ones_like(run.s)
     colors = ["C0", "C3", "C2", "C1", "C4", "C5"]
     for a in range(run.s.size):
         c = colors[a % len(colors)]
-        ax.plot(run.times, run.strengths[:, a] / scale[a], color=c, ls=linestyle, lw=1.8, label=_mode_label(run, a))
+        ax.plot(run.times, run.strengths[:, a] / scale[a],
+                **artist_style("", kwargs, color=c, ls=linestyle, lw=1.8, label=_mode_label(run, a)))
         if run.saxe.shape[0] == run.times.size:
             ax.plot(run.times, run.saxe[:, a] / scale[a], color="k", ls=":", lw=1.2,
                     label="Saxe closed form" if a == 0 else None)
@@ -56,23 +63,26 @@ def plot_mode_strengths(run, ax=None, *, normalized: bool = True, title: str | N
     return fig
 
 
-def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str | None = None):
+def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str | None = None, **kwargs):
     """Kernel spectra over time as an image: frequency × time, ``Σ_c |DFT(κ_c)|²`` (or one channel).
 
-    Each mode's dominant frequency is marked on the frequency axis.
+    Each mode's dominant frequency is marked on the frequency axis. ``**kwargs``: QuadMesh properties
+    of the image (``pcolormesh``, e.g. ``cmap=``). Returns the figure drawn into.
     """
     fig, ax = axes(ax, figsize=_FIGSIZE)
     spec = run.spectra
     if spec.ndim != 3 or spec.shape[1] == 0:
         raise ValueError("run has no 1D kernel spectra (not a 1D CNN run)")
+    from matplotlib.collections import QuadMesh
     from matplotlib.colors import LogNorm
 
     power = spec[:, channel, :] ** 2 if channel is not None else np.sum(spec**2, axis=1)
     t = run.times
     f = np.arange(spec.shape[2])
     top = max(float(power.max()), 1e-300)
-    mesh = ax.pcolormesh(t, f, np.maximum(power.T, top * 1e-6), shading="nearest", cmap="magma",
-                         norm=LogNorm(vmin=top * 1e-6, vmax=top))
+    mesh = ax.pcolormesh(t, f, np.maximum(power.T, top * 1e-6),
+                         **artist_style("", kwargs, QuadMesh, shading="nearest", cmap="magma",
+                                        norm=LogNorm(vmin=top * 1e-6, vmax=top)))
     cbar = fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.05)
     cbar.set_label(r"kernel power $\sum_c |\mathrm{DFT}(\kappa_c)|^2$" + (" (channel)" if channel is not None else ""),
                    fontsize=8)
@@ -88,8 +98,12 @@ def plot_kernel_spectra(run, ax=None, *, channel: int | None = None, title: str 
     return fig
 
 
-def plot_sweep(sw, ax=None, *, title: str | None = None):
-    """Half-times (mean ± spread over seeds) of each mode against the swept parameter."""
+def plot_sweep(sw, ax=None, *, title: str | None = None, **kwargs):
+    """Half-times (mean ± spread over seeds) of each mode against the swept parameter.
+
+    ``**kwargs``: properties of the modes' error bars (``errorbar``: Line2D properties of the line
+    and markers, plus ``capsize=``, ``elinewidth=``, ...). Returns the figure drawn into.
+    """
     fig, ax = axes(ax, figsize=_FIGSIZE)
     from cnnrank.linear.diagnostics import nan_stats
 
@@ -98,8 +112,8 @@ def plot_sweep(sw, ax=None, *, title: str | None = None):
     names = {"share": "dominant-frequency share p", "kernel_size": "kernel size k", "channels": "channels C"}
     for a in range(mean.shape[1]):
         lab = f"mode {a} (s={sw.s[a]:g})" if mean.shape[1] > 1 else f"mode (s={sw.s[a]:g})"
-        ax.errorbar(sw.values, mean[:, a], yerr=[mean[:, a] - lo[:, a], hi[:, a] - mean[:, a]], marker="o",
-                    ms=4, color=colors[a % 3], capsize=2, label=lab)
+        ax.errorbar(sw.values, mean[:, a], yerr=[mean[:, a] - lo[:, a], hi[:, a] - mean[:, a]],
+                    **artist_style("", kwargs, marker="o", ms=4, color=colors[a % 3], capsize=2, label=lab))
     if sw.parameter == "share" and mean.shape[1] == 1:
         # t½ ∝ 1/σ: anchored at the largest share; only the dominant frequency is in σ, so this
         # is a prediction for p >= 1/2 (below that the half level needs the other frequencies).
@@ -119,7 +133,8 @@ def plot_sweep(sw, ax=None, *, title: str | None = None):
     return fig
 
 
-def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = None) -> Any:
+def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = None, fig: Any = None,
+                      **kwargs: Any) -> Any:
     """The reproduce figure: (a) Saxe, (b) FCNN vs CNN order + kernel spectra, (c) three sweeps.
 
     Parameters
@@ -128,33 +143,42 @@ def linear_cnn_figure(saxe: Any, fcnn: Any, cnn: Any, sweeps: Any, axes: Any = N
     sweeps : sequence of Sweep
         Usually share, kernel size, channels.
     axes : array of 2 × 4 Axes, optional
-    """
-    import matplotlib.pyplot as plt
+    fig : Figure or SubFigure, optional
+        The (empty) figure to draw into when ``axes`` is not given (a new one when ``None``).
+    **kwargs
+        Line2D properties of the measured curves of the line panels (mode strengths, sweeps' error
+        bars, the learning-order ratios); the kernel-spectrum image keeps its own.
 
+    Returns
+    -------
+    The figure drawn into.
+    """
     if axes is None:
-        fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), constrained_layout=True)
+        fig = figure(fig, (17, 7.5))
+        axes = fig.subplots(2, 4)
     else:
         fig = np.ravel(axes)[0].figure
     axes = np.asarray(axes)
-    plot_mode_strengths(saxe, axes[0, 0], title="(a) FCNN, balanced decoupled init, vs Saxe")
-    plot_mode_strengths(fcnn, axes[0, 1], title="(b) FCNN, small random init: strong mode first")
-    plot_mode_strengths(cnn, axes[0, 2], title="(c) CNN (k = N): weak single-frequency mode first")
+    plot_mode_strengths(saxe, axes[0, 0], title="(a) FCNN, balanced decoupled init, vs Saxe", **kwargs)
+    plot_mode_strengths(fcnn, axes[0, 1], title="(b) FCNN, small random init: strong mode first", **kwargs)
+    plot_mode_strengths(cnn, axes[0, 2], title="(c) CNN (k = N): weak single-frequency mode first", **kwargs)
     plot_kernel_spectra(cnn, axes[0, 3], title=r"(d) CNN kernel power $\sum_c |\mathrm{DFT}(\kappa_c)|^2$ over time")
     titles = {"share": "half-time vs dominant-frequency share (k = N)",
               "kernel_size": "half-time vs kernel size (both modes)",
               "channels": "half-time vs channel count (k = N)"}
     for i, (ax, sw) in enumerate(zip(axes[1, :3], sweeps)):
-        plot_sweep(sw, ax, title=f"({'efg'[i]}) " + titles.get(sw.parameter, f"half-time vs {sw.parameter}"))
+        plot_sweep(sw, ax, title=f"({'efg'[i]}) " + titles.get(sw.parameter, f"half-time vs {sw.parameter}"), **kwargs)
     ax = axes[1, 3]
     for sw in sweeps:
         if sw.parameter == "kernel_size":
             from cnnrank.linear.diagnostics import nan_stats
 
             ratio = sw.half_times[:, :, 0] / sw.half_times[:, :, 1]
-            ax.plot(sw.values, nan_stats(ratio, axis=1)[0], "o-", color="C4", label="CNN, measured")
+            ax.plot(sw.values, nan_stats(ratio, axis=1)[0], **artist_style("o-", kwargs, color="C4", label="CNN, measured"))
             if sw.isolated_half_times.shape[0] == sw.values.size:
                 iso = sw.isolated_half_times[:, :, 0] / sw.isolated_half_times[:, :, 1]
-                ax.plot(sw.values, nan_stats(iso, axis=1)[0], "^-", color="C2", label="CNN, each mode trained alone")
+                ax.plot(sw.values, nan_stats(iso, axis=1)[0],
+                        **artist_style("^-", kwargs, color="C2", label="CNN, each mode trained alone"))
             ax.plot(sw.values, sw.rates[:, 1] / sw.rates[:, 0], "s--", color="0.5", ms=4,
                     label="per-mode rate ratio σ₁/σ₀")
             ax.set_xscale("log", base=2)

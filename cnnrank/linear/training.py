@@ -87,6 +87,10 @@ class LinearTrajectory(SavableResult):
     """
 
     _kind: ClassVar[str] = "linear-trajectory"
+    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
+    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
+        "steps": {"lo": 0, "integer": True, "nan": False, "increasing": True}, "times": {"lo": 0.0},
+    }  # no range for losses: without ``syy`` the reported loss is shifted and may be negative
 
     steps: np.ndarray
     times: np.ndarray

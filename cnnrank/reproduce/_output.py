@@ -4,7 +4,9 @@
 probe file is written, synced and removed, so that a folder that is a file, sits under a file, is
 read-only or lies on a full disk fails in one line *before* minutes of computing; on an error inside
 the block the folders it created are removed again when they hold no results (nothing is left
-behind). Results are written atomically (:func:`cnnrank.results.atomic_write_bytes`).
+behind). Results are written atomically (:func:`cnnrank.results.atomic_write_bytes`), the files of one
+command together (:func:`write_outputs`: all of them or none, whatever signal arrives), and the
+temporary files a killed run of the command left are removed on entry.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["OutputError", "check_output_folder", "output_folder", "seed_type", "written"]
+__all__ = ["OutputError", "check_output_folder", "figure_bytes", "output_folder", "seed_type", "write_outputs",
+           "written"]
 
 #: files that are bookkeeping, not results: a folder holding only these (and empty folders) is removed
 #: again when the command fails
@@ -107,19 +111,96 @@ def _remove_empty(created: list[Path]) -> None:
 
 
 @contextmanager
-def output_folder(path: Path, option: str = "--out", enabled: bool = True) -> Iterator[Path]:
-    """Check, create and probe ``path`` (:func:`check_output_folder`); if the block raises, remove
+def output_folder(path: Path, option: str = "--out", enabled: bool = True,
+                  outputs: Sequence[str] = ()) -> Iterator[Path]:
+    """Check, create and probe ``path`` (:func:`check_output_folder`) and remove the temporary files a
+    killed run left of the files named in ``outputs``; if the block raises (an error, a signal), remove
     what was created unless it holds results (finished sweep cells are kept for a resume)."""
+    from cnnrank._signals import deferred
+    from cnnrank.results import remove_stale_temps
+
     path = Path(path)
-    created = check_output_folder(path, option) if enabled else []
+    created: list[Path] = []
     try:
+        with deferred():  # a signal right after the folder is made still finds it in ``created``
+            created += check_output_folder(path, option) if enabled else []
+        if enabled:
+            remove_stale_temps(path, outputs)
         yield path
     except BaseException:
         _remove_empty(created)
         raise
 
 
+def figure_bytes(fig: Any, fmt: str = "png", dpi: int = 120) -> bytes:
+    """The figure rendered in memory (format ``fmt``) and closed: nothing is written yet."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def write_outputs(files: Sequence[tuple[Path, bytes]]) -> list[Path]:
+    """Write the result files of a command together: all of them or none
+    (:func:`cnnrank.results.atomic_write_files`). Returns their paths."""
+    from cnnrank.results import atomic_write_files
+
+    return atomic_write_files(files)
+
+
 def written(paths: list[Path]) -> str:
     """``"wrote a, b and c"`` for the files actually written."""
     names = [str(p) for p in paths]
     return "wrote " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``: replace the finished cells of a different sweep in the command's output folder."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of a different earlier run in --out (its finished sweep cells "
+                             "are deleted); without it such a folder is refused, and the same run resumes")
+
+
+def check_sweep_store(store: Path, spec: Any, overwrite: bool, out: Path | None = None) -> None:
+    """Refuse, before anything is computed, a sweep store holding the finished cells of a different
+    sweep than ``spec`` (``--out`` ``out``, the folder the store lies in, names it); with ``overwrite``,
+    delete those cells and the store's ``sweep.json`` instead, holding the store's lock (a sweep running
+    in it is refused). The same sweep, or a store with no finished cell, passes untouched (resumed)."""
+    import json
+
+    from cnnrank.sweeps import _spec_diff, _store_paths, _StoreLock
+
+    store = Path(store)
+    out = store if out is None else Path(out)
+    meta_path, cells = _store_paths(store)
+    if not meta_path.is_file():
+        return
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except (OSError, ValueError):
+        meta = None
+    fingerprint = meta.get("fingerprint") if isinstance(meta, dict) else None
+    if fingerprint == spec.fingerprint():
+        return
+    finished = cells.is_dir() and any(cells.glob("*.json"))
+    if not overwrite:
+        if fingerprint is None or not finished:  # a damaged record: refused by run_sweep in its own words;
+            return                               # no finished cell: run_sweep replaces the record
+        diff = "; ".join(_spec_diff(meta.get("spec"), spec)) or f"fingerprint {fingerprint}"
+        raise OutputError(f"--out {str(out)!r} holds a different sweep ({diff}); pass --overwrite to replace it, "
+                          f"or use another folder")
+    lock = _StoreLock(store)
+    try:
+        if cells.is_dir():
+            shutil.rmtree(cells)
+        meta_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--out {str(out)!r} cannot be overwritten: {exc.strerror or exc}") from None
+    finally:
+        lock.release()

@@ -1,23 +1,31 @@
-"""The executor of a command that runs a sweep: ``--workers N`` or ``--dask ADDRESS`` (and
-``--cell-by-cell``), with SIGTERM treated like Ctrl-C (queued cells cancelled, workers ended, finished
-cells kept in the store)."""
+"""The executor of a command that runs a sweep: ``--workers N`` or ``--dask ADDRESS`` with
+``--dask-timeout`` (and ``--cell-by-cell``). On a signal (SIGINT, SIGTERM, SIGHUP: :mod:`cnnrank._signals`)
+or an error the queued cells are cancelled and the workers ended; the finished cells stay in the store,
+and :func:`keep_store_on_interrupt` has the command's one line say where."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import threading
+import logging
+import math
 from collections.abc import Iterator
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
+
+#: seconds ``--dask`` waits for the scheduler (to connect, for a first worker, to reconnect) by default
+DASK_TIMEOUT = 60.0
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> None:
     """``--workers``, ``--dask`` and ``--cell-by-cell`` (``grouping``: what runs together by default)."""
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
+    parser.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT, dest="dask_timeout", metavar="SECONDS",
+                        help="with --dask: give up, in one line, when the scheduler cannot be reached, has no "
+                             "worker, or is lost for this long (default: %(default)g)")
     parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
                         help=f"run every cell alone (default: {grouping} run together as one batched run, same "
                              f"numbers to rounding level)")
@@ -28,6 +36,9 @@ def check_executor_arguments(args: argparse.Namespace) -> None:
     (before anything is written)."""
     if args.workers < 1:
         raise ValueError(f"--workers {args.workers} is invalid: must be an integer >= 1")
+    timeout = getattr(args, "dask_timeout", DASK_TIMEOUT)
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"--dask-timeout {timeout:g} is invalid: must be a number of seconds > 0")
     if args.dask is not None and args.workers != 1:
         raise ValueError("--workers is invalid with --dask: the Dask cluster decides the workers")
     if args.dask is not None:
@@ -35,46 +46,111 @@ def check_executor_arguments(args: argparse.Namespace) -> None:
             import distributed  # noqa: F401
         except ImportError:
             raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
+        _check_dask_address(args.dask)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
+def _check_dask_address(address: str) -> None:
+    """Refuse an address no scheduler of another process can have (no port, ``inproc://``), before a
+    client is made (a client made on it cannot be closed cleanly)."""
+    from distributed.comm import get_address_host_port, parse_address
+
+    try:
+        protocol, _ = parse_address(address)
+        if protocol == "inproc":
+            raise ValueError("an inproc:// address names a scheduler inside one process")
+        get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--dask {address!r} is invalid: {' '.join(str(exc).split())[:160]} "
+                         f"(give a scheduler's address, e.g. tcp://HOST:8786)") from None
 
 
 @contextlib.contextmanager
-def sweep_executor(workers: int, dask: str | None = None) -> Iterator[Executor | None]:
+def keep_store_on_interrupt(store: Path) -> Iterator[None]:
+    """On a signal inside the block, note on the :class:`~cnnrank._signals.Interrupted` that the
+    finished cells are kept in ``store`` (when it holds any): the command line's one line says so."""
+    from cnnrank._signals import Interrupted
+
+    try:
+        yield
+    except Interrupted as exc:
+        cells = store / "cells"
+        if not exc.kept and cells.is_dir() and any(cells.glob("*.json")):
+            exc.kept = f"finished cells are kept in {store} (re-run the command to resume)"
+        raise
+
+
+def _dask_client(address: str, timeout: float) -> Any:
+    """A client of the scheduler at ``address`` that has at least one worker, within ``timeout`` seconds
+    (else ``ConnectionError``, one line naming the address)."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # OSError, TimeoutError, or the comm layer's ValueError
+        raise ConnectionError(f"--dask {address}: cannot reach a Dask scheduler there within {timeout:g} s "
+                              f"({' '.join(str(exc).split())[:160] or type(exc).__name__}); check the address, "
+                              f"or raise --dask-timeout") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):  # distributed's TimeoutError is the builtin one
+        client.close(timeout=timeout)
+        raise ConnectionError(f"--dask {address}: the scheduler has no worker after {timeout:g} s; start workers "
+                              f"(dask worker {address}), or raise --dask-timeout") from None
+    return client
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's own log lines (a lost connection, a failed reconnect) silenced in the block: the command
+    reports what happened in one line."""
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in names]  # dask's configuration gives some their own level
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def sweep_executor(workers: int, dask: str | None = None, dask_timeout: float = DASK_TIMEOUT
+                   ) -> Iterator[Executor | None]:
     """The executor for the block (``None``: run the cells here, one by one).
 
     A local pool is stopped at once when the block raises (interrupt, failing cell) and shut down when it
-    ends; a Dask client is closed. SIGTERM raises ``KeyboardInterrupt`` inside the block.
+    ends; a Dask client is closed. With ``dask``, a scheduler that cannot be reached or has no worker
+    within ``dask_timeout`` seconds, or that is lost while the block runs, is a ``ConnectionError``
+    naming it (one line; the finished cells are in the store). Signals are the command line's
+    (:mod:`cnnrank._signals`: SIGINT, SIGTERM and SIGHUP raise ``Interrupted``, a ``KeyboardInterrupt``,
+    for the whole command).
     """
     from cnnrank._parallel import make_executor, stop_executor
 
-    client = None
-    if dask is not None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
-        client = Client(dask)
-        executor: Executor | None = client.get_executor()
-    else:
+    if dask is None:
         executor = make_executor(workers)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
         try:
             yield executor
         except BaseException:
-            if client is None:
-                stop_executor(executor)
+            stop_executor(executor)
+            raise
+        if executor is not None:
+            executor.shutdown()
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError("--dask is invalid here: install the 'dist' extra (pip install 'cnnrank[dist]')") from None
+    with _quiet_dask():
+        client = _dask_client(dask, dask_timeout)
+        try:
+            yield client.get_executor()
+        except BaseException as exc:
+            if client.status != "running" and not isinstance(exc, KeyboardInterrupt):
+                raise ConnectionError(f"--dask {dask}: lost the Dask scheduler while the sweep ran (it stopped, or "
+                                      f"the network failed); the finished cells are kept: re-run to resume") from None
             raise
         finally:
-            if client is not None:
-                client.close()
-            elif executor is not None:
-                executor.shutdown()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            client.close(timeout=min(dask_timeout, 10.0))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnrank.experiments.runs import RunConfig
-from cnnrank.reproduce._args import comma_list
+from cnnrank.reproduce._args import comma_list, measures_test_accuracy
 
 DESCRIPTION = ("The intrinsic dimension across K: learned dimension vs 2K, the filters' stable rank vs "
                "2K/(1+(K-1)c), the data's stable rank (writes OUT/intrinsic_dimension.json and .png).")
@@ -31,31 +31,41 @@ _ints = comma_list(int, "integers", lambda v: v >= 1, "every K must be an intege
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/intrinsic-dimension"), help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--Ks", type=_ints, default=DEFAULT_K, metavar="K1,K2,...",
-                        help="comma-separated signals per class (default: 1,2,3,4,6,8)")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per K (default: 2)")
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+                        help="comma-separated signals per class")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per K")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser, BASE, swept={"K": "--Ks"})
+    measures_test_accuracy(parser, _TEST_USE)
+
+
+_TEST_USE = "the regime of each K is read from the test accuracy"
+_OUTPUTS = ("intrinsic_dimension.json", "intrinsic_dimension.png")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
-    from cnnrank.reproduce._sweeping import sweep_executor
+    from cnnrank.reproduce._args import check_test_samples
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, sweep_executor
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec, run_sweep
 
     base = config_from_args(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
+    check_test_samples(args.n_test, _TEST_USE)
     Ks = list(args.Ks)
     spec = SweepSpec(base=base, grid={"K": Ks}, seeds=args.seeds, root_seed=args.seed)
-    with output_folder(args.out):  # created and probed before computing; removed again on failure
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
+    # created and probed before computing; removed again on failure or a signal
+    with output_folder(args.out, outputs=_OUTPUTS), keep_store_on_interrupt(args.out / "sweep"):
         start = time.perf_counter()
         with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
             res = run_sweep(spec, store=args.out / "sweep", executor=executor,
@@ -68,14 +78,16 @@ def _report(args: argparse.Namespace, base: RunConfig, res: Any, Ks: list[int], 
     """Print the table and write the record (no timings: reruns write byte-identical JSON) and figure."""
     from cnnrank.experiments.records import intrinsic_record
     from cnnrank.plotting import intrinsic_dimension_figure
-    from cnnrank.reproduce._output import written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, write_outputs, written
     from cnnrank.tables import format_table
 
     out = intrinsic_record(res, base, Ks)
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,
                     "streams": "SeedSequence(root_seed).spawn(count), one stream per seed index"}
+    # built in memory, then written together (both files or none), then printed
+    paths = [args.out / name for name in _OUTPUTS]
+    write_outputs([(paths[0], json.dumps(out, indent=1).encode("utf-8")),
+                   (paths[1], figure_bytes(intrinsic_dimension_figure(out), "png", dpi=130))])
     rows = [{k: (out[k][i] if isinstance(out[k], list) else out[k]) for k in
              ("K", "two_K", "learned_dimension", "filter_stable_rank", "expected_filter_stable_rank",
               "signal_overlap", "signal_energy_fraction", "data_stable_rank", "test_acc", "regime")}
@@ -88,7 +100,4 @@ def _report(args: argparse.Namespace, base: RunConfig, res: Any, Ks: list[int], 
                               ("data_stable_rank", "data srank", ".2f"), ("test_acc", "test acc", ".3f"),
                               ("regime", "regime", "")]))
     print(f"\nσ_p = {base.noise_std:g}; {seconds:.1f} s")
-    paths = [args.out / "intrinsic_dimension.json", args.out / "intrinsic_dimension.png"]
-    atomic_write_text(paths[0], json.dumps(out, indent=1))
-    _save_figure(intrinsic_dimension_figure(out), paths[1], dpi=130)
     print(written(paths))

@@ -16,19 +16,23 @@ import numpy as np
 
 from cnnrank._validation import check_int
 
+#: every file the command writes (the sweeps' files are ``sweep_<parameter>.npz``)
+OUTPUTS = ("linear-cnn.png", "linear-cnn.json", "saxe.npz", "fcnn.npz", "cnn.npz", "sweep_share.npz",
+           "sweep_kernel_size.npz", "sweep_channels.npz")
+
 DESCRIPTION = "linear CNN vs FCNN: Saxe curves, dominant-frequency reordering of modes, half-time sweeps"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="results/linear-cnn", metavar="DIR", help="output folder (default %(default)s)")
+    parser.add_argument("--out", default="results/linear-cnn", metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=int, default=0,
                         help="root seed; every run and sweep replicate draws from its own stream of "
-                             "SeedSequence(seed) (default %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point (default %(default)s)")
+                             "SeedSequence(seed)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point")
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and one seed (about 15 s instead of about 45 s)")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the sweep points; the numbers do not depend on it (default %(default)s)")
+                        help="processes for the sweep points; the numbers do not depend on it")
 
 
 def _clean(obj):
@@ -84,24 +88,29 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from cnnrank._parallel import make_executor
+    from cnnrank._parallel import make_executor, stop_executor
     from cnnrank.linear.experiments import linear_cnn_experiment
     from cnnrank.linear.plotting import linear_cnn_figure
-    from cnnrank.reproduce._output import output_folder, written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
-    with output_folder(out):  # created and probed before computing; removed again on failure
+    # created and probed before computing; removed again on failure or a signal (with the temporary files
+    # of a killed run)
+    with output_folder(out, outputs=OUTPUTS):
         executor = make_executor(workers)
         try:
             res = linear_cnn_experiment(seed, n_seeds, quick=bool(args.quick), executor=executor)
-        finally:
-            if executor is not None:
-                executor.shutdown()
-        _save_figure(linear_cnn_figure(res.saxe, res.fcnn, res.cnn, res.sweeps), out / "linear-cnn.png", dpi=110)
-        res.save_runs(out)
-        # no timings in the results: two runs write byte-identical JSON
-        atomic_write_text(out / "linear-cnn.json", json.dumps(_clean(res.summary()), indent=2, allow_nan=False))
+        except BaseException:  # a signal or an error: the workers end now, the queue is not drained
+            stop_executor(executor)
+            raise
+        if executor is not None:
+            executor.shutdown()
+        # built in memory, then written together (all files or none); no timings in the results: two
+        # runs write byte-identical JSON
+        files = [(out / "linear-cnn.png", figure_bytes(linear_cnn_figure(res.saxe, res.fcnn, res.cnn, res.sweeps),
+                                                       "png", dpi=110)),
+                 (out / "linear-cnn.json",
+                  json.dumps(_clean(res.summary()), indent=2, allow_nan=False).encode("utf-8"))]
+        write_outputs(files + res.run_files(out))
     if not args.quiet:
         _print_table(res)
     print(f"{written([out / 'linear-cnn.png', out / 'linear-cnn.json'])} in {res.runtime_s:.1f} s")

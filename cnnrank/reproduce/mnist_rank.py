@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnrank.reproduce._args import comma_list
+from cnnrank.reproduce._args import ACTIVATION_HELP, activation_name, comma_list
 
 if TYPE_CHECKING:
     from cnnrank.experiments.real_images import RealRankConfig
@@ -44,50 +44,49 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     from cnnrank.reproduce.simulate import _Swept
 
     base = default_config(dataset)
-    name = dataset.replace("10", "-10")
+    files = ("the MNIST files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] of the official MNIST "
+             "distribution" if dataset == "mnist" else
+             "the CIFAR-10 python batches data_batch_1..5 and test_batch (cifar-10-batches-py)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"folder holding the {name} files (default: ${DATA_ENV})")
+                        help=f"folder holding {files}; nothing is downloaded (default: ${DATA_ENV})")
     parser.add_argument("--out", type=Path, default=Path(f"results/{dataset}-rank"),
-                        help="output folder (default: %(default)s)")
+                        help="output folder")
     parser.add_argument("--seed", type=seed_type, default=base.seed,
-                        help="root seed, an integer >= 0 (default: %(default)s)")
+                        help="root seed, an integer >= 0")
     parser.add_argument("--noise", type=_floats, default=base.noise_std,
                         help="comma-separated noise levels σ, in units of the preprocessed image "
-                             "(standardize: its pixel std) (default: %(default)s)")
+                             "(standardize: its pixel std)")
     parser.add_argument("--noise-std", action=_Swept, instead="--noise")
     parser.add_argument("--quiet", action="store_true",
                         help="print the table once at the end instead of one row per level as it completes")
     parser.add_argument("--noise-mode", choices=("background", "canvas"), default=base.noise_mode,
-                        help="noise on the background pixels, or a noise canvas around the image "
-                             "(default: %(default)s)")
+                        help="noise on the background pixels, or a noise canvas around the image")
     parser.add_argument("--threshold", type=float, default=base.threshold,
-                        help="background = pixels below this intensity (default: %(default)s)")
+                        help="background = pixels below this intensity")
     parser.add_argument("--canvas-size", type=int, default=base.canvas_size,
                         help="canvas side in canvas mode (default: twice the image side)")
     parser.add_argument("--split", choices=("train", "test"), default=base.split,
-                        help="file set the task is drawn from (default: %(default)s)")
+                        help="file set the task is drawn from")
     parser.add_argument("--preprocess", choices=("standardize", "center", "none"), default=base.preprocess,
                         help="per-image standardization, centring on the mean training image, or raw "
-                             "pixels; sets the unit of σ (default: %(default)s)")
+                             "pixels; sets the unit of σ")
     parser.add_argument("--grayscale", action=argparse.BooleanOptionalAction, default=base.grayscale,
-                        help="average the colour channels (default: %(default)s)")
+                        help="average the colour channels")
     parser.add_argument("--reference-energy", type=float, default=base.reference_energy,
-                        help="share of the clean patches' energy held by the reference subspace "
-                             "(default: %(default)s)")
+                        help="share of the clean patches' energy held by the reference subspace")
     parser.add_argument("--classes", type=_pair, default=base.classes,
-                        help="the classes for y=+1 and y=-1 (default: %(default)s)")
-    parser.add_argument("--n-train", type=int, default=base.n_train, help="training images (default: %(default)s)")
-    parser.add_argument("--n-test", type=int, default=base.n_test, help="held-out images (default: %(default)s)")
+                        help="the classes for y=+1 and y=-1")
+    parser.add_argument("--n-train", type=int, default=base.n_train, help="training images")
+    parser.add_argument("--n-test", type=int, default=base.n_test, help="held-out images")
     parser.add_argument("--patch-size", type=int, default=base.patch_size,
-                        help="k: non-overlapping k×k patches (default: %(default)s)")
-    parser.add_argument("--m", type=int, default=base.m, help="filters per class (default: %(default)s)")
-    parser.add_argument("--init-std", type=float, default=base.init_std, help="σ_0 (default: %(default)s)")
-    parser.add_argument("--activation", default=base.activation,
-                        help="huber<q>, relu or poly<q> (default: %(default)s)")
-    parser.add_argument("--kappa", type=float, default=base.kappa, help="Huberized ReLU κ (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=base.lr, help="step size η (default: %(default)s)")
+                        help="k: non-overlapping k×k patches")
+    parser.add_argument("--m", type=int, default=base.m, help="filters per class")
+    parser.add_argument("--init-std", type=float, default=base.init_std, help="σ_0")
+    parser.add_argument("--activation", type=activation_name, default=base.activation, help=ACTIVATION_HELP)
+    parser.add_argument("--kappa", type=float, default=base.kappa, help="Huberized ReLU κ")
+    parser.add_argument("--lr", type=float, default=base.lr, help="step size η")
     parser.add_argument("--steps", type=int, default=base.steps,
-                        help="gradient-descent steps per noise level (default: %(default)s)")
+                        help="gradient-descent steps per noise level")
 
 
 def default_config(dataset: str) -> RealRankConfig:
@@ -139,7 +138,8 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
           f"{config.n_train} train / {config.n_test} test images, {colour}, preprocess={config.preprocess}, "
           f"{config.noise_mode} noise, {config.patch_size}×{config.patch_size} patches, m={config.m}, "
           f"η={config.lr:g}, {config.steps} steps per level", flush=True)
-    with output_folder(args.out):  # created and probed before computing; removed again on failure
+    # created and probed before computing (a killed run's temporary files removed); removed again on failure
+    with output_folder(args.out, outputs=[f"{dataset}_rank.{ext}" for ext in ("json", "npz", "png")]):
         _sweep_and_write(args, dataset, config, images)
     return 0
 
@@ -149,9 +149,7 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
 
     from cnnrank.datasets.plotting import real_rank_figure
     from cnnrank.experiments.real_images import run_real_rank
-    from cnnrank.reproduce._output import written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, write_outputs, written
     from cnnrank.tables import format_table
 
     rows: list[dict] = []
@@ -166,10 +164,24 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
     start = time.perf_counter()
     result = run_real_rank(config, images=images, callback=show)
     seconds = time.perf_counter() - start
-    if args.quiet:
-        print(format_table(rows, COLUMNS))
     s = result.summary()
     c = result.claim()
+    # the files first (built in memory, written together: all three or none), then the summary lines
+    out = args.out
+    stem = f"{dataset}_rank"
+    record = result.to_json()
+    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
+    record["summary"] = s
+    record["claim"] = c
+    name = "MNIST" if dataset == "mnist" else "CIFAR-10"
+    pos, neg = result.data["class_names"]
+    fig = real_rank_figure(result, title=f"{name} {pos} vs {neg}, {config.noise_mode} noise")
+    paths = [out / f"{stem}.{ext}" for ext in ("json", "npz", "png")]
+    write_outputs([(paths[0], json.dumps(record, indent=1).encode("utf-8")),
+                   (paths[1], result.to_npz_bytes()), (paths[2], figure_bytes(fig, "png", dpi=130))])
+    plt.close("all")
+    if args.quiet:
+        print(format_table(rows, COLUMNS))
     print(f"\nreference: principal subspace of the clean training patches holding {config.reference_energy:.0%} "
           f"of their energy, dimension {result.reference_dimension} of d={result.data['d']}")
     print(f"data stable rank grows {s['data_growth']:.1f}x (patches {s['patch_growth']:.1f}x) across the noise "
@@ -185,20 +197,7 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
               f"{s['data_growth_where_holds']:.1f}x, learned part's stable rank in "
               f"[{s['learned_min_where_holds']:.2f}, {s['learned_max_where_holds']:.2f}]); from σ = "
               f"{c['fails_from']:g} they do not: {c['reason']}")
-    out = args.out
-    stem = f"{dataset}_rank"
-    record = result.to_json()
-    record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
-    record["summary"] = s
-    record["claim"] = c
-    atomic_write_text(out / f"{stem}.json", json.dumps(record, indent=1))
-    result.save(out / f"{stem}.npz")
-    name = "MNIST" if dataset == "mnist" else "CIFAR-10"
-    pos, neg = result.data["class_names"]
-    fig = real_rank_figure(result, title=f"{name} {pos} vs {neg}, {config.noise_mode} noise")
-    _save_figure(fig, out / f"{stem}.png", dpi=130)
-    plt.close("all")
-    print(written([out / f"{stem}.{ext}" for ext in ("json", "npz", "png")]))
+    print(written(paths))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,20 +18,24 @@ import numpy as np
 
 from cnnrank._validation import check_int
 
+#: every file the command writes (one ``probe_<kind>.npz`` per probe)
+_OUTPUTS = ("neural-collapse.png", "neural-collapse-probes.png", "neural-collapse.json", "ufm.npz", "mixture.npz",
+            "probe_*.npz")
+
 DESCRIPTION = "neural collapse: NC1-NC4 and p_min over CE training (UFM, Gaussian mixture), ETF/Grassmannian probes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="results/neural-collapse", metavar="DIR", help="output folder (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default %(default)s)")
-    parser.add_argument("--classes", type=int, default=5, help="classes C of the UFM, mixture and ETF probe (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=3000, help="GD steps of the mixture run (default %(default)s)")
-    parser.add_argument("--ufm-steps", type=int, default=4000, help="GD steps of the UFM run (default %(default)s)")
-    parser.add_argument("--assignments", type=int, default=6, help="classifier variants per probe (default %(default)s)")
-    parser.add_argument("--probe-seeds", type=int, default=4, help="initializations per variant, >= 2 (default %(default)s)")
-    parser.add_argument("--probe-steps", type=int, default=1500, help="GD steps per probe run (default %(default)s)")
-    parser.add_argument("--frame-classes", type=int, default=6, help="classes of the Grassmannian probe (default %(default)s)")
-    parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1 (default %(default)s)")
+    parser.add_argument("--out", default="results/neural-collapse", metavar="DIR", help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="base seed")
+    parser.add_argument("--classes", type=int, default=5, help="classes C of the UFM, mixture and ETF probe")
+    parser.add_argument("--steps", type=int, default=3000, help="GD steps of the mixture run")
+    parser.add_argument("--ufm-steps", type=int, default=4000, help="GD steps of the UFM run")
+    parser.add_argument("--assignments", type=int, default=6, help="classifier variants per probe")
+    parser.add_argument("--probe-seeds", type=int, default=4, help="initializations per variant, >= 2")
+    parser.add_argument("--probe-steps", type=int, default=1500, help="GD steps per probe run")
+    parser.add_argument("--frame-classes", type=int, default=6, help="classes of the Grassmannian probe")
+    parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds), for smoke tests")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
 
@@ -96,18 +100,16 @@ def run(args: argparse.Namespace) -> int:
 
     from cnnrank.collapse.experiments import neural_collapse_experiment
     from cnnrank.collapse.plotting import collapse_figure, probes_figure
-    from cnnrank.reproduce._output import output_folder, written
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
-    with output_folder(out):  # created and probed before computing; removed again on failure
+    with output_folder(out, outputs=_OUTPUTS):  # created and probed before computing; removed again on failure
         res = neural_collapse_experiment(**p)
-        _save_figure(collapse_figure(res.ufm, res.mixture), out / "neural-collapse.png", dpi=100)
-        _save_figure(probes_figure(res.etf_probes, res.frame_probes, res.frames),
-                     out / "neural-collapse-probes.png", dpi=100)
-        res.save_runs(out)
         summary = res.summary()  # no timings: two runs write byte-identical JSON
-        atomic_write_text(out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True))
+        files = [(out / "neural-collapse.png", figure_bytes(collapse_figure(res.ufm, res.mixture), "png", dpi=100)),
+                 (out / "neural-collapse-probes.png",
+                  figure_bytes(probes_figure(res.etf_probes, res.frame_probes, res.frames), "png", dpi=100)),
+                 (out / "neural-collapse.json", json.dumps(summary, indent=2, allow_nan=True).encode("utf-8"))]
+        write_outputs(files + res.run_files(out))  # built in memory, then written together: all or none
     if not args.quiet:
         _print_table(res, summary, out)
     print(written([out / "neural-collapse.png", out / "neural-collapse-probes.png", out / "neural-collapse.json"]))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank.experiments.runs import RunConfig
-from cnnrank.reproduce._args import comma_list
+from cnnrank.reproduce._args import comma_list, measures_test_accuracy
 
 DESCRIPTION = ("The headline: stable rank of the data and of the trained filters versus background "
                "noise σ_p, with the learned dimension, the signal energy fraction and the measured "
@@ -44,35 +44,49 @@ _floats = comma_list(float, "numbers", lambda v: v >= 0 and bool(np.isfinite(v))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/rank-vs-noise"), help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--noise", type=_floats, default=DEFAULT_NOISE,
-                        help="comma-separated σ_p values (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level (default: 2)")
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default: 1, in this process)")
+                        help="comma-separated σ_p values")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
     parser.add_argument("--ablation", action="store_true",
                         help="also sweep the activation (q = 2, 3, 4, ReLU): OUT/activation_ablation.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser, HEADLINE, swept={"noise_std": "--noise"})
+    measures_test_accuracy(parser, _TEST_USE)
+
+
+_TEST_USE = "the regime of each noise level is read from the test accuracy"
+#: every file the command writes (the ablation's figure only with --ablation)
+_OUTPUTS = ("rank_vs_noise.json", "rank_vs_noise.png", "activation_ablation.png")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._args import check_test_samples
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec
 
     base = config_from_args(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
+    check_test_samples(args.n_test, _TEST_USE)
     spec = SweepSpec(base=base, grid={"noise_std": list(args.noise)}, seeds=args.seeds, root_seed=args.seed)
     ablation = None
     if args.ablation:
         ablation = SweepSpec(base=base, grid={"activation": list(ABLATION), "noise_std": list(args.noise)},
                              seeds=args.seeds, root_seed=args.seed)
-    with output_folder(args.out):  # created and probed before computing; removed again on failure
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
+    if ablation is not None:
+        check_sweep_store(args.out / "ablation-sweep", ablation, args.overwrite, args.out)
+    # created and probed before computing; removed again on failure or a signal
+    with output_folder(args.out, outputs=_OUTPUTS), keep_store_on_interrupt(args.out / "sweep"):
         return _run(args, base, spec, ablation)
 
 
@@ -80,10 +94,8 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
     import cnnrank.theory as theory
     from cnnrank.experiments.records import headline_record, headline_sentence
     from cnnrank.plotting import plot_activation_ablation, rank_vs_noise_figure
-    from cnnrank.reproduce._output import written
+    from cnnrank.reproduce._output import figure_bytes, write_outputs, written
     from cnnrank.reproduce._sweeping import sweep_executor
-    from cnnrank.reproduce.simulate import _save_figure
-    from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep
     from cnnrank.tables import format_table
 
@@ -109,6 +121,17 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
                            "signal_energy_fraction": abl.mean("signal_energy_fraction").tolist(),
                            "regime": measured_regime(abl.values["test_acc"],
                                                      abl.values["signal_energy_fraction"]).tolist()}
+    # everything built in memory, then written together (all files or none), then printed: nothing can fail
+    # between the sweep and the files. No timings in the results: two runs write byte-identical JSON.
+    files = [(args.out / "rank_vs_noise.json", json.dumps(out, indent=1).encode("utf-8")),
+             (args.out / "rank_vs_noise.png", figure_bytes(rank_vs_noise_figure(out, (grid, predicted)), "png", dpi=130))]
+    if abl is not None:
+        names = {"huber2": "Huberized q=2", "huber3": "Huberized q=3", "huber4": "Huberized q=4", "relu": "ReLU"}
+        fig2 = plot_activation_ablation(noise, {names[a]: r for a, r in zip(ABLATION, out["ablation"]["filter_stable_rank"])},
+                                        clean_rank=out["clean_rank"],
+                                        regime={names[a]: r for a, r in zip(ABLATION, out["ablation"]["regime"])})
+        files.append((args.out / "activation_ablation.png", figure_bytes(fig2, "png", dpi=130)))
+    paths = write_outputs(files)
     rows = [{"noise": s, **{k: out[k][i] for k in TABLE_KEYS}} for i, s in enumerate(noise)]
     print(format_table(rows, [("noise", "σ_p", ".3g"), ("data_stable_rank", "data srank", ".2f"),
                               ("predicted_data_stable_rank", "predicted", ".2f"),
@@ -119,17 +142,5 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
                               ("signal_energy_fraction", "signal energy", ".3f"),
                               ("test_acc", "test acc", ".3f"), ("regime", "regime", "")]))
     print("\n" + headline_sentence(out) + f" ({seconds:.1f} s)")
-    # no timings in the results: two runs of one command write byte-identical JSON
-    atomic_write_text(args.out / "rank_vs_noise.json", json.dumps(out, indent=1))
-    fig = rank_vs_noise_figure(out, (grid, predicted))
-    _save_figure(fig, args.out / "rank_vs_noise.png", dpi=130)
-    paths = [args.out / "rank_vs_noise.json", args.out / "rank_vs_noise.png"]
-    if abl is not None:
-        names = {"huber2": "Huberized q=2", "huber3": "Huberized q=3", "huber4": "Huberized q=4", "relu": "ReLU"}
-        fig2 = plot_activation_ablation(noise, {names[a]: r for a, r in zip(ABLATION, out["ablation"]["filter_stable_rank"])},
-                                        clean_rank=out["clean_rank"],
-                                        regime={names[a]: r for a, r in zip(ABLATION, out["ablation"]["regime"])})
-        _save_figure(fig2, args.out / "activation_ablation.png", dpi=130)
-        paths.append(args.out / "activation_ablation.png")
     print(written(paths))
     return 0

@@ -14,6 +14,9 @@ DESCRIPTION = ("Train the two-layer CNN once on the signal-noise model; print lo
                "signal learning γ, memorization ρ̄/ρ̲ and stable ranks over training; save the figure.")
 
 
+#: the files ``simulate`` writes into ``--out`` (together: all or none)
+OUTPUTS = ("trajectory.npz", "summary.json", "simulate.png")
+
 #: the training engines ``--engine`` accepts (docs/engines.md)
 ENGINES = ("auto", "feature", "gram", "implicit")
 
@@ -32,6 +35,31 @@ class _Swept(argparse.Action):
                      f"give the levels with {self.instead}")
 
 
+#: the help of each run-configuration option (docs/theory.md §1 defines the model and its symbols)
+RUN_OPTION_HELP: dict[str, str] = {
+    "n": "training samples n",
+    "n_test": "test samples drawn from the same model (0: no test accuracy)",
+    "d": "dimension d of a patch",
+    "K": "signals per class K (the signal span has dimension 2K <= d)",
+    "patches": "patches per sample P >= 2: one carries the signal, the others noise",
+    "signal_norm": "signal strength ‖μ‖",
+    "noise_std": "background noise σ_p of the noise patches",
+    "project_noise": "draw the background noise orthogonal to the signal span",
+    "label_noise": "probability in [0, 0.5) that an observed label is flipped",
+    "balanced": "exactly balanced classes and signals instead of independent draws",
+    "signal_position": "index of the patch carrying the signal, 0..P-1, or 'random' (uniform per sample)",
+    "signal_basis": "signal directions: 'canonical' (the first 2K coordinate axes) or 'random' (a random orthonormal frame)",
+    "m": "filters per class m",
+    "init_std": "standard deviation σ_0 of the initial filters",
+    "activation": ("activation: huber<q> (Huberized ReLU of power q, e.g. huber3), relu, poly<q>, or a name "
+                   "given to cnnrank.register_activation"),
+    "kappa": "threshold κ of the Huberized ReLU",
+    "lr": "gradient-descent step size η",
+    "steps": "gradient-descent steps",
+    "record_every": "steps between two records of the trajectory",
+}
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
                       swept: dict[str, str] | None = None) -> None:
     """Options for every flat field of :class:`cnnrank.experiments.RunConfig` (defaults from ``base``,
@@ -45,20 +73,27 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
     for name in FLAT_FIELDS:
         default = getattr(base, name)
         flag = "--" + name.replace("_", "-")
+        # a field without its own line still gets its attribute's one-line description
+        text = RUN_OPTION_HELP.get(name) or (getattr(RunConfig, name).__doc__ or name).strip().rstrip(".")
         if name in swept:
             g.add_argument(flag, action=_Swept, instead=swept[name], default=default)
         elif name == "engine":
             g.add_argument(flag, choices=ENGINES, default=default,
                            help="training engine: feature (vectors of R^d), gram (inner products), "
                                 "implicit (d-free: inner products drawn directly, any d), auto "
-                                f"(cheaper of feature/gram) (default: {default})")
+                                "(cheaper of feature/gram)")
         elif isinstance(default, bool):
-            g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL",
-                           help=f"(default: {default})")
+            g.add_argument(flag, type=_parse_bool, default=default, metavar="BOOL", help=f"{text}: true or false")
+        elif name == "activation":
+            from cnnrank.reproduce._args import activation_name
+
+            g.add_argument(flag, type=activation_name, default=default, help=text)
         elif name == "signal_position":
-            g.add_argument(flag, type=_int_or_random, default=default, help="int or 'random' (default: 0)")
+            g.add_argument(flag, type=_int_or_random, default=default, metavar="INDEX", help=text)
+        elif name == "signal_basis":
+            g.add_argument(flag, choices=("canonical", "random"), default=default, help=text)
         else:
-            g.add_argument(flag, type=type(default), default=default, help=f"(default: {default})")
+            g.add_argument(flag, type=type(default), default=default, help=text)
 
 
 def _parse_bool(text: str) -> bool:
@@ -71,7 +106,13 @@ def _parse_bool(text: str) -> bool:
 
 
 def _int_or_random(text: str) -> int | str:
-    return "random" if text == "random" else int(text)
+    """``argparse`` type of ``--signal-position``: a patch index or ``random``."""
+    if text == "random":
+        return "random"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer patch index or 'random', got {text!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -85,25 +126,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._output import seed_type
 
     add_run_arguments(parser)
-    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0 (default: 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
     parser.add_argument("--out", type=Path, default=Path("results/simulate"),
-                        help="output folder for trajectory.npz, summary.json, simulate.png")
+                        help="output folder for trajectory.npz, summary.json, simulate.png (files of an "
+                             "earlier run there are replaced)")
     parser.add_argument("--no-save", action="store_true", help="print the table only, write nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnrank.experiments.runs import run_once
-    from cnnrank.reproduce._output import output_folder, written
-    from cnnrank.results import atomic_write_text
+    from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
     config = config_from_args(args)  # validates before anything is written
-    with output_folder(args.out, enabled=not args.no_save):  # created and probed before computing
+    # created and probed before computing (a killed run's temporary files removed); removed again on an
+    # error or a signal
+    with output_folder(args.out, enabled=not args.no_save, outputs=OUTPUTS):
         start = time.perf_counter()
         out = run_once(config, rng=args.seed, progress=None if not args.quiet else False)
         seconds = time.perf_counter() - start
-        _print_run(out, config, seconds)
         if args.no_save:
+            _print_run(out, config, seconds)
             return 0
         from cnnrank.plotting import training_figure
 
@@ -114,10 +157,12 @@ def run(args: argparse.Namespace) -> int:
         summary = {"config": config.to_dict(), "seed": args.seed, "final": traj.summary(), "data_ranks": r}
         fig = training_figure(traj, data_stable_rank=r["data_stable_rank"],
                               data=out.data if config.engine != "implicit" else None)
-        paths = [args.out / "trajectory.npz", args.out / "summary.json", args.out / "simulate.png"]
-        traj.save(paths[0])
-        atomic_write_text(paths[1], json.dumps(summary, indent=2))
-        _save_figure(fig, paths[2], dpi=120)
+        paths = [args.out / name for name in OUTPUTS]
+        # built in memory, then written together (all three or none), then printed
+        write_outputs([(paths[0], traj.to_npz_bytes()),
+                       (paths[1], json.dumps(summary, indent=2).encode("utf-8")),
+                       (paths[2], figure_bytes(fig, "png", dpi=120))])
+    _print_run(out, config, seconds)
     print(written(paths))
     return 0
 

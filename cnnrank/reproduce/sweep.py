@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+_OUTPUTS = ("results.json", "results.npz")
+
 DESCRIPTION = "Run a grid × seeds sweep from a TOML/JSON file; resumable; writes OUT/results.json and .npz."
 
 
@@ -34,24 +36,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._sweeping import add_executor_arguments
 
     parser.add_argument("config", type=Path, help="sweep definition (.toml or .json)")
+    from cnnrank.reproduce._output import add_overwrite_argument
+
     parser.add_argument("--out", type=Path, required=True, help="store folder (re-run to resume)")
+    add_overwrite_argument(parser)
     add_executor_arguments(parser, "cells that differ only in noise_std and lr")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnrank.reproduce._output import check_output_folder, remove_created
-    from cnnrank.reproduce._sweeping import check_executor_arguments
+    from cnnrank._signals import deferred
+    from cnnrank.reproduce._output import check_output_folder, check_sweep_store, remove_created
+    from cnnrank.reproduce._sweeping import check_executor_arguments, keep_store_on_interrupt
+    from cnnrank.results import remove_stale_temps
     from cnnrank.sweeps import sweep_from_file
 
     check_executor_arguments(args)
     spec = sweep_from_file(args.config)
+    check_sweep_store(args.out, spec, args.overwrite)  # a different sweep's cells: refused or deleted
     # probed before any work; a folder this command created is removed again if the sweep fails before
     # it took the store's lock (once a sweep holds or held the lock, the folder is the store: another
     # sweep may be running in it, and finished cells are kept for a resume)
-    created = check_output_folder(args.out)
+    created: list[Path] = []
     try:
-        return _run(args, spec)
+        with deferred():  # a signal right after the folder is made still finds it in ``created``
+            created += check_output_folder(args.out)
+        remove_stale_temps(args.out, _OUTPUTS)  # left by a run killed while writing them
+        with keep_store_on_interrupt(args.out):
+            return _run(args, spec)
     except BaseException:
         if created and not (args.out / ".sweep.lock").exists():
             remove_created(created)
@@ -59,17 +71,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec: Any) -> int:
+    from cnnrank.reproduce._output import write_outputs
     from cnnrank.reproduce._sweeping import sweep_executor
-    from cnnrank.results import atomic_write_text
     from cnnrank.sweeps import run_sweep
 
-    with sweep_executor(args.workers, args.dask) as executor:
+    with sweep_executor(args.workers, args.dask, args.dask_timeout) as executor:
         res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None,
                         group=not args.cell_by_cell)
     record = res.to_json()
     record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
-    atomic_write_text(args.out / "results.json", json.dumps(record, indent=1))
-    res.save(args.out / "results.npz")
+    # both files together (both or neither), before the table
+    write_outputs([(args.out / _OUTPUTS[0], json.dumps(record, indent=1).encode("utf-8")),
+                   (args.out / _OUTPUTS[1], res.to_npz_bytes())])
     names = list(spec.grid)
     keys = ["data_stable_rank", "filter_stable_rank", "test_acc"]
     print("  ".join(f"{n:>14}" for n in names + keys))

@@ -9,6 +9,9 @@ r"""A testing toolkit for users of cnnrank (and for cnnrank's own tests).
   scale, which is 2 for a correct gradient of a smooth function (robust where one step is not).
 * :func:`assert_sweeps_equal` -- two :class:`~cnnrank.sweeps.SweepResult` with the same metrics, bit for
   bit or to a relative tolerance (e.g. a grouped sweep against the same sweep cell by cell).
+* :data:`SHAPE_RTOL` and :data:`COUNT_METRICS` -- the equality policy of the tests: bit for bit only where
+  the same operations run in the same order; :data:`SHAPE_RTOL` where only the shape of a matrix
+  product changes (a BLAS picks its blocking and micro-kernels by shape and CPU); counts equal always.
 * :mod:`cnnrank.testing.strategies` -- hypothesis strategies for models, data and weights (needs the
   ``test`` extra).
 """
@@ -24,6 +27,22 @@ import numpy as np
 from cnnrank._validation import check_real, check_rng
 
 __all__ = ["GradCheck", "assert_sweeps_equal", "check_grad", "directional_check", "taylor_slope"]
+
+#: Relative tolerance (normwise for arrays: ``max|a - b| / max|b|``; elementwise for the scalar metrics of
+#: a sweep) for two computations of the same gradient descent whose matrix products differ only in
+#: shape: one run's ``(M, M) × (M, 2m)`` product against the same columns inside a wider
+#: ``(M, M) × (M, 2mB)`` product (runs sharing a Gram matrix, groups of sweep cells of other sizes) or a
+#: stacked ``(B, M, M) × (B, M, 2m)`` one (batched runs). A BLAS picks its blocking and micro-kernels by
+#: the shape and the CPU, so such products may round the last bit differently: with OpenBLAS 0.3.31 they
+#: are bit for bit under its Haswell kernels but not under its Nehalem or SkylakeX ones (at most 1.1e-15
+#: after 150 steps in tests/test_batched.py). 1e-13 leaves 100× room for the growth of rounding over a
+#: few hundred steps and still fails on any real error (a wrong coefficient moves results by > 1e-3).
+SHAPE_RTOL = 1e-13
+
+#: Counts and thresholded counts (accuracies, the learned dimension): compared exactly even where the
+#: floating-point numbers of the same runs are compared to a tolerance (a rounding difference flips
+#: one only if a value sits exactly on its threshold).
+COUNT_METRICS = ("train_acc", "test_acc", "learned_dimension")
 
 
 @dataclass(frozen=True)
@@ -134,7 +153,10 @@ def assert_sweeps_equal(a: Any, b: Any, rtol: float = 0.0, exact: tuple[str, ...
 
     Every metric array (grid axes × seeds) must be bit for bit equal when ``rtol == 0``, else within
     ``rtol`` relative (NaNs in the same places), except the metrics named in ``exact`` (counts such as
-    accuracies or the learned dimension), which must be equal in any case.
+    accuracies or the learned dimension, :data:`COUNT_METRICS`), which must be equal in any case.
+    Bit for bit is right only when both sweeps ran every cell with the same operations in the same
+    order (the same grouping of cells); where groups differ in size, use ``rtol=SHAPE_RTOL,
+    exact=COUNT_METRICS``.
 
     Raises
     ------
