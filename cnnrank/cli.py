@@ -41,6 +41,7 @@ REPRODUCERS: dict[str, str] = {
     "linear-cnn": "cnnrank.reproduce.linear_cnn",
     "neural-collapse": "cnnrank.reproduce.neural_collapse",
     "phase-diagram": "cnnrank.reproduce.phase_diagram",
+    "calibration": "cnnrank.reproduce.calibration",
 }
 
 #: other commands: name -> module exposing DESCRIPTION, add_arguments, run.

@@ -48,6 +48,7 @@ from cnnrank._parallel import executor_workers
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
+from cnnrank.errors import TrainingDiverged
 from cnnrank.experiments.runs import (
     GROUP_FIELDS,
     RunConfig,
@@ -75,6 +76,7 @@ METRICS = (
     "data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
+    "signal_learning_time",
 )
 
 #: the metrics that are counts: stored as integers (in cell files, ``results.json`` and ``.npz``) when
@@ -89,6 +91,7 @@ METRIC_RANGES: dict[str, dict[str, Any]] = {
     "max_rho_pos": {"lo": 0.0}, "min_rho_neg": {"hi": 0.0},
     "learned_dimension": {"lo": 0, "integer": True},
     "signal_energy_fraction": {"lo": 0.0, "hi": 1.0}, "signal_overlap": {"lo": -1.0, "hi": 1.0},
+    "signal_learning_time": {"lo": 0.0},
 }
 
 
@@ -102,6 +105,9 @@ def _check_metric(name: str, values: Any, dim_bound: int | None = None) -> None:
         rng.update(hi=dim_bound, rule="min(2m, 2K) of the sweep's largest m and K")
     check_values(name, values, **rng)
 
+
+#: the grid axis whose values are dicts of overrides (a list of configurations rather than a product)
+CONFIG_AXIS = "config"
 
 #: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`run_cell`)
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
@@ -215,6 +221,11 @@ class SweepSpec:
     root_seed : int
         Root of the ``SeedSequence`` (>= 0).
 
+    The axis named ``"config"`` (:data:`CONFIG_AXIS`) is special: its values are dicts of field
+    overrides, applied together, so a sweep can run an arbitrary list of configurations (what the
+    calibration scorecard draws at random) with the same store, executors and resume as a grid; its
+    other axes may not name a field one of those dicts sets.
+
     Every grid point's configuration is built and checked on creation (unknown fields, bad values,
     unknown engines, numbers that would overflow): a spec that exists can run.
     """
@@ -235,6 +246,13 @@ class SweepSpec:
                 raise ValueError(f"grid axis name {name!r} is invalid: must be a string")
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
                 raise ValueError(f"grid[{name!r}]={values!r:.80} is invalid: must be a non-empty list of values")
+            if name == CONFIG_AXIS:
+                for v in values:
+                    if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+                        raise ValueError(f"grid[{name!r}] entry {v!r:.80} is invalid: must be a table of field overrides")
+                    clash = sorted(set(v) & (set(_grid_dict(self.grid)) - {CONFIG_AXIS}))
+                    if clash:
+                        raise ValueError(f"grid[{name!r}] entry sets {clash}, which are also grid axes")
             grid[name] = tuple(values)
         object.__setattr__(self, "grid", grid)
         for point in self.points():  # validates every configuration up front
@@ -258,7 +276,16 @@ class SweepSpec:
     def points(self) -> list[dict[str, Any]]:
         """The grid points, row-major, as dicts of overrides."""
         names = list(self.grid)
-        return [dict(zip(names, combo)) for combo in itertools.product(*self.grid.values())]
+        out = []
+        for combo in itertools.product(*self.grid.values()):
+            point: dict[str, Any] = {}
+            for name, value in zip(names, combo):
+                if name == CONFIG_AXIS:
+                    point.update(value)
+                else:
+                    point[name] = value
+            out.append(point)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """``{"base", "grid", "seeds", "root_seed"}`` with the grid as a dict in axis order.
@@ -885,6 +912,7 @@ def run_sweep(
     progress: bool | None = None,
     on_cell: Callable[[str, dict], None] | None = None,
     group: bool = True,
+    keep_diverged: bool = False,
 ) -> SweepResult:
     """Run every cell of ``spec`` (only the missing ones when ``store`` already has some).
 
@@ -905,6 +933,11 @@ def run_sweep(
         in groups of at most :data:`GROUP_BYTES` of extra data, split further so that every worker of
         ``executor`` has work; every other cell alone. The numbers equal those of ``False`` to
         rounding level. ``False``: every cell alone (:func:`run_cell`).
+    keep_diverged : bool
+        ``False`` (default): a cell whose training diverges stops the sweep with its
+        :class:`~cnnrank.TrainingDiverged`, naming the cell. ``True``: such a cell is stored with no
+        metrics (NaN in the result) and ``"diverged"`` holding the message, and the sweep goes on (what
+        the calibration scorecard uses: a random configuration may be unstable).
 
     Returns
     -------
@@ -933,6 +966,8 @@ def run_sweep(
         raise TypeError(f"progress={progress!r:.40} is invalid: must be True, False or None")
     if not isinstance(group, bool):
         raise TypeError(f"group={group!r:.40} is invalid: must be True or False")
+    if not isinstance(keep_diverged, bool):
+        raise TypeError(f"keep_diverged={keep_diverged!r:.40} is invalid: must be True or False")
     store_path = None if store is None else Path(store)
     if store_path is not None:
         _check_meta(store_path)  # a broken sweep.json is refused before anything (the lock file) is written
@@ -943,14 +978,15 @@ def run_sweep(
         lock = _StoreLock(store_path)
     try:
         done = _open_store(store_path, spec) if store_path is not None else {}
-        return _run_cells(spec, store_path, executor, progress, on_cell, done, group)
+        return _run_cells(spec, store_path, executor, progress, on_cell, done, group, keep_diverged)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | None, progress: bool | None,
-               on_cell: Callable[[str, dict], None] | None, done: dict[str, dict], group: bool = True) -> SweepResult:
+               on_cell: Callable[[str, dict], None] | None, done: dict[str, dict], group: bool = True,
+               keep_diverged: bool = False) -> SweepResult:
     cells = spec.cells()
     todo = [(cid, point, s) for cid, point, s in cells if cid not in done]
     bar = progress_bar(len(cells), desc="sweep", enabled=progress)
@@ -973,7 +1009,9 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         """Store the unit's finished cells, then raise the first failing cell's error, naming it."""
         failed = None
         for cell, res in zip(unit, outcome):
-            if "error" in res:
+            if "error" in res and keep_diverged and isinstance(res["error"], TrainingDiverged):
+                finish(*cell, {"metrics": {}, "diverged": str(res["error"]), "seconds": 0.0})
+            elif "error" in res:
                 failed = failed or (cell[0], res["error"])
             else:
                 finish(*cell, res)
@@ -1001,6 +1039,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
                 fn, args = submit(unit)
                 try:
                     res = fn(*args)
+                except TrainingDiverged as exc:
+                    if not keep_diverged:
+                        _name_cell(exc, unit_where(unit))
+                        raise
+                    res = [{"error": exc}]
                 except Exception as exc:
                     _name_cell(exc, unit_where(unit))
                     raise
@@ -1022,6 +1065,11 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
                         # cancels every pending cell (the caller names the cause)
                         raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
                                              "a pool shut down from outside); the finished cells are kept") from None
+                    except TrainingDiverged as exc:
+                        if not keep_diverged:
+                            _name_cell(exc, unit_where(unit))
+                            raise
+                        res = [{"error": exc}]
                     except Exception as exc:
                         _name_cell(exc, unit_where(unit))
                         raise

@@ -179,8 +179,12 @@ class RunOutcome:
     def scalars(self) -> dict[str, float]:
         """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
         (``step``, ``learned_dimension``)."""
+        from cnnrank.theory import measured_signal_learning_time
+
         out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}
         out.update(self.data_ranks)
+        t1 = measured_signal_learning_time(self.trajectory) if self.trajectory.gamma is not None else None
+        out["signal_learning_time"] = float("nan") if t1 is None else float(t1)
         return out
 
 

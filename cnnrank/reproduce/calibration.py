@@ -1,0 +1,93 @@
+"""``python -m cnnrank reproduce calibration``: the calibration scorecard (docs/calibration.md).
+
+Draws ``--n-configs`` configurations at random from the documented ranges (:mod:`cnnrank.calibration`),
+runs each once on the sweep machinery (resumable in ``OUT/sweep``; ``--workers`` processes), and
+reports for every prediction the library makes how often it lies within its tolerance. Writes
+``OUT/calibration.json`` (``configs``, ``measured``, ``predicted``, ``predictions``, ``bands``) and
+``OUT/calibration.png`` (predicted against measured, per prediction, coloured by activation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = ("The calibration scorecard: every prediction against runs at random configurations "
+               "(writes OUT/calibration.json and .png).")
+
+#: configurations drawn by default, and with --quick
+DEFAULT_N, QUICK_N = 200, 24
+_OUTPUTS = ("calibration.json", "calibration.png")
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._output import add_overwrite_argument, seed_type
+
+    parser.add_argument("--out", type=Path, default=Path("results/calibration"), help="output folder")
+    add_overwrite_argument(parser)
+    parser.add_argument("--n-configs", type=int, default=None, metavar="N",
+                        help=f"configurations to draw ({DEFAULT_N}; --quick: {QUICK_N})")
+    parser.add_argument("--seed", type=seed_type, default=0, help="seed of the draw and of the runs, an integer >= 0")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_N} configurations (about a minute)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the CPUs this process may use)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnrank.calibration import calibration_spec, draw_configs, scorecard
+    from cnnrank.reproduce._output import check_sweep_store, output_folder
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, sweep_executor
+    from cnnrank.sweeps import run_sweep
+
+    n = args.n_configs if args.n_configs is not None else (QUICK_N if args.quick else DEFAULT_N)
+    if isinstance(n, bool) or n < 1 or n > 100_000:
+        raise ValueError(f"n_configs={n} is invalid: must be an integer in [1, 100000]")
+    workers = _cores() if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError(f"workers={workers} is invalid: must be an integer >= 1")
+    configs = draw_configs(n, rng=np.random.SeedSequence(args.seed).spawn(1)[0])
+    spec = calibration_spec(configs, args.seed)
+    check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
+    with output_folder(args.out, outputs=_OUTPUTS), keep_store_on_interrupt(args.out / "sweep"):
+        start = time.perf_counter()
+        with sweep_executor(workers) as executor:
+            res = run_sweep(spec, store=args.out / "sweep", executor=executor,
+                            progress=False if args.quiet else None, keep_diverged=True)
+        record = scorecard(configs, res.values)
+        record.update(n_configs=n, seed=args.seed)
+        _report(args, record, time.perf_counter() - start)
+    return 0
+
+
+def _report(args: argparse.Namespace, record: dict[str, Any], seconds: float) -> None:
+    from cnnrank.plotting import calibration_figure
+    from cnnrank.reproduce._output import figure_bytes, write_outputs, written
+    from cnnrank.tables import format_table
+
+    paths = [args.out / name for name in _OUTPUTS]
+    write_outputs([(paths[0], json.dumps(record, indent=1).encode("utf-8")),
+                   (paths[1], figure_bytes(calibration_figure(record), "png", dpi=120))])
+    rows = [{"name": k, **v} for k, v in record["predictions"].items()]
+    print(format_table(rows, [("name", "prediction", ""), ("tolerance", "tolerance", "g"), ("n", "runs", "d"),
+                              ("within", "within", "d"), ("fraction", "fraction", ".3f")]))
+    bands = [{"criterion": k, "band": v["band"], "runs": v["runs"]} for k, v in record["bands"].items()]
+    print()
+    print(format_table(bands, [("criterion", "criterion", ""), ("band", "measured band ×", "g"),
+                               ("runs", "runs", "d")]))
+    n_div = sum(bool(x) for x in record["measured"]["diverged"])
+    print(f"\n{record['n_configs']} configurations ({n_div} diverged); {seconds:.1f} s")
+    print(written(paths))
