@@ -13,13 +13,13 @@ from cnnrank import HuberizedReLU, SignalNoiseModel, TwoLayerCNN, train
 from cnnrank.gram_sample import gram_sample_from_data
 from cnnrank.rank import principal_angles, top_right_subspace
 from cnnrank.subspace import (
+    LEARNED_FLOOR,
     energy_fraction,
     learned_dimension,
     learned_subspace_from_grams,
     learned_subspace_report,
     measured_regime,
     orthonormal_basis,
-    LEARNED_FLOOR,
     principal_subspace,
     signal_overlap,
 )
