@@ -17,8 +17,9 @@ clean patches (:func:`principal_subspace`). With ``Q`` an orthonormal basis of t
   standing above it and the count is ``2K``; in the harmful regime class-mean noise directions
   dominate ``M`` and the count is 0. Shared winners (one filter learning several signals) lower it
   below ``2K`` although every signal is learned;
-* **learned rank**: the number of singular values of the whole ``A`` above the same threshold; it
-  exceeds the learned dimension when a direction outside the reference stands above it;
+* **learned rank**: the number of singular values of the whole ``A`` above the floor
+  ``LEARNED_FLOOR · s_1(A)``; it exceeds the learned dimension when a direction outside the reference
+  is learned that strongly, and exceeds ``2K`` when much noise is memorized;
 * **principal angles** between the top-``r`` right singular subspace of ``A`` and the reference;
 * **within-class overlap** of the signal columns of ``γ`` (:func:`signal_overlap`), which sets the
   stable rank of the learned part: ``2K / (1 + (K-1) c)`` (:func:`cnnrank.theory.expected_filter_stable_rank`).
@@ -265,9 +266,10 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
         ``learned_threshold`` (R,): ``τ = max(edge, max(floor, rtol) · s_1(A))``, what a learned
         direction must exceed;
         ``learned_dimension`` (R,) int: singular values of ``A Q`` above ``τ``;
-        ``learned_rank`` (R,) int: singular values of ``A`` above ``τ`` (at least the learned dimension:
-        ``s_i(A Q) <= s_i(A)``); more than the learned dimension when a direction outside the reference
-        stands above ``τ``;
+        ``learned_rank`` (R,) int: singular values of ``A`` above the floor ``max(floor, rtol) · s_1(A)``
+        alone (at least the learned dimension: ``s_i(A Q) <= s_i(A)``); more than the learned dimension
+        when a direction outside the reference is learned that strongly, more than ``r`` when much noise
+        is memorized (against the edge it could never exceed ``r``: ``s_{r+1}(A) <= ‖M‖_2``, Weyl);
         ``principal_angles`` (R, min(a, r)): angles between the top-``min(a, r)`` right singular
         subspace of ``A`` and the reference. The cosines are the singular values of
         ``Σ_r⁻¹ L_rᵀ (A Q)`` (``L_r``, ``Σ_r``: top eigenvectors and singular values of ``A``); a direction
@@ -322,7 +324,9 @@ def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float,
     thr = np.maximum(edge, max(rtol, floor) * (s[:, 0] if a else np.zeros(R)))
     s_in = np.linalg.svd(S, compute_uv=False) if S.size else np.zeros((R, 0))
     dim = np.sum(s_in > thr[:, None], axis=1).astype(np.int64)
-    rank = np.sum(s > thr[:, None], axis=1).astype(np.int64)
+    # the whole A against the floor alone: the edge is no bound here (s_{r+1}(A) <= ‖M‖_2 by Weyl, so
+    # against the edge the count could never exceed r = dim Q, however much noise A memorized)
+    rank = np.sum(s > (max(rtol, floor) * s[:, :1] if a else np.zeros((R, 1))), axis=1).astype(np.int64)
     k = min(a, r)
     tol = np.maximum(DEFAULT_RTOL * s[:, :1], np.finfo(float).tiny)  # (R, 1)
     sk = s[:, :k]

@@ -321,8 +321,9 @@ class Trajectory(SavableResult):
     signals_learned : ndarray of int, shape (R,), or None
         Signals whose strength exceeds ``τ``: all ``2K`` in the benign regime.
     learned_rank : ndarray of int, shape (R,), or None
-        Singular values of the whole ``W - W(0)`` above ``τ``: at least the learned dimension, more
-        when a learned direction lies outside the signal span.
+        Singular values of the whole ``W - W(0)`` above ``LEARNED_FLOOR · s_1(W - W(0))``: at least the
+        learned dimension, more when a direction outside the signal span is learned that strongly, and
+        more than ``2K`` when much noise is memorized (docs/theory.md §5).
     gamma_stable_rank : ndarray, shape (R,), or None
         ``(tr G₊ + tr G₋) / max(λ_1(G₊), λ_1(G₋))`` with ``G_j`` the ``K × K`` Gram of class ``j``'s
         own columns ``γ_{j,:,k}/‖μ_k‖`` (:func:`cnnrank.race.gamma_stable_rank`).

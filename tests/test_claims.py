@@ -1,13 +1,13 @@
 """The headline claim, on a small configuration, in the default run (docs/theory.md §4–§5).
 
 In the benign regime the filters learn every one of the 2K signals (``signals_learned == 2K``) and no
-direction outside the signal span (``learned_rank == learned_dimension``, the rank of the whole learned
-part is that of its in-span part: 2K here), almost all learned energy lies in the span, while the data's
+direction outside the signal span (``learned_rank == learned_dimension``: the whole learned part has
+no more directions above ``LEARNED_FLOOR · s_1`` than its in-span part, 2K here), almost all learned energy lies in the span, while the data's
 stable rank grows several-fold with the background noise; the learned part's stable rank sits below 2K
 by the overlap factor ``1 / (1 + (K-1) c)``. Each count can fail both ways: ``learned_rank`` is not
 capped, and controls show each failure. With one filter winning two signals (a shared winner) the
 learned dimension drops below 2K while every signal is learned; in the harmful regime nothing is
-learned (signal energy ~ 0, no signal learned, a learned direction outside the span), and the claim
+learned (signal energy ~ 0, no signal learned, more than 2K learned directions, all outside the span), and the claim
 must not hold there. At σ_p = 0 (no memorized part) a direction below the floor
 ``LEARNED_FLOOR · s_1`` does not count.
 """
@@ -84,7 +84,8 @@ def test_harmful_control_nothing_is_learned_and_the_claim_does_not_hold(runs):
         assert tr.signal_energy_fraction[-1] < 0.02
         assert tr.learned_dimension[-1] == 0
         assert tr.signals_learned[-1] < 2 * SMALL.K  # measured 0 (seeds 0-2)
-        assert tr.learned_rank[-1] > tr.learned_dimension[-1]  # a learned direction outside the span (1 vs 0)
+        # learned directions outside the span: more than 2K of them (measured 37-40 of 2m = 40, seeds 0-2)
+        assert tr.learned_rank[-1] > 2 * SMALL.K > tr.learned_dimension[-1]
         assert tr.test_acc[-1] < 0.7
         assert tr.train_acc[-1] == 1.0  # it fits the training set by memorizing noise
         assert np.min(tr.signal_angles[-1]) > np.deg2rad(60)

@@ -79,10 +79,15 @@ def test_learned_rank_and_the_relative_floor():
     assert LEARNED_FLOOR == 0.1 and np.isclose(rep["learned_threshold"], 0.3)
     assert rep["learned_dimension"] == 2 and rep["learned_rank"] == 2
     assert learned_subspace_report(np.diag([3.0, 2.0, 0.2, 0.1, 0.05]), ref, floor=0.0)["learned_dimension"] == 3
-    # a learned direction mostly outside the span (as in the harmful regime): it stands above the edge
-    # (s_1 = √1.01 > 1.0), its in-span part (0.1) does not: the rank counts it, the dimension does not
+    # learned directions outside the span (as in the harmful regime): the rank counts every singular
+    # value of A above the floor (1.005 and 0.3 > 0.1005), not capped by the edge or by dim Q; the
+    # dimension counts none (the in-span 0.1 is below the edge 1.0)
     rep = learned_subspace_report(np.array([[0.1, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.3]]), ref)
-    assert (rep["learned_dimension"], rep["learned_rank"]) == (0, 1)
+    assert (rep["learned_dimension"], rep["learned_rank"]) == (0, 2)
+    B = np.zeros((6, 8))
+    B[:, 2:] = np.diag([1.0, 0.9, 0.8, 0.7, 0.6, 0.05])  # six memorized directions, the span e_0, e_1 empty
+    rep = learned_subspace_report(B, np.eye(8)[:, :2])
+    assert (rep["learned_dimension"], rep["learned_rank"]) == (0, 5)  # 5 > dim Q = 2
     # no memorized part (edge 0): without the floor a direction at 0.5 % of s_1 would count
     A = np.diag([1.5, 1.0, 0.007, 0.0, 0.0])
     assert learned_dimension(A, ref) == 2 and learned_dimension(A, ref, floor=0.0) == 3
