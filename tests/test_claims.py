@@ -109,6 +109,8 @@ def test_summary_reports_the_records_it_names(runs):
             assert isinstance(s[key], int) and s[key] == int(getattr(tr, key)[k])
         assert s["gamma_stable_rank"] == float(tr.gamma_stable_rank[k])
         assert (s["overlap_pos"], s["overlap_neg"]) == tuple(float(c) for c in tr.class_overlaps[k])
+    flat = runs[BENIGN[1], 0].scalars()  # what sweeps store: the counts stay ints
+    assert isinstance(flat["signals_learned"], int) and isinstance(flat["learned_rank"], int)
 
 
 # Shared winners: with m = 3 filters per class and the selective Huberized q = 4 head, one class-(−1)

@@ -53,6 +53,13 @@ def test_grams_route_equals_the_explicit_definitions(A, V):
     assert np.isclose(out["energy_fraction"][0], np.sum((A @ Q) ** 2) / np.sum(A * A), atol=1e-10)
     M = A - A @ Q @ Q.T
     assert np.isclose(out["memorization_edge"][0], np.linalg.norm(M, 2), atol=1e-6 * scale)
+    # the counts against their thresholds, away from ties (within 1e-6 of s_1)
+    tau = max(np.linalg.norm(M, 2), LEARNED_FLOOR * scale)
+    s_in = np.linalg.svd(A @ Q, compute_uv=False)
+    if np.all(np.abs(s_in - tau) > 1e-6 * scale) and np.all(np.abs(s_true - LEARNED_FLOOR * scale) > 1e-6 * scale):
+        assert out["learned_dimension"][0] == np.sum(s_in > tau)
+        assert out["learned_rank"][0] == np.sum(s_true > LEARNED_FLOOR * scale)
+        assert np.isclose(out["learned_threshold"][0], tau, atol=1e-6 * scale)
     # angles between the top-r right singular subspace and span(Q), where that subspace is well defined
     r = Q.shape[1]
     if r and s_true[r - 1] > 1e-3 * scale and (r == s_true.size or s_true[r - 1] - s_true[r] > 1e-3 * scale):
