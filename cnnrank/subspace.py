@@ -11,11 +11,15 @@ clean patches (:func:`principal_subspace`). With ``Q`` an orthonormal basis of t
 * **memorized part** ``M = A (I - Q Qᵀ)``, everything learned outside the reference; its largest
   singular value ``‖M‖_2`` is the *memorization edge*;
 * **learned dimension**: the number of singular values of the in-reference part ``A Q`` strictly
-  above the memorization edge (and above ``rtol · s_1(A)``, below which a singular value counts as
-  zero): how many directions of the reference the filters learned more strongly than anything they
+  above the memorization edge and above the floor ``LEARNED_FLOOR · s_1(A)`` (which matters where
+  nothing is memorized, e.g. ``σ_p = 0``; docs/theory.md §5): how many directions of the reference the filters learned more strongly than anything they
   memorized. In the benign regime ``M`` is a weak bulk, ``A`` has exactly ``2K`` singular values
   standing above it and the count is ``2K``; in the harmful regime class-mean noise directions
-  dominate ``M`` and the count is 0;
+  dominate ``M`` and the count is 0. Shared winners (one filter learning several signals) lower it
+  below ``2K`` although every signal is learned;
+* **learned rank**: the number of singular values of the whole ``A`` above the floor
+  ``LEARNED_FLOOR · s_1(A)``; it exceeds the learned dimension when a direction outside the reference
+  is learned that strongly, and exceeds ``2K`` when much noise is memorized;
 * **principal angles** between the top-``r`` right singular subspace of ``A`` and the reference;
 * **within-class overlap** of the signal columns of ``γ`` (:func:`signal_overlap`), which sets the
   stable rank of the learned part: ``2K / (1 + (K-1) c)`` (:func:`cnnrank.theory.expected_filter_stable_rank`).
@@ -45,6 +49,7 @@ __all__ = [
     "BENIGN_ENERGY_FRACTION",
     "BENIGN_TEST_ACC",
     "DEFAULT_RTOL",
+    "LEARNED_FLOOR",
     "energy_fraction",
     "learned_dimension",
     "learned_subspace_from_grams",
@@ -65,6 +70,12 @@ BENIGN_ENERGY_FRACTION = 0.5
 #: only down to about ``√eps · s_1 ≈ 1.5e-8 · s_1``; 1e-6 sits safely above that and far below any
 #: learned direction.
 DEFAULT_RTOL = 1e-6
+
+#: a direction (a singular value, or a signal's strength) counts as learned only above
+#: ``LEARNED_FLOOR · s_1(A)`` as well as above the memorization edge: where nothing is memorized
+#: (``σ_p = 0``, edge 0) the edge alone would count directions of rounding size. Chosen by measurement
+#: between the weakest genuinely learned signal and the spurious directions (docs/theory.md §5).
+LEARNED_FLOOR = 0.1
 
 #: ``proj`` is consistent with ``gram`` when ``λ_min(gram − proj projᵀ) ≥ −CONSISTENCY_RTOL · λ_max(gram)``
 #: (the memorized part's Gram matrix is positive semi-definite up to rounding)
@@ -159,8 +170,8 @@ def _explicit(A: Any, basis: Any) -> tuple[np.ndarray, np.ndarray, float]:
     return A / h, Q, h
 
 
-def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
-    """Number of singular values of ``A Q`` above the memorization edge ``‖A (I − Q Qᵀ)‖_2`` (module doc).
+def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL, floor: float = LEARNED_FLOOR) -> int:
+    """Number of singular values of ``A Q`` above ``max(‖A (I − Q Qᵀ)‖_2, floor · s_1(A))`` (module doc).
 
     Parameters
     ----------
@@ -169,6 +180,8 @@ def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
         The reference subspace (its columns need not be orthonormal).
     rtol : float
         Singular values ``<= rtol · s_1`` count as zero.
+    floor : float
+        The relative floor, :data:`LEARNED_FLOOR` (docs/theory.md §5).
 
     Examples
     --------
@@ -178,7 +191,8 @@ def learned_dimension(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> int:
     """
     A, Q, _ = _explicit(A, basis)
     rtol = check_real("rtol", rtol, nonnegative=True)
-    return int(learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)["learned_dimension"][0])
+    out = learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol, floor=floor)
+    return int(out["learned_dimension"][0])
 
 
 def signal_overlap(gamma: Any) -> float:
@@ -224,7 +238,8 @@ def signal_overlaps(gamma: np.ndarray) -> np.ndarray:
     return per_class.mean(axis=1)
 
 
-def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL) -> dict[str, np.ndarray]:
+def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL,
+                                floor: float = LEARNED_FLOOR) -> dict[str, np.ndarray]:
     r"""Learned-subspace diagnostics of a stack of matrices ``A`` given only ``A Aᵀ`` and ``A Q``.
 
     Parameters
@@ -239,6 +254,8 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
         a ``ValueError`` is raised.
     rtol : float
         Singular values ``<= rtol · s_1`` count as zero.
+    floor : float in [0, 1]
+        The relative floor of what counts as learned, :data:`LEARNED_FLOOR` (docs/theory.md §5).
 
     Returns
     -------
@@ -246,7 +263,13 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
         ``singular_values`` (R, a), descending: ``√λ(A Aᵀ)``;
         ``energy_fraction`` (R,): ``‖A Q‖_F² / tr(A Aᵀ)``, in [0, 1];
         ``memorization_edge`` (R,): ``‖A (I − Q Qᵀ)‖_2 = √λ_max(A Aᵀ − (A Q)(A Q)ᵀ)``;
-        ``learned_dimension`` (R,) int: singular values of ``A Q`` above ``max(edge, rtol · s_1(A))``;
+        ``learned_threshold`` (R,): ``τ = max(edge, max(floor, rtol) · s_1(A))``, what a learned
+        direction must exceed;
+        ``learned_dimension`` (R,) int: singular values of ``A Q`` above ``τ``;
+        ``learned_rank`` (R,) int: singular values of ``A`` above the floor ``max(floor, rtol) · s_1(A)``
+        alone (at least the learned dimension: ``s_i(A Q) <= s_i(A)``); more than the learned dimension
+        when a direction outside the reference is learned that strongly, more than ``r`` when much noise
+        is memorized (against the edge it could never exceed ``r``: ``s_{r+1}(A) <= ‖M‖_2``, Weyl);
         ``principal_angles`` (R, min(a, r)): angles between the top-``min(a, r)`` right singular
         subspace of ``A`` and the reference. The cosines are the singular values of
         ``Σ_r⁻¹ L_rᵀ (A Q)`` (``L_r``, ``Σ_r``: top eigenvectors and singular values of ``A``); a direction
@@ -263,7 +286,8 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
     if S.ndim != 3 or S.shape[:2] != G.shape[:2]:
         raise ValueError(f"proj has shape {S.shape} which is invalid: must be (R, {G.shape[1]}, r)")
     rtol = check_real("rtol", rtol, nonnegative=True)
-    out, bad = _from_grams(G, S, rtol)
+    floor = check_real("floor", floor, nonnegative=True, maximum=1.0)
+    out, bad = _from_grams(G, S, rtol, floor)
     if bad.size:
         i = int(bad[0])
         raise ValueError(f"proj is invalid: record {i} is not the projection A Q of a matrix A whose Gram "
@@ -273,7 +297,8 @@ def learned_subspace_from_grams(gram: Any, proj: Any, rtol: float = DEFAULT_RTOL
     return out
 
 
-def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float,
+                floor: float = LEARNED_FLOOR) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """:func:`learned_subspace_from_grams` on checked arrays, and the indices of the records whose
     ``proj`` is inconsistent with ``gram`` (their diagnostics are clipped to their ranges, not refused)."""
     R, a, r = S.shape
@@ -296,9 +321,12 @@ def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float) -> tuple[dict[str, np
     edge = np.sqrt(np.maximum(mlam[:, -1], 0.0)) if a else np.zeros(R)
     lam_top = np.maximum(lam[:, 0], 0.0) if a else np.zeros(R)
     bad = np.flatnonzero(np.min(mlam, axis=1, initial=0.0) < -CONSISTENCY_RTOL * lam_top) if a else np.zeros(0, int)
-    floor = np.maximum(edge, rtol * (s[:, 0] if a else np.zeros(R)))
+    thr = np.maximum(edge, max(rtol, floor) * (s[:, 0] if a else np.zeros(R)))
     s_in = np.linalg.svd(S, compute_uv=False) if S.size else np.zeros((R, 0))
-    dim = np.sum(s_in > floor[:, None], axis=1).astype(np.int64)
+    dim = np.sum(s_in > thr[:, None], axis=1).astype(np.int64)
+    # the whole A against the floor alone: the edge is no bound here (s_{r+1}(A) <= ‖M‖_2 by Weyl, so
+    # against the edge the count could never exceed r = dim Q, however much noise A memorized)
+    rank = np.sum(s > (max(rtol, floor) * s[:, :1] if a else np.zeros((R, 1))), axis=1).astype(np.int64)
     k = min(a, r)
     tol = np.maximum(DEFAULT_RTOL * s[:, :1], np.finfo(float).tiny)  # (R, 1)
     sk = s[:, :k]
@@ -307,21 +335,26 @@ def _from_grams(G: np.ndarray, S: np.ndarray, rtol: float) -> tuple[dict[str, np
     cos = np.clip(np.linalg.svd(B, compute_uv=False)[:, :k] if k else np.zeros((R, 0)), 0.0, 1.0)
     angles = np.arccos(cos)
     return ({"singular_values": s * h[:, None], "energy_fraction": frac, "memorization_edge": edge * h,
-             "learned_dimension": dim, "principal_angles": angles}, bad)
+             "learned_dimension": dim, "learned_rank": rank, "learned_threshold": thr * h,
+             "principal_angles": angles}, bad)
 
 
-def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+def learned_subspace_report(A: Any, basis: Any, rtol: float = DEFAULT_RTOL,
+                            floor: float = LEARNED_FLOOR) -> dict[str, Any]:
     """All learned-subspace diagnostics of one explicit matrix ``A`` (``a × d``) against ``basis``.
 
-    Returns a dict with ``energy_fraction``, ``learned_dimension``, ``memorization_edge``,
+    Returns a dict with ``energy_fraction``, ``learned_dimension``, ``learned_rank``,
+    ``learned_threshold``, ``memorization_edge``,
     ``singular_values`` (a,), ``principal_angles`` (min(a, r),) and ``reference_dimension`` ``r``.
     """
     A, Q, h = _explicit(A, basis)
-    out = learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol)
+    out = learned_subspace_from_grams((A @ A.T)[None], (A @ Q)[None], rtol, floor=floor)
     rep: dict[str, Any] = {k: v[0] for k, v in out.items()}
     rep["singular_values"] = rep["singular_values"] * h
     rep["energy_fraction"] = float(rep["energy_fraction"])
     rep["learned_dimension"] = int(rep["learned_dimension"])
+    rep["learned_rank"] = int(rep["learned_rank"])
+    rep["learned_threshold"] = float(rep["learned_threshold"]) * h
     rep["memorization_edge"] = float(rep["memorization_edge"]) * h
     rep["reference_dimension"] = int(Q.shape[1])
     return rep

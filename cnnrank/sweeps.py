@@ -76,12 +76,13 @@ METRICS = (
     "data_stable_rank", "clean_data_stable_rank", "patch_stable_rank", "clean_patch_stable_rank",
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
+    "signals_learned", "learned_rank", "gamma_stable_rank", "overlap_pos", "overlap_neg",
     "signal_learning_time",
 )
 
 #: the metrics that are counts: stored as integers (in cell files, ``results.json`` and ``.npz``) when
 #: every cell has them
-COUNT_METRICS = ("learned_dimension",)
+COUNT_METRICS = ("learned_dimension", "signals_learned", "learned_rank")
 #: documented ranges of the metrics (keyword arguments of :func:`cnnrank.results.check_values`), checked
 #: when a sweep's results or cells are read; ``learned_dimension`` is also bounded by ``min(2m, 2K)``
 METRIC_RANGES: dict[str, dict[str, Any]] = {
@@ -90,7 +91,9 @@ METRIC_RANGES: dict[str, dict[str, Any]] = {
     "train_acc": {"lo": 0.0, "hi": 1.0}, "test_acc": {"lo": 0.0, "hi": 1.0},
     "max_rho_pos": {"lo": 0.0}, "min_rho_neg": {"hi": 0.0},
     "learned_dimension": {"lo": 0, "integer": True},
+    "signals_learned": {"lo": 0, "integer": True}, "learned_rank": {"lo": 0, "integer": True},
     "signal_energy_fraction": {"lo": 0.0, "hi": 1.0}, "signal_overlap": {"lo": -1.0, "hi": 1.0},
+    "overlap_pos": {"lo": -1.0, "hi": 1.0}, "overlap_neg": {"lo": -1.0, "hi": 1.0},
     "signal_learning_time": {"lo": 0.0},
 }
 

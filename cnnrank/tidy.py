@@ -44,6 +44,8 @@ __all__ = ["COUNTS", "KINDS", "MissingDependency", "Table", "TidyRecord", "recor
 
 #: quantities that are counts: integer columns whenever every value is a whole number
 COUNTS = ("learned_dimension", "learned_dimension_min", "learned_dimension_max", "reference_dimension",
+          "signals_learned", "signals_learned_min", "signals_learned_max", "learned_rank", "learned_rank_min",
+          "learned_rank_max",
           "dominant_freq", "step", "two_K", "N", "d", "first_zero_error_step", "num_classes")
 
 #: the record kinds and their tables: kind -> {table: its axes}
@@ -217,10 +219,14 @@ def _trajectory(traj: Any) -> TidyRecord:
     R = steps.shape[0]
     data: dict[str, tuple[tuple[str, ...], Any]] = {}
     for k in ("train_loss", "train_acc", "test_loss", "test_acc", "filter_stable_rank", "learned_stable_rank",
-              "learned_dimension", "signal_energy_fraction", "signal_overlap"):
-        v = getattr(traj, k)
+              "learned_dimension", "signal_energy_fraction", "signal_overlap", "signals_learned", "learned_rank",
+              "gamma_stable_rank"):
+        v = getattr(traj, k, None)  # the per-signal fields may be None (an older file)
         if v is not None:
             data[k] = (("step",), v)
+    overlaps = getattr(traj, "class_overlaps", None)
+    if overlaps is not None:
+        data["overlap_pos"], data["overlap_neg"] = (("step",), overlaps[:, 0]), (("step",), overlaps[:, 1])
     if traj.gamma is not None and traj.rho is not None and R:
         g, r = np.asarray(traj.gamma).reshape(R, -1), np.asarray(traj.rho).reshape(R, -1)
         data["max_gamma"] = (("step",), g.max(axis=1))

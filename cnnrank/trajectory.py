@@ -15,6 +15,7 @@ principal angles to the signal span). Weights at any record are rebuilt from the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,8 @@ from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
 from cnnrank.gram_sample import GramSample
 from cnnrank.rank import gram_in_safe_range, stable_rank_from_gram
-from cnnrank.results import SavableResult
-from cnnrank.subspace import DEFAULT_RTOL, _from_grams, _pow2, orthonormal_basis, signal_overlaps
+from cnnrank.results import ResultsFileError, SavableResult, _check_field_types, load_npz
+from cnnrank.subspace import DEFAULT_RTOL, LEARNED_FLOOR, _from_grams, _pow2, orthonormal_basis, signal_overlaps
 
 __all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates",
            "stable_ranks"]
@@ -145,6 +146,85 @@ def _symmetrized(grams: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return 0.5 * (G + G.transpose(0, 2, 1))
 
 
+#: the per-signal fields, added after the first file format: a file without them loads with them
+#: derived where the stored fields allow it (:meth:`Trajectory.load`)
+_SIGNAL_FIELDS = ("signal_strength", "signals_learned", "learned_rank", "gamma_stable_rank", "class_overlaps")
+
+
+def signal_strengths(gamma: np.ndarray, signal_norms: np.ndarray) -> np.ndarray:
+    r"""Learned strength of each signal: ``‖γ_{j(k), :, k}‖₂ / ‖μ_k‖`` (docs/theory.md §5), shape (R, 2K).
+
+    The norm over the ``m`` filters of the signal's own class ``j(k)`` (signals ``0..K-1`` belong to
+    class +1, ``K..2K-1`` to class −1) of ``⟨w_{j,r} − w_{j,r}(0), μ_k⟩ / ‖μ_k‖`` (exactly that when the
+    background is orthogonal to the signals): the length of the signal's own-class column.
+
+    Parameters
+    ----------
+    gamma : ndarray, shape (R, 2, m, 2K)
+    signal_norms : ndarray, shape (2K,)
+        ``‖μ_k‖`` (a zero norm gives strength 0).
+    """
+    K = gamma.shape[-1] // 2
+    own = np.concatenate([gamma[:, 0, :, :K], gamma[:, 1, :, K:]], axis=-1)  # (R, m, 2K)
+    with np.errstate(invalid="ignore", over="ignore"):
+        h = _pow2(np.max(np.abs(own), axis=1))  # (R, 2K): exact rescaling, no under- or overflow
+        norms = np.linalg.norm(own / h[:, None, :], axis=1) * h
+    safe = np.where(signal_norms > 0, signal_norms, 1.0)
+    return np.where(signal_norms > 0, norms / safe, 0.0)
+
+
+def _signal_fields(gamma: np.ndarray, signal_norms: np.ndarray | None, threshold: np.ndarray | None
+                   ) -> dict[str, np.ndarray | None]:
+    """``signal_strength``, ``signals_learned``, ``gamma_stable_rank`` and ``class_overlaps`` of a
+    stack of ``γ`` (R, 2, m, 2K) (:mod:`cnnrank.race`; docs/theory.md §5). Without the signals'
+    norms the first three are ``None``; without the learned threshold ``τ`` (R,) ``signals_learned``
+    is. A non-finite record (a blow-up) gives NaN, and 0 signals learned."""
+    from cnnrank.race import class_overlaps, gamma_stable_rank
+
+    R, K2 = gamma.shape[0], gamma.shape[-1]
+    ok = np.all(np.isfinite(gamma), axis=(1, 2, 3))
+    g = np.where(ok[:, None, None, None], gamma, 0.0)
+    overlaps = np.where(ok[:, None], class_overlaps(g) if R else np.zeros((0, 2)), np.nan)
+    out: dict[str, np.ndarray | None] = {"class_overlaps": overlaps, "signal_strength": None,
+                                         "signals_learned": None, "gamma_stable_rank": None}
+    if signal_norms is None:
+        return out
+    norms = np.broadcast_to(np.asarray(signal_norms, dtype=np.float64), (K2,))
+    strength = np.where(ok[:, None], signal_strengths(g, norms), np.nan)
+    out["signal_strength"] = strength
+    safe = np.where(norms > 0, norms, 1.0)
+    out["gamma_stable_rank"] = np.where(ok, gamma_stable_rank(g, safe) if R else np.zeros(0), np.nan)
+    if threshold is not None:
+        with np.errstate(invalid="ignore"):
+            out["signals_learned"] = np.sum(strength > threshold[:, None], axis=1).astype(np.int64)
+    return out
+
+
+def _stored_signal_norm(metadata: Any) -> float | None:
+    """``‖μ‖`` (every signal's norm) from a trajectory's metadata (``config`` or ``sample.model``), if any."""
+    if not isinstance(metadata, dict):
+        return None
+    for src in (metadata.get("config"), (metadata.get("sample") or {}).get("model")
+                if isinstance(metadata.get("sample"), dict) else None):
+        if isinstance(src, dict):
+            v = src.get("signal_norm")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0:
+                return float(v)
+    return None
+
+
+def _derived_signal_fields(values: dict[str, Any], missing: set[str]) -> dict[str, Any]:
+    """The per-signal fields a file written before them lacks, derived from its ``γ`` where possible."""
+    out: dict[str, Any] = dict.fromkeys(missing)
+    gamma = values.get("gamma")
+    if isinstance(gamma, np.ndarray) and gamma.ndim == 4 and gamma.shape[1] == 2 and gamma.shape[3] % 2 == 0 \
+            and gamma.shape[3] and gamma.dtype.kind in "fiu":
+        norm = _stored_signal_norm(values.get("metadata"))
+        sig = _signal_fields(gamma.astype(np.float64), None if norm is None else np.full(gamma.shape[3], norm), None)
+        out.update({k: v for k, v in sig.items() if k in missing})
+    return out
+
+
 #: a learned Gram matrix is recomputed from the rescaled coefficients when its largest entry lies
 #: outside [2^-920, 2^920] (its small eigenvalues have under- or overflowed)
 _GRAM_RANGE = (2.0**-920, 2.0**920)
@@ -223,9 +303,11 @@ class Trajectory(SavableResult):
     learned_singular_values : ndarray, shape (R, 2m)
         Singular values of the learned part ``W - W(0)`` (2m, d), descending.
     learned_dimension : ndarray of int, shape (R,), or None
-        Singular values of ``Π(W - W(0))`` above the memorization edge ``‖(W - W(0))(I - Π)‖_2``, with
-        ``Π`` the projector on the signal span (:mod:`cnnrank.subspace`): ``2K`` in the benign regime,
-        0 in the harmful one.
+        Singular values of ``(W - W(0)) Q`` above the learned threshold
+        ``τ = max(‖(W - W(0))(I - Π)‖_2, LEARNED_FLOOR · s_1(W - W(0)))`` (the memorization edge, and a
+        floor relative to the top singular value), with ``Π = Q Qᵀ`` the projector on the signal span
+        (:mod:`cnnrank.subspace`, docs/theory.md §5): the rank of the learned part inside the span, ``2K``
+        in the benign regime unless filters are shared winners of several signals, 0 in the harmful one.
     signal_energy_fraction : ndarray, shape (R,), or None
         ``‖Π(W - W(0))‖_F² / ‖W - W(0)‖_F²``: the share of the learned energy in the signal span.
     signal_overlap : ndarray, shape (R,), or None
@@ -233,6 +315,22 @@ class Trajectory(SavableResult):
     signal_angles : ndarray, shape (R, min(2m, 2K)), or None
         Principal angles (radians, ascending) between the top right singular subspace of ``W - W(0)``
         and the signal span. The four signal fields are ``None`` for data without signals.
+    signal_strength : ndarray, shape (R, 2K), or None
+        ``‖γ_{j(k), :, k}‖ / ‖μ_k‖``: the length of signal ``k``'s own-class column
+        (:func:`signal_strengths`).
+    signals_learned : ndarray of int, shape (R,), or None
+        Signals whose strength exceeds ``τ``: all ``2K`` in the benign regime.
+    learned_rank : ndarray of int, shape (R,), or None
+        Singular values of the whole ``W - W(0)`` above ``LEARNED_FLOOR · s_1(W - W(0))``: at least the
+        learned dimension, more when a direction outside the signal span is learned that strongly, and
+        more than ``2K`` when much noise is memorized (docs/theory.md §5).
+    gamma_stable_rank : ndarray, shape (R,), or None
+        ``(tr G₊ + tr G₋) / max(λ_1(G₊), λ_1(G₋))`` with ``G_j`` the ``K × K`` Gram of class ``j``'s
+        own columns ``γ_{j,:,k}/‖μ_k‖`` (:func:`cnnrank.race.gamma_stable_rank`).
+    class_overlaps : ndarray, shape (R, 2), or None
+        ``(c₊, c₋)``: mean pairwise cosine of the own-class columns of ``γ`` per class
+        (:func:`cnnrank.race.class_overlaps`). The five per-signal fields are ``None`` for data without
+        signals (and, in a file written before they existed, where they cannot be derived).
     W_init, W_final : ndarray, shape (2, m, d), or None
     patches : ndarray, shape (n, P, d), or None
         The training patches, used to rebuild weights.
@@ -266,6 +364,11 @@ class Trajectory(SavableResult):
     activation: dict
     engine: str
     metadata: dict = field(default_factory=dict)
+    signal_strength: np.ndarray | None = None
+    signals_learned: np.ndarray | None = None
+    learned_rank: np.ndarray | None = None
+    gamma_stable_rank: np.ndarray | None = None
+    class_overlaps: np.ndarray | None = None
 
     _kind = "Trajectory"
 
@@ -326,7 +429,9 @@ class Trajectory(SavableResult):
             sv = np.sqrt(np.maximum(learned_eig, 0.0))[:, ::-1]
         else:
             sv = np.full((R, 2 * m), np.nan)
-        dim = frac = overlap = angles = None
+        dim = frac = overlap = angles = lrank = None
+        sig: dict[str, np.ndarray | None] = dict.fromkeys(
+            ("signal_strength", "signals_learned", "gamma_stable_rank", "class_overlaps"))
         redone: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if signal_coords is not None and gamma is not None:
             k = min(2 * m, signal_coords.shape[1])
@@ -335,19 +440,26 @@ class Trajectory(SavableResult):
                 with np.errstate(under="ignore", over="ignore", invalid="ignore"):
                     proj = flat @ signal_coords
                     ok = np.all(np.isfinite(proj), axis=(1, 2))
-                    diag, bad = _from_grams(learned_grams, np.where(ok[:, None, None], proj, 0.0), DEFAULT_RTOL)
+                    diag, bad = _from_grams(learned_grams, np.where(ok[:, None, None], proj, 0.0), DEFAULT_RTOL,
+                                            LEARNED_FLOOR)
                 dim, frac, angles = diag["learned_dimension"], diag["energy_fraction"], diag["principal_angles"]
+                lrank, thr = diag["learned_rank"], diag["learned_threshold"]
                 redo = _records_to_redo(learned_grams, flat, bad, ok)
                 if redo.size:  # from the rescaled coefficients and data (docs/theory.md §5, "Scale")
                     G2, S2, h = _rescaled_learned_part(flat[redo], data)
-                    d2, _ = _from_grams(G2, S2, DEFAULT_RTOL)
+                    d2, _ = _from_grams(G2, S2, DEFAULT_RTOL, LEARNED_FLOOR)
                     dim[redo], frac[redo], angles[redo] = (d2["learned_dimension"], d2["energy_fraction"],
                                                            d2["principal_angles"])
+                    lrank[redo] = d2["learned_rank"]
                     with np.errstate(under="ignore", over="ignore"):
+                        thr[redo] = d2["learned_threshold"] * h
                         redone = (redo, d2["singular_values"] * h[:, None], stable_ranks(G2))
             else:  # no records, or a diverged run's records: nothing meaningful to report
                 dim, frac, angles = np.zeros(R, np.int64), np.full(R, np.nan), np.full((R, k), np.nan)
+                lrank, thr = np.zeros(R, np.int64), np.full(R, np.nan)
             overlap = signal_overlaps(gamma) if R else np.zeros(0)
+            # per signal, from γ and the learned threshold τ = max(edge, LEARNED_FLOOR · s_1) (docs/theory.md §5)
+            sig = _signal_fields(gamma, np.sqrt(data.signal_sq_norms), thr)
         learned_ranks = _with_overrides(stable_ranks(learned_grams, learned_eig),
                                         [s.learned_stable_rank for s in snaps])
         if redone is not None:  # the records whose learned Gram matrix under- or overflowed, or lost
@@ -385,7 +497,38 @@ class Trajectory(SavableResult):
             activation=activation.spec(),
             engine=engine,
             metadata={} if metadata is None else metadata,
+            signal_strength=sig["signal_strength"],
+            signals_learned=sig["signals_learned"],
+            learned_rank=lrank,
+            gamma_stable_rank=sig["gamma_stable_rank"],
+            class_overlaps=sig["class_overlaps"],
         )
+
+    @classmethod
+    def load(cls, path: Any) -> Trajectory:
+        """:meth:`SavableResult.load`, reading also a file written before the per-signal fields
+        (``signal_strength``, ``signals_learned``, ``learned_rank``, ``gamma_stable_rank``,
+        ``class_overlaps``): they are derived from the stored ``γ`` where it allows (the overlaps always;
+        the strengths and ``gamma_stable_rank`` when the metadata give ``signal_norm``), else ``None``
+        (``signals_learned`` and ``learned_rank`` need the memorization edge, which such files lack)."""
+        arrays, meta = load_npz(path, kind=cls._result_kind())
+        values = dict(meta.get("fields", {}))
+        values.update(arrays)
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = names - set(values)
+        if missing and missing <= set(_SIGNAL_FIELDS):
+            values.update(_derived_signal_fields(values, missing))
+            missing = names - set(values)
+        if missing:
+            raise ResultsFileError(f"results file {str(path)!r} lacks fields {sorted(missing)}")
+        _check_field_types(cls, values, path)
+        obj = cls(**{k: values[k] for k in names})
+        try:
+            obj._check_loaded()
+            obj._check_value_ranges()
+        except ValueError as exc:
+            raise ResultsFileError(f"results file {str(path)!r} is inconsistent: {exc}") from None
+        return obj
 
     def __len__(self) -> int:
         return int(self.steps.shape[0])
@@ -472,6 +615,14 @@ class Trajectory(SavableResult):
             raise ValueError("gamma/rho are invalid: give both or neither")
         if self.signal_angles is not None and (self.signal_angles.ndim != 2 or self.signal_angles.shape[0] != R):
             raise fail("signal_angles", self.signal_angles, f"must be (R, k) with R={R}")
+        for name in ("signals_learned", "learned_rank", "gamma_stable_rank"):
+            want(name, (R,), optional=True)
+        want("class_overlaps", (R, 2), optional=True)
+        if self.signal_strength is not None:
+            K2 = None if self.gamma is None else self.gamma.shape[3]
+            if self.signal_strength.ndim != 2 or self.signal_strength.shape[0] != R or (
+                    K2 is not None and self.signal_strength.shape[1] != K2):
+                raise fail("signal_strength", self.signal_strength, f"must be (R, 2K) with R={R} and 2K={K2}")
         d = None
         for name in ("W_init", "W_final"):
             W = getattr(self, name)
@@ -531,6 +682,24 @@ class Trajectory(SavableResult):
             check_values("signal_overlap", self.signal_overlap, lo=-1.0, hi=1.0, rule="a mean cosine")
         if self.signal_angles is not None:
             check_values("signal_angles", self.signal_angles, lo=0.0, hi=float(np.pi / 2), rule="radians, 0 to π/2")
+        K2 = None
+        for arr in (self.gamma, self.signal_strength):
+            if arr is not None:
+                K2 = arr.shape[-1]
+                break
+        if self.signal_strength is not None:
+            check_values("signal_strength", self.signal_strength, lo=0.0)
+        if self.signals_learned is not None:
+            check_values("signals_learned", self.signals_learned, lo=0, hi=K2, integer=True, nan=False,
+                         rule="2K" if K2 is not None else "")
+        if self.learned_rank is not None:
+            check_values("learned_rank", self.learned_rank, lo=0, hi=rank_bound, integer=True, nan=False,
+                         rule=f"min(2m, d) = {rank_rule}")
+        if self.gamma_stable_rank is not None:
+            check_values("gamma_stable_rank", self.gamma_stable_rank, lo=1.0, hi=K2, zero=True,
+                         rule="2K" if K2 is not None else "")
+        if self.class_overlaps is not None:
+            check_values("class_overlaps", self.class_overlaps, lo=-1.0, hi=1.0, rule="mean cosines")
 
     @property
     def rho_pos(self) -> np.ndarray | None:
@@ -563,7 +732,8 @@ class Trajectory(SavableResult):
     def summary(self, k: int = -1) -> dict[str, float]:
         """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, stable ranks and,
         with signals, the learned-subspace diagnostics (learned dimension, an int; signal energy fraction,
-        within-class overlap)."""
+        within-class overlap) and the per-signal ones (``signals_learned`` and ``learned_rank``, ints;
+        ``gamma_stable_rank``; the per-class overlaps ``overlap_pos``, ``overlap_neg``)."""
         out = {
             "step": int(self.steps[k]),
             "train_loss": float(self.train_loss[k]),
@@ -583,4 +753,13 @@ class Trajectory(SavableResult):
             out["learned_dimension"] = int(self.learned_dimension[k])  # a count: an int in JSON too
             out["signal_energy_fraction"] = float(self.signal_energy_fraction[k])
             out["signal_overlap"] = float(self.signal_overlap[k])
+        if self.signals_learned is not None:
+            out["signals_learned"] = int(self.signals_learned[k])
+        if self.learned_rank is not None:
+            out["learned_rank"] = int(self.learned_rank[k])
+        if self.gamma_stable_rank is not None:
+            out["gamma_stable_rank"] = float(self.gamma_stable_rank[k])
+        if self.class_overlaps is not None:
+            out["overlap_pos"] = float(self.class_overlaps[k, 0])
+            out["overlap_neg"] = float(self.class_overlaps[k, 1])
         return out

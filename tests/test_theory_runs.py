@@ -25,7 +25,8 @@ def test_learned_stable_rank_follows_overlap_formula(K):
     traj = run_once(cfg, rng=0).trajectory
     pred = theory.expected_filter_stable_rank(K, traj.signal_overlap[-1])
     meas = float(traj.learned_stable_rank[-1])
-    assert int(traj.learned_dimension[-1]) == 2 * K
+    assert int(traj.signals_learned[-1]) == 2 * K
+    assert int(traj.learned_rank[-1]) == int(traj.learned_dimension[-1])
     assert pred / theory.TOL_LEARNED_SRANK <= meas <= 1.02 * pred, (K, pred, meas)
 
 

@@ -20,14 +20,39 @@ from cnnrank.subspace import measured_regime
 if TYPE_CHECKING:  # only a type: sweeps imports the experiments package, which imports this module
     from cnnrank.sweeps import SweepResult
 
-__all__ = ["benign_window", "headline_record", "headline_sentence", "intrinsic_record"]
+__all__ = ["benign_window", "headline_record", "headline_sentence", "intrinsic_record", "signal_columns"]
+
+#: the per-signal diagnostics of each level (docs/theory.md §5): means over seeds (per-seed values in
+#: ``per_seed``), and for the two counts their minimum and maximum over seeds
+SIGNAL_METRICS = ("signals_learned", "learned_rank", "gamma_stable_rank", "overlap_pos", "overlap_neg")
+
+
+def signal_columns(res: SweepResult) -> dict[str, Any]:
+    """The per-signal columns of a record: ``signals_learned`` and ``learned_rank`` (means, ``_min``,
+    ``_max`` over seeds), ``gamma_stable_rank``, ``overlap_pos`` (``c₊``), ``overlap_neg`` (``c₋``)
+    (means over seeds). A sweep that did not record them (cells stored before they existed) gives
+    ``None`` per level."""
+    out: dict[str, Any] = {}
+    for k in SIGNAL_METRICS:
+        v = res.values.get(k)
+        if v is None:
+            continue
+        arr = np.asarray(v, dtype=np.float64)
+        out[k] = [None if not np.all(np.isfinite(r)) else float(np.mean(r)) for r in arr.reshape(arr.shape[0], -1)]
+        if k in ("signals_learned", "learned_rank"):
+            flat = arr.reshape(arr.shape[0], -1)
+            ok = np.all(np.isfinite(flat), axis=1)
+            out[f"{k}_min"] = [int(r.min()) if o else None for r, o in zip(flat, ok)]
+            out[f"{k}_max"] = [int(r.max()) if o else None for r, o in zip(flat, ok)]
+    return out
 
 
 def headline_record(res: SweepResult, base: RunConfig, noise: Sequence[float]) -> dict[str, Any]:
     """The ``rank_vs_noise.json`` record of a noise sweep (means over seeds, per-seed values, regimes).
 
     Per level: the data's, filters' and learned part's stable ranks, the learned dimension, the signal
-    energy fraction, the within-class overlap ``c``, the expectation ``2K/(1+(K-1)c)`` (computed per
+    energy fraction, the within-class overlap ``c``, the per-signal diagnostics (:func:`signal_columns`:
+    signals learned, learned rank, the stable rank from γ, the per-class overlaps ``c₊``, ``c₋``), the expectation ``2K/(1+(K-1)c)`` (computed per
     seed, then averaged), accuracies and the measured ``regime``; and the scalars ``clean_rank`` (2K),
     ``noise_takeoff`` and ``benign_limit`` (the theory's σ_p threshold).
     """
@@ -53,6 +78,7 @@ def headline_record(res: SweepResult, base: RunConfig, noise: Sequence[float]) -
         "train_acc": mean["train_acc"],
         "max_gamma": mean["max_gamma"],
         "max_rho_pos": mean["max_rho_pos"],
+        **signal_columns(res),
         "predicted_data_stable_rank": np.asarray(theory.expected_data_stable_rank(base, np.array(noise))).tolist(),
         "clean_rank": theory.clean_rank(base),
         "noise_takeoff": theory.noise_takeoff(base),
@@ -100,6 +126,8 @@ def intrinsic_record(res: SweepResult, base: RunConfig, Ks: Sequence[int]) -> di
         "expected_filter_stable_rank": expected.mean(axis=-1).tolist(),
         "signal_overlap": res.mean("signal_overlap").tolist(),
         "signal_energy_fraction": res.mean("signal_energy_fraction").tolist(),
+        "learned_stable_rank": res.mean("learned_stable_rank").tolist(),
+        **signal_columns(res),
         "data_stable_rank": res.mean("data_stable_rank").tolist(),
         "clean_data_stable_rank": res.mean("clean_data_stable_rank").tolist(),
         "test_acc": res.mean("test_acc").tolist(),

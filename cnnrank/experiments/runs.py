@@ -178,7 +178,7 @@ class RunOutcome:
 
     def scalars(self) -> dict[str, float]:
         """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
-        (``step``, ``learned_dimension``)."""
+        (``step``, ``learned_dimension``, ``signals_learned``, ``learned_rank``)."""
         from cnnrank.theory import measured_signal_learning_time
 
         out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}

@@ -36,7 +36,8 @@ HEADLINE = RunConfig(patches=5, steps=1000, record_every=50)
 DEFAULT_NOISE = (0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.8)
 ABLATION = ("huber2", "huber3", "huber4", "relu")
 TABLE_KEYS = ("data_stable_rank", "predicted_data_stable_rank", "filter_stable_rank", "learned_stable_rank",
-              "expected_filter_stable_rank", "learned_dimension", "signal_energy_fraction", "test_acc", "regime")
+              "gamma_stable_rank", "expected_filter_stable_rank", "overlap_pos", "overlap_neg", "signals_learned",
+              "learned_dimension", "learned_rank", "signal_energy_fraction", "test_acc", "regime")
 
 
 _floats = comma_list(float, "numbers", lambda v: v >= 0 and bool(np.isfinite(v)),
@@ -132,13 +133,17 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
                                         regime={names[a]: r for a, r in zip(ABLATION, out["ablation"]["regime"])})
         files.append((args.out / "activation_ablation.png", figure_bytes(fig2, "png", dpi=130)))
     paths = write_outputs(files)
-    rows = [{"noise": s, **{k: out[k][i] for k in TABLE_KEYS}} for i, s in enumerate(noise)]
+    rows = [{"noise": s, **{k: out[k][i] for k in TABLE_KEYS if k in out}} for i, s in enumerate(noise)]
     print(format_table(rows, [("noise", "σ_p", ".3g"), ("data_stable_rank", "data srank", ".2f"),
                               ("predicted_data_stable_rank", "predicted", ".2f"),
                               ("filter_stable_rank", "filter srank", ".2f"),
                               ("learned_stable_rank", "learned srank", ".2f"),
+                              ("gamma_stable_rank", "γ srank", ".2f"),
                               ("expected_filter_stable_rank", "2K/(1+(K-1)c)", ".2f"),
+                              ("overlap_pos", "c+", ".3f"), ("overlap_neg", "c-", ".3f"),
+                              ("signals_learned", "signals", ".3g"),
                               ("learned_dimension", "learned dim", ".3g"),
+                              ("learned_rank", "learned rank", ".3g"),
                               ("signal_energy_fraction", "signal energy", ".3f"),
                               ("test_acc", "test acc", ".3f"), ("regime", "regime", "")]))
     print("\n" + headline_sentence(out) + f" ({seconds:.1f} s)")
