@@ -950,8 +950,30 @@ def calibration_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -
                 if s.any():
                     style = artist_style("", kwargs, artist=None, s=22, alpha=0.8)
                     ax.scatter(x[s], y[s], facecolors=colour if filled else "none", edgecolors=colour,
-                               label=f"{f}" if filled else None, **{k: v for k, v in style.items()
-                                                                     if k not in ("linestyle",)})
+                               **{k: v for k, v in style.items() if k not in ("linestyle",)})
+
+    def legend(ax: Any, extra: Sequence[Any] = ()) -> None:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], ls="none", marker="o", color=c, label=f) for f, c in _FAMILY_COLOURS.items()]
+        handles.append(Line2D([], [], ls="none", marker="o", mfc="none", color="0.4", label="measured harmful"))
+        ax.legend(handles=handles + list(extra), fontsize=7, loc="best")
+
+    def ratio_axis(ax: Any) -> None:
+        from matplotlib.ticker import FixedLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([0.25, 0.5, 1.0, 2.0, 4.0]))
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(0.2, 5.0)
+
+    def log_axes(ax: Any) -> None:
+        from matplotlib.ticker import NullFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(lambda v, _: f"{v:g}")
+            axis.set_minor_formatter(NullFormatter())
 
     def title(ax: Any, name: str, what: str) -> None:
         sc = score.get(name, {})
@@ -973,13 +995,15 @@ def calibration_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -
     ratio = np.array(pred["noise_ratio"], dtype=float)
     yb = np.where(benign, 1.0, 0.0) + np.linspace(-0.08, 0.08, len(benign))
     scatter(ax, ratio, yb, np.isfinite(ratio) & np.array([m is not None for m in meas["regime"]]))
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="k", ls="--", lw=0.8, label="criterion σ_p*")
+    ratio_axis(ax)
+    line = ax.axvline(1.0, color="k", ls="--", lw=0.8, label="criterion σ_p*")
+    span = ax.axvspan(1.0, 5.0, color="0.92", zorder=0, label="predicted harmful (σ_p > σ_p*)")
     ax.set_yticks([0, 1], ["harmful", "benign"])
+    ax.set_ylim(-0.4, 1.4)
     ax.set_xlabel("σ_p / σ_p* of the activation's criterion")
     ax.set_ylabel("measured regime")
     title(ax, "regime", "regime (counted outside the undecided band)")
-    ax.legend(fontsize=7, loc="center left")
+    legend(ax, [line, span])
     panels = [
         (axs[0, 1], "signal_learning_time", "T₁ (steps)", True),
         (axs[0, 2], "data_stable_rank", "data stable rank", True),
@@ -992,6 +1016,7 @@ def calibration_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
+            log_axes(ax)
         if ok.any():
             diagonal(ax, score.get(name, {}).get("tolerance", 1.0), log)
         ax.set_xlabel(f"predicted {what}")
@@ -1002,9 +1027,12 @@ def calibration_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -
     two_k = np.array([2 * c["K"] for c in cfgs], dtype=float)
     sl = np.array([np.nan if v is None else v for v in meas["signals_learned"]], dtype=float)
     scatter(ax, ratio, sl / two_k, np.isfinite(sl) & np.isfinite(ratio))
-    ax.set_xscale("log")
+    ratio_axis(ax)
+    ax.set_ylim(-0.05, 1.1)
     ax.axhline(1.0, color="0.3", lw=0.8)
     ax.axvline(1.0, color="k", ls="--", lw=0.8)
+    ax.axvspan(1.0, 5.0, color="0.92", zorder=0)
+    legend(ax)
     ax.set_xlabel("σ_p / σ_p*")
     ax.set_ylabel("signals learned / 2K")
     title(ax, "signals_learned", "all 2K signals learned (benign runs)")
