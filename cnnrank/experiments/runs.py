@@ -178,10 +178,35 @@ class RunOutcome:
 
     def scalars(self) -> dict[str, float]:
         """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
-        (``step``, ``learned_dimension``)."""
+        (``step``, ``learned_dimension``).
+
+        With the run's initial filters (or its :class:`~cnnrank.gram_sample.GramSample`) and signals it
+        also holds what the signal race predicts from the initialization
+        (:func:`cnnrank.theory.predict_from_initialization`, docs/theory.md §6.7):
+        ``predicted_learned_stable_rank``, ``predicted_signals_learned`` and
+        ``predicted_learned_dimension`` (ints).
+        """
         out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}
         out.update(self.data_ranks)
+        out.update(self.predicted())
         return out
+
+    def predicted(self) -> dict[str, float]:
+        """The race's predictions for this run (keys of :meth:`scalars`; empty when it cannot predict)."""
+        from cnnrank import theory
+
+        values = self.trajectory.metadata.get("config")
+        if not isinstance(values, dict):
+            return {}
+        try:
+            pred = theory.predict_for_run(config_from_dict(values), self)
+        except (ValueError, FloatingPointError):  # e.g. the race diverges where training blew up
+            return {}
+        if pred is None:
+            return {}
+        return {"predicted_learned_stable_rank": float(pred.learned_stable_rank),
+                "predicted_signals_learned": int(pred.signals_learned),
+                "predicted_learned_dimension": int(pred.learned_dimension)}
 
 
 def _step_cost(config: RunConfig) -> float:
