@@ -1,14 +1,17 @@
 r"""What the theory predicts (docs/theory.md §6), as functions of a configuration, and a report that
 puts a run's measured values next to the predictions, each with a tolerance and a verdict.
 
-Four kinds of prediction live here:
+Five kinds of prediction live here:
 
-* the benign/harmful criterion ``(n/2K)·SNR^q ≳ 1`` (:func:`benign_indicator`, :func:`regime`,
-  :func:`benign_limit`);
+* the published benign/harmful criterion of the activation (:func:`criterion`, :mod:`cnnrank.criteria`:
+  Cao et al. 2022 for ``q > 2``, Kou et al. 2023 for the ReLU; :func:`benign_indicator`,
+  :func:`regime` — benign, harmful or undecided —, :func:`benign_limit`);
 * the stable rank of the data, derived exactly in the proportional limit
   (:func:`expected_data_stable_rank`, :func:`expected_patch_stable_rank`);
-* the stable rank of the learned part of the filters, ``2K / (1 + (K−1) c)``
-  (:func:`expected_filter_stable_rank`);
+* which filters learn which signal, and the signals learned, learned dimension and learned stable
+  rank that follow, from the initialization (:func:`predict_from_initialization`, :mod:`cnnrank.race`);
+* the closed form ``2K / (1 + (K−1) c)`` of the learned stable rank, exact only for equal column norms
+  and cosines in both classes (:func:`expected_filter_stable_rank`);
 * the time ``T_1`` of signal learning (:func:`signal_learning_time`).
 
 The remaining scaling laws of docs/theory.md §6 (:func:`time_to_loss`, :func:`lr_bound`,
@@ -20,8 +23,10 @@ The benign/harmful criterion (derivation)
 Cao et al. (2022) compare, for one signal seen by every sample, the growth of signal learning ``γ``
 (every sample pushes it, rate ∝ ``n ‖μ‖^q``) with that of noise memorization ``ρ`` (each noise patch is
 pushed by its own sample only, rate ∝ ``(σ_p √d)^q``); signal wins when ``n·SNR^q ≳ 1`` with
-``SNR = ‖μ‖ / (σ_p √d)`` (:attr:`cnnrank.SignalNoiseModel.snr`). Here each of the ``2K`` signals is
-carried by only about ``n/(2K)`` samples, so the criterion is
+``SNR = ‖μ‖ / (σ_p √d)`` (:attr:`cnnrank.SignalNoiseModel.snr`), for a power head ``q > 2``. Kou et al.
+(2023) prove the ReLU's: ``n ‖μ‖⁴ ≳ σ_p⁴ d``. Here each of the ``2K`` signals is carried by only about
+``n/(2K)`` samples, so ``n`` becomes ``n/2K`` (:func:`criterion`; docs/theory.md §4 gives the table,
+what is known for ``q = 2``, and the undecided band). With Cao et al.'s criterion
 
     I = (n / 2K) · SNR^q ≳ 1        (benign)        I ≲ 1        (harmful),
 
@@ -46,9 +51,11 @@ largest eigenvalue ``a²(1 + (K−1)c)`` (for ``c ≥ 0``), hence
 
     srank(W − W(0)) = 2K / (1 + (K−1) c).
 
-Columns of unequal norm only raise the largest eigenvalue relative to the trace, so the measured
-stable rank sits at or below the formula (measured 0.86–0.97 of it, see ``tests/test_theory_runs.py``).
-``c`` is :attr:`Trajectory.signal_overlap`. For ``c < 0`` (allowed down to ``−1/(K−1)``, where the
+This needs equal norms and equal cosines in *both* classes; in general the stable rank is exactly
+``(tr G₊ + tr G₋) / max(λ₁(G₊), λ₁(G₋))`` with ``G_j`` the class-``j`` block, and the formula with an
+overlap ``c`` averaged over the classes is not a bound (measured 0.47–1.07 of it, docs/theory.md §6.3);
+:func:`predict_from_initialization` predicts the blocks themselves. ``c`` is
+:attr:`Trajectory.signal_overlap`. For ``c < 0`` (allowed down to ``−1/(K−1)``, where the
 block is still positive semi-definite; not seen in training, where the columns are non-negative) the
 largest eigenvalue is ``a²(1 − c)`` instead, so in general
 
@@ -79,9 +86,10 @@ independent ``N(0, σ_0² ‖μ‖²)`` draws (``m`` filters × ``K`` own signal
 decreasing in ``a_0``, so the median of ``T_1`` is the time from the median of the maximum,
 ``a_0 = σ_0 ‖μ‖ Φ⁻¹(2^{−1/(2mK)})``. Nothing is fitted. For ``q ≤ 2`` the head is not a power above
 1 (ReLU, ``q = 2`` grows exponentially from any start) and the formula does not apply; for ``σ_0 = 0``
-(and ``q > 2``) ``σ'(0) = 0`` and signal learning never starts (``T_1 = ∞``). The measured ``T_1`` is
-later than this by a factor 1.1–1.4 on the test configurations because ``−ℓ'`` falls below 1/2 as
-the margins grow and because records are taken every ``record_every`` steps.
+(and ``q > 2``) ``σ'(0) = 0`` and signal learning never starts (``T_1 = ∞``). The measured ``T_1`` was
+0.82–1.45 times this on the configurations of docs/theory.md §6.5: ``−ℓ'`` falls below 1/2 as the
+margins grow, records are taken every ``record_every`` steps, and the largest start varies from seed
+to seed around the median used here.
 
 Expected stable rank of the data (derivation)
 ---------------------------------------------
@@ -286,9 +294,10 @@ def clean_rank(config: RunConfigLike) -> int:
 def expected_filter_stable_rank(K: int, overlap: Any) -> np.ndarray | float:
     """Stable rank of the learned part ``W − W(0)`` in the benign regime: ``2K / (1 + (K−1) c)``.
 
-    Derived in the module docstring (docs/theory.md §5) for equal-norm own-class signal columns of
-    ``γ`` with pairwise cosine ``c``; in general ``2K / max(1 + (K−1)c, 1 − c)``, which is the formula
-    above for ``c >= 0``. Unequal column norms lower the measured value.
+    Derived in the module docstring (docs/theory.md §6.3) for own-class signal columns of ``γ`` of equal
+    norm with pairwise cosine ``c`` in both classes; in general ``2K / max(1 + (K−1)c, 1 − c)``, which is
+    the formula above for ``c >= 0``. Exact only then and not a bound: unequal norms or classes move the
+    measured value either way; :func:`predict_from_initialization` predicts it from the initialization.
 
     Parameters
     ----------
