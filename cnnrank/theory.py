@@ -127,7 +127,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from cnnrank import race
+import cnnrank.race as race
 from cnnrank._validation import as_array, check_int, check_real
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU
 from cnnrank.criteria import Criterion, criterion_for

@@ -193,7 +193,7 @@ class RunOutcome:
 
     def predicted(self) -> dict[str, float]:
         """The race's predictions for this run (keys of :meth:`scalars`; empty when it cannot predict)."""
-        from cnnrank import theory
+        import cnnrank.theory as theory
 
         values = self.trajectory.metadata.get("config")
         if not isinstance(values, dict):
