@@ -530,6 +530,8 @@ def _group_counts(config: RunConfigLike, data: Any) -> tuple[np.ndarray, np.ndar
             raise ValueError("data is invalid here: it carries no signal bookkeeping (signal_id, signals); "
                              "give data from SignalNoiseModel.sample or sample_gram")
         sid = np.asarray(sid)
+        if sid.shape != (c.n,):
+            raise ValueError(f"data is invalid for config: it has {sid.size} samples but config.n={c.n}")
         if sid.size and int(sid.max()) >= k2:
             raise ValueError(f"data is invalid for config: its signal ids reach {int(sid.max())} but the "
                              f"configuration has 2K={k2} signals")
@@ -705,6 +707,7 @@ def predictions(config: RunConfigLike) -> dict[str, float | str]:
         t1 = float("nan")
     return {
         "snr": snr(config),
+        "criterion": criterion(config).name,
         "benign_indicator": benign_indicator(config),
         "benign_limit": benign_limit(config),
         "regime": regime(config),

@@ -106,6 +106,8 @@ def test_prediction_arguments_are_checked():
         theory.predict_from_initialization(SMALL)
     with pytest.raises(ValueError, match="data is invalid"):
         theory.predict_from_initialization(SMALL.replace(signal_basis="random"), W0)
+    with pytest.raises(ValueError, match="data is invalid for config"):
+        theory.predict_from_initialization(SMALL.replace(n=31), W0, data=out.data)
     with pytest.raises(ValueError, match="steps"):
         theory.predict_from_initialization(SMALL, W0, steps=-1)
     a0 = cnnrank.race.initial_signal_correlations(W0, out.data.signals)
