@@ -53,7 +53,7 @@ def test_regime_has_three_answers_around_the_threshold(activation):
     assert theory.regime(cfg.replace(noise_std=0.0)) == "benign"
 
 
-@pytest.mark.parametrize("engine, label_noise", [("feature", 0.0), ("feature", 0.2), ("implicit", 0.0)])
+@pytest.mark.parametrize("engine, label_noise", [("feature", 0.0), ("feature", 0.2), ("gram", 0.1), ("implicit", 0.0)])
 def test_the_prediction_for_a_run_is_exact_without_background_noise(engine, label_noise):
     cfg = SMALL.replace(engine=engine, label_noise=label_noise)
     out = run_once(cfg, rng=4)
