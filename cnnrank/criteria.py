@@ -33,6 +33,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from cnnrank._validation import check_int, check_real
 
 __all__ = ["BANDS", "SOURCES", "Criterion", "criterion_for"]
@@ -96,6 +98,14 @@ class Criterion:
         return f"(n/2K)·‖μ‖^{self.p:g} / (σ_p^{self.p:g}·d^{self.e:g}) ≳ 1"
 
 
+def _exp(x: float) -> float:
+    """``e^x`` with the float64 limits: ``inf`` beyond the largest float, 0 for ``x = −inf``."""
+    return math.inf if x > _LOG_MAX else math.exp(x)
+
+
+_LOG_MAX = math.log(float(np.finfo(np.float64).max))
+
+
 def criterion_for(power: float, *, n: int, K: int, d: int, signal_norm: float, noise_std: float,
                   relu: bool = False, band: float | None = None) -> Criterion:
     """The criterion of an activation with head power ``power`` (module doc).
@@ -126,13 +136,13 @@ def criterion_for(power: float, *, n: int, K: int, d: int, signal_norm: float, n
     group = n / (2.0 * K)
     # logs: ‖μ‖^p and d^e overflow for large q
     log_thr = math.log(mu) + (math.log(group) - e * math.log(d)) / p if mu > 0 else -math.inf
-    threshold = math.exp(log_thr) if math.isfinite(log_thr) else 0.0
+    threshold = _exp(log_thr)
     if sig == 0:
         indicator = math.inf if mu > 0 else 0.0
     elif mu == 0:
         indicator = 0.0
     else:
         log_i = math.log(group) + p * (math.log(mu) - math.log(sig)) - e * math.log(d)
-        indicator = math.exp(min(log_i, 700.0))
+        indicator = _exp(log_i)
     return Criterion(name=name, source=SOURCES[name], p=p, e=e, indicator=indicator, threshold=threshold,
                      band=width, noise_std=sig)

@@ -283,7 +283,7 @@ def training_figure(traj: Any, data_stable_rank: float | None = None, data: Any 
 
 
 def shade_regimes(ax: Any, noise_std: Sequence[float] | np.ndarray, regime: Sequence[str] | None = None,
-                  benign_limit: float | None = None, label: bool = True) -> None:
+                  benign_limit: float | None = None, label: bool = True, criterion: str | None = None) -> None:
     """Shade the noise levels measured outside the benign window, and draw the theory's threshold.
 
     Parameters
@@ -292,9 +292,12 @@ def shade_regimes(ax: Any, noise_std: Sequence[float] | np.ndarray, regime: Sequ
     regime : (L,) ``"benign"`` or ``"harmful"`` per level (measured), optional
         Each harmful level's span reaches halfway to its neighbours (to the axis edge at the ends).
     benign_limit : float, optional
-        The theory's σ_p threshold, ``(n/2K)·SNR^q = 1`` (docs/theory.md §4), drawn as a dashed line.
+        The theory's σ_p threshold ``σ_p*`` where the activation's criterion equals 1
+        (:func:`cnnrank.theory.criterion`, docs/theory.md §4), drawn as a dashed line.
     label : bool
         Whether to add legend entries.
+    criterion : str, optional
+        The criterion's name for the legend (``cnnrank.theory.criterion(config).name``, e.g. ``"cao2022"``).
     """
     x = np.asarray(noise_std, dtype=float)
     if regime is not None:
@@ -311,7 +314,7 @@ def shade_regimes(ax: Any, noise_std: Sequence[float] | np.ndarray, regime: Sequ
                 first = False
     if benign_limit is not None and np.isfinite(benign_limit):
         ax.axvline(benign_limit, color="k", ls="--", lw=1,
-                   label=r"theory: $(n/2K)\,\mathrm{SNR}^q = 1$" if label else None)
+                   label=(f"theory: σ_p* ({criterion})" if criterion else "theory: σ_p*") if label else None)
     if x.size > 1:
         ax.set_xlim(x[0] - 0.02 * (x[-1] - x[0]), x[-1] + 0.02 * (x[-1] - x[0]))
 
@@ -331,6 +334,7 @@ def plot_rank_vs_noise(
     learned_dimension: Sequence[float] | None = None,
     regime: Sequence[str] | None = None,
     benign_limit: float | None = None,
+    criterion: str | None = None,
     legend_below: bool = False,
     **kwargs: Any,
 ) -> Any:
@@ -358,8 +362,8 @@ def plot_rank_vs_noise(
     learned_dimension : (L,), optional
         Directions of the signal span learned above the memorization edge; markers at the measured
         levels where it is > 0 (the axis is logarithmic).
-    regime, benign_limit : optional
-        Measured regime per level and the theory's threshold (:func:`shade_regimes`).
+    regime, benign_limit, criterion : optional
+        Measured regime per level, the theory's threshold and its criterion's name (:func:`shade_regimes`).
     legend_below : bool
         Put the legend below the axes instead of inside.
     **kwargs
@@ -371,7 +375,7 @@ def plot_rank_vs_noise(
     """
     fig, ax = axes(ax, figsize=(6.0, 4.2))
     x = np.asarray(noise_std, dtype=float)
-    shade_regimes(ax, x, regime, benign_limit)
+    shade_regimes(ax, x, regime, benign_limit, criterion=criterion)
     if clean_rank is not None:  # a broad pale band: it stays visible under the clean data's line at 2K
         ax.axhline(clean_rank, color="0.3", ls="-", lw=7, alpha=0.3, zorder=1, solid_capstyle="butt",
                    label=f"2K = {clean_rank:g} (rank of the clean data)")
@@ -413,6 +417,7 @@ def plot_learning_vs_noise(
     clean_rank: float | None = None,
     regime: Sequence[str] | None = None,
     benign_limit: float | None = None,
+    criterion: str | None = None,
     ax: Any = None,
     title: str = "what the filters learned",
     **kwargs: Any,
@@ -425,7 +430,7 @@ def plot_learning_vs_noise(
     train_acc : (L,), optional
     learned_dimension : (L,), optional
         Markers at the measured levels on a right axis, with the labelled line ``clean_rank`` (``2K``).
-    regime, benign_limit : optional
+    regime, benign_limit, criterion : optional
         See :func:`shade_regimes`.
     **kwargs
         Line2D properties of the measured series (accuracies, energy fraction, learned dimension).
@@ -436,7 +441,7 @@ def plot_learning_vs_noise(
 
     fig, ax = axes(ax, figsize=(6.0, 4.6))
     x = np.asarray(noise_std, dtype=float)
-    shade_regimes(ax, x, regime, benign_limit)
+    shade_regimes(ax, x, regime, benign_limit, criterion=criterion)
     ax.plot(x, test_acc, **artist_style("o-", kwargs, color="C2", lw=2, label="test accuracy"))
     if train_acc is not None:
         ax.plot(x, train_acc, **artist_style("s--", kwargs, color="0.45", ms=4, label="train accuracy"))
@@ -562,11 +567,12 @@ def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None 
                        filter_spread=spread, ax=a, learned_stable_rank=out.get("learned_stable_rank"),
                        expected_filter_stable_rank=out.get("expected_filter_stable_rank"),
                        learned_dimension=out.get("learned_dimension"), regime=regime, benign_limit=limit,
-                       title="(a) stable rank: data vs trained filters", legend_below=True, **kwargs)
+                       criterion=out.get("criterion"), title="(a) stable rank: data vs trained filters", legend_below=True, **kwargs)
     if "signal_energy_fraction" in out:
         plot_learning_vs_noise(out["noise_std"], out["test_acc"], out["signal_energy_fraction"],
                                train_acc=out.get("train_acc"), learned_dimension=out.get("learned_dimension"),
-                               clean_rank=out.get("clean_rank"), regime=regime, benign_limit=limit, ax=b,
+                               clean_rank=out.get("clean_rank"), regime=regime, benign_limit=limit,
+                               criterion=out.get("criterion"), ax=b,
                                title="(b) what the filters learned", **kwargs)
     else:
         x = out["noise_std"]
@@ -883,7 +889,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
                 ax.scatter(ns[full[:, 0]], sig[full[:, 1]], s=22, marker="o", facecolors="white",
                            edgecolors="black", linewidths=0.6, zorder=4, label="learned dimension = 2K")
         ax.plot(xs, curve, color="white", lw=2.4, zorder=5)
-        ax.plot(xs, curve, color="black", lw=1.2, ls="--", zorder=6, label="theory: benign boundary σ_p*(n)")
+        crit = record.get("criterion")
+        ax.plot(xs, curve, color="black", lw=1.2, ls="--", zorder=6,
+                label="theory: benign boundary σ_p*(n)" + (f" ({crit})" if crit else ""))
         ax.plot(xs, tk, color="tab:green", lw=1.6, ls=":", zorder=6, label="theory: data-rank take-off")
         if ns.size > 1 and sig.size > 1 and np.nanmin(acc) < level < np.nanmax(acc):
             ax.contour(ns, sig, acc.T, levels=[level], colors="red", linewidths=1.6, zorder=6)

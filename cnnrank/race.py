@@ -252,7 +252,8 @@ class InitPrediction:
     signal_strength : ndarray, shape (2K,)
         ``‖γ_{j(k), :, k}‖ / ‖μ_k‖``.
     signals_learned : int
-        Signals whose strength exceeds ``floor · max strength``.
+        Signals whose strength exceeds ``floor · s_1``, ``s_1`` the top singular value of the predicted
+        learned part (the floor of the measured count, docs/theory.md §5).
     learned_dimension : int
         Singular values of the predicted learned part in the signal span above ``floor · s_1``.
     learned_stable_rank : float
@@ -293,9 +294,10 @@ def predict_race(activation: Activation, a0: Any, *, lr: float, steps: int, n: i
     safe = np.where(norms > 0, norms, 1.0)
     strength = np.where(norms > 0, np.linalg.norm(own, axis=0) / safe, 0.0)
     cols = gamma.reshape(2 * m, k2) / safe  # (W − W0) Q in the orthonormal signal frame
-    sv = np.linalg.svd(cols / max(np.abs(cols).max(), np.finfo(float).tiny), compute_uv=False)
+    scale = max(np.abs(cols).max(), np.finfo(float).tiny)
+    sv = np.linalg.svd(cols / scale, compute_uv=False)
     dim = int(np.sum(sv > floor * sv[0])) if sv.size and sv[0] > 0 else 0
-    top = strength.max() if strength.size else 0.0
+    top = sv[0] * scale if sv.size else 0.0  # s_1 of the learned part: the measured counts' floor
     learned = int(np.sum(strength > floor * top)) if top > 0 else 0
     rate = (lr / (n * m)) * 0.5 * (clean_k - flip_k) * sq  # (2K,)
     own0 = np.concatenate([a0[0, :, :K], a0[1, :, K:]], axis=1).T  # (2K, m)

@@ -77,12 +77,14 @@ METRICS = (
     "filter_stable_rank", "learned_stable_rank", "train_loss", "train_acc", "test_loss", "test_acc",
     "max_gamma", "max_rho_pos", "min_rho_neg", "learned_dimension", "signal_energy_fraction", "signal_overlap",
     "signals_learned", "learned_rank", "gamma_stable_rank", "overlap_pos", "overlap_neg",
-    "signal_learning_time",
+    "signal_learning_time", "predicted_learned_stable_rank", "predicted_signals_learned",
+    "predicted_learned_dimension",
 )
 
 #: the metrics that are counts: stored as integers (in cell files, ``results.json`` and ``.npz``) when
 #: every cell has them
-COUNT_METRICS = ("learned_dimension", "signals_learned", "learned_rank")
+COUNT_METRICS = ("learned_dimension", "signals_learned", "learned_rank", "predicted_signals_learned",
+                 "predicted_learned_dimension")
 #: documented ranges of the metrics (keyword arguments of :func:`cnnrank.results.check_values`), checked
 #: when a sweep's results or cells are read; ``learned_dimension`` is also bounded by ``min(2m, 2K)``
 METRIC_RANGES: dict[str, dict[str, Any]] = {
@@ -94,7 +96,8 @@ METRIC_RANGES: dict[str, dict[str, Any]] = {
     "signals_learned": {"lo": 0, "integer": True}, "learned_rank": {"lo": 0, "integer": True},
     "signal_energy_fraction": {"lo": 0.0, "hi": 1.0}, "signal_overlap": {"lo": -1.0, "hi": 1.0},
     "overlap_pos": {"lo": -1.0, "hi": 1.0}, "overlap_neg": {"lo": -1.0, "hi": 1.0},
-    "signal_learning_time": {"lo": 0.0},
+    "signal_learning_time": {"lo": 0.0}, "predicted_learned_stable_rank": {"lo": 1.0, "zero": True},
+    "predicted_signals_learned": {"lo": 0, "integer": True}, "predicted_learned_dimension": {"lo": 0, "integer": True},
 }
 
 

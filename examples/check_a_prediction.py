@@ -18,8 +18,9 @@ if quick:
 outcome = run_once(config, rng=0)
 print(theory.format_report(theory.compare(config, outcome)))
 print()
-print(f"regime predicted: {theory.regime(config)} ((n/2K)·SNR^q = {theory.benign_indicator(config):.3g}, "
-      f"benign below σ_p = {theory.benign_limit(config):.3g})")
+crit = theory.criterion(config)
+print(f"regime predicted: {theory.regime(config)} ({crit.name}: {crit.formula}, indicator {crit.indicator:.3g}, "
+      f"benign below σ_p = {crit.threshold / crit.band:.3g}, harmful above {crit.threshold * crit.band:.3g})")
 print(f"data stable rank {outcome.data_ranks['data_stable_rank']:.1f} "
       f"(predicted {theory.expected_data_stable_rank(config):.1f}); "
       f"filters {outcome.trajectory.filter_stable_rank[-1]:.2f}; 2K = {theory.clean_rank(config)}")

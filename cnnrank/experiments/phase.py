@@ -1,9 +1,11 @@
 """The JSON record of the phase diagram (``phase_diagram.json``), built from a sweep over ``n × σ_p``.
 
 :func:`phase_record` puts the measured means over seeds (2-D arrays, rows ``n``, columns ``σ_p``) next
-to the theory's benign boundary ``σ_p*(n) = (n/2K)^{1/q} ‖μ‖/√d`` (:func:`cnnrank.theory.benign_limit`,
-docs/theory.md §4) and the measured one: the ``σ_p`` where the test accuracy first falls below
-:data:`ACCURACY_LEVEL` along each row, linearly interpolated (:func:`measured_boundary`).
+to the theory's benign boundary ``σ_p*(n)`` of the activation's published criterion
+(:func:`cnnrank.theory.benign_limit`; ``(n/2K)^{1/q} ‖μ‖/√d`` for a power head ``q > 2``; the
+criterion's name in ``criterion``, docs/theory.md §4) and the measured one: the ``σ_p`` where the
+test accuracy first falls below :data:`ACCURACY_LEVEL` along each row, linearly interpolated
+(:func:`measured_boundary`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def phase_record(res: SweepResult, base: RunConfig, ns: Sequence[int], noise: Se
 
     Holds the axes ``n`` and ``noise_std``; the means over seeds of :data:`PHASE_KEYS` as lists of rows
     (one per ``n``); ``theory_boundary``, ``measured_boundary`` and ``boundary_ratio`` (measured /
-    predicted, ``None`` where the contour is not crossed or the prediction is 0) per ``n``; ``noise_takeoff`` (σ_p where the
+    predicted, ``None`` where the contour is not crossed or the prediction is 0) per ``n``; ``criterion``
+    (the name of the criterion of :func:`cnnrank.theory.criterion`); ``noise_takeoff`` (σ_p where the
     data's stable rank leaves ``2K``, docs/theory.md §6), ``clean_rank`` (2K), ``accuracy_level`` and the
     base configuration. No timings: two runs of one command write byte-identical JSON.
     """
@@ -74,6 +77,7 @@ def phase_record(res: SweepResult, base: RunConfig, ns: Sequence[int], noise: Se
     out["theory_boundary"] = theory_b
     out["measured_boundary"] = meas
     out["boundary_ratio"] = [None if m is None or not t > 0 else _clean(m / t) for m, t in zip(meas, theory_b)]
+    out["criterion"] = theory.criterion(base).name
     out["noise_takeoff"] = [theory.noise_takeoff(c) for c in configs]
     out["clean_rank"] = theory.clean_rank(base)
     out["K"] = base.K

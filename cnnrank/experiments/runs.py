@@ -178,14 +178,41 @@ class RunOutcome:
 
     def scalars(self) -> dict[str, float]:
         """Final-record numbers and data ranks, as one flat dict: floats, and ints for the counts
-        (``step``, ``learned_dimension``, ``signals_learned``, ``learned_rank``)."""
+        (``step``, ``learned_dimension``, ``signals_learned``, ``learned_rank``), and the measured
+        signal-learning time ``signal_learning_time`` (:func:`cnnrank.theory.measured_signal_learning_time`,
+        NaN if never reached).
+
+        With the run's initial filters (or its :class:`~cnnrank.gram_sample.GramSample`) and signals it
+        also holds what the signal race predicts from the initialization
+        (:func:`cnnrank.theory.predict_from_initialization`, docs/theory.md §6.7):
+        ``predicted_learned_stable_rank``, ``predicted_signals_learned`` and
+        ``predicted_learned_dimension`` (ints).
+        """
         from cnnrank.theory import measured_signal_learning_time
 
         out: dict[str, float] = {k: v if isinstance(v, int) else float(v) for k, v in self.trajectory.summary().items()}
         out.update(self.data_ranks)
         t1 = measured_signal_learning_time(self.trajectory) if self.trajectory.gamma is not None else None
         out["signal_learning_time"] = float("nan") if t1 is None else float(t1)
+        out.update(self.predicted())
         return out
+
+    def predicted(self) -> dict[str, float]:
+        """The race's predictions for this run (keys of :meth:`scalars`; empty when it cannot predict)."""
+        import cnnrank.theory as theory
+
+        values = self.trajectory.metadata.get("config")
+        if not isinstance(values, dict):
+            return {}
+        try:
+            pred = theory.predict_for_run(config_from_dict(values), self)
+        except (ValueError, FloatingPointError):  # e.g. the race diverges where training blew up
+            return {}
+        if pred is None:
+            return {}
+        return {"predicted_learned_stable_rank": float(pred.learned_stable_rank),
+                "predicted_signals_learned": int(pred.signals_learned),
+                "predicted_learned_dimension": int(pred.learned_dimension)}
 
 
 def _step_cost(config: RunConfig) -> float:
