@@ -225,7 +225,7 @@ def _metric(values: dict[str, np.ndarray], name: str, n: int) -> list[float | No
 
 def predictions_for(config: dict[str, Any]) -> dict[str, Any]:
     """What the theory predicts for one drawn configuration, before it runs."""
-    from cnnrank import theory
+    import cnnrank.theory as theory
 
     cfg = RunConfig(**config)
     crit = theory.criterion(cfg)

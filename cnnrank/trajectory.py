@@ -179,7 +179,7 @@ def _signal_fields(gamma: np.ndarray, signal_norms: np.ndarray | None, threshold
     stack of ``γ`` (R, 2, m, 2K) (:mod:`cnnrank.race`; docs/theory.md §5). Without the signals'
     norms the first three are ``None``; without the learned threshold ``τ`` (R,) ``signals_learned``
     is. A non-finite record (a blow-up) gives NaN, and 0 signals learned."""
-    from cnnrank.race import class_overlaps, gamma_stable_rank
+    from cnnrank.subspace import class_overlaps, gamma_stable_rank
 
     R, K2 = gamma.shape[0], gamma.shape[-1]
     ok = np.all(np.isfinite(gamma), axis=(1, 2, 3))

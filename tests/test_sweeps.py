@@ -144,7 +144,8 @@ def test_implicit_engine_in_a_sweep_and_the_example_file(tmp_path):
 
     spec = SweepSpec(base=TINY.replace(engine="implicit", d=10**9), grid={"noise_std": [0.0, 0.01]}, seeds=2)
     res = run_sweep(spec, progress=False)
-    assert all(np.isfinite(v).all() for v in res.values.values())
+    # every metric is a number; signal_learning_time is NaN by definition when no γ reached the level
+    assert all(np.isfinite(v).all() for k, v in res.values.items() if k != "signal_learning_time")
     np.testing.assert_allclose(res.values["data_stable_rank"][0], res.values["clean_data_stable_rank"][0])
     with ThreadPoolExecutor(2) as ex:
         assert_sweeps_equal(res, run_sweep(spec, executor=ex, progress=False))
