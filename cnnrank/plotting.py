@@ -333,6 +333,7 @@ def plot_rank_vs_noise(
     expected_filter_stable_rank: Sequence[float] | None = None,
     learned_dimension: Sequence[float] | None = None,
     regime: Sequence[str] | None = None,
+    predicted_learned_stable_rank: Sequence[float | None] | None = None,
     benign_limit: float | None = None,
     criterion: str | None = None,
     legend_below: bool = False,
@@ -358,7 +359,11 @@ def plot_rank_vs_noise(
     learned_stable_rank : (L,), optional
         Stable rank of the learned part ``W - W(0)``.
     expected_filter_stable_rank : (L,), optional
-        Its overlap-corrected expectation ``2K / (1 + (K-1) c)`` (docs/theory.md §5).
+        The closed form ``2K / (1 + (K-1) c)`` (docs/theory.md §6.3; exact only for equal columns),
+        drawn when ``predicted_learned_stable_rank`` is not given.
+    predicted_learned_stable_rank : (L,), optional
+        The learned stable rank predicted from the initialization by the signal race (docs/theory.md
+        §6.7); ``None`` entries are skipped.
     learned_dimension : (L,), optional
         Directions of the signal span learned above the memorization edge; markers at the measured
         levels where it is > 0 (the axis is logarithmic).
@@ -390,8 +395,11 @@ def plot_rank_vs_noise(
         ax.fill_between(x, filter_spread[0], filter_spread[1], color="C0", alpha=0.2, lw=0)
     if learned_stable_rank is not None:
         ax.plot(x, learned_stable_rank, **artist_style("^-", kwargs, color="C9", lw=1.5, label="learned part W − W(0)"))
-    if expected_filter_stable_rank is not None:
-        ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5, label=r"expected $2K/(1+(K-1)c)$")
+    if predicted_learned_stable_rank is not None:
+        pr = np.array([np.nan if v is None else v for v in predicted_learned_stable_rank], dtype=float)
+        ax.plot(x, pr, "x", color="C9", ms=7, mew=1.5, label="learned part, predicted from W(0)")
+    elif expected_filter_stable_rank is not None:
+        ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5, label=r"closed form $2K/(1+(K-1)c)$")
     if learned_dimension is not None:
         ld = np.asarray(learned_dimension, dtype=float)
         pos = ld > 0
@@ -566,6 +574,7 @@ def rank_vs_noise_figure(out: dict[str, Any], predicted: tuple[Any, Any] | None 
                        clean_rank=out.get("clean_rank"), predicted_data_stable_rank=predicted,
                        filter_spread=spread, ax=a, learned_stable_rank=out.get("learned_stable_rank"),
                        expected_filter_stable_rank=out.get("expected_filter_stable_rank"),
+                       predicted_learned_stable_rank=out.get("predicted_learned_stable_rank"),
                        learned_dimension=out.get("learned_dimension"), regime=regime, benign_limit=limit,
                        criterion=out.get("criterion"), title="(a) stable rank: data vs trained filters", legend_below=True, **kwargs)
     if "signal_energy_fraction" in out:
@@ -610,7 +619,16 @@ def intrinsic_dimension_figure(out: dict[str, Any], fig: Any = None, **kwargs: A
     a.plot(K, out["learned_dimension"], **artist_style("D", kwargs, color="C2", ms=8, mfc="none", mew=1.8,
                                                        label="learned dimension"))
     a.plot(K, out["filter_stable_rank"], **artist_style("^-", kwargs, color="C9", lw=1.5, label="stable rank of W − W(0)"))
-    a.plot(K, out["expected_filter_stable_rank"], "x", color="C9", ms=8, mew=1.8, label=r"expected $2K/(1+(K-1)c)$")
+    pred = out.get("predicted_learned_stable_rank")
+    if pred is not None:
+        pr = np.array([np.nan if v is None else v for v in pred], dtype=float)
+        a.plot(K, pr, "x", color="C9", ms=8, mew=1.8, label="stable rank predicted from W(0)")
+    else:
+        pr = np.asarray(out["expected_filter_stable_rank"], dtype=float)
+        a.plot(K, pr, "x", color="C9", ms=8, mew=1.8, label=r"closed form $2K/(1+(K-1)c)$")
+    if out.get("signals_learned") is not None:
+        sl = np.array([np.nan if v is None else v for v in out["signals_learned"]], dtype=float)
+        a.plot(K, sl, **artist_style("+", kwargs, color="k", ms=9, mew=1.5, label="signals learned (of 2K)"))
     log_rank_axis(a)
     a.set_xlabel("signals per class K")
     a.set_ylabel("stable rank / dimension")
@@ -623,8 +641,8 @@ def intrinsic_dimension_figure(out: dict[str, Any], fig: Any = None, **kwargs: A
     b.plot(K, out["signal_overlap"], **artist_style("s-", kwargs, color="C1", label="within-class overlap c (0 at K = 1)"))
     b.plot(K, np.asarray(out["filter_stable_rank"]) / (2 * K), **artist_style("^-", kwargs, color="C9",
                                                                               label="stable rank of W − W(0) / 2K"))
-    b.plot(K, np.asarray(out["expected_filter_stable_rank"]) / (2 * K), "x", color="C9", ms=8, mew=1.8,
-           label=r"expected $1/(1+(K-1)c)$")
+    b.plot(K, pr / (2 * K), "x", color="C9", ms=8, mew=1.8,
+           label="predicted from W(0) / 2K" if pred is not None else r"closed form $1/(1+(K-1)c)$")
     b.set_ylim(-0.03, 1.05)
     b.set_xticks(K)
     b.set_xlabel("signals per class K")

@@ -24,7 +24,8 @@ __all__ = ["benign_window", "headline_record", "headline_sentence", "intrinsic_r
 
 #: the per-signal diagnostics of each level (docs/theory.md §5): means over seeds (per-seed values in
 #: ``per_seed``), and for the two counts their minimum and maximum over seeds
-SIGNAL_METRICS = ("signals_learned", "learned_rank", "gamma_stable_rank", "overlap_pos", "overlap_neg")
+SIGNAL_METRICS = ("signals_learned", "learned_rank", "gamma_stable_rank", "overlap_pos", "overlap_neg",
+                  "predicted_learned_stable_rank")
 
 
 def signal_columns(res: SweepResult) -> dict[str, Any]:
@@ -83,6 +84,7 @@ def headline_record(res: SweepResult, base: RunConfig, noise: Sequence[float]) -
         "clean_rank": theory.clean_rank(base),
         "noise_takeoff": theory.noise_takeoff(base),
         "benign_limit": theory.benign_limit(base),
+        "criterion": theory.criterion(base).name,
         "config": base.to_dict(),
         "per_seed": {k: v.tolist() for k, v in res.values.items()},
     }
@@ -105,10 +107,17 @@ def headline_sentence(out: dict[str, Any]) -> str:
     dims = sorted({round(out["learned_dimension"][i], 2) for i in win})
     ls = [out["learned_stable_rank"][i] for i in win]
     growth = d[hi] / d[lo] if d[lo] > 0 else float("inf")
+    extra = ""
+    if out.get("signals_learned_min") is not None and out.get("learned_rank_max") is not None:
+        every = [i for i in win if out["signals_learned_min"][i] == K2]
+        clean = [i for i in win if out["learned_rank_max"][i] is not None
+                 and out["learned_rank_max"][i] <= out["learned_dimension"][i]]
+        extra = (f"; all 2K signals learned at {len(every)} of {len(win)} levels, no learned direction outside "
+                 f"the span at {len(clean)} of {len(win)}")
     return (f"benign window (measured): σ_p = {x[lo]:g} .. {x[hi]:g} ({len(win)} levels); inside it the data's "
             f"stable rank grows {growth:.1f}x ({d[lo]:.1f} -> {d[hi]:.1f}), the learned dimension is "
             f"{', '.join(f'{v:g}' for v in dims)} (2K = {K2}), the learned part's stable rank stays in "
-            f"{min(ls):.2f} .. {max(ls):.2f}; theory's threshold σ_p = {out['benign_limit']:.3g}")
+            f"{min(ls):.2f} .. {max(ls):.2f}{extra}; theory's threshold σ_p = {out['benign_limit']:.3g}")
 
 
 def intrinsic_record(res: SweepResult, base: RunConfig, Ks: Sequence[int]) -> dict[str, Any]:
