@@ -1005,6 +1005,10 @@ def calibration_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any) -
         sc = score.get(name, {})
         frac = sc.get("fraction")
         tail = "no runs counted" if frac is None else f"{sc['within']}/{sc['n']} = {frac:.0%} within"
+        nar = sc.get("narrowed")
+        if nar and nar.get("fraction") is not None:
+            where = nar["where"] if len(nar["where"]) < 20 else "in its documented range"
+            tail += f"; {where}: {nar['within']}/{nar['n']}"
         ax.set_title(f"{what}\n{tail} (tol. {sc.get('tolerance', float('nan')):g})", fontsize=9)
 
     def diagonal(ax: Any, tol: float, log: bool) -> None:

@@ -91,7 +91,9 @@ def test_the_scorecard_counts_each_prediction_on_its_runs():
     p = rec["predictions"]
     assert set(p) >= {"regime", "signal_learning_time", "data_stable_rank", "signals_learned",
                       "learned_dimension", "learned_stable_rank"}
-    assert p["signals_learned"] == {"tolerance": 1.0, "n": 6, "within": 6, "fraction": 1.0}
+    sl = p["signals_learned"]
+    assert (sl["tolerance"], sl["n"], sl["within"], sl["fraction"], sl["target"], sl["met"]) == (1.0, 6, 6, 1.0, 0.95, True)
+    assert sl["narrowed"]["n"] == 6 and p["data_stable_rank"]["narrowed"]["n"] == 8  # K = 2 <= 4
     assert p["learned_dimension"]["n"] == 6 and p["learned_dimension"]["within"] == 6
     assert p["learned_stable_rank"]["within"] == 6  # 3.3 / 3.0 = 1.1 <= 1.15
     assert p["data_stable_rank"]["n"] == 8
@@ -103,10 +105,13 @@ def test_the_scorecard_counts_each_prediction_on_its_runs():
     assert p2["learned_stable_rank"]["within"] == 0 and p2["signals_learned"]["within"] == 3
 
 
-def test_bands_are_the_narrowest_that_reach_the_target():
+def test_bands_are_the_narrowest_that_reach_the_target_on_each_side():
     # benign below σ*/1.5 and harmful above 1.5 σ*, a mix inside
-    ratios = [0.3, 0.5, 0.6, 0.62, 0.8, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0, 3.5]
-    meas = ["benign"] * 4 + ["harmful", "benign", "harmful", "benign"] + ["harmful"] * 4
-    out = cal.measure_bands(["cao2022"] * 12, ratios, meas)
-    assert out["cao2022"]["band"] == 1.5
-    assert cal.measure_bands(["x"] * 3, [0.5, 1.0, 2.0], ["harmful", "harmful", "benign"])["x"]["band"] is None
+    ratios = [0.25, 0.3, 0.4, 0.5, 0.6, 0.62, 0.8, 0.9, 1.1, 1.3, 1.6, 2.0, 2.2, 3.0, 3.5]
+    meas = ["benign"] * 6 + ["harmful", "benign", "harmful", "benign"] + ["harmful"] * 5
+    out = cal.measure_bands(["cao2022"] * 15, ratios, meas)["cao2022"]
+    assert (out["band"], out["benign_side"], out["harmful_side"]) == (1.5, 1.5, 1.5)
+    # a criterion right only on its harmful side: that side is confirmed from σ*, the other never
+    one = cal.measure_bands(["k"] * 10, [0.3, 0.4, 0.5, 0.6, 0.7, 1.2, 1.5, 2.0, 2.5, 3.0],
+                            ["harmful"] * 10)["k"]
+    assert one["harmful_side"] == 1.0 and one["benign_side"] is None and one["band"] is None

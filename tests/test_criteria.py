@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cnnrank.criteria import BANDS, criterion_for
+from cnnrank.criteria import BANDS, CONFIRMED_SIDES, criterion_for
 
 
 def test_cao_threshold_is_the_documented_default():
@@ -25,18 +25,20 @@ def test_kou_threshold_for_relu():
 
 
 @pytest.mark.parametrize("q, relu", [(3.0, False), (4.5, False), (1.0, True), (2.0, False)])
-def test_regime_is_undecided_only_inside_the_band(q, relu):
+def test_regime_is_undecided_inside_the_band_and_on_unconfirmed_sides(q, relu):
     base = criterion_for(q, n=100, K=2, d=1000, signal_norm=4.0, noise_std=0.1, relu=relu)
     s, b = base.threshold, base.band
     assert b == BANDS[base.name]
+    low = "benign" if "benign" in CONFIRMED_SIDES[base.name] else "undecided"
+    assert low == ("benign" if q > 2 else "undecided")  # the ReLU/q = 2 forms: harmful side only
 
     def reg(sig):
         return criterion_for(q, n=100, K=2, d=1000, signal_norm=4.0, noise_std=sig, relu=relu).regime
 
-    assert reg(s / b * 0.999) == "benign"
-    assert reg(s / b * 1.001) == "undecided" and reg(s) == "undecided" and reg(s * b * 0.999) == "undecided"
+    assert reg(s / b * 0.999) == low and reg(0.0) == low
     assert reg(s * b * 1.001) == "harmful"
-    assert reg(0.0) == "benign"
+    if b > 1:
+        assert reg(s / b * 1.001) == "undecided" and reg(s) == "undecided" and reg(s * b * 0.999) == "undecided"
 
 
 def test_indicator_is_one_at_the_threshold_and_extreme_powers_do_not_overflow():

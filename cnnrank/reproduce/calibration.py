@@ -81,13 +81,20 @@ def _report(args: argparse.Namespace, record: dict[str, Any], seconds: float) ->
     paths = [args.out / name for name in _OUTPUTS]
     write_outputs([(paths[0], json.dumps(record, indent=1).encode("utf-8")),
                    (paths[1], figure_bytes(calibration_figure(record), "png", dpi=120))])
-    rows = [{"name": k, **v} for k, v in record["predictions"].items()]
+    rows = []
+    for k, v in record["predictions"].items():
+        rows.append({"name": k, **v, "met": {True: "met", False: "missed", None: "-"}[v["met"]]})
+        if "narrowed" in v:
+            w = v["narrowed"]
+            rows.append({"name": f"  where {w['where']}", **{x: w[x] for x in ("n", "within", "fraction")},
+                         "target": v["target"], "met": {True: "met", False: "missed", None: "-"}[w["met"]]})
     print(format_table(rows, [("name", "prediction", ""), ("tolerance", "tolerance", "g"), ("n", "runs", "d"),
-                              ("within", "within", "d"), ("fraction", "fraction", ".3f")]))
-    bands = [{"criterion": k, "band": v["band"], "runs": v["runs"]} for k, v in record["bands"].items()]
+                              ("within", "within", "d"), ("fraction", "fraction", ".3f"),
+                              ("target", "target", "g"), ("met", "target met", "")]))
+    bands = [{"criterion": k, **v} for k, v in record["bands"].items()]
     print()
-    print(format_table(bands, [("criterion", "criterion", ""), ("band", "measured band ×", "g"),
-                               ("runs", "runs", "d")]))
+    print(format_table(bands, [("criterion", "criterion", ""), ("benign_side", "benign side from σ*/", "g"),
+                               ("harmful_side", "harmful side from σ*×", "g"), ("runs", "runs", "d")]))
     n_div = sum(bool(x) for x in record["measured"]["diverged"])
     print(f"\n{record['n_configs']} configurations ({n_div} diverged); {seconds:.1f} s")
     print(written(paths))
