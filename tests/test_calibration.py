@@ -115,3 +115,30 @@ def test_bands_are_the_narrowest_that_reach_the_target_on_each_side():
     one = cal.measure_bands(["k"] * 10, [0.3, 0.4, 0.5, 0.6, 0.7, 1.2, 1.5, 2.0, 2.5, 3.0],
                             ["harmful"] * 10)["k"]
     assert one["harmful_side"] == 1.0 and one["benign_side"] is None and one["band"] is None
+
+
+def test_the_command_writes_the_scorecard_and_resumes(tmp_path, monkeypatch, capsys):
+    from cnnrank.cli import main
+
+    small = dict(cal.RANGES, d=(60, 80), n=(16, 24), m=(3, 4), K=(1, 2), patches=(2, 3), n_test=20)
+    monkeypatch.setattr(cal, "RANGES", small)
+    monkeypatch.setattr(cal, "MAX_T1", 60.0)
+    out = tmp_path / "cal"
+    assert main(["reproduce", "calibration", "--n-configs", "4", "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    rec = json.loads((out / "calibration.json").read_text())
+    assert len(rec["configs"]) == 4 and set(rec["measured"]) >= {"regime", "signals_learned", "learned_stable_rank"}
+    for name in ("regime", "signal_learning_time", "data_stable_rank", "signals_learned", "learned_dimension",
+                 "learned_stable_rank"):
+        assert {"tolerance", "n", "within", "fraction"} <= set(rec["predictions"][name])
+    assert (out / "calibration.png").stat().st_size > 10_000
+    table = capsys.readouterr().out
+    assert "data_stable_rank" in table and "4 configurations" in table
+    first = (out / "calibration.json").read_bytes()
+    assert main(["reproduce", "calibration", "--n-configs", "4", "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    assert (out / "calibration.json").read_bytes() == first  # resumed: the same record
+    assert main(["reproduce", "calibration", "--n-configs", "0", "--out", str(tmp_path / "x")]) == 2
+    assert main(["plot", str(out / "calibration.json"), "--out", str(tmp_path / "again.png")]) == 0
+    rec["predictions"]["regime"]["fraction"] = 1.5  # an impossible record is refused, nothing drawn
+    (tmp_path / "bad.json").write_text(json.dumps(rec))
+    assert main(["plot", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad.png")]) == 2
+    assert not (tmp_path / "bad.png").exists()

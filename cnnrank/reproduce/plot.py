@@ -7,6 +7,7 @@ results file                                  figure
 ============================================  ===========================================================
 ``rank_vs_noise.json``                        the headline figure (``reproduce rank-vs-noise``)
 ``intrinsic_dimension.json``                  the learned dimension across K
+``calibration.json``                          the calibration scorecard (``reproduce calibration``)
 ``mnist_rank.json`` / ``.npz``, ``cifar10_*``  the real-image figure (``reproduce mnist-rank``)
 ``linear-cnn.json`` (with its ``.npz`` runs)  the linear-CNN figure; one ``saxe``/``fcnn``/``cnn.npz``:
                                               its mode strengths; one ``sweep_*.npz``: its sweep
@@ -132,6 +133,18 @@ def _check_record(path: Path, record: Any, kind: str) -> None:
             a = _numbers(record.get(key)) if key in record else None
             if a is not None:
                 check_values(key, a, **rng)
+        if kind == "calibration":
+            n = len(record["configs"]) if isinstance(record["configs"], list) else -1
+            for part in ("measured", "predicted"):
+                if not isinstance(record[part], dict) or any(
+                        not isinstance(v, list) or len(v) != n for v in record[part].values()):
+                    raise ValueError(f"{part} is invalid: must hold one list of {n} values per quantity")
+            for name, sc in (record["predictions"] or {}).items():
+                if not isinstance(sc, dict):
+                    raise ValueError(f"predictions[{name!r}] is invalid: must be a table")
+                if sc.get("fraction") is not None:
+                    check_values(f"predictions[{name!r}].fraction", np.array([sc["fraction"]], dtype=float),
+                                 lo=0.0, hi=1.0)
         if kind == "phase-diagram":
             for key in ("n", "noise_std"):
                 a = _numbers(record.get(key))
@@ -160,6 +173,8 @@ def _json_kind(record: Any) -> str:
     if not isinstance(record, dict):
         return "unknown"
     keys = set(record)
+    if {"configs", "measured", "predicted", "predictions"} <= keys:
+        return "calibration"
     if {"K", "learned_dimension", "expected_filter_stable_rank"} <= keys:
         return "intrinsic-dimension"
     if {"noise_std", "reference_dimension", "clean_energy_fraction", "patch_stable_rank"} <= keys:
@@ -255,6 +270,10 @@ def _json_figures(path: Path) -> list[tuple[str, Any]]:
         from cnnrank.plotting import phase_diagram_figure
 
         return [("", phase_diagram_figure(record))]
+    if kind == "calibration":
+        from cnnrank.plotting import calibration_figure
+
+        return [("", calibration_figure(record))]
     if kind == "intrinsic-dimension":
         from cnnrank.plotting import intrinsic_dimension_figure
 
