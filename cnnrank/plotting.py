@@ -634,7 +634,7 @@ def intrinsic_dimension_figure(out: dict[str, Any], fig: Any = None, **kwargs: A
     a.set_ylabel("stable rank / dimension")
     a.set_xticks(K)
     a.set_title("(a) the filters learn the 2K-dimensional signal span")
-    a.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+    a.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     b.plot(K, out["test_acc"], **artist_style("o-", kwargs, color="C2", lw=3, alpha=0.6, label="test accuracy"))
     b.plot(K, out["signal_energy_fraction"], **artist_style("^--", kwargs, color="C0", lw=1.5,
                                                             label="signal energy fraction"))
@@ -648,7 +648,7 @@ def intrinsic_dimension_figure(out: dict[str, Any], fig: Any = None, **kwargs: A
     b.set_xlabel("signals per class K")
     b.set_ylabel("fraction / cosine / accuracy")
     b.set_title("(b) why the stable rank sits below 2K: shared filters (c > 0)")
-    b.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+    b.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     c = out.get("config", {})
     if c:
         fig.suptitle(f"{_config_line(c, omit=('K', 'noise_std'))}, σ_p={out['noise_std']:g}; mean over seeds",

@@ -90,13 +90,14 @@ def _report(args: argparse.Namespace, base: RunConfig, res: Any, Ks: list[int], 
                    (paths[1], figure_bytes(intrinsic_dimension_figure(out), "png", dpi=130))])
     rows: list[dict[str, Any]] = [{k: (out[k][i] if isinstance(out[k], list) else out[k]) for k in
              ("K", "two_K", "signals_learned", "learned_dimension", "learned_rank", "filter_stable_rank",
-              "gamma_stable_rank", "expected_filter_stable_rank", "overlap_pos", "overlap_neg",
+              "gamma_stable_rank", "predicted_learned_stable_rank", "expected_filter_stable_rank", "overlap_pos", "overlap_neg",
               "signal_overlap", "signal_energy_fraction", "data_stable_rank", "test_acc", "regime") if k in out}
             for i in range(len(Ks))]
     print(format_table(rows, [("K", "K", "d"), ("two_K", "2K", "d"), ("signals_learned", "signals", ".3g"),
                               ("learned_dimension", "learned dim", ".3g"), ("learned_rank", "learned rank", ".3g"),
                               ("filter_stable_rank", "learned srank", ".2f"),
                               ("gamma_stable_rank", "γ srank", ".2f"),
+                              ("predicted_learned_stable_rank", "from W(0)", ".2f"),
                               ("overlap_pos", "c+", ".3f"), ("overlap_neg", "c-", ".3f"),
                               ("expected_filter_stable_rank", "2K/(1+(K-1)c)", ".2f"),
                               ("signal_overlap", "overlap c", ".3f"),

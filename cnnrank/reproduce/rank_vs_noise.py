@@ -36,7 +36,7 @@ HEADLINE = RunConfig(patches=5, steps=1000, record_every=50)
 DEFAULT_NOISE = (0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.8)
 ABLATION = ("huber2", "huber3", "huber4", "relu")
 TABLE_KEYS = ("data_stable_rank", "predicted_data_stable_rank", "filter_stable_rank", "learned_stable_rank",
-              "gamma_stable_rank", "expected_filter_stable_rank", "overlap_pos", "overlap_neg", "signals_learned",
+              "gamma_stable_rank", "predicted_learned_stable_rank", "expected_filter_stable_rank", "overlap_pos", "overlap_neg", "signals_learned",
               "learned_dimension", "learned_rank", "signal_energy_fraction", "test_acc", "regime")
 
 
@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
                               ("filter_stable_rank", "filter srank", ".2f"),
                               ("learned_stable_rank", "learned srank", ".2f"),
                               ("gamma_stable_rank", "γ srank", ".2f"),
+                              ("predicted_learned_stable_rank", "from W(0)", ".2f"),
                               ("expected_filter_stable_rank", "2K/(1+(K-1)c)", ".2f"),
                               ("overlap_pos", "c+", ".3f"), ("overlap_neg", "c-", ".3f"),
                               ("signals_learned", "signals", ".3g"),
