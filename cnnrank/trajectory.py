@@ -187,7 +187,7 @@ def _signal_fields(gamma: np.ndarray, signal_norms: np.ndarray | None, threshold
     overlaps = np.where(ok[:, None], class_overlaps(g) if R else np.zeros((0, 2)), np.nan)
     out: dict[str, np.ndarray | None] = {"class_overlaps": overlaps, "signal_strength": None,
                                          "signals_learned": None, "gamma_stable_rank": None}
-    if signal_norms is None:
+    if signal_norms is None or not np.all(np.isfinite(signal_norms)):  # ‖μ‖ beyond float64: nothing to divide by
         return out
     norms = np.broadcast_to(np.asarray(signal_norms, dtype=np.float64), (K2,))
     strength = np.where(ok[:, None], signal_strengths(g, norms), np.nan)
