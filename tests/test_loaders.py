@@ -171,6 +171,17 @@ def test_deeply_nested_json_in_a_store_is_one_line(tmp_path, victim):
     assert "\n" not in str(info.value) and victim.split("/")[-1] in str(info.value)
 
 
+def test_deeply_nested_sweep_json_on_the_command_line_is_one_line(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "sweep.json").write_text("[" * 200000)
+    spec = tmp_path / "s.toml"
+    spec.write_text("[base]\nn = 8\nn_test = 8\nd = 20\nK = 2\nm = 2\nsteps = 2\nrecord_every = 1\n")
+    assert main(["sweep", str(spec), "--out", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep.json" in err and "nests too deeply" in err, err
+
+
 @pytest.mark.parametrize("victim", ["cells/g0001-s000.json", "sweep.json"])
 def test_a_fifo_in_a_store_is_refused_not_waited_on(tmp_path, victim, no_hang):
     store = _store(tmp_path)
