@@ -439,9 +439,9 @@ CLI = [
     ("export to an existing file", "tidy", ["export", "{fx}/sweep/results.json", "--out", "{file}"]),
     ("export a missing file", "tidy", ["export", "{tmp}/missing.json", "--out", "{out}"]),
     ("phase-diagram --n-test 0", "phase-diagram", [*PD, "--n-test", "0", "--out", "{out}"]),
-    ("phase-diagram --noise 0.02,0.01 (reversed)", "phase-diagram", [*PD[:6], "0.02,0.01", *PD[7:], "--out", "{out}"]),
-    ("phase-diagram --n-grid 8,0", "phase-diagram", [*PD[:4], "8,0", *PD[5:], "--out", "{out}"]),
-    ("phase-diagram --noise -0.1,0.1", "phase-diagram", [*PD[:6], "-0.1,0.1", *PD[7:], "--out", "{out}"]),
+    ("phase-diagram --noise 0.02,0.01 (reversed)", "phase-diagram", [*PD[:5], "0.02,0.01", *PD[6:], "--out", "{out}"]),
+    ("phase-diagram --n-grid 8,0", "phase-diagram", [*PD[:3], "8,0", *PD[4:], "--out", "{out}"]),
+    ("phase-diagram --noise -0.1,0.1", "phase-diagram", [*PD[:4], "--noise=-0.1,0.1", *PD[6:], "--out", "{out}"]),
     ("plot a directory", "plot", ["plot", "{dir}"]),
     ("plot a .npy", "plot", ["plot", "{npy}"]),
     ("plot JSON with wrong types", "plot", ["plot", "{badjson}"]),
@@ -534,8 +534,8 @@ CLI_OK: list[tuple[str, str, list[str], Callable[[Path, subprocess.CompletedProc
                   ["--project-noise", "false"], ["--K", "3"], ["--signal-norm", "0"], ["--activation", "poly3"],
                   ["--seeds", "1"], ["--signal-norm", "0", "--engine", "implicit"])
 ] + [
-    ("phase-diagram --n-grid 8 (one n)", "phase-diagram", [*PD[:4], "8", *PD[5:], "--out", "{out}"], _pd_check, None),
-    ("phase-diagram --noise 0.01 (one level)", "phase-diagram", [*PD[:6], "0.01", *PD[7:], "--out", "{out}"], _pd_check, None),
+    ("phase-diagram --n-grid 8 (one n)", "phase-diagram", [*PD[:3], "8", *PD[4:], "--out", "{out}"], _pd_check, None),
+    ("phase-diagram --noise 0.01 (one level)", "phase-diagram", [*PD[:5], "0.01", *PD[6:], "--out", "{out}"], _pd_check, None),
     ("phase-diagram run twice (resume)", "phase-diagram", [*PD, "--out", "{out}"], _pd_check, [*PD, "--out", "{out}"]),
     ("phase-diagram --signal-norm 0 re-run", "phase-diagram", [*PD, "--signal-norm", "0", "--out", "{out}"], _pd_check,
      [*PD, "--signal-norm", "0", "--out", "{out}"]),
@@ -606,7 +606,7 @@ API += [
      "from distributed import LocalCluster\n"
      "(tmp / 'ok.toml').write_text('[base]\\nn = 16\\nn_test = 16\\nd = 60\\nK = 2\\nm = 4\\nsteps = 20\\nrecord_every = 10\\n"
      "[grid]\\nnoise_std = [0.0, 0.5]\\n')\n"
-     "with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as c:\n"
+     "with LocalCluster(n_workers=0, processes=False, protocol='tcp', dashboard_address=None) as c:\n"
      "    t0 = __import__('time').time()\n"
      "    p = __import__('subprocess').run([sys.executable, '-m', 'cnnrank', 'sweep', str(tmp / 'ok.toml'), '--out', str(tmp / 'o'),\n"
      "        '--dask', c.scheduler_address, '--dask-timeout', '3'], capture_output=True, text=True, timeout=40)\n"
@@ -619,7 +619,7 @@ API += [
      "[grid]\\nnoise_std = [0.0, 0.5]\\n')\n"
      "run = lambda *a: __import__('subprocess').run([sys.executable, '-m', 'cnnrank', 'sweep', str(tmp / 'ok.toml'), *a, '--quiet'],\n"
      "    capture_output=True, text=True, timeout=50)\n"
-     "with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c:\n"
+     "with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol='tcp', dashboard_address=None) as c:\n"
      "    p = run('--out', str(tmp / 'd'), '--dask', c.scheduler_address, '--dask-timeout', '10')\n"
      "q = run('--out', str(tmp / 's'))\n"
      "assert p.returncode == 0 and q.returncode == 0, p.stderr[-300:]\n"
@@ -629,7 +629,7 @@ API += [
      "(tmp / 'l.toml').write_text('seeds = 40\\n[base]\\nn = 16\\nn_test = 16\\nd = 40\\nK = 2\\nm = 3\\nsteps = 3000\\nrecord_every = 1000\\n"
      "[grid]\\nnoise_std = [0.0, 0.5]\\n')\n"
      "sched = sp.Popen([sys.executable, '-c', 'from distributed import LocalCluster; import time, sys\\n"
-     "c = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, scheduler_port=0)\\n"
+     "c = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol=\"tcp\", dashboard_address=None, scheduler_port=0)\\n"
      "print(c.scheduler_address, flush=True); time.sleep(600)'], stdout=sp.PIPE, stderr=sp.DEVNULL, text=True)\n"
      "addr = sched.stdout.readline().strip()\n"
      "p = sp.Popen([sys.executable, '-m', 'cnnrank', 'sweep', str(tmp / 'l.toml'), '--out', str(tmp / 'o'), '--quiet',\n"

@@ -833,7 +833,8 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
     sef = _rows_array(record["signal_energy_fraction"])
     two_k = float(record.get("clean_rank", 2 * record.get("K", 1)))
     ld = _rows_array(record["learned_dimension"]) / two_k
-    ratio = _rows_array(record["data_stable_rank"]) / _rows_array(record["filter_stable_rank"])
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero filters (init_std 0, no steps): no ratio
+        ratio = _rows_array(record["data_stable_rank"]) / _rows_array(record["filter_stable_rank"])
     for name, a in (("test_acc", acc), ("signal_energy_fraction", sef), ("learned_dimension", ld), ("ratio", ratio)):
         if a.shape != shape:
             raise ValueError(f"{name} has shape {a.shape}, expected (len(n), len(noise_std)) = {shape}")
