@@ -130,7 +130,7 @@ def test_check_values_messages():
 
 def test_sweep_result_load_refuses_out_of_range_metrics(sweep, tmp_path):
     for metric, value, message in [("test_acc", 1.5, r"values\['test_acc'\] out of range: test_acc=1\.5"),
-                                    ("learned_dimension", 5.0, r"learned_dimension=5\.0 .*\[0, 4\].*min\(2m, 2K\)"),
+                                    ("learned_dimension", 5, r"learned_dimension=5 .*\[0, 4\].*min\(2m, 2K\)"),  # counts: int
                                     ("signal_energy_fraction", -1.0, "signal_energy_fraction=-1.0"),
                                     ("filter_stable_rank", 0.3, "filter_stable_rank=0.3")]:
         values = {k: v.copy() for k, v in sweep.values.items()}

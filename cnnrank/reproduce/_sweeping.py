@@ -25,7 +25,7 @@ def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> No
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT, dest="dask_timeout", metavar="SECONDS",
                         help="with --dask: give up, in one line, when the scheduler cannot be reached, has no "
-                             "worker, or is lost for this long (default: %(default)g)")
+                             "worker, or is lost for this long")
     parser.add_argument("--cell-by-cell", action="store_true", dest="cell_by_cell",
                         help=f"run every cell alone (default: {grouping} run together as one batched run, same "
                              f"numbers to rounding level)")
