@@ -17,6 +17,12 @@ Sibling subpackages: :mod:`cnnrank.linear` (linear CNNs, dominant frequencies) a
 strategies).
 """
 
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # "python -m cnnrank": a signal during the imports below gets one line too
+    from cnnrank._signals import install_early as _install_early
+
+    _install_early()
 from cnnrank._version import __version__
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU, ReLU, activation_from_spec, register_activation
 from cnnrank.batched import train_batched

@@ -63,6 +63,26 @@ def _handler(signum: int, frame: Any) -> None:
     raise Interrupted(signum)
 
 
+def _early_handler(signum: int, frame: Any) -> None:
+    """Before any command runs (nothing written yet): one line and the status ``128 + signum``."""
+    import os
+    import sys
+
+    with contextlib.suppress(OSError):
+        sys.stderr.write(f"cnnrank: interrupted by {signal_name(signum)}\n")
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def install_early() -> None:
+    """Handlers for the seconds ``python -m cnnrank`` spends importing (NumPy, matplotlib) before
+    :func:`handle_signals` takes over: a signal then still ends the process with one line and the
+    status ``128 + signum`` (nothing has been written). Main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, _early_handler)
+
+
 @contextlib.contextmanager
 def handle_signals() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread (the

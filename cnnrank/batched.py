@@ -19,9 +19,10 @@ a group of such runs advances with ONE wide product per step,
     [Z_1 \dots Z_B] \leftarrow [Z_1 \dots Z_B] + G\, [\Delta\hat C_1 \dots \Delta\hat C_B]
     \qquad ((M, M) \times (M, 2mB)),
 
-the single run's in-place ``dgemm`` with ``beta = 1`` with ``B·2m`` columns instead of ``2m``: every
-element comes from the same k-loop, so such runs equal their single runs bit for bit with OpenBLAS
-(tests/test_batched.py; another BLAS may tile the wider product differently: rounding level).
+the single run's in-place ``dgemm`` with ``beta = 1`` with ``B·2m`` columns instead of ``2m``: the
+same sums, but the BLAS kernel may block a wider product differently, so such runs equal their single
+runs to rounding (tested to :data:`cnnrank.testing.SHAPE_RTOL` with equal counts in
+tests/test_batched.py), bit for bit only when the product shapes are the same.
 **Noise families** (common random numbers): runs on the levels of one
 :meth:`SignalNoiseModel.sample_noise_levels` draw (training and test sets) hold patches ``σ_b ξ`` of
 one unit draw ``ξ``. Their Gram matrices are ``G_b = S_b G_1 S_b`` with ``S_b`` the diagonal of row

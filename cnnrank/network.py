@@ -213,7 +213,10 @@ class TwoLayerCNN:
         check_allocation(8.0 * 2 * m * d, f"TwoLayerCNN.init(m={m}, d={d}) (2 × {m} × {d} float64 filters)",
                          "a smaller d, or the dimension-free model.sample_gram(n, m, init_std) with "
                          "cnnrank.train_implicit (no filter of R^d is formed)")
-        return cls(W=init_std * rng.standard_normal((2, m, d)), activation=activation)
+        z = rng.standard_normal((2, m, d))
+        if not np.isfinite(init_std * float(np.max(np.abs(z)))):  # a Python float product: inf, no warning
+            raise ValueError(f"init_std={init_std!r} is too large: init_std × the normal draws overflows float64")
+        return cls(W=init_std * z, activation=activation)
 
     @property
     def m(self) -> int:

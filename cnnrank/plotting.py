@@ -857,7 +857,8 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
     sef = _rows_array(record["signal_energy_fraction"])
     two_k = float(record.get("clean_rank", 2 * record.get("K", 1)))
     ld = _rows_array(record["learned_dimension"]) / two_k
-    ratio = _rows_array(record["data_stable_rank"]) / _rows_array(record["filter_stable_rank"])
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero filters (init_std 0, no steps): no ratio
+        ratio = _rows_array(record["data_stable_rank"]) / _rows_array(record["filter_stable_rank"])
     for name, a in (("test_acc", acc), ("signal_energy_fraction", sef), ("learned_dimension", ld), ("ratio", ratio)):
         if a.shape != shape:
             raise ValueError(f"{name} has shape {a.shape}, expected (len(n), len(noise_std)) = {shape}")
@@ -868,7 +869,9 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
     xe, ye = _log_edges(ns), _log_edges(sig)
     # the boundary is a power law in n: draw it across the whole axis (exponent from the record, 1/q)
     xs = np.geomspace(xe[0], xe[-1], 100)
-    if ns.size > 1:
+    if not (np.all(np.isfinite(theory_b)) and np.all(theory_b > 0)):
+        curve = None  # no power law through a zero or missing boundary (e.g. signal norm 0): no line
+    elif ns.size > 1:
         slope = np.polyfit(np.log(ns), np.log(theory_b), 1)
         curve = np.exp(np.polyval(slope, np.log(xs)))
     else:
@@ -906,10 +909,11 @@ def phase_diagram_figure(record: dict[str, Any], fig: Any = None, **kwargs: Any)
             if full.size:
                 ax.scatter(ns[full[:, 0]], sig[full[:, 1]], s=22, marker="o", facecolors="white",
                            edgecolors="black", linewidths=0.6, zorder=4, label="learned dimension = 2K")
-        ax.plot(xs, curve, color="white", lw=2.4, zorder=5)
-        crit = record.get("criterion")
-        ax.plot(xs, curve, color="black", lw=1.2, ls="--", zorder=6,
-                label="theory: benign boundary σ_p*(n)" + (f" ({crit})" if crit else ""))
+        if curve is not None:
+            ax.plot(xs, curve, color="white", lw=2.4, zorder=5)
+            crit = record.get("criterion")
+            ax.plot(xs, curve, color="black", lw=1.2, ls="--", zorder=6,
+                    label="theory: benign boundary σ_p*(n)" + (f" ({crit})" if crit else ""))
         ax.plot(xs, tk, color="tab:green", lw=1.6, ls=":", zorder=6, label="theory: data-rank take-off")
         if ns.size > 1 and sig.size > 1 and np.nanmin(acc) < level < np.nanmax(acc):
             ax.contour(ns, sig, acc.T, levels=[level], colors="red", linewidths=1.6, zorder=6)

@@ -48,6 +48,7 @@ from cnnrank._parallel import executor_workers
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank._version import __version__
+from cnnrank.activations import canonical_activation_name
 from cnnrank.errors import TrainingDiverged
 from cnnrank.experiments.runs import (
     GROUP_FIELDS,
@@ -139,6 +140,16 @@ _GROUPED_ENGINES = ("gram", "auto")
 
 STORE_FORMAT = 2
 _LOCK_NAME = ".sweep.lock"
+
+
+def _canonical_activation(value: Any) -> Any:
+    """The canonical name of an activation name (anything else unchanged, refused by the configuration check)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return canonical_activation_name(value)
+    except ValueError:
+        return value
 
 
 def _fmt_point(point: dict[str, Any]) -> str:
@@ -259,6 +270,12 @@ class SweepSpec:
                     clash = sorted(set(v) & (set(_grid_dict(self.grid)) - {CONFIG_AXIS}))
                     if clash:
                         raise ValueError(f"grid[{name!r}] entry sets {clash}, which are also grid axes")
+            if name == "activation":  # stored as a configuration stores it: "HUBER3" is "huber3"
+                values = [_canonical_activation(v) for v in values]
+                dup = sorted({str(v) for v in values if values.count(v) > 1})
+                if dup:
+                    raise ValueError(f"grid['activation'] names {dup[0]!r} twice (names are compared "
+                                     "canonically: 'HUBER3' is 'huber3')")
             grid[name] = tuple(values)
         object.__setattr__(self, "grid", grid)
         for point in self.points():  # validates every configuration up front
@@ -1031,7 +1048,8 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         if len(unit) == 1 and (not group or _group_key(configs[cid], s) is None):
             return run_cell, (configs[cid], spec.root_seed, s)
         # a groupable cell left alone (the last one on resume, a split) runs as a group of one: its
-        # bits do not depend on how the sweep was grouped, interrupted or spread over workers
+        # numbers equal those of any other grouping to rounding (the group's products have other widths),
+        # bit for bit when the grouping is the same
         return run_cell_group, ([configs[cid] for cid, _, _ in unit], spec.root_seed, unit[0][2], "return")
 
     def unit_where(unit: list[_Cell]) -> str:

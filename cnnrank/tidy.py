@@ -388,7 +388,11 @@ def record_file(path: str | Path) -> Path:
 def _read_path(path: Path) -> TidyRecord:
     path = record_file(path)
     if not path.is_file():
-        raise FileNotFoundError(f"results file {str(path)!r} does not exist")
+        if not path.exists():
+            raise FileNotFoundError(f"results file {str(path)!r} does not exist")
+        from cnnrank.results import check_regular_file
+
+        check_regular_file(path)  # a FIFO, socket or device: refused in one line, never waited on
     if path.suffix.lower() == ".json":
         try:
             record = json.loads(path.read_bytes())

@@ -280,6 +280,8 @@ def test_patchdata_and_network_validation():
         TwoLayerCNN.init(0, 4, 0.1, ReLU())
     with pytest.raises(ValueError, match="init_std=-1.0 is invalid"):
         TwoLayerCNN.init(2, 4, -1.0, ReLU())
+    with pytest.raises(ValueError, match="init_std=1e\\+308 is too large"):  # no overflow warning first
+        TwoLayerCNN.init(2, 4, 1e308, ReLU(), rng=0)
     with pytest.raises(TypeError, match="activation"):
         TwoLayerCNN(np.zeros((2, 1, 4)), activation=np.tanh)
     with pytest.raises(ValueError, match="W has shape"):

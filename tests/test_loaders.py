@@ -130,7 +130,7 @@ def test_check_values_messages():
 
 def test_sweep_result_load_refuses_out_of_range_metrics(sweep, tmp_path):
     for metric, value, message in [("test_acc", 1.5, r"values\['test_acc'\] out of range: test_acc=1\.5"),
-                                    ("learned_dimension", 5.0, r"learned_dimension=5(\.0)? .*\[0, 4\].*min\(2m, 2K\)"),
+                                    ("learned_dimension", 5, r"learned_dimension=5 .*\[0, 4\].*min\(2m, 2K\)"),  # counts: int
                                     ("signal_energy_fraction", -1.0, "signal_energy_fraction=-1.0"),
                                     ("filter_stable_rank", 0.3, "filter_stable_rank=0.3")]:
         values = {k: v.copy() for k, v in sweep.values.items()}
@@ -169,6 +169,17 @@ def test_deeply_nested_json_in_a_store_is_one_line(tmp_path, victim):
     with pytest.raises(ResultsFileError, match="nests too deeply") as info:
         run_sweep(SPEC, store=store, progress=False)
     assert "\n" not in str(info.value) and victim.split("/")[-1] in str(info.value)
+
+
+def test_deeply_nested_sweep_json_on_the_command_line_is_one_line(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "sweep.json").write_text("[" * 200000)
+    spec = tmp_path / "s.toml"
+    spec.write_text("[base]\nn = 8\nn_test = 8\nd = 20\nK = 2\nm = 2\nsteps = 2\nrecord_every = 1\n")
+    assert main(["sweep", str(spec), "--out", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep.json" in err and "nests too deeply" in err, err
 
 
 @pytest.mark.parametrize("victim", ["cells/g0001-s000.json", "sweep.json"])

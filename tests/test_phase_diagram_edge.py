@@ -15,8 +15,9 @@ BASE = ["reproduce", "phase-diagram", "--n-grid", "8,16", "--noise", "0.01,0.02"
 
 
 @pytest.mark.parametrize("extra", [[], ["--steps", "0", "--activation", "relu"],
-                                   ["--engine", "implicit", "--label-noise", "0.4"]],
-                         ids=["reproducer", "steps0-relu", "implicit-label-noise"])
+                                   ["--engine", "implicit", "--label-noise", "0.4"], ["--signal-norm", "0"],
+                                   ["--init-std", "0"]],
+                         ids=["reproducer", "steps0-relu", "implicit-label-noise", "signal-norm-0", "init-std-0"])
 def test_boundary_not_reached_writes_both_files_and_says_so(tmp_path, capsys, extra):
     out = tmp_path / "out"
     assert main([*BASE, *extra, "--out", str(out)]) == 0

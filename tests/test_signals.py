@@ -194,3 +194,16 @@ def test_a_signal_inside_a_deferred_section_is_raised_at_its_end_and_a_repeat_is
         os.kill(os.getpid(), signal.SIGHUP)  # within the grace period: the command is cleaning up
         time.sleep(0.01)
     assert {sig: signal.getsignal(sig) for sig in before} == before  # the previous handlers are back
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_python_m_cnnrank_imports_is_one_line(sig):
+    """``python -m cnnrank`` imports the package with ``sys.argv[0] == "-m"``: from then on a signal, even
+    before the command's own handlers exist, ends it with one line and 128 + signum (not the default
+    death by the signal)."""
+    code = (f"import sys; sys.argv[0] = '-m'; import cnnrank, os, time; os.kill(os.getpid(), {int(sig)}); "
+            "time.sleep(30)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert p.returncode == 128 + sig, (p.returncode, p.stderr)
+    assert p.stderr == f"cnnrank: interrupted by {signal.Signals(sig).name}\n"

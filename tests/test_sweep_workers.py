@@ -104,8 +104,11 @@ def test_interrupt_stops_at_once_and_keeps_finished_cells(tmp_path, sig):
 
 
 def test_a_failing_cell_stops_the_pool_and_keeps_the_finished_cells(tmp_path):
-    """poly3 at lr = 1e10 diverges; the huber3 cells before it are stored, the error names the cell."""
-    spec = SweepSpec(base=TINY.replace(lr=1e10), grid={"activation": ["huber3", "poly3"]}, seeds=6, root_seed=0)
+    """poly3 at lr = 1e10 from init_std = 1 diverges at every one of these seeds (at init_std = 0.05 seeds
+    1-3 do not, and such a cell could finish and be stored before a failing one is noticed); the huber3
+    cells before it are stored, the error names the cell."""
+    spec = SweepSpec(base=TINY.replace(lr=1e10, init_std=1.0), grid={"activation": ["huber3", "poly3"]}, seeds=6,
+                     root_seed=0)
     pool = make_executor(2)
     assert isinstance(pool, WorkerPool)
     with pytest.raises(TrainingDiverged, match=r"sweep cell g0001-s00\d \(activation='poly3', seed index \d\)"):

@@ -130,6 +130,14 @@ def test_spec_validation_and_files(tmp_path):
         sweep_from_file(tmp_path / "missing.toml")
 
 
+def test_grid_activation_names_are_canonical_and_not_repeated():
+    spec = SweepSpec(base=TINY, grid={"activation": ["HUBER3", "relu"]})
+    assert spec.grid["activation"] == ("huber3", "relu")  # the axis names what the cells store
+    assert spec.to_dict()["grid"]["activation"] == ["huber3", "relu"]
+    with pytest.raises(ValueError, match=r"grid\['activation'\] names 'huber3' twice"):
+        SweepSpec(base=TINY, grid={"activation": ["huber3", "HUBER3"]})
+
+
 def test_sweep_on_a_local_dask_cluster(serial):
     distributed = pytest.importorskip("distributed", reason="the 'dist' extra (dask distributed) is not installed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

@@ -389,3 +389,13 @@ def test_without_pandas_or_xarray_one_clear_line(monkeypatch, tmp_path, capsys):
         assert err == (f"cnnrank: error: export --format {fmt} needs {module}, which is not installed: "
                        f"pip install 'cnnrank[tidy]' (or pip install {module})\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["linear-cnn.json"]  # nothing written
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_export_refuses_a_fifo_as_a_fifo_without_waiting(tmp_path):
+    import os
+
+    fifo = tmp_path / "results.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"results\.json' is invalid: it is a FIFO \(named pipe\), not a regular file"):
+        tidy.tables(fifo)

@@ -172,8 +172,7 @@ def check_sweep_store(store: Path, spec: Any, overwrite: bool, out: Path | None 
     sweep than ``spec`` (``--out`` ``out``, the folder the store lies in, names it); with ``overwrite``,
     delete those cells and the store's ``sweep.json`` instead, holding the store's lock (a sweep running
     in it is refused). The same sweep, or a store with no finished cell, passes untouched (resumed)."""
-    import json
-
+    from cnnrank.results import ResultsFileError, read_json_file
     from cnnrank.sweeps import _spec_diff, _store_paths, _StoreLock
 
     store = Path(store)
@@ -181,9 +180,9 @@ def check_sweep_store(store: Path, spec: Any, overwrite: bool, out: Path | None 
     meta_path, cells = _store_paths(store)
     if not meta_path.is_file():
         return
-    try:
-        meta = json.loads(meta_path.read_bytes())
-    except (OSError, ValueError):
+    try:  # bounded (size, depth: "[" × 200000 is a one-line error, not a RecursionError)
+        meta = read_json_file(meta_path, "sweep store file")
+    except (OSError, ResultsFileError):
         meta = None
     fingerprint = meta.get("fingerprint") if isinstance(meta, dict) else None
     if fingerprint == spec.fingerprint():
