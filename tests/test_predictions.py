@@ -138,3 +138,12 @@ def test_compare_uses_the_tolerance_table_and_says_where_no_range_is_documented(
     rows = {r.quantity: r for r in theory.compare(relu, run_once(relu, rng=4))}
     assert rows["T_1 (steps to max γ ≥ 1)"].verdict == "outside the documented range"
     assert any(name.startswith("regime: kou2023") for name in rows)
+
+
+def test_compare_says_the_data_rank_is_outside_its_range_above_K_4():
+    """docs/calibration.md: the data's stable rank is documented within 5 % for K <= 4 only."""
+    small = RunConfig(n=40, n_test=10, d=200, m=4, steps=20, record_every=20, noise_std=0.5)
+    for K, inside in ((2, True), (5, False)):
+        cfg = small.replace(K=K)
+        row = next(r for r in theory.compare(cfg, run_once(cfg, rng=0)) if r.quantity.startswith("data stable rank"))
+        assert (row.verdict == "outside the documented range") is not inside, (K, row)
