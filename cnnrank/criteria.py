@@ -16,10 +16,10 @@ with ``n/2K`` the samples that carry one signal (the published results have one 
   activation whose declared power exceeds 2.
 * **ReLU** — Kou, Chen, Chen, Gu (2023), *Benign overfitting in two-layer ReLU convolutional neural
   networks*: ``n ‖μ‖⁴ ≳ σ_p⁴ d``, i.e. ``p = 4``, ``e = 1``.
-* **q = 2** (Huberized or polynomial): no analysis of this data model is published. Frei, Chatterji,
-  Bartlett (2022) prove benign overfitting for the Huberized ReLU with ``q = 2`` (on noisy linear data)
-  under a condition of the same form as Kou et al.'s, ``n ‖μ‖⁴ ≳ σ_p⁴ d``; the library uses that form for
-  ``1 ≤ q ≤ 2`` and says so (``name="kou2023 (extrapolated)"``).
+* **q = 2** (Huberized or polynomial): no analysis of this data model is published (the nearest,
+  Frei, Chatterji, Bartlett 2022, treats a smoothed leaky ReLU on another data model). The library uses
+  Kou et al.'s form for ``1 ≤ q ≤ 2`` as an extrapolation and says so
+  (``name="kou2023 (extrapolated)"``).
 
 The constants of these results are unknown, so each criterion is decisive only outside a band around
 ``σ_p*``: :func:`criterion` answers ``"undecided"`` for ``σ_p* / band < σ_p < σ_p* · band``, and on a
@@ -46,8 +46,8 @@ __all__ = ["BANDS", "CONFIRMED_SIDES", "SOURCES", "Criterion", "criterion_for"]
 SOURCES: dict[str, str] = {
     "cao2022": "Cao, Chen, Belkin, Gu (2022), Benign overfitting in two-layer convolutional neural networks, NeurIPS",
     "kou2023": "Kou, Chen, Chen, Gu (2023), Benign overfitting in two-layer ReLU convolutional neural networks, ICML",
-    "kou2023 (extrapolated)": ("Kou, Chen, Chen, Gu (2023), ICML, in the form Frei, Chatterji, Bartlett (2022, COLT) "
-                               "prove for the Huberized ReLU with q = 2 on noisy linear data"),
+    "kou2023 (extrapolated)": ("Kou, Chen, Chen, Gu (2023), ICML, extrapolated to q <= 2 (no criterion for this "
+                               "data model with q = 2 is published)"),
 }
 
 #: measured half-width (a factor on σ_p) of the band around σ_p* where a criterion cannot decide
