@@ -23,8 +23,10 @@ LAYERS = {
     "cnnrank.engines": 3,
     # 4 training
     "cnnrank.train": 4, "cnnrank.batched": 4, "cnnrank.trajectory": 4,
-    # 5 predictions that read records
-    "cnnrank.theory": 5, "cnnrank.race": 5, "cnnrank.criteria": 5,
+    # 5 predictions that read records; theory is a package of one module per idea
+    "cnnrank.theory": 5, "cnnrank.theory._config": 5, "cnnrank.theory.regimes": 5, "cnnrank.theory.times": 5,
+    "cnnrank.theory.random_matrix": 5, "cnnrank.theory.initialization": 5, "cnnrank.theory.report": 5,
+    "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
     "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6, "cnnrank.calibration": 6,
     # 7 faces
@@ -42,7 +44,7 @@ LAYERS = {
 }
 #: package __init__ files re-export their package and may import what it contains
 FACADES = {"cnnrank", "cnnrank.linear", "cnnrank.collapse", "cnnrank.datasets", "cnnrank.engines",
-           "cnnrank.experiments", "cnnrank.testing", "cnnrank.reproduce"}
+           "cnnrank.experiments", "cnnrank.testing", "cnnrank.reproduce", "cnnrank.theory"}
 
 
 def _modules() -> dict[str, Path]:
@@ -182,3 +184,30 @@ def test_every_module_can_be_imported_first():
             "    importlib.import_module(name)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_theory_package_reexports_its_modules():
+    """``cnnrank.theory`` is a package of one module per idea: each re-exported name is the object of
+    the module that defines it (so ``cnnrank.theory.regime`` and ``cnnrank.theory.regimes.regime`` are
+    one function), the names outside ``__all__`` that callers use included, and no module exceeds
+    400 lines."""
+    import importlib
+
+    import cnnrank.theory as theory
+
+    homes = {"regimes": ["snr", "criterion", "benign_indicator", "benign_limit", "regime", "noise_takeoff",
+                         "signal_dominance_limit", "clean_rank"],
+             "times": ["signal_learning_time", "measured_signal_learning_time", "time_to_loss", "lr_bound"],
+             "random_matrix": ["expected_data_stable_rank", "expected_patch_stable_rank", "expected_max_group",
+                               "_spiked_top", "expected_filter_stable_rank", "MAX_DRAWS"],
+             "initialization": ["predict_from_initialization", "predict_for_run", "PREDICTED_FLOOR"],
+             "report": ["compare", "verdict", "Prediction", "TOLERANCES", "format_report", "predictions",
+                        "DATA_RANK_MAX_K"],
+             "_config": ["RunConfigLike"]}
+    for mod, names in homes.items():
+        sub = importlib.import_module(f"cnnrank.theory.{mod}")
+        for name in names:
+            assert getattr(theory, name) is getattr(sub, name), f"cnnrank.theory.{name} is not {mod}.{name}"
+    assert set(theory.__all__) <= {n for names in homes.values() for n in names}
+    for path in (PKG / "theory").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, f"{path.name} holds more than one idea"
