@@ -26,7 +26,9 @@ LAYERS = {
     # 5 predictions that read records
     "cnnrank.theory": 5, "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
-    "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6, "cnnrank.calibration": 6,
+    "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6,
+    "cnnrank.sweeps.spec": 6, "cnnrank.sweeps.store": 6, "cnnrank.sweeps.planner": 6, "cnnrank.sweeps.runner": 6,
+    "cnnrank.sweeps.result": 6, "cnnrank.calibration": 6,
     # 7 faces
     "cnnrank.plotting": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
     "cnnrank.testing": 7,
