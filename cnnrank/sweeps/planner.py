@@ -10,11 +10,7 @@ import json
 import math
 from typing import Any
 
-from cnnrank.experiments.runs import (
-    GROUP_FIELDS,
-    RunConfig,
-    _step_cost,
-)
+from cnnrank.experiments.runs import GROUP_FIELDS, RunConfig, _step_cost
 
 #: at most this many bytes of extra data per group of cells run together (each noise level of a group
 #: holds its own copy of the training and test patches, ``8 (n + n_test) P d`` bytes, the group one more

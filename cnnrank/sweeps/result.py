@@ -11,10 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.results import (
-    ResultsFileError,
-    SavableResult,
-)
+from cnnrank.results import ResultsFileError, SavableResult
 from cnnrank.sweeps.spec import _grid_dict
 
 #: the numbers recorded per cell (means over seeds are what figures show)

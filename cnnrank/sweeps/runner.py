@@ -20,16 +20,8 @@ from cnnrank._parallel import executor_workers
 from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank.errors import TrainingDiverged
-from cnnrank.experiments.runs import (
-    RunConfig,
-    RunOutcome,
-    _group_outcomes,
-    config_from_dict,
-    run_once,
-)
-from cnnrank.results import (
-    atomic_write_text,
-)
+from cnnrank.experiments.runs import RunConfig, RunOutcome, _group_outcomes, config_from_dict, run_once
+from cnnrank.results import atomic_write_text
 from cnnrank.sweeps.planner import _Cell, _cell_cost, _group_key, _plan
 from cnnrank.sweeps.result import COUNT_METRICS, METRICS, SweepResult, _counts_as_ints
 from cnnrank.sweeps.spec import SweepSpec, _cell_where, _fmt_point

@@ -19,20 +19,13 @@ from typing import Any
 
 from cnnrank._validation import check_int
 from cnnrank.activations import canonical_activation_name
-from cnnrank.experiments.runs import (
-    RunConfig,
-    config_from_dict,
-)
-from cnnrank.results import (
-    MAX_JSON_DEPTH,
-    _json_too_deep,
-    check_regular_file,
-)
+from cnnrank.experiments.runs import RunConfig, config_from_dict
+from cnnrank.results import MAX_JSON_DEPTH, _json_too_deep, check_regular_file
 
 #: the grid axis whose values are dicts of overrides (a list of configurations rather than a product)
 CONFIG_AXIS = "config"
 
-#: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`run_cell`)
+#: the values of ``engine`` a sweep accepts (``"implicit"``: the dimension-free engine, see :func:`cnnrank.sweeps.run_cell`)
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
 
 #: fields whose values are names (a number there is a typo, refused before any code reads it)

@@ -17,14 +17,8 @@ from typing import Any
 
 from cnnrank._memory import check_allocation, format_bytes
 from cnnrank._version import __version__
-from cnnrank.experiments.runs import (
-    config_from_dict,
-)
-from cnnrank.results import (
-    ResultsFileError,
-    atomic_write_text,
-    read_json_file,
-)
+from cnnrank.experiments.runs import config_from_dict
+from cnnrank.results import ResultsFileError, atomic_write_text, read_json_file
 from cnnrank.sweeps.result import _check_metric
 from cnnrank.sweeps.spec import SweepSpec, _fmt_point, _grid_dict
 
