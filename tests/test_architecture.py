@@ -28,7 +28,9 @@ LAYERS = {
     "cnnrank.theory.random_matrix": 5, "cnnrank.theory.initialization": 5, "cnnrank.theory.report": 5,
     "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
-    "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6, "cnnrank.calibration": 6,
+    "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6,
+    "cnnrank.sweeps.spec": 6, "cnnrank.sweeps.store": 6, "cnnrank.sweeps.planner": 6, "cnnrank.sweeps.runner": 6,
+    "cnnrank.sweeps.result": 6, "cnnrank.calibration": 6,
     # 7 faces
     "cnnrank.plotting": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
     "cnnrank.testing": 7,

@@ -50,8 +50,8 @@ class _Calls:
             self.groups.append([(c["noise_std"], c["lr"], seed_index) for c in configs])
             return many(configs, root_seed, seed_index, errors)
 
-        monkeypatch.setattr(sweeps, "run_cell", cell)
-        monkeypatch.setattr(sweeps, "run_cell_group", group)
+        monkeypatch.setattr(sweeps.runner, "run_cell", cell)  # looked up where run_sweep runs
+        monkeypatch.setattr(sweeps.runner, "run_cell_group", group)
 
     @property
     def computed(self):
@@ -134,7 +134,7 @@ def test_an_error_of_the_whole_group_names_its_cells(monkeypatch):
     def boom(configs, rng):
         raise MemoryError("no room for the family")
 
-    monkeypatch.setattr(sweeps, "_group_outcomes", boom)
+    monkeypatch.setattr(sweeps.runner, "_group_outcomes", boom)
     spec = SweepSpec(base=BASE, grid={"noise_std": [0.1, 0.6]}, seeds=1)
     with pytest.raises(MemoryError, match=r"^sweep cells g0000-s000 \(noise_std=0\.1\); g0001-s000 "
                                           r"\(noise_std=0\.6\) \(seed index 0, run as one group\): no room"):
@@ -203,7 +203,7 @@ def test_groups_are_split_by_memory_and_for_the_workers(monkeypatch, cell_by_cel
     assert [configs[cid]["noise_std"] for cid, _, _ in halves[0]] == [0.1, 0.1, 0.3]
     # the extra data of a group is capped: one level's patches (8 (n + n_test) P d bytes) and records each
     one_level = sweeps._unit_bytes(todo[:2], configs)
-    monkeypatch.setattr(sweeps, "GROUP_BYTES", one_level * 1.01)
+    monkeypatch.setattr(sweeps.planner, "GROUP_BYTES", one_level * 1.01)
     assert [len(u) for u in sweeps._plan(todo, configs, True, 1)] == [2, 2, 2]
     calls = _Calls(monkeypatch)
     _close(run_sweep(SPEC, progress=False), cell_by_cell)
