@@ -13,7 +13,9 @@ results by rounding only.
 Each command runs with its defaults (``--quick`` where marked) into a temporary folder; every JSON
 it writes is loaded, keys that hold timings or versions are dropped, and the rest is hashed
 (SHA-256 of the canonical JSON, floats written with ``repr``, so one flipped bit changes the hash).
-The ``.npz`` results are hashed array by array (raw bytes). Timings cannot be equal across runs and
+The ``.npz`` results are hashed array by array (raw bytes); a trajectory file is hashed by the arrays
+a format-1 file stores (γ and ρ included, the bookkeeping that format 2 keeps instead left out), as
+:meth:`cnnrank.Trajectory.load` gives them back, so both file formats of one run hash alike. Timings cannot be equal across runs and
 are not results.
 """
 
@@ -59,6 +61,24 @@ def _strip(value):
     return value
 
 
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` result (metadata left out); of a trajectory, those a format-1 file stores."""
+    with np.load(path, allow_pickle=False) as z:
+        raw = {name: z[name] for name in z.files}
+    meta = json.loads(str(raw["__metadata__"])) if "__metadata__" in raw else {}
+    if not (isinstance(meta, dict) and meta.get("kind") == "Trajectory"):
+        return {k: v for k, v in raw.items() if not k.startswith("__")}
+    import dataclasses
+
+    if str(ROOT) not in sys.path:  # the cnnrank of this tree, as the commands run with cwd=ROOT
+        sys.path.insert(0, str(ROOT))
+    from cnnrank.trajectory import _BOOKKEEPING, Trajectory
+
+    traj = Trajectory.load(path)
+    return {f.name: v for f in dataclasses.fields(traj)
+            if isinstance(v := getattr(traj, f.name), np.ndarray) and f.name not in _BOOKKEEPING}
+
+
 def fingerprint(folder: Path) -> dict[str, str]:
     """SHA-256 per results file under ``folder`` (JSON without timings; ``.npz`` array bytes)."""
     out = {}
@@ -71,12 +91,10 @@ def fingerprint(folder: Path) -> dict[str, str]:
             out[rel] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         elif path.suffix == ".npz":
             h = hashlib.sha256()
-            with np.load(path, allow_pickle=False) as z:
-                for name in sorted(z.files):
-                    if name.startswith("__"):
-                        continue
-                    a = z[name]
-                    h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+            arrays = _npz_arrays(path)
+            for name in sorted(arrays):
+                a = arrays[name]
+                h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
             out[rel] = h.hexdigest()
     return out
 

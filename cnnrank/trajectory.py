@@ -29,7 +29,7 @@ from cnnrank.data import PatchData
 from cnnrank.engines.base import Snapshot
 from cnnrank.gram_sample import GramSample
 from cnnrank.rank import gram_in_safe_range, stable_rank_from_gram
-from cnnrank.results import ResultsFileError, SavableResult, _check_field_types, load_npz
+from cnnrank.results import ResultsFileError, SavableResult, _check_field_types, _to_jsonable, load_npz, npz_bytes
 from cnnrank.subspace import DEFAULT_RTOL, LEARNED_FLOOR, _from_grams, _pow2, orthonormal_basis, signal_overlaps
 
 __all__ = ["Trajectory", "record_steps", "signal_noise_coefficients", "signal_patch_coordinates",
@@ -59,8 +59,10 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData | GramSample) ->
         \rho_{j,r,i,p} = \|\xi_{i,p}\|^2\, c_{j,r,i,p}\ \ (p \ne \mathrm{signal\_pos}_i)
 
     Works from what a :class:`~cnnrank.data.PatchData` (with signals) and a
-    :class:`~cnnrank.gram_sample.GramSample` both carry: ``signal_id``, ``signal_pos``,
-    ``background_index``, ``signal_sq_norms`` ``‖μ_k‖²`` and ``noise_sq_norms`` ``‖ξ_{i,p}‖²``.
+    :class:`~cnnrank.gram_sample.GramSample` both carry: ``signal_id``, ``signal_pos`` (the background
+    patches are the others, in patch order), ``signal_sq_norms`` ``‖μ_k‖²`` and ``noise_sq_norms``
+    ``‖ξ_{i,p}‖²``; a :class:`Trajectory` keeps these four arrays, and its file derives γ and ρ from
+    them on load with the same code.
 
     Parameters
     ----------
@@ -77,19 +79,34 @@ def signal_noise_coefficients(coef: np.ndarray, data: PatchData | GramSample) ->
     n, P = data.n, data.P
     if coef.shape[-2:] != (n, P):
         raise ValueError(f"coef has shape {coef.shape} which is invalid: last axes must be ({n}, {P})")
+    return _gamma_rho(coef, np.asarray(data.signal_id), np.asarray(data.signal_pos), data.signal_sq_norms,
+                      data.noise_sq_norms)
+
+
+def _background_index(signal_pos: np.ndarray, P: int) -> np.ndarray:
+    """Patch indices of the background patches, shape (n, P-1), in patch order (as
+    :attr:`cnnrank.data.PatchData.background_index`)."""
+    keep = np.arange(P)[None, :] != signal_pos[:, None]
+    return np.nonzero(keep)[1].reshape(signal_pos.shape[0], P - 1)
+
+
+def _gamma_rho(coef: np.ndarray, signal_id: np.ndarray, signal_pos: np.ndarray, sq_signals: np.ndarray,
+               noise_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """γ (..., 2, m, 2K) and ρ (..., 2, m, n, P-1) of :func:`signal_noise_coefficients` from the
+    bookkeeping arrays a trajectory keeps: ``signal_id`` (n,), ``signal_pos`` (n,), ``‖μ_k‖²`` (2K,)
+    and ``‖ξ_{i,p}‖²`` (n, P-1). The one computation for a training run and for a file read back."""
+    n, P = coef.shape[-2:]
     lead = coef.shape[:-2]
     # one gather per quantity on the flattened patch axis, patch (i, p) at i P + p (np.take would copy
     # a non-contiguous coef for each gather: copy it once)
     flat = np.ascontiguousarray(coef).reshape(lead + (n * P,))
     first = np.arange(n) * P
-    signal_id = np.asarray(data.signal_id)
-    sq_signals = data.signal_sq_norms
-    c_sig = np.take(flat, first + np.asarray(data.signal_pos), axis=-1)  # (..., n)
+    c_sig = np.take(flat, first + signal_pos, axis=-1)  # (..., n)
     onehot = np.zeros((n, sq_signals.shape[0]))
     onehot[np.arange(n), signal_id] = 1.0
     gamma = (c_sig @ onehot) * sq_signals
-    background = (first[:, None] + data.background_index).ravel()  # (n (P-1),)
-    rho = np.take(flat, background, axis=-1).reshape(lead + (n, P - 1)) * data.noise_sq_norms
+    background = (first[:, None] + _background_index(signal_pos, P)).ravel()  # (n (P-1),)
+    rho = np.take(flat, background, axis=-1).reshape(lead + (n, P - 1)) * noise_sq
     return gamma, rho
 
 
@@ -225,6 +242,62 @@ def _derived_signal_fields(values: dict[str, Any], missing: set[str]) -> dict[st
     return out
 
 
+#: the data's bookkeeping a trajectory keeps, from which γ and ρ are derived (:func:`_gamma_rho`)
+_BOOKKEEPING = ("signal_id", "signal_pos", "signal_sq_norms", "noise_sq_norms")
+
+#: the trajectory file format :meth:`Trajectory.save` writes (``trajectory_format`` in the metadata):
+#: 1 stored γ and ρ; 2 stores the bookkeeping instead and derives them on load. Both are read.
+TRAJECTORY_FORMAT = 2
+
+
+def _bookkeeping(data: PatchData | GramSample) -> dict[str, np.ndarray | None]:
+    """``signal_id``, ``signal_pos``, ``signal_sq_norms`` and ``noise_sq_norms`` of ``data`` (``None``
+    for data without the signal/background bookkeeping)."""
+    if not data.has_decomposition:
+        return dict.fromkeys(_BOOKKEEPING)
+    return {"signal_id": np.array(data.signal_id), "signal_pos": np.array(data.signal_pos),
+            "signal_sq_norms": np.array(data.signal_sq_norms), "noise_sq_norms": np.array(data.noise_sq_norms)}
+
+
+def _checked_bookkeeping(values: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """``coef`` and the bookkeeping arrays of a trajectory's fields (``values``), their kinds, shapes
+    and index ranges checked; raises ``ValueError`` naming the field."""
+    coef = values.get("coef")
+    if not isinstance(coef, np.ndarray) or coef.ndim != 5 or coef.dtype.kind != "f":
+        raise ValueError(f"coef has shape {getattr(coef, 'shape', coef)} which is invalid: must be a float "
+                         "array (R, 2, m, n, P) to derive gamma and rho")
+    n, P = coef.shape[3:]
+    sid, spos, sq, nsq = (values.get(k) for k in _BOOKKEEPING)
+    for name, a, kinds, rule in (("signal_id", sid, "iu", (n,)), ("signal_pos", spos, "iu", (n,)),
+                                 ("signal_sq_norms", sq, "f", None), ("noise_sq_norms", nsq, "f", (n, P - 1))):
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"{name}={a!r} is invalid: gamma and rho are derived from it")
+        bad = a.ndim != 1 or a.shape[0] < 2 or a.shape[0] % 2 if rule is None else a.shape != rule
+        if a.dtype.kind not in kinds or bad:
+            want = "(2K,)" if rule is None else str(rule)
+            raise ValueError(f"{name} has shape {a.shape} and dtype {a.dtype} which is invalid: must be "
+                             f"{'integer' if kinds == 'iu' else 'float'} {want} (n={n}, P={P})")
+    assert isinstance(sid, np.ndarray) and isinstance(spos, np.ndarray) and isinstance(sq, np.ndarray)
+    assert isinstance(nsq, np.ndarray)
+    if n and (sid.min() < 0 or sid.max() >= sq.shape[0]):
+        raise ValueError(f"signal_id is invalid: entries must lie in [0, {sq.shape[0]})")
+    if n and (spos.min() < 0 or spos.max() >= P):
+        raise ValueError(f"signal_pos is invalid: entries must lie in [0, {P})")
+    return coef, sid, spos, sq, nsq
+
+
+def _derive_gamma_rho(values: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """γ and ρ from ``coef`` and the bookkeeping arrays of a trajectory's fields (``values``)
+    (:func:`_checked_bookkeeping`, then :func:`_gamma_rho`)."""
+    checked = _checked_bookkeeping(values)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # a diverged run's records
+        return _gamma_rho(*checked)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 #: a learned Gram matrix is recomputed from the rescaled coefficients when its largest entry lies
 #: outside [2^-920, 2^920] (its small eigenvalues have under- or overflowed)
 _GRAM_RANGE = (2.0**-920, 2.0**920)
@@ -331,6 +404,15 @@ class Trajectory(SavableResult):
         ``(c₊, c₋)``: mean pairwise cosine of the own-class columns of ``γ`` per class
         (:func:`cnnrank.race.class_overlaps`). The five per-signal fields are ``None`` for data without
         signals (and, in a file written before they existed, where they cannot be derived).
+    signal_id, signal_pos : ndarray of int, shape (n,), or None
+        The signal of each training sample and its patch position (docs/theory.md §4).
+    signal_sq_norms : ndarray, shape (2K,), or None
+        ``‖μ_k‖²``.
+    noise_sq_norms : ndarray, shape (n, P-1), or None
+        ``‖ξ_{i,p}‖²``, in the order of ``data.noise``. With ``signal_id`` and ``signal_pos`` the data's
+        bookkeeping from which γ and ρ are derived (:func:`signal_noise_coefficients`): a file stores
+        these instead of γ and ρ (:meth:`save`). ``None`` for data without signals, and in a file
+        written before they were kept (format 1, which stores γ and ρ).
     W_init, W_final : ndarray, shape (2, m, d), or None
     patches : ndarray, shape (n, P, d), or None
         The training patches, used to rebuild weights.
@@ -369,6 +451,10 @@ class Trajectory(SavableResult):
     learned_rank: np.ndarray | None = None
     gamma_stable_rank: np.ndarray | None = None
     class_overlaps: np.ndarray | None = None
+    signal_id: np.ndarray | None = None
+    signal_pos: np.ndarray | None = None
+    signal_sq_norms: np.ndarray | None = None
+    noise_sq_norms: np.ndarray | None = None
 
     _kind = "Trajectory"
 
@@ -418,8 +504,9 @@ class Trajectory(SavableResult):
             np.stack([s.coef for s in snaps], out=coef)
         gamma = rho = None
         signal_coords = None
+        kept = _bookkeeping(data)
         if data.has_decomposition:
-            gamma, rho = signal_noise_coefficients(coef, data)
+            gamma, rho = _gamma_rho(coef, *(kept[k] for k in _BOOKKEEPING))  # type: ignore[arg-type]
             signal_coords = signal_patch_coordinates(data)
         learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
         finite = bool(np.all(np.isfinite(learned_grams)))
@@ -502,18 +589,74 @@ class Trajectory(SavableResult):
             learned_rank=lrank,
             gamma_stable_rank=sig["gamma_stable_rank"],
             class_overlaps=sig["class_overlaps"],
+            **kept,
         )
+
+    def to_npz_bytes(self) -> bytes:
+        """What :meth:`save` writes (file format :data:`TRAJECTORY_FORMAT` = 2): every field but γ and
+        ρ when they are derived on load, bit for bit, from ``coef`` and the kept bookkeeping
+        (``signal_id``, ``signal_pos``, ``signal_sq_norms``, ``noise_sq_norms``;
+        :func:`signal_noise_coefficients`) — always for a trajectory of :func:`cnnrank.train.train`;
+        otherwise they are stored. The metadata record ``trajectory_format`` and ``derived`` (the
+        fields left out) say which."""
+        derived = self._derivable()
+        arrays: dict[str, np.ndarray] = {}
+        fields: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in derived:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                arrays[f.name] = value
+            else:
+                fields[f.name] = _to_jsonable(value)
+        return npz_bytes(arrays, {"kind": self._result_kind(), "fields": fields,
+                                  "trajectory_format": TRAJECTORY_FORMAT, "derived": list(derived)})
+
+    def _derivable(self) -> tuple[str, ...]:
+        """``("gamma", "rho")`` if recomputing them from the stored fields gives the same bits, else ``()``."""
+        if self.gamma is None or self.rho is None or any(getattr(self, k) is None for k in _BOOKKEEPING):
+            return ()
+        try:
+            gamma, rho = _derive_gamma_rho({k: getattr(self, k) for k in ("coef",) + _BOOKKEEPING})
+        except ValueError:
+            return ()
+        return ("gamma", "rho") if _same_bits(gamma, self.gamma) and _same_bits(rho, self.rho) else ()
 
     @classmethod
     def load(cls, path: Any) -> Trajectory:
-        """:meth:`SavableResult.load`, reading also a file written before the per-signal fields
-        (``signal_strength``, ``signals_learned``, ``learned_rank``, ``gamma_stable_rank``,
-        ``class_overlaps``): they are derived from the stored ``γ`` where it allows (the overlaps always;
-        the strengths and ``gamma_stable_rank`` when the metadata give ``signal_norm``), else ``None``
-        (``signals_learned`` and ``learned_rank`` need the memorization edge, which such files lack)."""
+        """:meth:`SavableResult.load` of both file formats. Format 2 (``trajectory_format`` in the
+        metadata) derives γ and ρ from ``coef`` and the stored bookkeeping by the code that computed
+        them in training (:func:`signal_noise_coefficients`), so they come back bit for bit. Format 1
+        (no ``trajectory_format``) stores γ and ρ and lacks the bookkeeping (loaded as ``None``).
+
+        A file written before the per-signal fields (``signal_strength``, ``signals_learned``,
+        ``learned_rank``, ``gamma_stable_rank``, ``class_overlaps``) is read too: they are derived from
+        ``γ`` where it allows (the overlaps always; the strengths and ``gamma_stable_rank`` when the
+        metadata give ``signal_norm``), else ``None`` (``signals_learned`` and ``learned_rank`` need the
+        memorization edge, which such files lack)."""
         arrays, meta = load_npz(path, kind=cls._result_kind())
+        fmt = meta.get("trajectory_format", 1)
+        if isinstance(fmt, bool) or fmt not in (1, 2):
+            raise ResultsFileError(f"results file {str(path)!r} has trajectory_format={fmt!r}: this cnnrank "
+                                   "reads formats 1 and 2")
         values = dict(meta.get("fields", {}))
         values.update(arrays)
+        derived = meta.get("derived", []) if fmt >= 2 else []
+        if derived not in ([], ["gamma", "rho"]):
+            raise ResultsFileError(f"results file {str(path)!r} has derived={derived!r}: must be [] or "
+                                   "['gamma', 'rho']")
+        if fmt == 1:  # written before the bookkeeping was kept
+            for k in _BOOKKEEPING:
+                values.setdefault(k, None)
+        if derived:
+            if "gamma" in values or "rho" in values:
+                raise ResultsFileError(f"results file {str(path)!r} is inconsistent: it stores gamma/rho "
+                                       "and says they are derived")
+            try:
+                values["gamma"], values["rho"] = _derive_gamma_rho(values)
+            except ValueError as exc:
+                raise ResultsFileError(f"results file {str(path)!r} is inconsistent: {exc}") from None
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - set(values)
         if missing and missing <= set(_SIGNAL_FIELDS):
@@ -613,6 +756,13 @@ class Trajectory(SavableResult):
         want("rho", (R, 2, m, n, P - 1), optional=True)
         if (self.gamma is None) != (self.rho is None):
             raise ValueError("gamma/rho are invalid: give both or neither")
+        kept = [getattr(self, k) for k in _BOOKKEEPING]
+        if any(a is None for a in kept) and any(a is not None for a in kept):
+            raise ValueError(f"{'/'.join(_BOOKKEEPING)} are invalid: give all or none")
+        if kept[0] is not None:
+            sq = _checked_bookkeeping({"coef": coef, **dict(zip(_BOOKKEEPING, kept))})[3]
+            if self.gamma is not None and sq.shape[0] != self.gamma.shape[3]:
+                raise fail("signal_sq_norms", sq, f"must be (2K,) with 2K={self.gamma.shape[3]}")
         if self.signal_angles is not None and (self.signal_angles.ndim != 2 or self.signal_angles.shape[0] != R):
             raise fail("signal_angles", self.signal_angles, f"must be (R, k) with R={R}")
         for name in ("signals_learned", "learned_rank", "gamma_stable_rank"):

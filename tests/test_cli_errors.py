@@ -38,8 +38,9 @@ def _trajectory_with_3d_gamma(tmp):
     traj = run_once(RunConfig(n=8, n_test=0, d=30, K=2, m=2, steps=4, record_every=2), rng=0).trajectory
     traj.save(tmp / "t.npz")
     arrays, meta = load_npz(tmp / "t.npz")
-    arrays["gamma"] = arrays["gamma"][:, 0]  # (R, 2, m, 2K) -> (R, m, 2K)
-    save_npz(tmp / "t3.npz", arrays, meta)
+    arrays["gamma"] = traj.gamma[:, 0]  # (R, 2, m, 2K) -> (R, m, 2K), stored (not derived on load)
+    arrays["rho"] = traj.rho
+    save_npz(tmp / "t3.npz", arrays, {**meta, "derived": []})
     return tmp / "t3.npz"
 
 

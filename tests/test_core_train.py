@@ -271,3 +271,79 @@ def test_trajectory_is_assembled_from_snapshots_by_one_public_function():
     for name in ("coef", "gamma", "rho", "filter_stable_rank", "learned_singular_values", "learned_dimension",
                  "signal_energy_fraction", "signal_overlap", "signal_angles", "W_init", "W_final", "patches"):
         np.testing.assert_array_equal(getattr(again, name), getattr(traj, name), err_msg=name)
+
+
+# ---------------------------------------------------------------- trajectory file formats
+_V1_FILE = __import__("pathlib").Path(__file__).parent / "data" / "trajectory_v1.npz"
+_KEPT = ("signal_id", "signal_pos", "signal_sq_norms", "noise_sq_norms")
+
+
+def _raw_npz(path):
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        raw = {k: z[k] for k in z.files}
+    return raw, json.loads(str(raw.pop("__metadata__")))
+
+
+def _same_bits(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_a_format_1_file_of_the_previous_release_still_loads():
+    """tests/data/trajectory_v1.npz was written by the release that stored γ and ρ: SignalNoiseModel(d=12,
+    K=2, patches=3, signal_norm=3, noise_std=0.5, signal_position="random"), n=6 (rng 0), 4 test samples
+    (rng 2), m=2, init_std=0.1, HuberizedReLU(0.5, 3) (rng 1), lr=0.5, 20 steps recorded every 10."""
+    raw, meta = _raw_npz(_V1_FILE)
+    assert "trajectory_format" not in meta and {"gamma", "rho"} <= set(raw)  # really format 1
+    traj = cnnrank.Trajectory.load(_V1_FILE)
+    for name, a in raw.items():
+        assert _same_bits(getattr(traj, name), a), name
+    assert all(getattr(traj, k) is None for k in _KEPT) and traj.metadata["seed"] == 0 and len(traj) == 3
+    assert traj.gamma.shape == (3, 2, 2, 4) and traj.rho.shape == (3, 2, 2, 6, 2)
+
+
+def test_trajectory_file_format_2_derives_gamma_rho_bit_for_bit(tmp_path):
+    from cnnrank.results import ResultsFileError, npz_bytes
+    from cnnrank.trajectory import signal_noise_coefficients
+
+    data, net, traj = _small_run(steps=20)
+    g, r = signal_noise_coefficients(traj.coef, data)
+    assert _same_bits(g, traj.gamma) and _same_bits(r, traj.rho)
+    model = SignalNoiseModel(d=60, K=2, patches=3, signal_norm=3.0, noise_std=0.5)
+    implicit = cnnrank.train_implicit(HuberizedReLU(0.5, 3), model.sample_gram(8, 3, 0.1, rng=0), 0.5, 20,
+                                      record_every=10)
+    for i, t in enumerate((traj, implicit)):
+        path = t.save(tmp_path / f"t{i}.npz")
+        raw, meta = _raw_npz(path)
+        assert meta["trajectory_format"] == 2 and meta["derived"] == ["gamma", "rho"]
+        assert "gamma" not in raw and "rho" not in raw and set(_KEPT) <= set(raw)
+        back = cnnrank.Trajectory.load(path)
+        for f in __import__("dataclasses").fields(t):
+            a, b = getattr(t, f.name), getattr(back, f.name)
+            if isinstance(a, np.ndarray):
+                assert _same_bits(a, b), f.name  # stored arrays, and γ/ρ recomputed: the same bits
+            else:
+                assert a == b, f.name
+    # γ that the bookkeeping does not reproduce is stored, and comes back as saved
+    odd = cnnrank.Trajectory(**{f.name: getattr(traj, f.name) for f in __import__("dataclasses").fields(traj)})
+    odd.gamma = traj.gamma.copy()
+    odd.gamma[-1, 0, 0, 0] = np.nextafter(odd.gamma[-1, 0, 0, 0], np.inf)
+    raw, meta = _raw_npz(odd.save(tmp_path / "odd.npz"))
+    assert meta["derived"] == [] and "gamma" in raw
+    assert _same_bits(cnnrank.Trajectory.load(tmp_path / "odd.npz").gamma, odd.gamma)
+    # damaged bookkeeping or format: one clear error naming the file and the field
+    raw, meta = _raw_npz(tmp_path / "t0.npz")
+    bad = tmp_path / "bad.npz"
+    for key, value, message in (("signal_pos", raw["signal_pos"] + 3, "signal_pos is invalid"),
+                                ("noise_sq_norms", raw["noise_sq_norms"][:, :1], "noise_sq_norms has shape"),
+                                ("signal_id", raw["signal_id"].astype(np.float64), "signal_id has shape")):
+        bad.write_bytes(npz_bytes({**raw, key: value}, meta))
+        with pytest.raises(ResultsFileError, match=f"bad.npz.*{message}"):
+            cnnrank.Trajectory.load(bad)
+    bad.write_bytes(npz_bytes(raw, {**meta, "trajectory_format": 3}))
+    with pytest.raises(ResultsFileError, match="bad.npz.*trajectory_format=3"):
+        cnnrank.Trajectory.load(bad)
+    bad.write_bytes(npz_bytes({k: v for k, v in raw.items() if k != "signal_id"}, meta))
+    with pytest.raises(ResultsFileError, match="bad.npz.*signal_id=None is invalid"):
+        cnnrank.Trajectory.load(bad)

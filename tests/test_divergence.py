@@ -98,3 +98,28 @@ def test_diverged_partial_trajectory_is_picklable_and_savable(tmp_path):
     assert again.step == info.value.step and len(again.trajectory) == len(info.value.trajectory)
     info.value.trajectory.save(tmp_path / "t.npz")
     assert len(cnnrank.Trajectory.load(tmp_path / "t.npz")) == len(info.value.trajectory)
+
+
+@pytest.mark.parametrize("engine", ["feature", "gram", "implicit"])
+def test_an_engine_driven_directly_raises_inside_the_training_diverged_family(engine):
+    import pickle
+
+    from cnnrank.engines import ENGINES, Diverged
+
+    model, act = cnnrank.SignalNoiseModel(d=16, K=2, patches=3), PolyReLU(3)  # filters of scale 1e200: f overflows
+    if engine == "implicit":
+        eng = ENGINES[engine](model.sample_gram(8, 3, 1e200, rng=0), act)
+    else:
+        eng = ENGINES[engine](cnnrank.TwoLayerCNN.init(3, 16, 1e200, act, rng=1).W, model.sample(8, rng=0), act)
+    try:
+        eng.advance(STEPS, 0.5)
+    except cnnrank.TrainingDiverged as exc:  # the family the README promises
+        caught = exc
+    else:
+        pytest.fail("the engine did not diverge")
+    assert isinstance(caught, Diverged) and 0 <= caught.steps_done <= STEPS and caught.step == caught.steps_done
+    assert caught.lr == 0.5 and caught.trajectory is None
+    msg = str(caught)
+    assert "\n" not in msg and msg.startswith(f"engine diverged {caught.steps_done} steps into advance")
+    again = pickle.loads(pickle.dumps(caught))
+    assert type(again) is Diverged and again.steps_done == caught.steps_done and str(again) == msg

@@ -23,15 +23,39 @@ import numpy as np
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
+from cnnrank.errors import TrainingDiverged
 from cnnrank.gram_sample import GramSample
 
 
-class Diverged(Exception):
-    """Raised by an engine when the outputs became non-finite ``steps_done`` steps into ``advance``."""
+class Diverged(TrainingDiverged):
+    """Raised by an engine when the outputs became non-finite ``steps_done`` steps into ``advance``.
 
-    def __init__(self, steps_done: int) -> None:
-        super().__init__(steps_done)
+    A :class:`cnnrank.errors.TrainingDiverged`, so ``except cnnrank.TrainingDiverged`` also catches a
+    blow-up of an engine driven directly. The engine does not know the absolute step count nor keep
+    records: ``step`` is ``steps_done`` (counted from the start of the ``advance`` call, 0 for a
+    blow-up found by ``snapshot``) and ``trajectory`` is ``None``; :func:`cnnrank.train.run_records`
+    turns it into a ``TrainingDiverged`` naming the absolute step and carrying the records.
+
+    Parameters
+    ----------
+    steps_done : int
+    lr : float, optional
+        The step size of the ``advance`` call (NaN when unknown, e.g. raised by ``snapshot``).
+
+    Attributes
+    ----------
+    steps_done, step, lr, trajectory
+    """
+
+    def __init__(self, steps_done: int, lr: float = float("nan")) -> None:
+        at = f" with step size lr={lr:g}" if np.isfinite(lr) else ""
+        RuntimeError.__init__(self, f"engine diverged {steps_done} steps into advance{at}: non-finite outputs "
+                                    f"or weights; {self.default_hint}")
         self.steps_done = steps_done
+        self.step, self.lr, self.trajectory = steps_done, lr, None
+
+    def __reduce__(self) -> tuple:  # picklable across process pools
+        return (type(self), (self.steps_done, self.lr))
 
 
 @dataclass
@@ -146,9 +170,9 @@ def accuracy(f: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(y * f > 0))
 
 
-def check_finite(f: np.ndarray, steps_done: int) -> None:
+def check_finite(f: np.ndarray, steps_done: int, lr: float = float("nan")) -> None:
     if not np.all(np.isfinite(f)):
-        raise Diverged(steps_done)
+        raise Diverged(steps_done, lr)
 
 
 def as_record(x: Any) -> float | None:

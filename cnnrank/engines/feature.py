@@ -42,12 +42,12 @@ class FeatureEngine(Engine):
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(steps):
                 Z, f = forward_flat(self.W, X, n, act)
-                check_finite(f, t)
+                check_finite(f, t, lr)
                 _, A = patch_gradient_weights(Z, f, y, act)
                 self.W -= lr * (A.T @ X)
                 self.C -= lr * A
             if steps and not np.all(np.isfinite(self.W)):
-                raise Diverged(steps)
+                raise Diverged(steps, lr)
 
     def snapshot(self) -> Snapshot:
         with np.errstate(over="ignore", invalid="ignore"):

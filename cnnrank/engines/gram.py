@@ -490,9 +490,9 @@ class GramEngine(Engine):
     def advance(self, steps: int, lr: float) -> None:
         bad = self.core.advance(steps, lr)
         if bad[0] >= 0:
-            raise Diverged(int(bad[0]))
+            raise Diverged(int(bad[0]), lr)
         if steps and not np.all(np.isfinite(self.core.Cd)):
-            raise Diverged(steps)
+            raise Diverged(steps, lr)
 
     def snapshot(self) -> Snapshot:
         loss, acc, tloss, tacc = self.core.losses()
