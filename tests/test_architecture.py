@@ -31,6 +31,7 @@ LAYERS = {
     "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6,
     "cnnrank.sweeps.spec": 6, "cnnrank.sweeps.store": 6, "cnnrank.sweeps.planner": 6, "cnnrank.sweeps.runner": 6,
     "cnnrank.sweeps.result": 6, "cnnrank.calibration": 6,
+    "cnnrank.experiments.real_config": 6, "cnnrank.experiments.preprocess": 6, "cnnrank.experiments.real_images": 6,
     # 7 faces
     "cnnrank.plotting": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
     "cnnrank.testing": 7,

@@ -4,8 +4,10 @@
   configuration);
 * :mod:`~cnnrank.experiments.runs` — :class:`RunConfig`, :func:`run_once`, :func:`run_group` (runs that
   differ only in ``noise_std`` and ``lr``, as one batch; grids of runs: :mod:`cnnrank.sweeps`);
-* :mod:`~cnnrank.experiments.real_images` — :class:`RealRankConfig`, :func:`run_real_rank` (stable rank
-  of real images and of the filters versus background noise);
+* :mod:`~cnnrank.experiments.real_images` — :func:`run_real_rank`, :class:`RealRankResult` (stable rank
+  of real images and of the filters versus background noise); its configuration
+  :mod:`~cnnrank.experiments.real_config` (:class:`RealRankConfig`) and preprocessing
+  :mod:`~cnnrank.experiments.preprocess` (:func:`preprocess_images`, :func:`noisy_images`);
 * :mod:`~cnnrank.experiments.records` — the JSON records of the rank-versus-noise and
   intrinsic-dimension sweeps (:func:`headline_record`, :func:`intrinsic_record`).
 

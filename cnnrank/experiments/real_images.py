@@ -29,6 +29,9 @@ Seeds: ``SeedSequence(seed).spawn(4)`` gives the streams of the train/test split
 the test noise and the initial filters. The *same* streams are used at every noise level, so the
 levels differ only by the factor ``noise_std`` on one noise pattern and share one initialization
 (common random numbers): the curves are smooth in the noise level.
+
+This module holds the run and its result; the configuration is :mod:`cnnrank.experiments.real_config`
+and the preprocessing :mod:`cnnrank.experiments.preprocess` (their public names are re-exported here).
 """
 
 from __future__ import annotations
@@ -43,16 +46,14 @@ import numpy as np
 
 from cnnrank._blas import blas_threads, resolve
 from cnnrank._schedule import record_steps
-from cnnrank._validation import check_choice, check_int, check_real
-from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.datasets._files import ImageSet
-from cnnrank.datasets.cifar10 import load_cifar10
-from cnnrank.datasets.mnist import load_mnist
-from cnnrank.datasets.noise import background_mask, embed_in_noise_canvas, to_patches
+from cnnrank.datasets.noise import to_patches
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task
 from cnnrank.engines import FeatureEngine
-from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.experiments.preprocess import _noise_units, check_task_sizes, noisy_images, preprocess_images
+from cnnrank.experiments.real_config import _LOADERS, DEFAULT_TRAINING, REAL_FLAT_FIELDS, RealRankConfig
+from cnnrank.experiments.real_config import PREPROCESSING as PREPROCESSING  # the choices of ``preprocess``
 from cnnrank.rank import data_matrix, patch_matrix, stable_rank
 from cnnrank.results import SavableResult
 from cnnrank.subspace import learned_subspace_report, principal_subspace
@@ -72,209 +73,10 @@ __all__ = [
     "run_real_rank",
 ]
 
-_LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10}
-PREPROCESSING = ("standardize", "center", "none")
-
 #: a noise level *keeps the clean subspace* when its clean energy fraction is at most this much below
 #: the noiseless run's, and its test accuracy at most :data:`CLAIM_ACCURACY_DROP` below (see :func:`claim_range`)
 CLAIM_FRACTION_DROP = 0.1
 CLAIM_ACCURACY_DROP = 0.02
-
-
-#: the training of every noise level unless changed: η = 0.5, 1000 steps, ten records, the feature engine
-DEFAULT_TRAINING = TrainingSpec(lr=0.5, steps=1000, record_every=100, engine="feature")
-_TRAINING_EXTRA = ("record_every", "engine")
-_PARTS = {"network": field_names(NetworkSpec), "training": field_names(TrainingSpec)}
-_OWN_FIELDS = ("dataset", "split", "classes", "n_train", "n_test", "preprocess", "grayscale", "noise_mode",
-               "noise_std", "threshold", "canvas_size", "patch_size", "reference_energy")
-#: the flat field names of a :class:`RealRankConfig`, in the order of :meth:`RealRankConfig.to_dict`
-REAL_FLAT_FIELDS: tuple[str, ...] = (*_OWN_FIELDS, *field_names(NetworkSpec), "lr", "steps", "seed",
-                                     *_TRAINING_EXTRA)
-
-
-def _record_every(steps: int) -> int:
-    return max(1, steps // 10)
-
-
-@dataclasses.dataclass(frozen=True, init=False)
-class RealRankConfig:
-    """Configuration of a real-image rank-versus-noise sweep (validated on creation).
-
-    Composed of the image and noise fields below, a :class:`NetworkSpec` (``network``: ``m``,
-    ``init_std``, ``activation``, ``kappa``) and a :class:`TrainingSpec` (``training``: ``lr``,
-    ``steps``; ``record_every`` follows ``steps`` — ten records per run — and the engine is
-    ``"feature"``). Built and read flat like :class:`~cnnrank.experiments.runs.RunConfig`:
-    ``RealRankConfig(m=20, lr=1.0)``, ``config.m``, ``config.replace(steps=100)``.
-
-    Attributes
-    ----------
-    dataset : {"mnist", "cifar10"}
-    split : {"train", "test"}
-        The file set the task is drawn from (both of its splits come from it).
-    preprocess : {"standardize", "center", "none"}
-        Applied to each clean image before the noise (module docstring): ``"standardize"`` (zero mean,
-        unit pixel standard deviation per image, over pixels and channels), ``"center"`` (minus the
-        mean clean training image) or ``"none"`` (pixels in ``[0, 1]``). It sets the unit of ``σ``.
-    grayscale : bool
-        Average the colour channels first (CIFAR-10; MNIST has one channel).
-    classes : (int, int)
-        Source labels for ``y = +1`` and ``y = -1``.
-    n_train, n_test : int
-        Balanced training and held-out test sizes.
-    noise_mode : {"background", "canvas"}
-        ``"background"``: :func:`add_background_noise` on pixels below ``threshold``;
-        ``"canvas"``: :func:`embed_in_noise_canvas` (centred) in a ``canvas_size`` square.
-    noise_std : tuple of float
-        Noise levels ``σ >= 0`` in the units of the preprocessed clean images (``"standardize"``: the
-        image's pixel standard deviation; ``"none"``: pixel intensity, 1 = full), swept in this order.
-    threshold : float
-        Background threshold on the raw pixels in ``[0, 1]`` (``"background"`` mode).
-    canvas_size : int or None
-        Canvas side (``"canvas"`` mode); ``None`` means twice the image side.
-    patch_size : int
-        ``k``: non-overlapping ``k × k`` patches, must divide the (canvas) image side.
-    reference_energy : float in (0, 1]
-        Share of the clean training patches' energy held by the reference subspace
-        (:func:`cnnrank.subspace.principal_subspace`).
-    m : int
-        Filters per class.
-    init_std : float
-        ``σ_0`` of the initial filters.
-    activation : str
-        ``"huber<q>"`` (Huberized ReLU, e.g. ``"huber3"``), ``"relu"`` or ``"poly<q>"``.
-    kappa : float
-        Huberized ReLU threshold.
-    lr : float
-        Step size ``η``.
-    steps : int
-        Gradient-descent steps per noise level.
-    seed : int
-        Root seed (see the module docstring).
-    """
-
-    dataset: str
-    split: str
-    classes: tuple[int, int]
-    n_train: int
-    n_test: int
-    preprocess: str
-    grayscale: bool
-    noise_mode: str
-    noise_std: tuple[float, ...]
-    threshold: float
-    canvas_size: int | None
-    patch_size: int
-    reference_energy: float
-    network: NetworkSpec
-    training: TrainingSpec
-    seed: int
-
-    def __init__(self, dataset: str = "mnist", split: str = "test", classes: tuple[int, int] = (0, 1),
-                 n_train: int = 400, n_test: int = 1000, preprocess: str = "standardize",
-                 grayscale: bool = False, noise_mode: str = "background",
-                 noise_std: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0), threshold: float = 0.1,
-                 canvas_size: int | None = None, patch_size: int = 14, reference_energy: float = 0.9,
-                 network: NetworkSpec | None = None, training: TrainingSpec | None = None, seed: int = 0,
-                 **flat: Any) -> None:
-        own = dict(dataset=dataset, split=split, classes=classes, n_train=n_train, n_test=n_test,
-                   preprocess=preprocess, grayscale=grayscale, noise_mode=noise_mode, noise_std=noise_std,
-                   threshold=threshold, canvas_size=canvas_size, patch_size=patch_size,
-                   reference_energy=reference_energy, seed=seed)
-        for k, v in own.items():
-            object.__setattr__(self, k, v)
-        split_ = flat_changes("RealRankConfig", flat, _PARTS)
-        net = NetworkSpec() if network is None else network
-        if not isinstance(net, NetworkSpec):
-            raise TypeError(f"network={type(net).__name__} is invalid: must be a NetworkSpec")
-        tr = DEFAULT_TRAINING if training is None else training
-        if not isinstance(tr, TrainingSpec):
-            raise TypeError(f"training={type(tr).__name__} is invalid: must be a TrainingSpec")
-        changes = split_["training"]
-        if "steps" in changes:  # ten records per run
-            changes["record_every"] = _record_every(check_int("steps", changes["steps"], minimum=1))
-        object.__setattr__(self, "network", dataclasses.replace(net, **split_["network"]))
-        object.__setattr__(self, "training", dataclasses.replace(tr, **changes))
-        self._validate()
-
-    # the flat view of the parts
-    m = property(lambda self: self.network.m, doc="Filters per class.")
-    init_std = property(lambda self: self.network.init_std, doc="``σ_0`` of the initial filters.")
-    activation = property(lambda self: self.network.activation, doc="Activation name.")
-    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
-    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
-    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps per noise level.")
-
-    def _validate(self) -> None:
-        check_choice("dataset", self.dataset, tuple(_LOADERS))
-        check_choice("split", self.split, ("train", "test"))
-        if len(tuple(self.classes)) != 2:
-            raise ValueError(f"classes={self.classes!r} is invalid: must be two class labels")
-        classes = tuple(check_int("classes", c, minimum=0, maximum=9) for c in self.classes)
-        if classes[0] == classes[1]:
-            raise ValueError(f"classes={self.classes!r} is invalid: the two classes must differ")
-        object.__setattr__(self, "classes", classes)
-        check_int("n_train", self.n_train, minimum=2)
-        check_int("n_test", self.n_test, minimum=1)
-        check_choice("preprocess", self.preprocess, PREPROCESSING)
-        if not isinstance(self.grayscale, (bool, np.bool_)):
-            raise ValueError(f"grayscale={self.grayscale!r} is invalid: must be True or False")
-        object.__setattr__(self, "grayscale", bool(self.grayscale))
-        check_real("reference_energy", self.reference_energy, positive=True, maximum=1.0)
-        check_choice("noise_mode", self.noise_mode, ("background", "canvas"))
-        noise = tuple(check_real("noise_std", s, nonnegative=True) for s in tuple(self.noise_std))
-        if not noise:
-            raise ValueError("noise_std=() is invalid: must hold at least one noise level")
-        object.__setattr__(self, "noise_std", noise)
-        check_real("threshold", self.threshold, positive=True)
-        if self.canvas_size is not None:
-            check_int("canvas_size", self.canvas_size, minimum=1)
-        check_int("patch_size", self.patch_size, minimum=1)
-        side = self.image_side
-        if self.noise_mode == "canvas" and side < self.native_side:
-            raise ValueError(f"canvas_size={self.canvas_size} is invalid: must be at least the image "
-                             f"side {self.native_side}")
-        if side % self.patch_size:
-            where = "canvas" if self.noise_mode == "canvas" else "image"
-            raise ValueError(f"patch_size={self.patch_size} is invalid: must divide the {where} side {side}")
-        check_int("steps", self.steps, minimum=1)  # the parts validate the rest of their fields
-        check_int("seed", self.seed, minimum=0)
-
-    @property
-    def native_side(self) -> int:
-        """Side of the dataset's images: 28 (MNIST) or 32 (CIFAR-10)."""
-        return 28 if self.dataset == "mnist" else 32
-
-    @property
-    def image_side(self) -> int:
-        """Side of the images that are cut into patches (the canvas in ``"canvas"`` mode)."""
-        if self.noise_mode == "canvas":
-            return 2 * self.native_side if self.canvas_size is None else self.canvas_size
-        return self.native_side
-
-    def make_activation(self) -> Activation:
-        """The activation object named by :attr:`activation`."""
-        return self.network.make_activation()
-
-    def replace(self, **changes: Any) -> RealRankConfig:
-        """A copy with some fields changed, flat or parts (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able flat dict of the fields, in the order of :data:`REAL_FLAT_FIELDS`.
-
-        ``record_every`` and ``engine`` are written only when they differ from what the sweep uses
-        by default (``max(1, steps // 10)`` and ``"feature"``), so the dict is the same as before the
-        configuration was composed of parts.
-        """
-        out: dict[str, Any] = {}
-        for name in REAL_FLAT_FIELDS:
-            value = getattr(self, name) if name not in _TRAINING_EXTRA else getattr(self.training, name)
-            if name == "record_every" and value == _record_every(self.steps):
-                continue
-            if name == "engine" and value == DEFAULT_TRAINING.engine:
-                continue
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
 
 
 @dataclasses.dataclass(eq=False)
@@ -448,66 +250,8 @@ def claim_range(noise_std: Any, clean_energy_fraction: Any, test_acc: Any,
             "fails_from": float(x[first_bad]), "reason": "; ".join(reasons)}
 
 
-def preprocess_images(config: RealRankConfig, images: np.ndarray, mean_image: np.ndarray | None = None
-                      ) -> np.ndarray:
-    """The clean images ``(n, H, W, C)`` in ``[0, 1]`` after :attr:`RealRankConfig.grayscale` and
-    :attr:`RealRankConfig.preprocess` (``"center"`` subtracts ``mean_image``, the mean clean training
-    image after the grayscale step)."""
-    x = np.asarray(images, dtype=np.float64)
-    if config.grayscale:
-        x = x.mean(axis=3, keepdims=True)
-    if config.preprocess == "standardize":
-        x = x - x.mean(axis=(1, 2, 3), keepdims=True)
-        std = x.std(axis=(1, 2, 3), keepdims=True)
-        return x / np.where(std > 0, std, 1.0)
-    if config.preprocess == "center":
-        if mean_image is None:
-            raise ValueError('preprocess="center" needs the mean clean training image')
-        return x - mean_image
-    return x
-
-
-def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, rng: Any,
-                 raw: np.ndarray | None = None) -> np.ndarray:
-    """``images`` (n, H, W, C) with the config's kind of background noise of level ``noise_std``.
-
-    ``images`` are the preprocessed clean images; ``raw`` the clean images in ``[0, 1]`` whose pixels
-    below ``threshold`` are the background (``"background"`` mode; default ``images``). One standard
-    normal per output pixel is drawn whatever the mask, so one ``rng`` gives one noise pattern scaled
-    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly.
-    Returns an array ``(n, S, S, C)`` (``S`` = :attr:`RealRankConfig.image_side`).
-    """
-    images = np.asarray(images, dtype=np.float64)
-    if config.noise_mode == "background":
-        mask = background_mask(images if raw is None else raw, config.threshold)
-        z = np.random.default_rng(rng).standard_normal(images.shape)
-        out = images.copy()
-        idx = np.broadcast_to(mask[..., None], images.shape)
-        out[idx] += noise_std * z[idx]
-        return out
-    return embed_in_noise_canvas(images, config.image_side, noise_std, position="center", rng=rng)
-
-
 def _stable_ranks(X: np.ndarray) -> tuple[float, float]:
     return stable_rank(data_matrix(X)), stable_rank(patch_matrix(X))
-
-
-def check_task_sizes(config: RealRankConfig, images: ImageSet) -> None:
-    """Raise a one-line ValueError when the two classes of ``images`` cannot supply ``n_train + n_test``
-    balanced images, stating how many of each class the split holds."""
-    a, b = config.classes
-    counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.classes))
-    na, nb = int(counts[a]), int(counts[b])
-    need_a = (config.n_train - config.n_train // 2) + (config.n_test - config.n_test // 2)
-    need_b = config.n_train // 2 + config.n_test // 2
-    if need_a > na or need_b > nb:
-        usable = 2 * min(na, nb)
-        other = "train" if images.split == "test" else "test"
-        raise ValueError(
-            f"n_train={config.n_train}, n_test={config.n_test} is invalid: the {images.split} split of "
-            f"{images.name} holds {na} images of class {a} ({images.classes[a]}) and {nb} of class {b} "
-            f"({images.classes[b]}), {usable} usable for balanced splits; balanced splits need {need_a} "
-            f"and {need_b}: lower n_train + n_test to at most {usable} or use split={other!r}")
 
 
 def run_real_rank(
@@ -639,12 +383,3 @@ def run_real_rank(
               "preprocess": config.preprocess, "noise_units": _noise_units(config)},
         seconds=seconds,
     )
-
-
-def _noise_units(config: RealRankConfig) -> str:
-    """What ``σ = 1`` means, for labels and the JSON record."""
-    if config.preprocess == "standardize":
-        return "per-image pixel std"
-    if config.preprocess == "center":
-        return "pixel intensity (1 = full), images centred"
-    return "pixel intensity (1 = full)"
