@@ -329,3 +329,24 @@ def test_real_mnist_rank_claim(mnist_dir):
     assert s["holds_up_to"] == 2.0 and s["fails_from"] == 3.0
     assert s["data_growth_where_holds"] > 4 and s["learned_max_where_holds"] < 1.1 * s["learned_min_where_holds"]
     assert r.clean_energy_fraction[-1] < 0.5 and r.learned_dimension[-1] <= 1
+
+
+def test_real_images_module_reexports_its_configuration_and_preprocessing():
+    """The configuration (``real_config``) and the preprocessing (``preprocess``) live apart from the run;
+    every name imported from ``cnnrank.experiments.real_images`` or ``cnnrank.experiments`` stays
+    importable there as the same object, and a pickled configuration still loads."""
+    import pickle
+
+    import cnnrank.experiments as ex
+    from cnnrank.experiments import preprocess, real_config, real_images
+
+    for name in real_images.__all__:
+        assert hasattr(real_images, name), name
+    assert real_images.PREPROCESSING is real_config.PREPROCESSING
+    for name in ("RealRankConfig", "DEFAULT_TRAINING", "REAL_FLAT_FIELDS"):
+        assert getattr(real_images, name) is getattr(real_config, name)
+    for name in ("preprocess_images", "noisy_images", "check_task_sizes"):
+        assert getattr(real_images, name) is getattr(preprocess, name) is getattr(ex, name)
+    assert ex.RealRankConfig is real_config.RealRankConfig and ex.RealRankResult is real_images.RealRankResult
+    config = RealRankConfig(**FAST)
+    assert pickle.loads(pickle.dumps(config)) == config
