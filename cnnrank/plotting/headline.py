@@ -12,7 +12,15 @@ import numpy as np
 
 from cnnrank.plotting.style import _GROUP_MARKERS, _LINESTYLES, _config_line, artist_style, axes, figure, log_rank_axis
 
-__all__ = ["intrinsic_dimension_figure", "plot_activation_ablation", "plot_learning_vs_noise", "plot_rank_vs_noise", "plot_spectra", "rank_vs_noise_figure", "shade_regimes"]
+__all__ = [
+    "intrinsic_dimension_figure",
+    "plot_activation_ablation",
+    "plot_learning_vs_noise",
+    "plot_rank_vs_noise",
+    "plot_spectra",
+    "rank_vs_noise_figure",
+    "shade_regimes",
+]
 
 
 def shade_regimes(ax: Any, noise_std: Sequence[float] | np.ndarray, regime: Sequence[str] | None = None,
