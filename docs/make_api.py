@@ -6,6 +6,7 @@ from pathlib import Path
 
 MODULES = [
     "cnnrank", "cnnrank.trajectory", "cnnrank.theory", "cnnrank.experiments", "cnnrank.sweeps", "cnnrank.tidy", "cnnrank.plotting",
+    "cnnrank.plotting.real_images",
     "cnnrank.rank", "cnnrank.subspace", "cnnrank.engines", "cnnrank.results", "cnnrank.testing", "cnnrank.testing.strategies",
     "cnnrank.datasets", "cnnrank.linear", "cnnrank.collapse",
 ]

@@ -33,10 +33,12 @@ LAYERS = {
     "cnnrank.sweeps.result": 6, "cnnrank.calibration": 6,
     "cnnrank.experiments.real_config": 6, "cnnrank.experiments.preprocess": 6, "cnnrank.experiments.real_images": 6,
     # 7 faces
-    "cnnrank.plotting": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
+    "cnnrank.plotting": 7, "cnnrank.plotting.style": 7, "cnnrank.plotting.training": 7,
+    "cnnrank.plotting.headline": 7, "cnnrank.plotting.sweeps": 7, "cnnrank.plotting.phase": 7,
+    "cnnrank.plotting.calibration": 7, "cnnrank.plotting.real_images": 7, "cnnrank.cli": 7, "cnnrank.reproduce": 7, "cnnrank.__main__": 7,
     "cnnrank.testing": 7,
-    # readers: layer 0 only (numpy, the results/validation helpers)
-    "cnnrank.datasets": 0, "cnnrank.datasets.plotting": 7,
+    # readers: layer 0 only (numpy, the results/validation helpers); their folder holds nothing else
+    "cnnrank.datasets": 0,
     # siblings: the same conventions
     "cnnrank.linear": 6, "cnnrank.linear.data": 1, "cnnrank.linear.networks": 2, "cnnrank.linear.training": 4,
     "cnnrank.linear.closed_form": 1, "cnnrank.linear.diagnostics": 5, "cnnrank.linear.experiments": 6,
@@ -47,7 +49,8 @@ LAYERS = {
 }
 #: package __init__ files re-export their package and may import what it contains
 FACADES = {"cnnrank", "cnnrank.linear", "cnnrank.collapse", "cnnrank.datasets", "cnnrank.engines",
-           "cnnrank.experiments", "cnnrank.testing", "cnnrank.reproduce", "cnnrank.theory"}
+           "cnnrank.experiments", "cnnrank.testing", "cnnrank.reproduce", "cnnrank.theory",
+           "cnnrank.plotting"}
 
 
 def _modules() -> dict[str, Path]:
@@ -101,10 +104,21 @@ def test_no_import_goes_upward(graph):
 
 
 def test_readers_use_no_trainer(graph):
-    readers = [n for n in graph if n.startswith("cnnrank.datasets") and n != "cnnrank.datasets.plotting"]
+    readers = [n for n in graph if n == "cnnrank.datasets" or n.startswith("cnnrank.datasets.")]
     for name in readers:
         for t in graph[name]:
             assert _layer(t) == 0, f"{name} imports {t}: the readers may use layer 0 only"
+
+
+def test_readers_folder_holds_readers_only(graph):
+    """Folders mirror the layers: every module under ``cnnrank/datasets/`` is a reader (layer 0); a
+    figure or an experiment on real images lives with the other faces or experiments. A module's layer
+    is the one ``LAYERS`` gives it, or that of the highest layer it imports if that is above."""
+    readers = [n for n in graph if n == "cnnrank.datasets" or n.startswith("cnnrank.datasets.")]
+    assert readers
+    bad = [n for n in readers if max([_layer(n)] + [_layer(t) for t in graph[n] if t != "cnnrank"]) != 0]
+    bad += [p for p, layer in LAYERS.items() if p.startswith("cnnrank.datasets.") and layer != 0]
+    assert not bad, f"modules in the readers' folder at a layer other than 0: {sorted(set(bad))}"
 
 
 def _imports_from_tree(name: str, tree: ast.Module, path: Path, known: set[str]) -> set[str]:
@@ -214,3 +228,28 @@ def test_theory_package_reexports_its_modules():
     assert set(theory.__all__) <= {n for names in homes.values() for n in names}
     for path in (PKG / "theory").glob("*.py"):
         assert len(path.read_text().splitlines()) <= 400, f"{path.name} holds more than one idea"
+
+
+def test_plotting_package_reexports_its_modules():
+    """``cnnrank.plotting`` is a package of one module per family of figures with one shared style
+    helper: each re-exported name is the object of the module that defines it (the private names
+    callers use included), and no module exceeds 400 lines."""
+    import importlib
+
+    import cnnrank.plotting as plotting
+
+    homes = {"style": ["axes", "figure", "artist_style", "log_rank_axis", "field_label", "FIELD_LABELS",
+                       "_config_line"],
+             "training": ["plot_gamma_rho", "plot_losses", "plot_filter_rank", "training_figure"],
+             "headline": ["shade_regimes", "plot_rank_vs_noise", "plot_learning_vs_noise", "plot_spectra",
+                          "plot_activation_ablation", "rank_vs_noise_figure", "intrinsic_dimension_figure"],
+             "sweeps": ["sweep_figure"],
+             "phase": ["phase_diagram_figure", "_log_ticks"],
+             "calibration": ["calibration_figure"]}
+    for mod, names in homes.items():
+        sub = importlib.import_module(f"cnnrank.plotting.{mod}")
+        for name in names:
+            assert getattr(plotting, name) is getattr(sub, name), f"cnnrank.plotting.{name} is not {mod}.{name}"
+    assert set(plotting.__all__) <= {n for names in homes.values() for n in names}
+    for path in (PKG / "plotting").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, f"{path.name} holds more than one family"

@@ -11,8 +11,8 @@ from test_datasets_readers import fake_cifar, py2_cifar_pickle, write_mnist
 import cnnrank
 from cnnrank import datasets as ds
 from cnnrank.cli import main
-from cnnrank.datasets.plotting import plot_real_accuracy, plot_real_rank, real_rank_figure
 from cnnrank.experiments.real_images import RealRankConfig, RealRankResult, run_real_rank
+from cnnrank.plotting.real_images import plot_real_accuracy, plot_real_rank, real_rank_figure
 
 FAST = dict(n_train=40, n_test=40, m=6, steps=30, noise_std=(0.0, 0.5, 1.5))
 

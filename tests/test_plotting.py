@@ -213,7 +213,7 @@ def _real_record():
 
 
 def test_real_image_figure_shows_the_learned_part_and_a_fraction_axis():
-    from cnnrank.datasets.plotting import plot_real_rank, plot_real_subspace, real_rank_figure
+    from cnnrank.plotting.real_images import plot_real_rank, plot_real_subspace, real_rank_figure
 
     fig, ax = plt.subplots()
     assert plot_real_rank(_real_record(), ax=ax) is fig

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import artist_style, axes, figure
+from cnnrank.plotting.style import artist_style, axes, figure
 
 __all__ = [
     "collapse_figure",

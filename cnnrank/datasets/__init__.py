@@ -4,7 +4,7 @@ Modules: :mod:`~cnnrank.datasets.mnist` and :mod:`~cnnrank.datasets.cifar10` (re
 :mod:`~cnnrank.datasets.noise` (background noise, patches), :mod:`~cnnrank.datasets.tasks` (binary
 tasks). They use numpy and the foundation only (docs/architecture.md: readers never train); the
 rank-versus-noise experiment on these images is :mod:`cnnrank.experiments.real_images`, its figure
-:mod:`cnnrank.datasets.plotting`. Nothing is downloaded: the readers take a data directory (argument or
+:mod:`cnnrank.plotting.real_images`. Nothing is downloaded: the readers take a data directory (argument or
 ``$CNNRANK_DATA``) holding the standard files. A typical pipeline::
 
     from cnnrank import datasets as ds

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnrank.plotting import artist_style, axes, figure
+from cnnrank.plotting.style import artist_style, axes, figure
 
 __all__ = ["linear_cnn_figure", "plot_kernel_spectra", "plot_mode_strengths", "plot_sweep"]
 

@@ -4,7 +4,7 @@ principal subspace of the clean training patches; MNIST 0 vs 1 (the shared test 
 
 Writes ``OUT/mnist_rank.json``, ``OUT/mnist_rank.npz`` (:class:`RealRankResult`) and
 ``OUT/mnist_rank.png``, and prints the table. The experiment itself lives in
-:mod:`cnnrank.experiments.real_images`, the figure in :mod:`cnnrank.datasets.plotting`; this module
+:mod:`cnnrank.experiments.real_images`, the figure in :mod:`cnnrank.plotting.real_images`; this module
 parses options and prints.
 :mod:`cnnrank.reproduce.cifar10_rank` reuses :func:`add_real_rank_arguments` and :func:`run_real_rank_cli`.
 """
@@ -147,8 +147,8 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
 def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankConfig, images: Any) -> None:
     import matplotlib.pyplot as plt
 
-    from cnnrank.datasets.plotting import real_rank_figure
     from cnnrank.experiments.real_images import run_real_rank
+    from cnnrank.plotting.real_images import real_rank_figure
     from cnnrank.reproduce._output import figure_bytes, write_outputs, written
     from cnnrank.tables import format_table
 

@@ -279,7 +279,7 @@ def _json_figures(path: Path) -> list[tuple[str, Any]]:
 
         return [("", intrinsic_dimension_figure(record))]
     if kind == "real-rank":
-        from cnnrank.datasets.plotting import real_rank_figure
+        from cnnrank.plotting.real_images import real_rank_figure
 
         return [("", real_rank_figure(record, title=_real_title(record)))]
     if kind == "rank-vs-noise":
@@ -328,8 +328,8 @@ def _npz_figures(path: Path, expect: tuple[str, Path, dict, Any] | None = None) 
 
         return [("", sweep_figure(SweepResult.load(path)))]
     if kind == "RealRankResult":
-        from cnnrank.datasets.plotting import real_rank_figure
         from cnnrank.experiments.real_images import RealRankResult
+        from cnnrank.plotting.real_images import real_rank_figure
 
         res = RealRankResult.load(path)
         return [("", real_rank_figure(res, title=_real_title(res)))]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank.experiments.real_images import CLAIM_ACCURACY_DROP, CLAIM_FRACTION_DROP, claim_range
-from cnnrank.plotting import artist_style, axes, figure, log_rank_axis
+from cnnrank.plotting.style import artist_style, axes, figure, log_rank_axis
 
 __all__ = ["plot_real_accuracy", "plot_real_rank", "plot_real_subspace", "real_rank_figure", "shade_failure"]
 
