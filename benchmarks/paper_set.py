@@ -38,9 +38,9 @@ PAPER_SET = {
     "intrinsic-dimension": ["reproduce", "intrinsic-dimension", "--quiet"],
     "simulate": ["simulate", "--quiet"],
 }
-#: the commands that take --workers (neural-collapse and simulate train one network at a time)
-TAKES_WORKERS = {"rank-vs-noise --ablation", "phase-diagram", "cifar10-rank", "linear-cnn", "mnist-rank",
-                 "intrinsic-dimension"}
+#: the commands that take --workers (simulate trains one network)
+TAKES_WORKERS = {"rank-vs-noise --ablation", "phase-diagram", "neural-collapse", "cifar10-rank", "linear-cnn",
+                 "mnist-rank", "intrinsic-dimension"}
 #: paper-set name -> the name of the same default run in benchmarks/hash_defaults.py
 FINGERPRINTED = {"simulate": "simulate", "intrinsic-dimension": "intrinsic-dimension",
                  "mnist-rank": "mnist-rank", "cifar10-rank": "cifar10-rank"}

@@ -16,7 +16,8 @@ from cnnrank.experiments.runs import RunConfig
 from cnnrank.sweeps import SweepSpec, run_sweep
 
 #: the commands that train more than one network and take --workers
-COMMANDS = ("rank-vs-noise", "phase-diagram", "intrinsic-dimension", "linear-cnn", "calibration")
+COMMANDS = ("rank-vs-noise", "phase-diagram", "intrinsic-dimension", "linear-cnn", "calibration", "mnist-rank",
+            "cifar10-rank", "neural-collapse")
 SMALL = ["--n", "16", "--n-test", "16", "--d", "60", "--m", "4", "--steps", "40", "--record-every", "20",
          "--lr", "0.5", "--init-std", "0.05", "--quiet"]
 
