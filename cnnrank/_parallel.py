@@ -24,7 +24,10 @@ from typing import Any, Literal
 
 from cnnrank._validation import check_int
 
-__all__ = ["WorkerPool", "make_executor", "map_ordered", "stop_executor"]
+__all__ = ["WorkerPool", "available_cores", "default_workers", "make_executor", "map_ordered", "stop_executor"]
+
+#: environment variable that sets the commands' default ``--workers`` (e.g. 1 in the test suite)
+WORKERS_ENV = "CNNRANK_WORKERS"
 
 #: seconds between two checks of the worker's watchdog thread (the portable fallback)
 WATCHDOG_INTERVAL = 0.5
@@ -112,6 +115,31 @@ class WorkerPool(ProcessPoolExecutor):
         else:
             self.stop()
         return False
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on: ``len(os.sched_getaffinity(0))`` (a ``taskset`` or a container's
+    CPU set counts), ``os.cpu_count()`` where affinity is unknown, at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """The commands' default ``--workers``: ``$CNNRANK_WORKERS`` when set (an integer >= 1), else
+    :func:`available_cores`."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return available_cores()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{WORKERS_ENV}={text!r} is invalid: must be an integer >= 1 (or unset: the CPUs "
+                         f"this process may use)")
+    return value
 
 
 def make_executor(workers: int) -> Executor | None:

@@ -9,6 +9,11 @@ from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
 
+# The commands' default --workers is the CPUs this process may use; the suite's runs are small, so they
+# run in-process (a pool's start costs more than it saves) unless a test asks for workers. Set before
+# any test runs, so subprocesses that run the command line inherit it.
+os.environ.setdefault("CNNRANK_WORKERS", "1")
+
 # Hypothesis profiles. "default" and "ci" are derandomized: the examples are a fixed function of each
 # test, so a run of the suite is repeatable and a red CI run is red again locally (with random
 # examples a property test can pass on one run and fail on the next, as a gradient check once did).

@@ -28,6 +28,12 @@ def test_reproduce_quick_writes_figures_and_json(tmp_path, capsys):
     assert len(summary["etf_probes"]) == 4 and len(summary["frame_probes"]["results"]) == 2
     text = capsys.readouterr().out
     assert "nc1" in text and "frame solver" in text
+    # the runs, probes and frames on two worker processes: the same bytes (the suite's default is 1)
+    two = tmp_path / "nc2"
+    assert main(["reproduce", "neural-collapse", "--out", str(two), "--quick", "--seed", "1", "--quiet",
+                 "--workers", "2"]) == 0
+    for name in ("neural-collapse.json", "ufm.npz", "mixture.npz", "probe_etf-rota-tanh.npz"):
+        assert (two / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_reproduce_bad_argument_writes_nothing(tmp_path, capsys):

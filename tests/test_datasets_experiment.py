@@ -175,6 +175,24 @@ def test_check_task_sizes_message(toy_set):
     assert "usable" in msg and "split='train'" in msg
 
 
+def test_noise_levels_on_two_workers_give_the_same_bits(toy_set, toy_result):
+    """The levels on a process pool (mnist-rank / cifar10-rank --workers 2): every array, bit for bit,
+    and the rows reach the callback in the order of the levels."""
+    from cnnrank._parallel import WorkerPool
+
+    rows: list[float] = []
+    with WorkerPool(2) as pool:
+        pooled = run_real_rank(RealRankConfig(**FAST), images=toy_set, executor=pool,
+                               callback=lambda row: rows.append(row["noise_std"]))
+    assert rows == list(FAST["noise_std"])
+    a, b = pooled.to_json(), toy_result.to_json()
+    a.pop("seconds", None), b.pop("seconds", None)
+    assert a == b
+    for key in ("data_stable_rank", "filter_stable_rank", "filter_stable_rank_path", "train_loss", "test_acc",
+                "clean_energy_fraction", "learned_dimension"):
+        np.testing.assert_array_equal(getattr(pooled, key), getattr(toy_result, key))
+
+
 def test_reproducible_and_saved(toy_set, toy_result, tmp_path):
     again = run_real_rank(RealRankConfig(**FAST), images=toy_set)
     for key in ("data_stable_rank", "filter_stable_rank", "test_acc", "train_loss"):

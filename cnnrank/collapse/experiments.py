@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnrank._parallel import map_ordered
 from cnnrank._validation import check_int
 from cnnrank.collapse.geometry import FrameResult, grassmannian_frame, simplex_etf
 from cnnrank.collapse.metrics import nc_metrics
@@ -125,10 +127,54 @@ class NeuralCollapseResult:
         return [(folder / name, run.to_npz_bytes()) for name, run in runs]
 
 
+def _part(item: tuple[str, dict[str, Any], list[int], Any]) -> Any:
+    """One independent part of :func:`neural_collapse_experiment`: ``(what, params, streams, extra)`` ->
+    the UFM or mixture run, an ETF or frame probe, or a frame (``extra = (N, d, signed, stream)``).
+
+    1. dynamics: the UFM (stream 0) and the mixture (data stream 1, training stream 2).
+    2. probes: the ETF probe's data (3), the ETF (4), the classifier variants (5), the initializations (6);
+       the Grassmannian frame (7) and the frame probe's data (8). tanh features break the
+       rotation/permutation symmetry; linear features are the control: any P M = M R or M Q is absorbed
+       by V -> R V, so only initialization noise remains.
+    3. the frame-solver table (stream 9).
+    """
+    what, p, streams, extra = item
+    C = p["classes"]
+    if what == "ufm":
+        return train_ufm(UFMConfig(num_classes=C, dim=max(8, C), steps=p["ufm_steps"]), rng=streams[0])
+    if what == "mixture":
+        mix_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
+                                                n_test_per_class=200), rng=streams[1])
+        return train_mixture(mix_data, FeatureNetConfig(width=16, activation="relu", lr=0.5, steps=p["steps"],
+                                                        record_every=max(1, p["steps"] // 150)), rng=streams[2])
+    if what == "frame":
+        N, d, signed, stream = extra
+        return grassmannian_frame(N, d, signed=signed, rng=streams[stream])
+    pcfg = FeatureNetConfig(width=C - 1, activation="tanh", lr=0.5, steps=p["probe_steps"])
+    if what == "etf_probe":
+        act, kind = extra
+        etf_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
+                                                n_test_per_class=200), rng=streams[3])
+        etf = simplex_etf(C, C - 1, rng=streams[4])
+        return fixed_classifier_probe(etf_data, classifier_variants(etf, p["assignments"], kind, rng=streams[5]),
+                                      pcfg.replace(activation=act), seeds=p["probe_seeds"],
+                                      kind=f"ETF {kind[:4]}. {act}", rng=streams[6])
+    if what == "frame_probe":
+        Cf, df = p["frame_classes"], p["frame_dim"]
+        frame = grassmannian_frame(Cf, df, signed=True, rng=streams[7])
+        fr_data = sample_mixture(MixtureConfig(num_classes=Cf, input_dim=64, n_train_per_class=10,
+                                               n_test_per_class=200), rng=streams[8])
+        return fixed_classifier_probe(fr_data, classifier_variants(frame.vectors, p["assignments"], extra,
+                                                                   rng=streams[5]),
+                                      pcfg.replace(width=df), seeds=p["probe_seeds"],
+                                      kind=f"frame {extra[:4]}. tanh", rng=streams[6])
+    raise ValueError(f"what={what!r} is invalid")  # pragma: no cover - internal
+
+
 def neural_collapse_experiment(
     *, seed: int = 0, classes: int = 5, steps: int = 3000, ufm_steps: int = 4000, assignments: int = 6,
     probe_seeds: int = 4, probe_steps: int = 1500, frame_classes: int = 6, frame_dim: int = 3,
-    quick: bool = False,
+    quick: bool = False, executor: Executor | None = None,
 ) -> NeuralCollapseResult:
     """Collapse dynamics, the two fixed-classifier probes and the frame-solver table.
 
@@ -150,6 +196,10 @@ def neural_collapse_experiment(
     quick : bool
         Small sizes: :data:`QUICK` replaces ``steps, ufm_steps, assignments, probe_seeds, probe_steps``
         and :data:`QUICK_FRAME_TABLE` the frame table.
+    executor : concurrent.futures.Executor, optional
+        Runs the independent parts (the two dynamics runs, every probe, every frame), e.g.
+        ``cnnrank._parallel.make_executor(workers)``; ``None``: one by one here. Each part draws its
+        inputs from its own streams: the same numbers, bit for bit, whatever the executor.
 
     Returns
     -------
@@ -173,36 +223,22 @@ def neural_collapse_experiment(
     if p["quick"]:
         p.update(QUICK)
     t_start = time.perf_counter()
-    C = p["classes"]
     streams = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(p["seed"]).spawn(10)]
-    # 1. dynamics
-    ufm = train_ufm(UFMConfig(num_classes=C, dim=max(8, C), steps=p["ufm_steps"]), rng=streams[0])
-    mix_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
-                                            n_test_per_class=200), rng=streams[1])
-    mix = train_mixture(mix_data, FeatureNetConfig(width=16, activation="relu", lr=0.5, steps=p["steps"],
-                                                   record_every=max(1, p["steps"] // 150)), rng=streams[2])
-    # 2. probes
-    pcfg = FeatureNetConfig(width=C - 1, activation="tanh", lr=0.5, steps=p["probe_steps"])
-    etf_data = sample_mixture(MixtureConfig(num_classes=C, input_dim=64, n_train_per_class=10,
-                                            n_test_per_class=200), rng=streams[3])
-    etf = simplex_etf(C, C - 1, rng=streams[4])
-    # tanh features break the rotation/permutation symmetry; linear features are the control: any
-    # P M = M R or M Q is absorbed by V -> R V, so only initialization noise remains.
-    etf_probes = [fixed_classifier_probe(etf_data, classifier_variants(etf, p["assignments"], kind, rng=streams[5]),
-                                         pcfg.replace(activation=act), seeds=p["probe_seeds"],
-                                         kind=f"ETF {kind[:4]}. {act}", rng=streams[6])
-                  for act in ("tanh", "linear") for kind in ("permutation", "rotation")]
-    Cf, df = p["frame_classes"], p["frame_dim"]
-    frame = grassmannian_frame(Cf, df, signed=True, rng=streams[7])
-    fr_data = sample_mixture(MixtureConfig(num_classes=Cf, input_dim=64, n_train_per_class=10,
-                                           n_test_per_class=200), rng=streams[8])
-    fcfg = pcfg.replace(width=df)
-    frame_probes = [fixed_classifier_probe(fr_data, classifier_variants(frame.vectors, p["assignments"], kind,
-                                                                        rng=streams[5]),
-                                           fcfg, seeds=p["probe_seeds"], kind=f"frame {kind[:4]}. tanh", rng=streams[6])
-                    for kind in ("permutation", "rotation")]
-    # 3. frame solver table
     table = QUICK_FRAME_TABLE if p["quick"] else FRAME_TABLE
-    frames = [grassmannian_frame(N, d, signed=s, rng=streams[9]) for N, d, s in table]
+    # the independent parts, each a plain function of its item (its inputs drawn again from their own
+    # streams): the same bits whatever the executor
+    etf_kinds = [(act, kind) for act in ("tanh", "linear") for kind in ("permutation", "rotation")]
+    items: list[tuple[str, dict[str, Any], list[int], Any]] = (
+        [("ufm", p, streams, None), ("mixture", p, streams, None)]
+        + [("etf_probe", p, streams, ak) for ak in etf_kinds]
+        + [("frame_probe", p, streams, kind) for kind in ("permutation", "rotation")]
+        + [("frame", p, streams, (p["frame_classes"], p["frame_dim"], True, 7))]
+        + [("frame", p, streams, (N, d, signed, 9)) for N, d, signed in table])
+    parts = map_ordered(_part, items, executor)
+    ufm, mix = parts[0], parts[1]
+    etf_probes = parts[2:6]
+    frame_probes = parts[6:8]
+    frame = parts[8]
+    frames = parts[9:]
     return NeuralCollapseResult(params=p, ufm=ufm, mixture=mix, etf_probes=etf_probes, frame=frame,
                                 frame_probes=frame_probes, frames=frames, runtime_s=time.perf_counter() - t_start)

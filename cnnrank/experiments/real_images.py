@@ -40,6 +40,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -254,11 +255,47 @@ def _stable_ranks(X: np.ndarray) -> tuple[float, float]:
     return stable_rank(data_matrix(X)), stable_rank(patch_matrix(X))
 
 
+def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
+    """One noise level of :func:`run_real_rank` (a plain function of its item, so a process pool can run
+    it): the noisy patches at ``sigma`` from the level-independent streams, the data stable ranks, the
+    training and the learned-subspace report. Returns ``(data stable rank, patch stable rank, row)``."""
+    (config, pre_train, pre_test, raw_train, raw_test, y_train, y_test, net, basis, train_noise_ss,
+     test_noise_ss, threads, sigma) = item
+    k = config.patch_size
+    with blas_threads(threads):
+        X = to_patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
+                                    raw=raw_train), k)
+        Xt = to_patches(noisy_images(config, pre_test, sigma, np.random.default_rng(test_noise_ss),
+                                     raw=raw_test), k)
+        d = X.shape[2]
+        data_sr, patch_sr = _stable_ranks(X)
+        traj = train(net, PatchData(X=X, y=y_train), lr=config.lr, steps=config.steps,
+                     record_every=config.training.record_every, test=PatchData(X=Xt, y=y_test),
+                     engine=config.training.engine)
+        if traj.W_final is None or traj.W_init is None or traj.test_acc is None:  # pragma: no cover
+            raise RuntimeError("train() returned a trajectory without filters or test accuracy")
+        A = (traj.W_final - traj.W_init).reshape(-1, d)
+        report = learned_subspace_report(A, basis)
+        row = {
+            "filter_stable_rank": float(traj.filter_stable_rank[-1]),
+            "learned_stable_rank": float(stable_rank(A)),
+            "clean_energy_fraction": report["energy_fraction"],
+            "learned_dimension": report["learned_dimension"],
+            "memorization_edge": report["memorization_edge"],
+            "filter_stable_rank_path": traj.filter_stable_rank.copy(),
+            "train_loss": float(traj.train_loss[-1]),
+            "train_acc": float(traj.train_acc[-1]),
+            "test_acc": float(traj.test_acc[-1]),
+        }
+    return data_sr, patch_sr, row
+
+
 def run_real_rank(
     config: RealRankConfig,
     images: ImageSet | None = None,
     data_dir: str | os.PathLike | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
+    executor: Executor | None = None,
 ) -> RealRankResult:
     """Sweep the background noise on a real binary task; measure data and filter stable ranks and the
     learned subspace against the clean patches' principal subspace.
@@ -271,7 +308,12 @@ def run_real_rank(
     data_dir : path, optional
         Data directory (``None``: ``$CNNRANK_DATA``); used only when ``images`` is ``None``.
     callback : callable, optional
-        Called with the row of each noise level (see :meth:`RealRankResult.rows`) as it completes.
+        Called with the row of each noise level (see :meth:`RealRankResult.rows`) as it completes, in
+        the order of the levels.
+    executor : concurrent.futures.Executor, optional
+        Runs the noise levels (e.g. ``cnnrank._parallel.make_executor(workers)``); ``None``: one by one
+        here. Every level is a function of its own inputs and the level-independent streams: the same
+        numbers, bit for bit, whatever the executor.
 
     Returns
     -------
@@ -319,39 +361,22 @@ def run_real_rank(
     start = time.perf_counter()
     # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
     # for the default MNIST run on the shared 2-core machine
-    with blas_threads(resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)):
-        for sigma in config.noise_std:
-            X = to_patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
-                                        raw=raw_train), k)
-            Xt = to_patches(noisy_images(config, pre_test, sigma, np.random.default_rng(test_noise_ss),
-                                         raw=raw_test), k)
-            data_sr, patch_sr = _stable_ranks(X)
-            traj = train(net, PatchData(X=X, y=task.y_train), lr=config.lr, steps=config.steps,
-                         record_every=record_every, test=PatchData(X=Xt, y=task.y_test),
-                         engine=config.training.engine)
-            if traj.W_final is None or traj.W_init is None or traj.test_acc is None:  # pragma: no cover
-                raise RuntimeError("train() returned a trajectory without filters or test accuracy")
-            A = (traj.W_final - traj.W_init).reshape(-1, d)
-            report = learned_subspace_report(A, basis)
-            row = {
-                "data_stable_rank": data_sr,
-                "patch_stable_rank": patch_sr,
-                "filter_stable_rank": float(traj.filter_stable_rank[-1]),
-                "learned_stable_rank": float(stable_rank(A)),
-                "clean_energy_fraction": report["energy_fraction"],
-                "learned_dimension": report["learned_dimension"],
-                "memorization_edge": report["memorization_edge"],
-                "filter_stable_rank_path": traj.filter_stable_rank.copy(),
-                "train_loss": float(traj.train_loss[-1]),
-                "train_acc": float(traj.train_acc[-1]),
-                "test_acc": float(traj.test_acc[-1]),
-            }
-            for key, value in row.items():
-                cols[key].append(value)
-            if callback is not None:
-                callback({"noise_std": sigma, "clean_data_stable_rank": clean_data,
-                          "clean_patch_stable_rank": clean_patch, "reference_dimension": ref_dim,
-                          **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
+    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
+    common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net, basis,
+              train_noise_ss, test_noise_ss, threads)
+    items = [(*common, sigma) for sigma in config.noise_std]
+    # every level is a pure function of its item (the same streams at every level): the same bits on
+    # any executor, rows delivered in the order of the levels
+    levels = map(_noise_level, items) if executor is None else executor.map(_noise_level, items)
+    for sigma, (data_sr, patch_sr, row) in zip(config.noise_std, levels):
+        cols["data_stable_rank"].append(data_sr)
+        cols["patch_stable_rank"].append(patch_sr)
+        for key, value in row.items():
+            cols[key].append(value)
+        if callback is not None:
+            callback({"noise_std": sigma, "clean_data_stable_rank": clean_data,
+                      "clean_patch_stable_rank": clean_patch, "reference_dimension": ref_dim,
+                      "data_stable_rank": data_sr, "patch_stable_rank": patch_sr, **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
     seconds = time.perf_counter() - start
     L = len(config.noise_std)
     return RealRankResult(

@@ -18,9 +18,31 @@ from typing import Any
 DASK_TIMEOUT = 60.0
 
 
+#: the help of every command's ``--workers``
+WORKERS_HELP = ("worker processes (default: the CPUs this process may use, or $CNNRANK_WORKERS; 1: run in this "
+                "process); the numbers are the same bits for any number")
+
+
+def add_workers_argument(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` (default ``None``: :func:`resolve_workers` gives the CPUs this process may use)."""
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help=WORKERS_HELP)
+
+
+def resolve_workers(args: argparse.Namespace) -> int:
+    """``args.workers`` (set to :func:`cnnrank._parallel.default_workers` when not given; 1 with
+    ``--dask``), checked to be >= 1 (ValueError naming ``--workers``)."""
+    from cnnrank._parallel import default_workers
+
+    if getattr(args, "workers", None) is None:
+        args.workers = 1 if getattr(args, "dask", None) is not None else default_workers()
+    if isinstance(args.workers, bool) or not isinstance(args.workers, int) or args.workers < 1:
+        raise ValueError(f"--workers {args.workers} is invalid: must be an integer >= 1")
+    return args.workers
+
+
 def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> None:
     """``--workers``, ``--dask`` and ``--cell-by-cell`` (``grouping``: what runs together by default)."""
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
+    add_workers_argument(parser)
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask distributed scheduler at ADDRESS (needs the 'dist' extra)")
     parser.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT, dest="dask_timeout", metavar="SECONDS",
@@ -33,9 +55,12 @@ def add_executor_arguments(parser: argparse.ArgumentParser, grouping: str) -> No
 
 def check_executor_arguments(args: argparse.Namespace) -> None:
     """Refuse ``--workers`` < 1, ``--workers`` with ``--dask``, and ``--dask`` without the 'dist' extra
-    (before anything is written)."""
-    if args.workers < 1:
+    (before anything is written). An unset ``--workers`` becomes the default (:func:`resolve_workers`)."""
+    if args.workers is not None and (isinstance(args.workers, bool) or args.workers < 1):
         raise ValueError(f"--workers {args.workers} is invalid: must be an integer >= 1")
+    if args.dask is not None and args.workers is not None and args.workers != 1:
+        raise ValueError("--workers is invalid with --dask: the Dask cluster decides the workers")
+    resolve_workers(args)
     timeout = getattr(args, "dask_timeout", DASK_TIMEOUT)
     if not (timeout > 0 and math.isfinite(timeout)):
         raise ValueError(f"--dask-timeout {timeout:g} is invalid: must be a number of seconds > 0")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,9 @@ DEFAULT_N, QUICK_N = 200, 24
 _OUTPUTS = ("calibration.json", "calibration.png")
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._output import add_overwrite_argument, seed_type
+    from cnnrank.reproduce._sweeping import add_workers_argument
 
     parser.add_argument("--out", type=Path, default=Path("results/calibration"), help="output folder")
     add_overwrite_argument(parser)
@@ -40,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"configurations to draw ({DEFAULT_N}; --quick: {QUICK_N})")
     parser.add_argument("--seed", type=seed_type, default=0, help="seed of the draw and of the runs, an integer >= 0")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_N} configurations (about a minute)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: the CPUs this process may use)")
+    add_workers_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -50,15 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     from cnnrank.calibration import calibration_spec, draw_configs, scorecard
     from cnnrank.reproduce._output import check_sweep_store, output_folder
-    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, sweep_executor
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, resolve_workers, sweep_executor
     from cnnrank.sweeps import run_sweep
 
     n = args.n_configs if args.n_configs is not None else (QUICK_N if args.quick else DEFAULT_N)
     if isinstance(n, bool) or n < 1 or n > 100_000:
         raise ValueError(f"n_configs={n} is invalid: must be an integer in [1, 100000]")
-    workers = _cores() if args.workers is None else args.workers
-    if workers < 1:
-        raise ValueError(f"workers={workers} is invalid: must be an integer >= 1")
+    workers = resolve_workers(args)
     configs = draw_configs(n, rng=np.random.SeedSequence(args.seed).spawn(1)[0])
     spec = calibration_spec(configs, args.seed)
     check_sweep_store(args.out / "sweep", spec, args.overwrite, args.out)
@@ -66,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         with sweep_executor(workers) as executor:
             res = run_sweep(spec, store=args.out / "sweep", executor=executor,
-                            progress=False if args.quiet else None, keep_diverged=True)
+                            progress=False if args.quiet else None, keep_diverged=True, balance=False)
         record = scorecard(configs, res.values)
         record.update(n_configs=n, seed=args.seed)
         _report(args, record, time.perf_counter() - start)

@@ -32,6 +32,7 @@ _ints = comma_list(int, "integers", lambda v: v >= 1, "every K must be an intege
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._output import add_overwrite_argument, seed_type
+    from cnnrank.reproduce._sweeping import add_workers_argument
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/intrinsic-dimension"), help="output folder")
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated signals per class")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per K")
     parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
+    add_workers_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser, BASE, swept={"K": "--Ks"})
     measures_test_accuracy(parser, _TEST_USE)
@@ -53,11 +54,12 @@ _OUTPUTS = ("intrinsic_dimension.json", "intrinsic_dimension.png")
 def run(args: argparse.Namespace) -> int:
     from cnnrank.reproduce._args import check_test_samples
     from cnnrank.reproduce._output import check_sweep_store, output_folder
-    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, sweep_executor
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, resolve_workers, sweep_executor
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec, run_sweep
 
     base = config_from_args(args)
+    resolve_workers(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
     check_test_samples(args.n_test, _TEST_USE)
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
             res = run_sweep(spec, store=args.out / "sweep", executor=executor,
-                            progress=False if args.quiet else None)
+                            progress=False if args.quiet else None, balance=False)
         _report(args, base, res, Ks, time.perf_counter() - start)
     return 0
 

@@ -24,6 +24,8 @@ DESCRIPTION = "linear CNN vs FCNN: Saxe curves, dominant-frequency reordering of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._sweeping import add_workers_argument
+
     parser.add_argument("--out", default="results/linear-cnn", metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=int, default=0,
                         help="root seed; every run and sweep replicate draws from its own stream of "
@@ -31,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per sweep point")
     parser.add_argument("--quick", action="store_true", help="fewer sweep points and one seed (about 15 s instead of about 45 s)")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the sweep points; the numbers do not depend on it")
+    add_workers_argument(parser)
 
 
 def _clean(obj):
@@ -81,7 +82,9 @@ def _print_table(res) -> None:
 def run(args: argparse.Namespace) -> int:
     seed = check_int("seed", args.seed, minimum=0)
     n_seeds = 1 if args.quick else check_int("seeds", args.seeds, minimum=1, maximum=50)
-    workers = check_int("workers", getattr(args, "workers", 1), minimum=1)
+    from cnnrank.reproduce._sweeping import resolve_workers
+
+    workers = resolve_workers(args)
     out = Path(args.out)
 
     import matplotlib

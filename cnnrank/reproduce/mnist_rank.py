@@ -41,6 +41,7 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     """The options shared by ``mnist-rank`` and ``cifar10-rank``; defaults from :func:`default_config`."""
     from cnnrank.datasets import DATA_ENV
     from cnnrank.reproduce._output import seed_type
+    from cnnrank.reproduce._sweeping import add_workers_argument
     from cnnrank.reproduce.simulate import _Swept
 
     base = default_config(dataset)
@@ -59,6 +60,7 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     parser.add_argument("--noise-std", action=_Swept, instead="--noise")
     parser.add_argument("--quiet", action="store_true",
                         help="print the table once at the end instead of one row per level as it completes")
+    add_workers_argument(parser)
     parser.add_argument("--noise-mode", choices=("background", "canvas"), default=base.noise_mode,
                         help="noise on the background pixels, or a noise canvas around the image")
     parser.add_argument("--threshold", type=float, default=base.threshold,
@@ -127,8 +129,10 @@ def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
     from cnnrank.datasets import load_cifar10, load_mnist
     from cnnrank.experiments.real_images import check_task_sizes
     from cnnrank.reproduce._output import output_folder
+    from cnnrank.reproduce._sweeping import resolve_workers
 
     config = config_from_args(args, dataset)          # ValueError before anything is done
+    resolve_workers(args)
     loader = load_mnist if dataset == "mnist" else load_cifar10
     images = loader(args.data_dir, split=config.split)  # DatasetError (a ValueError) names the file
     check_task_sizes(config, images)                  # one-line ValueError with the class counts
@@ -161,8 +165,19 @@ def _sweep_and_write(args: argparse.Namespace, dataset: str, config: RealRankCon
         if not args.quiet:
             print(format_table([row], COLUMNS).splitlines()[-1], flush=True)
 
+    from cnnrank._parallel import make_executor, stop_executor
+
     start = time.perf_counter()
-    result = run_real_rank(config, images=images, callback=show)
+    # the noise levels on --workers processes (the same bits for any number); on a signal or an error
+    # the workers end at once
+    executor = make_executor(min(args.workers, len(config.noise_std)))
+    try:
+        result = run_real_rank(config, images=images, callback=show, executor=executor)
+    except BaseException:
+        stop_executor(executor)
+        raise
+    if executor is not None:
+        executor.shutdown()
     seconds = time.perf_counter() - start
     s = result.summary()
     c = result.claim()

@@ -26,6 +26,8 @@ DESCRIPTION = "neural collapse: NC1-NC4 and p_min over CE training (UFM, Gaussia
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cnnrank.reproduce._sweeping import add_workers_argument
+
     parser.add_argument("--out", default="results/neural-collapse", metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="base seed")
     parser.add_argument("--classes", type=int, default=5, help="classes C of the UFM, mixture and ETF probe")
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-dim", type=int, default=3, help="feature dimension of the Grassmannian probe, < classes-1")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds), for smoke tests")
     parser.add_argument("--quiet", action="store_true", help="no table: print only the files written")
+    add_workers_argument(parser)
 
 
 def _f(x: float) -> str:
@@ -91,19 +94,32 @@ def _print_table(res, summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnrank.reproduce._sweeping import resolve_workers
+
     p = _validate(args)
+    workers = resolve_workers(args)
     out = Path(args.out)
 
     import matplotlib
 
     matplotlib.use("Agg")
 
+    from cnnrank._parallel import make_executor, stop_executor
     from cnnrank.collapse.experiments import neural_collapse_experiment
     from cnnrank.collapse.plotting import collapse_figure, probes_figure
     from cnnrank.reproduce._output import figure_bytes, output_folder, write_outputs, written
 
     with output_folder(out, outputs=_OUTPUTS):  # created and probed before computing; removed again on failure
-        res = neural_collapse_experiment(**p)
+        # the runs, probes and frames on --workers processes (the same bits for any number); on a
+        # signal or an error the workers end at once
+        executor = make_executor(workers)
+        try:
+            res = neural_collapse_experiment(**p, executor=executor)
+        except BaseException:
+            stop_executor(executor)
+            raise
+        if executor is not None:
+            executor.shutdown()
         summary = res.summary()  # no timings: two runs write byte-identical JSON
         files = [(out / "neural-collapse.png", figure_bytes(collapse_figure(res.ufm, res.mixture), "png", dpi=100)),
                  (out / "neural-collapse-probes.png",

@@ -115,7 +115,7 @@ def _sweep(args: argparse.Namespace, spec: Any) -> Any:
 
     with sweep_executor(args.workers, args.dask, args.dask_timeout) as executor:
         return run_sweep(spec, store=args.out / "sweep", executor=executor, progress=False if args.quiet else None,
-                         group=not args.cell_by_cell)
+                         group=not args.cell_by_cell, balance=False)
 
 
 def _cell(value: float | None, fmt: str, missing: str) -> str:

@@ -46,6 +46,7 @@ _floats = comma_list(float, "numbers", lambda v: v >= 0 and bool(np.isfinite(v))
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnrank.reproduce._output import add_overwrite_argument, seed_type
+    from cnnrank.reproduce._sweeping import add_workers_argument
     from cnnrank.reproduce.simulate import add_run_arguments
 
     parser.add_argument("--out", type=Path, default=Path("results/rank-vs-noise"), help="output folder")
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated σ_p values")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per noise level")
     parser.add_argument("--seed", type=seed_type, default=0, help="root seed, an integer >= 0")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: run in this process)")
+    add_workers_argument(parser)
     parser.add_argument("--ablation", action="store_true",
                         help="also sweep the activation (q = 2, 3, 4, ReLU): OUT/activation_ablation.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,11 +71,12 @@ _OUTPUTS = ("rank_vs_noise.json", "rank_vs_noise.png", "activation_ablation.png"
 def run(args: argparse.Namespace) -> int:
     from cnnrank.reproduce._args import check_test_samples
     from cnnrank.reproduce._output import check_sweep_store, output_folder
-    from cnnrank.reproduce._sweeping import keep_store_on_interrupt
+    from cnnrank.reproduce._sweeping import keep_store_on_interrupt, resolve_workers
     from cnnrank.reproduce.simulate import config_from_args
     from cnnrank.sweeps import SweepSpec
 
     base = config_from_args(args)
+    resolve_workers(args)
     if args.seeds < 1:
         raise ValueError(f"seeds={args.seeds} is invalid: must be an integer >= 1")
     check_test_samples(args.n_test, _TEST_USE)
@@ -103,9 +105,9 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
     progress = False if args.quiet else None
     start = time.perf_counter()
     with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
-        res = run_sweep(spec, store=args.out / "sweep", executor=executor, progress=progress)
+        res = run_sweep(spec, store=args.out / "sweep", executor=executor, progress=progress, balance=False)
         abl = None if ablation is None else run_sweep(ablation, store=args.out / "ablation-sweep",
-                                                      executor=executor, progress=progress)
+                                                      executor=executor, progress=progress, balance=False)
     seconds = time.perf_counter() - start
     out = headline_record(res, base, list(args.noise))
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,

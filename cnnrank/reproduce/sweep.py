@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace, spec: Any) -> int:
 
     with sweep_executor(args.workers, args.dask, args.dask_timeout) as executor:
         res = run_sweep(spec, store=args.out, executor=executor, progress=False if args.quiet else None,
-                        group=not args.cell_by_cell)
+                        group=not args.cell_by_cell, balance=False)
     record = res.to_json()
     record.pop("seconds", None)  # no timings in the results: reruns write byte-identical JSON
     # both files together (both or neither), before the table

@@ -131,6 +131,7 @@ def run_sweep(
     on_cell: Callable[[str, dict], None] | None = None,
     group: bool = True,
     keep_diverged: bool = False,
+    balance: bool = True,
 ) -> SweepResult:
     """Run every cell of ``spec`` (only the missing ones when ``store`` already has some).
 
@@ -156,6 +157,11 @@ def run_sweep(
         :class:`~cnnrank.TrainingDiverged`, naming the cell. ``True``: such a cell is stored with no
         metrics (NaN in the result) and ``"diverged"`` holding the message, and the sweep goes on (what
         the calibration scorecard uses: a random configuration may be unstable).
+    balance : bool
+        ``True`` (default): with ``group``, groups are split further so that every worker of
+        ``executor`` has work (the numbers then depend on the number of workers, to rounding level).
+        ``False``: the grouping of a run in this process whatever the executor, so the numbers are the
+        same bits for any number of workers (what the commands use).
 
     Returns
     -------
@@ -186,6 +192,8 @@ def run_sweep(
         raise TypeError(f"group={group!r:.40} is invalid: must be True or False")
     if not isinstance(keep_diverged, bool):
         raise TypeError(f"keep_diverged={keep_diverged!r:.40} is invalid: must be True or False")
+    if not isinstance(balance, bool):
+        raise TypeError(f"balance={balance!r:.40} is invalid: must be True or False")
     store_path = None if store is None else Path(store)
     if store_path is not None:
         _check_meta(store_path)  # a broken sweep.json is refused before anything (the lock file) is written
@@ -196,7 +204,7 @@ def run_sweep(
         lock = _StoreLock(store_path)
     try:
         done = _open_store(store_path, spec) if store_path is not None else {}
-        return _run_cells(spec, store_path, executor, progress, on_cell, done, group, keep_diverged)
+        return _run_cells(spec, store_path, executor, progress, on_cell, done, group, keep_diverged, balance)
     finally:
         if lock is not None:
             lock.release()
@@ -204,7 +212,7 @@ def run_sweep(
 
 def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | None, progress: bool | None,
                on_cell: Callable[[str, dict], None] | None, done: dict[str, dict], group: bool = True,
-               keep_diverged: bool = False) -> SweepResult:
+               keep_diverged: bool = False, balance: bool = True) -> SweepResult:
     cells = spec.cells()
     todo = [(cid, point, s) for cid, point, s in cells if cid not in done]
     bar = progress_bar(len(cells), desc="sweep", enabled=progress)
@@ -251,7 +259,7 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         return where[unit[0][0]] if len(unit) == 1 else _group_where(unit)
 
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
-    units = _plan(todo, configs, group, executor_workers(executor))
+    units = _plan(todo, configs, group, executor_workers(executor) if balance else 1)
     try:
         if executor is None:
             for unit in units:

@@ -1,0 +1,121 @@
+"""Wall time of the paper set: every figure-making command on its defaults, one after the other.
+
+    python benchmarks/paper_set.py [--workers N] [--only NAME ...] [--check benchmarks/default_hashes.json]
+
+Runs ``rank-vs-noise --ablation``, ``phase-diagram``, ``neural-collapse``, ``cifar10-rank``,
+``linear-cnn``, ``mnist-rank``, ``intrinsic-dimension`` and ``simulate``, each in a subprocess with a
+fresh ``--out`` in a temporary folder (no stored cells to resume from), and prints each command's wall
+time, the load average when it started (the machine may be shared) and the total. ``--workers`` is
+passed to the commands that take it (default: not passed, so each uses its own default, the CPUs this
+process may use). The real-image commands read ``$CNNRANK_DATA``, else ``../shared/data`` beside the
+checkout (its ``mnist`` and ``cifar10/cifar-10-batches-py`` folders when present). With ``--check``, the outputs of the commands whose default run
+``benchmarks/hash_defaults.py`` fingerprints (``simulate``, ``intrinsic-dimension``, ``mnist-rank``,
+``cifar10-rank``) are compared with the recorded fingerprints. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+#: name -> argv after ``python -m cnnrank`` (``--out DIR`` is appended), in the order they run
+PAPER_SET = {
+    "rank-vs-noise --ablation": ["reproduce", "rank-vs-noise", "--ablation", "--quiet"],
+    "phase-diagram": ["reproduce", "phase-diagram", "--quiet"],
+    "neural-collapse": ["reproduce", "neural-collapse", "--quiet"],
+    "cifar10-rank": ["reproduce", "cifar10-rank", "--quiet"],
+    "linear-cnn": ["reproduce", "linear-cnn", "--quiet"],
+    "mnist-rank": ["reproduce", "mnist-rank", "--quiet"],
+    "intrinsic-dimension": ["reproduce", "intrinsic-dimension", "--quiet"],
+    "simulate": ["simulate", "--quiet"],
+}
+#: the commands that take --workers (simulate trains one network)
+TAKES_WORKERS = {"rank-vs-noise --ablation", "phase-diagram", "neural-collapse", "cifar10-rank", "linear-cnn",
+                 "mnist-rank", "intrinsic-dimension"}
+#: paper-set name -> the name of the same default run in benchmarks/hash_defaults.py
+FINGERPRINTED = {"simulate": "simulate", "intrinsic-dimension": "intrinsic-dimension",
+                 "mnist-rank": "mnist-rank", "cifar10-rank": "cifar10-rank"}
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _data_dir() -> str:
+    return os.environ.get("CNNRANK_DATA") or str(ROOT.parent / "shared" / "data")
+
+
+def _data_args(name: str) -> list[str]:
+    """``--data-dir`` of a real-image command: the dataset's folder under the data folder when it is
+    there (the layout of ../shared/data), else the data folder itself."""
+    sub = {"mnist-rank": ("mnist",), "cifar10-rank": ("cifar10", "cifar-10-batches-py")}.get(name)
+    if sub is None:
+        return []
+    folder = Path(_data_dir()).joinpath(*sub)
+    return ["--data-dir", str(folder if folder.is_dir() else Path(_data_dir()))]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=None,
+                        help="passed to the commands that take it (default: their own default)")
+    parser.add_argument("--only", nargs="+", choices=list(PAPER_SET), default=None, help="run only these")
+    parser.add_argument("--check", type=Path, default=None, metavar="HASHES",
+                        help="compare the fingerprinted outputs with this file of hash_defaults.py")
+    args = parser.parse_args()
+    names = args.only or list(PAPER_SET)
+    env = {**os.environ, "CNNRANK_DATA": _data_dir(), "PYTHONPATH": os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    env.pop("CNNRANK_WORKERS", None)  # the commands' own default: the CPUs this process may use
+    expected = json.loads(args.check.read_text()) if args.check is not None else {}
+    workers = "default" if args.workers is None else str(args.workers)
+    print(f"paper set: {_cores()} CPUs may be used, --workers {workers}, data {env['CNNRANK_DATA']}", flush=True)
+    total, mismatched = 0.0, []
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            cmd = [sys.executable, "-m", "cnnrank", *PAPER_SET[name], "--out", str(out), *_data_args(name)]
+            if args.workers is not None and name in TAKES_WORKERS:
+                cmd += ["--workers", str(args.workers)]
+            load = _load()
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+            seconds = time.perf_counter() - start
+            total += seconds
+            note = ""
+            if name in FINGERPRINTED and FINGERPRINTED[name] in expected:
+                from hash_defaults import fingerprint
+
+                same = fingerprint(out) == expected[FINGERPRINTED[name]]
+                note = "  fingerprint " + ("identical" if same else "DIFFERS")
+                if not same:
+                    mismatched.append(name)
+            print(f"{name:<26} {seconds:7.1f} s   (load average at start: {load}){note}", flush=True)
+    print(f"{'total':<26} {total:7.1f} s   (load average now: {_load()})")
+    if mismatched:
+        print(f"fingerprints differ: {', '.join(mismatched)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
