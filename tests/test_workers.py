@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import cnnrank.sweeps as sweeps
 from cnnrank._parallel import available_cores, default_workers
 from cnnrank.cli import build_parser, main
 from cnnrank.experiments.runs import RunConfig
@@ -65,13 +64,15 @@ def test_unbalanced_sweep_keeps_the_serial_groups_and_bits(monkeypatch):
     base = RunConfig(n=24, d=60, K=2, patches=3, m=6, steps=40, record_every=20, engine="gram", n_test=32)
     spec = SweepSpec(base=base, grid={"noise_std": [0.1, 0.3, 0.6], "lr": [0.5, 1.0]}, seeds=1, root_seed=3)
     sizes = []
-    many = sweeps.run_cell_group
+    from cnnrank.sweeps import runner  # the runner looks run_cell_group up in its own module
+
+    many = runner.run_cell_group
 
     def group(configs, root_seed, seed_index, errors="raise"):
         sizes.append(len(configs))
         return many(configs, root_seed, seed_index, errors)
 
-    monkeypatch.setattr(sweeps, "run_cell_group", group)
+    monkeypatch.setattr(runner, "run_cell_group", group)
     serial = run_sweep(spec, progress=False)
     assert sizes == [6]
     sizes.clear()
