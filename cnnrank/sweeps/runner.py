@@ -6,6 +6,7 @@ store, plans the units, runs them here or on an executor, stores each finished c
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -260,21 +261,32 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
 
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
     units = _plan(todo, configs, group, executor_workers(executor) if balance else 1)
+
+    def results_of(unit: list[_Cell], get: Callable[[], Any]) -> list[dict]:
+        """The unit's cell results from ``get()``. A diverged run is a kept cell with ``keep_diverged``;
+        any other error is raised naming the unit, a cancellation as one line."""
+        try:
+            res = get()
+        except CancelledError:
+            # cancelled by the executor, not failed: a Dask client that lost its scheduler
+            # cancels every pending cell (the caller names the cause)
+            raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
+                                 "a pool shut down from outside); the finished cells are kept") from None
+        except TrainingDiverged as exc:
+            if not keep_diverged:
+                _name_cell(exc, unit_where(unit))
+                raise
+            return [{"error": exc}]
+        except Exception as exc:
+            _name_cell(exc, unit_where(unit))
+            raise
+        return res if isinstance(res, list) else [res]
+
     try:
         if executor is None:
             for unit in units:
                 fn, args = submit(unit)
-                try:
-                    res = fn(*args)
-                except TrainingDiverged as exc:
-                    if not keep_diverged:
-                        _name_cell(exc, unit_where(unit))
-                        raise
-                    res = [{"error": exc}]
-                except Exception as exc:
-                    _name_cell(exc, unit_where(unit))
-                    raise
-                settle(unit, res if isinstance(res, list) else [res])
+                settle(unit, results_of(unit, functools.partial(fn, *args)))
         else:
             # the costliest units first, so that the last ones to finish are short
             order = sorted(units, key=lambda u: -sum(_cell_cost(configs[cid]) for cid, _, _ in u))
@@ -285,22 +297,7 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
             try:
                 for fut in as_completed(futures):
                     unit = futures[fut]
-                    try:
-                        res = fut.result()
-                    except CancelledError:
-                        # cancelled by the executor, not failed: a Dask client that lost its scheduler
-                        # cancels every pending cell (the caller names the cause)
-                        raise CancelledError("the executor cancelled the sweep's cells (a lost scheduler or "
-                                             "a pool shut down from outside); the finished cells are kept") from None
-                    except TrainingDiverged as exc:
-                        if not keep_diverged:
-                            _name_cell(exc, unit_where(unit))
-                            raise
-                        res = [{"error": exc}]
-                    except Exception as exc:
-                        _name_cell(exc, unit_where(unit))
-                        raise
-                    settle(unit, res if isinstance(res, list) else [res])
+                    settle(unit, results_of(unit, fut.result))
             except BaseException:
                 for fut in futures:
                     fut.cancel()
