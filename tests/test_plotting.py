@@ -253,3 +253,16 @@ def test_linear_and_collapse_builders_pass_kwargs_and_take_a_figure():
     assert plot_mode_strengths(cnn, ax=ax, color="tab:red", lw=3) is fig
     assert RED in _colors(ax) and any(line.get_linewidth() == 3 for line in ax.lines)
     plt.close(fig)
+
+
+def test_the_prediction_from_the_initialization_is_drawn_at_benign_levels_only():
+    import matplotlib.pyplot as plt
+
+    from cnnrank.plotting import plot_rank_vs_noise
+
+    fig = plot_rank_vs_noise([0.0, 0.1, 0.5], [8, 20, 90], [4.0, 4.1, 6.0], regime=["benign", "benign", "harmful"],
+                             predicted_learned_stable_rank=[4.0, 4.0, 4.0])
+    line = next(h for h in fig.axes[0].get_lines() if "predicted from W(0)" in str(h.get_label()))
+    y = np.asarray(line.get_ydata(), dtype=float)
+    assert np.isfinite(y[:2]).all() and np.isnan(y[2])
+    plt.close(fig)

@@ -104,7 +104,7 @@ def plot_rank_vs_noise(
         drawn when ``predicted_learned_stable_rank`` is not given.
     predicted_learned_stable_rank : (L,), optional
         The learned stable rank predicted from the initialization by the signal race (docs/theory.md
-        §6.7); ``None`` entries are skipped.
+        §6.7); ``None`` entries are skipped, and so are levels outside the benign window when ``regime`` is given.
     learned_dimension : (L,), optional
         Directions of the signal span learned above the memorization edge; markers at the measured
         levels where it is > 0 (the axis is logarithmic).
@@ -138,7 +138,9 @@ def plot_rank_vs_noise(
         ax.plot(x, learned_stable_rank, **artist_style("^-", kwargs, color="C9", lw=1.5, label="learned part W − W(0)"))
     if predicted_learned_stable_rank is not None:
         pr = np.array([np.nan if v is None else v for v in predicted_learned_stable_rank], dtype=float)
-        ax.plot(x, pr, "x", color="C9", ms=7, mew=1.5, label="learned part, predicted from W(0)")
+        if regime is not None:  # a prediction for the benign regime: not drawn where nothing was learned
+            pr = np.where(np.asarray(regime) == "benign", pr, np.nan)
+        ax.plot(x, pr, "x", color="C9", ms=7, mew=1.5, label="learned part, predicted from W(0) (benign levels)")
     elif expected_filter_stable_rank is not None:
         ax.plot(x, expected_filter_stable_rank, "x", color="C9", ms=7, mew=1.5, label=r"closed form $2K/(1+(K-1)c)$")
     if learned_dimension is not None:
