@@ -127,7 +127,8 @@ def criterion_for(power: float, *, n: int, K: int, d: int, signal_norm: float, n
         The activation's power ``q`` (1 for ReLU).
     n, K, d : int
     signal_norm, noise_std : float
-        ``‖μ‖`` and ``σ_p``.
+        ``‖μ‖`` and ``σ_p``. With unequal per-signal norms pass the weakest signal's ``min_k ‖μ_k‖``
+        (benign means every signal is learned), as :func:`cnnrank.theory.criterion` does.
     relu : bool
         The activation is the ReLU (Kou et al. proved its criterion; ``q ≤ 2`` otherwise extrapolates).
     band : float, optional

@@ -215,6 +215,20 @@ def make_signals(d: int, K: int, norm: float, basis: str = "canonical", rng: Any
     return norm * S
 
 
+def _check_signal_norms(value: Any, K: int) -> tuple[float, ...] | None:
+    """``signal_norms`` as a tuple of ``2K`` positive finite floats, or ``None``; one-line errors."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise ValueError(f"signal_norms={value!r:.80} is invalid: must be None or a sequence of 2K={2 * K} "
+                         "positive finite numbers")
+    items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
+    if len(items) != 2 * K:
+        raise ValueError(f"signal_norms has {len(items)} entries which is invalid: must have 2K={2 * K} (one "
+                         f"per signal, class +1 first)")
+    return tuple(check_real(f"signal_norms[{i}]", v, positive=True) for i, v in enumerate(items))
+
+
 @dataclass(frozen=True)
 class SignalNoiseModel:
     """Configuration of the signal-plus-background data model (docs/theory.md §1).
@@ -244,6 +258,12 @@ class SignalNoiseModel:
     signal_basis : "canonical" or "random"
         Signals along the first ``2K`` coordinate axes, or a random orthonormal frame drawn from the
         ``rng`` of :meth:`sample` (the first draw).
+    signal_norms : tuple of 2K floats, or None
+        Per-signal strengths ``‖μ_k‖`` (each finite and > 0), in the order of the signals
+        ``μ_1..μ_2K`` (rows of :meth:`signals`: class +1 first). ``None`` (default): every signal has
+        norm ``signal_norm`` (the draws are then the same bits as before the field existed). When
+        given, ``signal_norm`` is not used for sampling; :attr:`norms` is the per-signal array the
+        sampling and the bookkeeping use (docs/theory.md, "Unequal signal norms").
 
     Examples
     --------
@@ -263,6 +283,7 @@ class SignalNoiseModel:
     balanced: bool = False
     signal_position: int | str = 0
     signal_basis: str = "canonical"
+    signal_norms: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -288,6 +309,14 @@ class SignalNoiseModel:
             set_("signal_position",
                  check_int("signal_position", self.signal_position, minimum=0, maximum=self.patches - 1))
         check_choice("signal_basis", self.signal_basis, ("canonical", "random"))
+        set_("signal_norms", _check_signal_norms(self.signal_norms, self.K))
+
+    @property
+    def norms(self) -> np.ndarray:
+        """Per-signal norms ``‖μ_k‖``, shape (2K,): :attr:`signal_norms`, or ``signal_norm`` repeated."""
+        if self.signal_norms is None:
+            return np.full(2 * self.K, float(self.signal_norm))
+        return np.array(self.signal_norms, dtype=np.float64)
 
     def replace(self, **changes: Any) -> SignalNoiseModel:
         """A copy with some fields changed (validated again)."""
@@ -295,13 +324,18 @@ class SignalNoiseModel:
 
     @property
     def snr(self) -> float:
-        """Cao et al.'s signal-to-noise ratio ``‖μ‖ / (σ_p √d)`` (``inf`` when ``σ_p = 0``)."""
+        """Cao et al.'s signal-to-noise ratio ``‖μ‖ / (σ_p √d)`` (``inf`` when ``σ_p = 0``); with
+        :attr:`signal_norms` the weakest signal's, ``min_k ‖μ_k‖ / (σ_p √d)``."""
         denom = self.noise_std * np.sqrt(self.d)
-        return float("inf") if denom == 0 else self.signal_norm / denom
+        mu = self.signal_norm if self.signal_norms is None else min(self.signal_norms)
+        return float("inf") if denom == 0 else mu / denom
 
     def signals(self, rng: Any = None) -> np.ndarray:
-        """The ``2K`` signal vectors, shape (2K, d) (``rng`` is used only for a random basis)."""
-        return make_signals(self.d, self.K, self.signal_norm, self.signal_basis, rng)
+        """The ``2K`` signal vectors, shape (2K, d) (``rng`` is used only for a random basis); row
+        ``k`` has norm ``norms[k]``."""
+        if self.signal_norms is None:
+            return make_signals(self.d, self.K, self.signal_norm, self.signal_basis, rng)
+        return make_signals(self.d, self.K, 1.0, self.signal_basis, rng) * self.norms[:, None]
 
     def sample_gram(self, n: int, m: int, init_std: float, n_test: int = 0, rng: Any = None) -> GramSample:
         """Draw the inner products of ``n`` samples, ``n_test`` test samples and ``2m`` initial filters.
@@ -453,7 +487,10 @@ class SignalNoiseModel:
         xi = rng.standard_normal((n, P - 1, d))
         y = self.draw_flips(y_true, rng)
         sig_mask = np.arange(P)[None, :] == pos[:, None]
-        U = S / self.signal_norm if self.project_noise and self.signal_norm > 0 else None  # orthonormal rows
+        if self.signal_norms is None:
+            U = S / self.signal_norm if self.project_noise and self.signal_norm > 0 else None  # orthonormal rows
+        else:  # every norm > 0 (validated)
+            U = S / self.norms[:, None] if self.project_noise else None
 
         def patches(scale: float) -> np.ndarray:
             with np.errstate(over="ignore", invalid="ignore"):  # checked below: one error, no warnings

@@ -6,9 +6,11 @@ matrix of the training patches, their inner products with the initial filters, t
 matrix and, for test metrics, the cross-Gram of test patches. For :class:`~cnnrank.SignalNoiseModel`
 their joint law is explicit. Split ``R^d = S ⊕ S^⊥`` with ``S`` the span of the ``2K`` signals
 (``dim S^⊥ = d' = d - 2K``). Every law involved is rotation invariant, so the signals can be taken as
-``‖μ‖ e_1, …, ‖μ‖ e_{2K}`` without changing the law of any inner product. Then
+``‖μ_1‖ e_1, …, ‖μ_{2K}‖ e_{2K}`` without changing the law of any inner product (``‖μ_k‖`` the
+model's per-signal norms :attr:`SignalNoiseModel.norms`, all ``‖μ‖`` unless ``signal_norms`` is
+given). Then
 
-* signals: ``μ_k = ‖μ‖ e_k`` (in ``S``), nothing in ``S^⊥``;
+* signals: ``μ_k = ‖μ_k‖ e_k`` (in ``S``), nothing in ``S^⊥``;
 * background patches: ``ξ = (ξ_S, ξ_⊥)`` with ``ξ_S = 0`` when ``project_noise`` (covariance
   ``σ_p² (I - Π)``) and ``ξ_S ~ N(0, σ_p² I_{2K})`` otherwise; ``ξ_⊥ ~ N(0, σ_p² I_{d'})``;
 * initial filters: ``w = (w_S, w_⊥)``, ``w_S ~ N(0, σ_0² I_{2K})``, ``w_⊥ ~ N(0, σ_0² I_{d'})``;
@@ -25,7 +27,7 @@ over the ``N'`` vectors with a component in ``S^⊥`` (noise patches and filters
 Bartlett decomposition ``H = L Lᵀ``, ``L`` lower triangular with ``L_{ii} = \sqrt{\chi^2_{d' - i}}``
 (``i = 0, 1, …``) and ``L_{ij} ~ N(0, 1)`` below the diagonal — ``O(N'^3)`` work whatever ``d``
 (for ``d' < N'`` it is drawn from ``d'`` explicit Gaussian coordinates, which is cheaper). The signal
-cross terms ``⟨μ_k, w⟩ = ‖μ‖ w_{S,k}`` and (without projection) ``⟨μ_k, ξ⟩ = ‖μ‖ ξ_{S,k}`` come from
+cross terms ``⟨μ_k, w⟩ = ‖μ_k‖ w_{S,k}`` and (without projection) ``⟨μ_k, ξ⟩ = ‖μ_k‖ ξ_{S,k}`` come from
 ``E``. So a run at ``d = 10^9`` costs what one at ``d = 10^3`` costs.
 
 What this gives, and what it cannot: every inner product among signals, patches and initial filters,
@@ -275,7 +277,7 @@ class GramSample:
         """
         K2, P = 2 * self.K, self.P
         Nb, Nt = self.n * (P - 1), self.n_test * (P - 1)
-        keep_sig, keep_noise = self.model.signal_norm > 0, self.model.noise_std > 0
+        keep_sig, keep_noise = _has_signals(self.model), self.model.noise_std > 0
         none = np.zeros(0, np.int64)
         cols = np.concatenate([np.arange(K2) if keep_sig else none, K2 + np.arange(Nb) if keep_noise else none])
         fcols = np.arange(K2 + Nb + Nt, self.gram.shape[0])
@@ -337,6 +339,19 @@ class GramSample:
         return stable_rank_from_gram(self.data_gram(clean))
 
 
+def _signal_norms(model: Any) -> np.ndarray:
+    """The model's per-signal norms ``‖μ_k‖`` (2K,): its ``signal_norms``, or ``signal_norm`` repeated."""
+    norms = getattr(model, "signal_norms", None)
+    if norms is None:
+        return np.full(2 * int(model.K), float(model.signal_norm))
+    return np.asarray(norms, dtype=np.float64)
+
+
+def _has_signals(model: Any) -> bool:
+    """Whether the signals are non-zero (per-signal norms are all > 0; else ``signal_norm > 0``)."""
+    return getattr(model, "signal_norms", None) is not None or model.signal_norm > 0
+
+
 def _check_model(model: Any) -> None:
     if not all(hasattr(model, a) for a in ("draw_labels", "K", "d", "patches", "signal_norm", "noise_std")):
         raise TypeError(f"model={type(model).__name__} is invalid: must be a cnnrank.SignalNoiseModel")
@@ -390,7 +405,7 @@ def sample_gram(model: Any, n: int, m: int, init_std: float, n_test: int = 0,
     N_all = K2 + Nb + Nt + F
     # explicit coordinates in S = span(signals)
     E = np.zeros((N_all, K2))
-    E[np.arange(K2), np.arange(K2)] = mu
+    E[np.arange(K2), np.arange(K2)] = mu if getattr(model, "signal_norms", None) is None else _signal_norms(model)
     with np.errstate(over="ignore", invalid="ignore"):  # huge scales overflow: training diverges at step 0
         E[K2 + Nb + Nt:] = init_std * rng.standard_normal((F, K2))
         if not model.project_noise:
@@ -429,8 +444,10 @@ def gram_sample_from_data(model: Any, data: Any, W0: np.ndarray, test: Any = Non
                              f"K={data.K}, patches={data.P}, ...))")
     top = float(np.max(np.abs(data.signals))) or 1.0
     norms = top * np.linalg.norm(np.asarray(data.signals) / top, axis=1)  # no overflow at ‖μ‖ = 1e160
-    if not np.allclose(norms, model.signal_norm, rtol=1e-6, atol=0.0):
-        raise ValueError(f"model.signal_norm={model.signal_norm:g} is invalid for this data (signal norms "
+    if not np.allclose(norms, _signal_norms(model), rtol=1e-6, atol=0.0):
+        what = (f"model.signal_norm={model.signal_norm:g}" if getattr(model, "signal_norms", None) is None
+                else f"model.signal_norms={tuple(model.signal_norms)}")
+        raise ValueError(f"{what} is invalid for this data (signal norms "
                          f"{np.unique(np.round(norms, 6))[:3].tolist()}): the sample must be built with the "
                          f"model that drew the data")
     has_noise = bool(np.any(data.noise != 0))

@@ -49,7 +49,10 @@ GROUP_FIELDS = ("noise_std", "lr")
 
 #: fields that :meth:`RunConfig.to_dict` writes only when they differ from their default (they were
 #: added after results files existed; a default configuration writes the same dict as before)
-_WRITTEN_IF_CHANGED = {"signal_basis": DEFAULT_MODEL.signal_basis}
+_WRITTEN_IF_CHANGED: dict[str, Any] = {"signal_basis": DEFAULT_MODEL.signal_basis}
+# the training variants (docs/theory.md, "Unequal signal norms", "Sign descent and Adam")
+_WRITTEN_IF_CHANGED.update({"signal_norms": None, "optimizer": "gd", "adam_beta1": 0.9, "adam_beta2": 0.999,
+                            "adam_eps": 1e-8})
 
 
 @dataclass(frozen=True, init=False)
@@ -61,11 +64,12 @@ class RunConfig:
     * ``n`` training and ``n_test`` test samples;
     * ``data_model`` (:class:`SignalNoiseModel`, default :data:`DEFAULT_MODEL`): ``d``, ``K``,
       ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,
-      ``signal_position``, ``signal_basis``;
+      ``signal_position``, ``signal_basis``, ``signal_norms`` (per-signal ``‖μ_k‖``);
     * ``network`` (:class:`NetworkSpec`): ``m`` filters per class, ``init_std`` (σ_0), ``activation``
       (``"huber<q>"``, ``"relu"``, ``"poly<q>"`` or a name given to :func:`cnnrank.register_activation`;
       stored canonically) with threshold ``kappa``;
-    * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``.
+    * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``,
+      ``optimizer`` (``"gd"``, ``"sign"``, ``"adam"``), ``adam_beta1``, ``adam_beta2``, ``adam_eps``.
 
     Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is
     ``RunConfig(data_model=DEFAULT_MODEL.replace(noise_std=0.5))``. Every flat field reads as an
@@ -109,6 +113,7 @@ class RunConfig:
     balanced = property(lambda self: self.data_model.balanced, doc="Equal counts per signal.")
     signal_position = property(lambda self: self.data_model.signal_position, doc="Signal patch index or 'random'.")
     signal_basis = property(lambda self: self.data_model.signal_basis, doc="'canonical' or 'random'.")
+    signal_norms = property(lambda self: self.data_model.signal_norms, doc="Per-signal ``‖μ_k‖`` or None.")
     m = property(lambda self: self.network.m, doc="Filters per class.")
     init_std = property(lambda self: self.network.init_std, doc="``σ_0``.")
     activation = property(lambda self: self.network.activation, doc="Activation name.")
@@ -117,6 +122,10 @@ class RunConfig:
     steps = property(lambda self: self.training.steps, doc="Gradient-descent steps.")
     record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
     engine = property(lambda self: self.training.engine, doc="Training engine.")
+    optimizer = property(lambda self: self.training.optimizer, doc="'gd', 'sign' or 'adam'.")
+    adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
+    adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
+    adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
 
     def model(self) -> SignalNoiseModel:
         """The data model of this configuration."""
@@ -133,7 +142,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The flat dict of every field, in the order of :data:`FLAT_FIELDS` (JSON-able).
 
-        ``signal_basis`` is left out while it has its default ``"canonical"``: the dict of a
+        ``signal_basis`` is left out while it has its default ``"canonical"`` (and likewise
+        ``signal_norms``, ``optimizer``, ``adam_beta1``, ``adam_beta2``, ``adam_eps`` at their defaults): the dict of a
         configuration that does not use it is the same as before the field existed (results files
         and sweep-store fingerprints are unchanged); :func:`config_from_dict` reads both forms.
         """
@@ -159,6 +169,8 @@ def config_from_dict(values: dict[str, Any], base: RunConfig | None = None) -> R
             raise ValueError(f"{k}={v!r} is invalid: must be true or false")
         if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
+        if k == "signal_norms" and isinstance(v, list):  # JSON/TOML arrays: the field is a tuple
+            v = tuple(v)
         coerced[k] = v
     return base.replace(**coerced)
 

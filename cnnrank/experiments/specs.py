@@ -77,12 +77,26 @@ class TrainingSpec:
     engine : str
         ``"feature"``, ``"gram"``, ``"auto"`` (see :func:`cnnrank.train.train`) or ``"implicit"`` (the
         dimension-free path, :func:`cnnrank.train.train_implicit`).
+    optimizer : str
+        ``"gd"`` (gradient descent, the theorem), ``"sign"`` (sign descent ``W ← W − η sign(∇L)``) or
+        ``"adam"`` (bias-corrected Adam, ``W ← W − η m̂ / (√v̂ + ε)``). Sign descent and Adam leave the
+        span of the patches: they run on vectors only (:class:`cnnrank.engines.adaptive.AdaptiveEngine`,
+        chosen by ``engine="auto"`` or ``"feature"``; ``"gram"`` and ``"implicit"`` are refused) and their
+        trajectories have no patch coefficients (docs/theory.md, "Sign descent and Adam").
+    adam_beta1, adam_beta2 : float
+        Adam's moment decay rates ``β1``, ``β2`` in ``[0, 1)`` (used only with ``optimizer="adam"``).
+    adam_eps : float
+        Adam's ``ε > 0`` (used only with ``optimizer="adam"``).
     """
 
     lr: float = 2.0
     steps: int = 3000
     record_every: int = 100
     engine: str = "auto"
+    optimizer: str = "gd"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
 
     def __post_init__(self) -> None:
         check_real("lr", self.lr, positive=True)
@@ -90,10 +104,22 @@ class TrainingSpec:
         check_int("record_every", self.record_every, minimum=1)
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"engine={self.engine!r} is invalid: must be one of {list(ENGINE_NAMES)}")
+        if self.optimizer not in OPTIMIZER_NAMES:
+            raise ValueError(f"optimizer={self.optimizer!r} is invalid: must be one of {list(OPTIMIZER_NAMES)}")
+        for name in ("adam_beta1", "adam_beta2"):
+            object.__setattr__(self, name, check_real(name, getattr(self, name), minimum=0.0, below=1.0))
+        object.__setattr__(self, "adam_eps", check_real("adam_eps", self.adam_eps, positive=True))
+        if self.optimizer != "gd" and self.engine in ("gram", "implicit"):
+            raise ValueError(f"engine={self.engine!r} is invalid with optimizer={self.optimizer!r}: {self.optimizer} "
+                             f"updates leave the span of the patches, so they run on vectors only (engine "
+                             f"'feature' or 'auto')")
 
 
 #: the engines a run configuration may name
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
+
+#: the optimizers a run configuration may name (docs/theory.md, "Sign descent and Adam")
+OPTIMIZER_NAMES = ("gd", "sign", "adam")
 
 
 def field_names(cls: Any) -> tuple[str, ...]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from cnnrank.activations import Activation
 from cnnrank.data import SignalNoiseModel
 
@@ -52,6 +54,24 @@ def _power(config: RunConfigLike) -> float:
                          "this prediction needs (docs/theory.md §4); register it with power=q "
                          "(cnnrank.register_activation)")
     return float(q)
+
+
+def _signal_norm(model: SignalNoiseModel, which: str) -> float:
+    """The one signal norm a single-norm formula reads (docs/theory.md, "Unequal signal norms").
+
+    ``signal_norm`` when all signals have it (``signal_norms`` is ``None``: bit for bit as before);
+    otherwise ``which`` of the per-signal norms ``‖μ_k‖``: ``"min"`` (the weakest signal, for a
+    prediction about *every* signal being learned), ``"max"`` (the strongest, for a stability bound)
+    or ``"rms"`` (``√(mean_k ‖μ_k‖²)``, for an energy).
+    """
+    if model.signal_norms is None:
+        return float(model.signal_norm)
+    norms = model.norms
+    if which == "min":
+        return float(norms.min())
+    if which == "max":
+        return float(norms.max())
+    return float(np.sqrt(np.mean(norms**2)))
 
 
 def _d_eff(model: SignalNoiseModel) -> int:

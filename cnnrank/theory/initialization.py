@@ -117,7 +117,7 @@ def predict_from_initialization(config: RunConfigLike, W0: Any = None, *, a0: An
     a = _init_correlations(c, W0, a0, data)
     clean, flipped = _group_counts(c, data)
     sq = getattr(data, "signal_sq_norms", None) if data is not None else None
-    sq = np.full(2 * model.K, float(model.signal_norm) ** 2) if sq is None else np.asarray(sq, dtype=np.float64)
+    sq = model.norms ** 2 if sq is None else np.asarray(sq, dtype=np.float64)  # per signal (the race is per signal)
     steps = c.steps if steps is None else check_int("steps", steps, minimum=0)
     lr = c.lr if lr is None else check_real("lr", lr, positive=True)
     return race.predict_race(c.make_activation(), a, lr=lr, steps=steps, n=c.n, clean=clean, flipped=flipped,

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from cnnrank._validation import as_array, check_int
-from cnnrank.theory._config import RunConfigLike, _cfg, _d_eff
+from cnnrank.theory._config import RunConfigLike, _cfg, _d_eff, _signal_norm
 
 #: the largest ``draws`` of :func:`expected_max_group` (each draw is one pass over ``n`` samples)
 MAX_DRAWS = 10**6
@@ -186,10 +186,14 @@ def expected_data_stable_rank(config: RunConfigLike, noise_std: Any = None) -> n
 
     The prediction depends on ``σ_p`` only through ``‖μ‖ / σ_p``: it is computed from that ratio,
     so that no square under- or overflows at extreme levels (``σ_p = 1e-200`` or ``1e200``).
+
+    With unequal ``signal_norms`` it uses the root-mean-square norm ``√(mean_k ‖μ_k‖²)``: exact for
+    the total energy (the trace), an approximation for the top eigenvalue, which then belongs to the
+    strongest group ``max_k n_k ‖μ_k‖²`` (docs/theory.md, "Unequal signal norms").
     """
     c, model = _cfg(config)
     sig, shape = _noise_levels(noise_std, model.noise_std)
-    n, mu = c.n, np.float64(model.signal_norm)
+    n, mu = c.n, np.float64(_signal_norm(model, "rms"))
     D = (model.patches - 1) * _d_eff(model)
     G = expected_max_group(c, by_position=True)
     # With a random signal position the background of a row fills P - 1 of P blocks that vary from
@@ -219,7 +223,7 @@ def expected_patch_stable_rank(config: RunConfigLike, noise_std: Any = None) -> 
     """
     c, model = _cfg(config)
     sig, shape = _noise_levels(noise_std, model.noise_std)
-    n, mu, de = c.n, model.signal_norm, _d_eff(model)
+    n, mu, de = c.n, _signal_norm(model, "rms"), _d_eff(model)
     rows = n * (model.patches - 1)
     u = np.maximum(sig, mu)
     safe = np.where(u > 0, u, 1.0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from cnnrank.activations import ReLU
 from cnnrank.criteria import Criterion, criterion_for
-from cnnrank.theory._config import RunConfigLike, _cfg, _d_eff, _power
+from cnnrank.theory._config import RunConfigLike, _cfg, _d_eff, _power, _signal_norm
 
 
 def snr(config: RunConfigLike) -> float:
@@ -43,7 +43,7 @@ def criterion(config: RunConfigLike) -> Criterion:
     """
     c, model = _cfg(config)
     q = _power(c)
-    return criterion_for(q, n=c.n, K=model.K, d=model.d, signal_norm=model.signal_norm,
+    return criterion_for(q, n=c.n, K=model.K, d=model.d, signal_norm=_signal_norm(model, "min"),
                          noise_std=model.noise_std, relu=isinstance(c.make_activation(), ReLU))
 
 
@@ -52,7 +52,9 @@ def benign_indicator(config: RunConfigLike) -> float:
 
     ``(n/2K)·SNR^q`` for a power head ``q > 2`` (Cao et al. 2022), ``(n/2K)·‖μ‖⁴/(σ_p⁴ d)`` for the
     ReLU (Kou et al. 2023) and, extrapolated, for ``q <= 2`` (docs/theory.md §4). Each of the ``2K``
-    signals is carried by about ``n/(2K)`` samples. ``inf`` without noise.
+    signals is carried by about ``n/(2K)`` samples. ``inf`` without noise. With unequal
+    ``signal_norms`` the criterion reads the weakest signal's norm ``min_k ‖μ_k‖`` (benign means every
+    signal is learned; docs/theory.md, "Unequal signal norms").
     """
     return criterion(config).indicator
 
@@ -82,10 +84,11 @@ def regime(config: RunConfigLike) -> str:
 def noise_takeoff(config: RunConfigLike) -> float:
     """``σ_p`` at which the background carries as much energy as the signal: ``‖μ‖/√((P-1) d_eff)``.
 
-    Above it the data's stable rank is far from ``2K`` (docs/theory.md §6).
+    Above it the data's stable rank is far from ``2K`` (docs/theory.md §6). With unequal
+    ``signal_norms``, ``‖μ‖`` is the root-mean-square norm ``√(mean_k ‖μ_k‖²)`` (an energy).
     """
     model = _cfg(config)[1]
-    return float(model.signal_norm / np.sqrt((model.patches - 1) * _d_eff(model)))
+    return float(_signal_norm(model, "rms") / np.sqrt((model.patches - 1) * _d_eff(model)))
 
 
 def signal_dominance_limit(config: RunConfigLike) -> float:

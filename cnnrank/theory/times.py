@@ -40,7 +40,7 @@ import numpy as np
 
 from cnnrank._validation import check_real
 from cnnrank.activations import Activation, HuberizedReLU, PolyReLU
-from cnnrank.theory._config import RunConfigLike, _cfg, _power
+from cnnrank.theory._config import RunConfigLike, _cfg, _power, _signal_norm
 
 
 def _max_start(N: int) -> float:
@@ -66,6 +66,10 @@ def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
         derivation needs ``σ'(z) ∝ z^{q−1}`` with ``q > 2``.
 
     Returns ``inf`` when ``σ_0 = 0`` or ``‖μ‖ = 0`` (signal learning never starts).
+
+    With unequal ``signal_norms`` the formula reads the strongest signal's ``max_k ‖μ_k‖``: the first
+    signal to reach ``level`` is, up to the spread of the starts, the strongest one (docs/theory.md,
+    "Unequal signal norms"); per-signal times are those of the race (:mod:`cnnrank.race`).
     """
     c, model = _cfg(config)
     level = check_real("level", level, positive=True)
@@ -79,7 +83,7 @@ def signal_learning_time(config: RunConfigLike, level: float = 1.0) -> float:
         raise ValueError(f"signal_learning_time is invalid for activation {str(c.activation)!r}: the formula T_1 "
                          "integrates the head of huber<q> or poly<q> exactly (docs/theory.md §6); a declared "
                          "power alone does not fix its constant")
-    mu, K = np.float64(model.signal_norm), model.K
+    mu, K = np.float64(_signal_norm(model, "max")), model.K  # unequal norms: the first (strongest) signal
     if c.init_std == 0 or mu == 0:
         return float("inf")
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
@@ -111,18 +115,23 @@ def _learning_time(act: Activation, q: float, lr: np.float64, mu: np.float64, in
 def time_to_loss(config: RunConfigLike, eps: float) -> float:
     """``T ≈ T_1 + m³ / (η ε ‖μ‖²)`` steps to training loss ``ε`` (second term: constants set to 1).
 
-    Raises ``ValueError`` where :func:`signal_learning_time` does (``q <= 2``).
+    Raises ``ValueError`` where :func:`signal_learning_time` does (``q <= 2``). With unequal
+    ``signal_norms`` the second term reads the weakest signal's norm (the loss waits for it).
     """
     c, model = _cfg(config)
     eps = check_real("eps", eps, positive=True)
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
-        return float(signal_learning_time(c) + c.m**3 / (np.float64(c.lr) * eps * np.float64(model.signal_norm)**2))
+        mu = np.float64(_signal_norm(model, "min"))
+        return float(signal_learning_time(c) + c.m**3 / (np.float64(c.lr) * eps * mu**2))
 
 
 def lr_bound(config: RunConfigLike) -> float:
-    """``min(‖μ‖⁻², (σ_p² d)⁻¹)``: the theorems assume ``η`` below this (up to constants)."""
+    """``min(‖μ‖⁻², (σ_p² d)⁻¹)``: the theorems assume ``η`` below this (up to constants).
+
+    With unequal ``signal_norms``, ``‖μ‖`` is the strongest signal's ``max_k ‖μ_k‖`` (the bound must
+    hold for every signal)."""
     model = _cfg(config)[1]
-    mu, sp = np.float64(model.signal_norm), np.float64(model.noise_std)
+    mu, sp = np.float64(_signal_norm(model, "max")), np.float64(model.noise_std)
     with np.errstate(over="ignore", under="ignore", divide="ignore"):  # extreme scales: 0 or inf, the limits
         a = np.inf if mu == 0 else 1.0 / mu**2
         b = np.inf if sp == 0 else 1.0 / (sp**2 * model.d)
