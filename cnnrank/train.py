@@ -34,7 +34,7 @@ from cnnrank.network import TwoLayerCNN
 from cnnrank.trajectory import Trajectory, signal_noise_coefficients
 
 __all__ = ["TrainingDiverged", "Trajectory", "check_training_inputs", "record_steps", "run_records",
-           "signal_noise_coefficients", "train", "train_implicit"]
+           "signal_noise_coefficients", "train", "train_adaptive", "train_implicit"]
 
 _USE_IMPLICIT = "use cnnrank.train.train_implicit(activation, sample, lr, steps) for a GramSample"
 
@@ -339,3 +339,96 @@ def run_records(eng: Engine, lr: float, steps: int, record_every: int, progress:
     if traj.finite_records() < len(traj):
         raise diverged(int(at[traj.finite_records()]))
     return traj
+
+
+def train_adaptive(
+    net: TwoLayerCNN,
+    data: PatchData,
+    lr: float,
+    steps: int,
+    optimizer: str = "adam",
+    record_every: int | None = None,
+    test: PatchData | None = None,
+    adam_beta1: float = 0.9,
+    adam_beta2: float = 0.999,
+    adam_eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    engine: str = "auto",
+    progress: bool | None = False,
+    callback: Callable[[int, Snapshot], None] | None = None,
+    blas_threads: int | str | None = "auto",
+) -> Trajectory:
+    r"""Sign descent or Adam on explicit filters (docs/theory.md, "Sign descent and Adam").
+
+    Full batch, constant step ``η``, decoupled weight decay ``λ``: ``W ← W − η λ W − η u`` with
+    ``u = sign(∇L)`` (``optimizer="sign"``) or the bias-corrected Adam direction
+    ``u = m̂ / (√v̂ + ε)`` (``"adam"``; :mod:`cnnrank.engines.adaptive`). These updates leave the span
+    of the patches, so the run is on vectors (:class:`~cnnrank.engines.adaptive.AdaptiveEngine`) and the
+    trajectory has no patch coefficients: ``coef`` has shape ``(R, 2, m, 0, 0)`` and γ, ρ and the
+    learned-subspace diagnostics are computed from ``W − W(0)`` (:mod:`cnnrank.trajectory.direct`).
+    ``optimizer="gd"`` runs gradient descent through the same W-direct path (a check of those
+    formulas against :func:`train`, which is the path for gradient descent).
+
+    Parameters
+    ----------
+    net, data, lr, steps, record_every, test, progress, callback, blas_threads
+        As in :func:`train`.
+    optimizer : {"sign", "adam", "gd"}
+    adam_beta1, adam_beta2 : float
+        In ``[0, 1)``.
+    adam_eps : float
+        ``> 0``.
+    weight_decay : float
+        ``λ >= 0``, decoupled (AdamW-style).
+    engine : str
+        ``"auto"`` or ``"feature"`` (both run the vectors); ``"gram"`` and ``"implicit"`` are refused
+        with a one-line error naming the optimizer.
+
+    Returns
+    -------
+    Trajectory
+        ``engine == "feature"``, ``has_coefficients`` ``False``, ``metadata["optimizer"]`` the
+        optimizer's name and settings.
+
+    Raises
+    ------
+    TrainingDiverged
+        If the loss or the filters become non-finite; carries the records so far.
+    """
+    from cnnrank._validation import check_choice, check_real
+    from cnnrank.engines.adaptive import OPTIMIZERS, AdaptiveEngine
+    from cnnrank.trajectory.direct import assemble_direct
+
+    resolve(blas_threads, 0.0)
+    check_training_inputs(net, data, test)
+    check_callback(callback)
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    if engine in ("gram", "implicit"):
+        raise ValueError(f"engine={engine!r} is invalid with optimizer={optimizer!r}: {optimizer} updates leave "
+                         f"the span of the patches, so they run on vectors only (engine 'feature' or 'auto')")
+    if engine not in ("auto", "feature"):
+        raise ValueError(f"engine={engine!r} is invalid: must be one of ['auto', 'feature']")
+    b1 = check_real("adam_beta1", adam_beta1, minimum=0.0, below=1.0)
+    b2 = check_real("adam_beta2", adam_beta2, minimum=0.0, below=1.0)
+    eps = check_real("adam_eps", adam_eps, positive=True)
+    wd = check_real("weight_decay", weight_decay, nonnegative=True)
+    lr, steps, record_every = check_schedule(lr, steps, record_every)
+    n, P, d = data.X.shape
+    check_engine_memory("feature", n, P, d, net.m, n * P)
+    limit = resolve(blas_threads, AdaptiveEngine.cost_per_step(n, P, d, net.m, n * P))
+    started = time.perf_counter()
+    settings: dict[str, Any] = {"name": optimizer, "weight_decay": wd}
+    if optimizer == "adam":
+        settings.update(beta1=b1, beta2=b2, eps=eps)
+
+    def assemble(snaps: list[Snapshot], at: np.ndarray, finished: bool = True) -> Trajectory:
+        meta = {"engine_choice": f"{optimizer}: the feature engine (updates outside the patch span)",
+                "seconds": time.perf_counter() - started, "blas_threads": limit, "optimizer": dict(settings)}
+        W_final = eng.weights() if snaps and finished else None
+        return assemble_direct(Trajectory, snaps, at, data, net.m, lr, net.activation, AdaptiveEngine.name, meta,
+                               W_init=net.W if snaps else None, W_final=W_final)
+
+    with _blas_threads(limit):
+        eng = AdaptiveEngine(net.W, data, net.activation, test, optimizer=optimizer, beta1=b1, beta2=b2, eps=eps,
+                             weight_decay=wd)
+        return run_records(eng, lr, steps, record_every, progress, callback, assemble)

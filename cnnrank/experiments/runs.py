@@ -214,8 +214,8 @@ class RunOutcome:
         import cnnrank.theory as theory
 
         values = self.trajectory.metadata.get("config")
-        if not isinstance(values, dict):
-            return {}
+        if not isinstance(values, dict) or values.get("optimizer", "gd") != "gd":
+            return {}  # the race predicts gradient descent (docs/theory.md §6.7), not sign descent or Adam
         try:
             pred = theory.predict_for_run(config_from_dict(values), self)
         except (ValueError, FloatingPointError):  # e.g. the race diverges where training blew up
@@ -233,6 +233,8 @@ def _step_cost(config: RunConfig) -> float:
 
     n, P, d, m = config.n, config.patches, config.d, config.m
     costs = {name: ENGINES[name].cost_per_step(n, P, d, m, n * P) for name in ("feature", "gram")}
+    if config.optimizer != "gd":  # sign descent and Adam run on vectors
+        return costs["feature"]
     return costs.get(config.engine, min(costs.values()))
 
 
@@ -285,11 +287,26 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
         data = model.sample(config.n, rng=g_data)
         test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None
         net = config.network.init(config.d, rng=g_init)
-        traj = train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every,
-                     test=test, engine=config.engine, progress=progress, blas_threads=limit)
+        traj = _train_vectors(config, net, data, test, limit, progress)
         ranks = data_rank_report(data)
     traj.metadata["config"] = config.to_dict()
     return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=ranks)
+
+
+def _train_vectors(config: RunConfig, net: Any, data: PatchData, test: PatchData | None, limit: Any,
+                   progress: bool | None = False) -> Trajectory:
+    """Train a run with vectors: :func:`~cnnrank.train.train` for gradient descent,
+    :func:`~cnnrank.train.train_adaptive` for sign descent and Adam (docs/theory.md, "Sign descent and Adam")."""
+    if config.optimizer == "gd":
+        return train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every, test=test,
+                     engine=config.engine, progress=progress, blas_threads=limit)
+    from cnnrank.train import train_adaptive
+
+    return train_adaptive(net, data, lr=config.lr, steps=config.steps, optimizer=config.optimizer,
+                          record_every=config.record_every, test=test, adam_beta1=config.adam_beta1,
+                          adam_beta2=config.adam_beta2, adam_eps=config.adam_eps,
+                          weight_decay=float(getattr(config, "weight_decay", 0.0)), engine=config.engine,
+                          progress=progress, blas_threads=limit)
 
 
 def _check_group(configs: Any) -> list[RunConfig]:
@@ -382,7 +399,8 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
         chosen: dict[int, str] = {}  # "auto": train's own choice, per level (it depends on the data)
         for k in sorted(set(level_of)):
             chosen[k] = choose_engine(net, data[k], first.steps)[0] if first.engine == "auto" else first.engine
-        batch = [b for b, k in enumerate(level_of) if chosen[k] == "gram"]
+        # sign descent and Adam run on vectors, one run at a time (_train_vectors)
+        batch = [b for b, k in enumerate(level_of) if chosen[k] == "gram" and first.optimizer == "gd"]
         if batch:
             batch_tests = [t for t in (tests[level_of[b]] for b in batch) if t is not None]
             done = train_batched(net, [data[level_of[b]] for b in batch], [group[b].lr for b in batch], first.steps,
@@ -396,8 +414,7 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
                 # trained alone, as run_once trains it
                 k = level_of[b]
                 try:
-                    trajs[b] = train(net, data[k], lr=c.lr, steps=c.steps, record_every=c.record_every,
-                                     test=tests[k], engine=c.engine, blas_threads=limit)
+                    trajs[b] = _train_vectors(c, net, data[k], tests[k], limit)
                 except Exception as exc:  # kept in the run's place; run_group raises it
                     trajs[b] = exc
         used = sorted(set(level_of))

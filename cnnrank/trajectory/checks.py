@@ -37,9 +37,19 @@ def check_loaded(traj: Trajectory) -> None:
     if steps.dtype.kind not in "iu" or (R and (steps[0] < 0 or np.any(np.diff(steps) <= 0))):
         raise ValueError("steps is invalid: must be increasing integers >= 0")
     coef = traj.coef
-    if coef.ndim != 5 or coef.shape[0] != R or coef.shape[1] != 2 or min(coef.shape[2:]) < 1:
-        raise fail("coef", coef, f"must be (R, 2, m, n, P) with R={R} records (len(steps))")
+    # (R, 2, m, 0, 0): a run without patch coefficients (sign descent, Adam; cnnrank.trajectory.direct)
+    direct = coef.ndim == 5 and coef.shape[3:] == (0, 0)
+    if coef.ndim != 5 or coef.shape[0] != R or coef.shape[1] != 2 or coef.shape[2] < 1 or (
+            not direct and min(coef.shape[3:]) < 1):
+        raise fail("coef", coef, f"must be (R, 2, m, n, P) with R={R} records (len(steps)), or (R, 2, m, 0, 0) "
+                                 "for a run without patch coefficients")
     _, _, m, n, P = coef.shape
+    if direct:  # the data's sizes from ρ or the kept bookkeeping
+        src = traj.rho if traj.rho is not None and traj.rho.ndim == 5 else None
+        if src is not None:
+            n, P = src.shape[3], src.shape[4] + 1
+        elif traj.noise_sq_norms is not None and traj.noise_sq_norms.ndim == 2:
+            n, P = traj.noise_sq_norms.shape[0], traj.noise_sq_norms.shape[1] + 1
 
     def want(name: str, shape: tuple, optional: bool = False) -> None:
         value = getattr(traj, name)
@@ -68,7 +78,8 @@ def check_loaded(traj: Trajectory) -> None:
     if any(a is None for a in kept) and any(a is not None for a in kept):
         raise ValueError(f"{'/'.join(_BOOKKEEPING)} are invalid: give all or none")
     if kept[0] is not None:
-        sq = _checked_bookkeeping({"coef": coef, **dict(zip(_BOOKKEEPING, kept))})[3]
+        shape_of = np.zeros((0, 2, m, n, P)) if direct else coef  # only its shape is read
+        sq = _checked_bookkeeping({"coef": shape_of, **dict(zip(_BOOKKEEPING, kept))})[3]
         if traj.gamma is not None and sq.shape[0] != traj.gamma.shape[3]:
             raise fail("signal_sq_norms", sq, f"must be (2K,) with 2K={traj.gamma.shape[3]}")
     if traj.signal_angles is not None and (traj.signal_angles.ndim != 2 or traj.signal_angles.shape[0] != R):
@@ -91,8 +102,12 @@ def check_loaded(traj: Trajectory) -> None:
     if traj.patches is not None:
         if traj.patches.ndim != 3 or traj.patches.shape[:2] != (n, P) or (d is not None and traj.patches.shape[2] != d):
             raise fail("patches", traj.patches, f"must be (n, P, d) = ({n}, {P}, {d if d else 'd'})")
-    if (traj.W_init is None) != (traj.patches is None):
+    if direct and traj.patches is not None:
+        raise ValueError("patches are invalid for a run without patch coefficients: must be None")
+    if not direct and (traj.W_init is None) != (traj.patches is None):
         raise ValueError("W_init/patches are invalid: give both (weights_at needs them) or neither")
+    if direct and (traj.W_init is None) != (traj.W_final is None):
+        raise ValueError("W_init/W_final are invalid for a run without patch coefficients: give both or neither")
     try:
         activation_from_spec(traj.activation)  # its message names the activation
     except (TypeError, ValueError) as exc:

@@ -34,8 +34,11 @@ class Trajectory(SavableResult):
     steps : ndarray of int, shape (R,)
     train_loss, train_acc : ndarray, shape (R,)
     test_loss, test_acc : ndarray, shape (R,), or None
-    coef : ndarray, shape (R, 2, m, n, P)
-        Patch coefficients (docs/theory.md §3).
+    coef : ndarray, shape (R, 2, m, n, P), or (R, 2, m, 0, 0)
+        Patch coefficients (docs/theory.md §3). A run of sign descent or Adam has none: shape
+        ``(R, 2, m, 0, 0)`` (:attr:`has_coefficients` is ``False``), and γ, ρ and the subspace
+        diagnostics are computed from ``W − W(0)`` directly (:mod:`cnnrank.trajectory.direct`;
+        ``patches`` is then ``None`` and :meth:`weights_at` gives the first and last records only).
     gamma : ndarray, shape (R, 2, m, 2K), or None
         Signal learning (docs/theory.md §4); ``None`` for data without signals.
     rho : ndarray, shape (R, 2, m, n, P-1), or None
@@ -254,9 +257,17 @@ class Trajectory(SavableResult):
     def __len__(self) -> int:
         return int(self.steps.shape[0])
 
+    @property
+    def has_coefficients(self) -> bool:
+        """Whether the run has patch coefficients (``False`` for sign descent and Adam, whose ``coef``
+        has shape ``(R, 2, m, 0, 0)``; docs/theory.md, "Sign descent and Adam")."""
+        return not (self.coef.ndim == 5 and self.coef.shape[3:] == (0, 0))
+
     def __repr__(self) -> str:
         R = len(self)
         m, n, P = self.coef.shape[2:5] if self.coef.ndim == 5 else (None, None, None)
+        if not self.has_coefficients and self.rho is not None and self.rho.ndim == 5:
+            n, P = self.rho.shape[3], self.rho.shape[4] + 1
         d = None if self.W_init is None else self.W_init.shape[-1]
         if d is None:
             d = self.metadata.get("sample", {}).get("model", {}).get("d") if isinstance(self.metadata, dict) else None
@@ -322,8 +333,24 @@ class Trajectory(SavableResult):
     def weights_at(self, k: int) -> np.ndarray:
         """Filters at record ``k`` (negative counts from the end), rebuilt from the coefficients.
 
-        ``W = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``; shape (2, m, d).
+        ``W = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``; shape (2, m, d). A run without patch coefficients
+        (sign descent, Adam) keeps ``W(0)`` and the final filters only: the last record, and the first
+        when it is step 0; any other record raises ``ValueError``.
         """
+        if not self.has_coefficients:
+            if self.W_init is None or self.W_final is None:
+                raise ValueError(f"weights_at is unavailable: the {self.engine!r} engine kept no vectors")
+            R = len(self)
+            k = check_int("k", k, minimum=-R, maximum=R - 1) % R
+            if k == R - 1:
+                return np.array(self.W_final)
+            if k == 0 and int(self.steps[0]) == 0:
+                return np.array(self.W_init)
+            opt = self.metadata.get("optimizer") if isinstance(self.metadata, dict) else None
+            name = opt.get("name") if isinstance(opt, dict) else opt
+            raise ValueError(f"weights_at({k}) is unavailable: a run without patch coefficients "
+                             f"(optimizer {name!r}) keeps the "
+                             f"filters of step 0 and of the last record (k={R - 1}) only")
         if self.W_init is None or self.patches is None:
             raise ValueError(f"weights_at is unavailable: the {self.engine!r} engine keeps no vectors")
         R = len(self)
