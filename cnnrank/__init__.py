@@ -41,7 +41,7 @@ from cnnrank.rank import (
     stable_rank,
 )
 from cnnrank.results import ResultsFileError
-from cnnrank.train import train, train_implicit
+from cnnrank.train import train, train_adaptive, train_implicit
 from cnnrank.trajectory import Trajectory, signal_noise_coefficients
 
 _SUBMODULES = ("theory", "experiments", "sweeps", "plotting", "testing", "linear", "collapse", "datasets",
@@ -87,5 +87,6 @@ __all__ = [
     "stable_rank",
     "train",
     "train_batched",
+    "train_adaptive",
     "train_implicit",
 ]

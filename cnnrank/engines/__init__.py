@@ -3,13 +3,16 @@
 ``ENGINES`` maps a name to an engine class. :func:`cnnrank.train.train` takes ``engine=<name>`` for
 the engines with vectors (``needs_vectors``: feature, Gram), or ``engine="auto"``, which asks
 :func:`choose_engine`; :func:`cnnrank.train.train_implicit` runs the implicit engine (no vectors) on a
-:class:`~cnnrank.gram_sample.GramSample`.
+:class:`~cnnrank.gram_sample.GramSample`. :class:`~cnnrank.engines.adaptive.AdaptiveEngine` (sign descent
+and Adam, vectors only, no patch coefficients) is run by :func:`cnnrank.train.train_adaptive` and is not in
+``ENGINES`` (its trajectories name the ``"feature"`` engine).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cnnrank.engines.adaptive import AdaptiveEngine
 from cnnrank.engines.base import Diverged, Engine, Snapshot
 from cnnrank.engines.feature import FeatureEngine
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, distinct_patches
@@ -19,6 +22,7 @@ ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine
 
 __all__ = [
     "ENGINES",
+    "AdaptiveEngine",
     "Diverged",
     "Engine",
     "FeatureEngine",

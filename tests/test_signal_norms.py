@@ -1,0 +1,110 @@
+"""Per-signal strengths ``signal_norms`` (docs/theory.md, "Unequal signal norms")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+import cnnrank
+from cnnrank import theory
+from cnnrank.experiments import RunConfig, config_from_dict
+from cnnrank.gram_sample import gram_sample_from_data
+from cnnrank.train import train, train_implicit
+
+NORMS = (1.0, 2.5, 4.0, 0.5)
+
+
+def _model(**kw):
+    base = dict(d=40, K=2, patches=3, signal_norm=2.5, noise_std=0.7)
+    base.update(kw)
+    return cnnrank.SignalNoiseModel(**base)
+
+
+def test_sampling_gives_the_requested_norms():
+    model = _model(signal_norms=NORMS, signal_basis="random")
+    data = model.sample(20, rng=3)
+    np.testing.assert_allclose(np.linalg.norm(data.signals, axis=1), NORMS, rtol=1e-14)
+    sig = data.X[np.arange(data.n), data.signal_pos]
+    np.testing.assert_allclose(np.linalg.norm(sig, axis=1), np.asarray(NORMS)[data.signal_id], rtol=1e-14)
+    assert np.max(np.abs(data.noise.reshape(-1, 40) @ data.signals.T)) < 1e-12  # projected noise
+    np.testing.assert_allclose(data.signal_sq_norms, np.square(NORMS), rtol=1e-14)
+    gs = model.sample_gram(6, 2, 0.1, rng=4)
+    np.testing.assert_allclose(gs.signal_sq_norms, np.square(NORMS), rtol=1e-15)
+    np.testing.assert_array_equal(model.norms, NORMS)
+
+
+def test_none_gives_the_bits_of_before():
+    # digests of the draws before the field existed (same seed, same model)
+    model = _model(signal_basis="random")
+    x = model.sample(9, rng=11)
+    g = model.sample_gram(6, 2, 0.3, n_test=3, rng=12)
+    assert hashlib.sha256(x.X.tobytes()).hexdigest()[:32] == "4400dcb127ee132f57c9e9c70ad0578f"
+    assert hashlib.sha256(g.gram.tobytes()).hexdigest()[:32] == "89d443b89eed0feaaab7133db7c374de"
+    assert list(RunConfig().to_dict()) == ["n", "n_test", "d", "K", "patches", "signal_norm", "noise_std",
+                                           "project_noise", "label_noise", "balanced", "signal_position", "m",
+                                           "init_std", "activation", "kappa", "lr", "steps", "record_every",
+                                           "engine"]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ((1.0, 2.0), "2K=4"),
+    ((1.0, 2.0, 3.0, float("nan")), "finite"),
+    ((1.0, 2.0, 3.0, 0.0), "> 0"),
+    ((1.0, 2.0, 3.0, -1.0), "> 0"),
+    ("1234", "sequence"),
+    (3.0, "sequence"),
+])
+def test_invalid_norms_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _model(signal_norms=bad)
+
+
+def test_runconfig_round_trip_through_json():
+    c = RunConfig(n=8, d=30, K=2, signal_norms=[1, 2, 3, 4])
+    assert c.signal_norms == (1.0, 2.0, 3.0, 4.0)
+    back = config_from_dict(json.loads(json.dumps(c.to_dict())))
+    assert back == c and isinstance(back.signal_norms, tuple)
+    assert "signal_norms" not in RunConfig().to_dict()
+
+
+def test_feature_gram_implicit_agree_with_unequal_norms():
+    model = _model(signal_norms=NORMS, noise_std=0.3)
+    act = cnnrank.HuberizedReLU(kappa=1.0, q=3)
+    data = model.sample(10, rng=0)
+    net = cnnrank.TwoLayerCNN.init(3, 40, 0.2, act, rng=1)
+    a = train(net, data, lr=0.3, steps=40, record_every=10, engine="feature")
+    b = train(net, data, lr=0.3, steps=40, record_every=10, engine="gram")
+    c = train_implicit(act, gram_sample_from_data(model, data, net.W), lr=0.3, steps=40, record_every=10)
+    for other in (b, c):
+        for name in ("train_loss", "gamma", "rho", "learned_singular_values", "signal_strength"):
+            x, y = getattr(a, name), getattr(other, name)
+            np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-12 * np.max(np.abs(x)), err_msg=name)
+    # the signal strengths are per signal: the learned part against μ_k / ‖μ_k‖
+    dW = (a.W_final - a.W_init).reshape(6, 40)
+    direct = dW @ (data.signals / np.asarray(NORMS)[:, None]).T  # (2m, 2K)
+    own = np.concatenate([direct[:3, :2], direct[3:, 2:]], axis=1)
+    np.testing.assert_allclose(a.signal_strength[-1], np.linalg.norm(own, axis=0), rtol=1e-10)
+
+
+def test_theory_reads_the_documented_norm(monkeypatch):
+    c = RunConfig(n=64, d=200, K=2, noise_std=0.5, signal_norms=(2.0, 3.0, 4.0, 5.0))
+    weakest, strongest = c.replace(signal_norms=None, signal_norm=2.0), c.replace(signal_norms=None, signal_norm=5.0)
+    rms = c.replace(signal_norms=None, signal_norm=float(np.sqrt(np.mean(np.square([2.0, 3.0, 4.0, 5.0])))))
+    assert theory.benign_indicator(c) == theory.benign_indicator(weakest)
+    assert theory.lr_bound(c) == theory.lr_bound(strongest)
+    assert theory.signal_learning_time(c) == theory.signal_learning_time(strongest)
+    assert theory.noise_takeoff(c) == theory.noise_takeoff(rms)
+    assert theory.expected_data_stable_rank(c) == theory.expected_data_stable_rank(rms)
+    assert c.model().snr == weakest.model().snr
+    # the race is per signal: the initialization prediction reads each ‖μ_k‖²
+    import cnnrank.race as race
+
+    seen = []
+    real = race.predict_race
+    monkeypatch.setattr(race, "predict_race", lambda *a, **kw: seen.append(kw["signal_sq_norms"]) or real(*a, **kw))
+    net = cnnrank.TwoLayerCNN.init(c.m, c.d, c.init_std, c.make_activation(), rng=0)
+    theory.predict_from_initialization(c, W0=net.W)
+    np.testing.assert_array_equal(seen[-1], np.square([2.0, 3.0, 4.0, 5.0]))
