@@ -86,7 +86,7 @@ __all__ = [
     "signal_noise_coefficients",
     "stable_rank",
     "train",
-    "train_batched",
     "train_adaptive",
+    "train_batched",
     "train_implicit",
 ]

@@ -70,9 +70,8 @@ def test_adam_agrees_with_torch():
         y = torch.tensor(data.y, dtype=torch.float64)
         W = torch.tensor(net.W, dtype=torch.float64, requires_grad=True)  # (2, m, d)
         opt = opt_cls([W], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=decay)
-        kappa, q = 1.0, 3.0
 
-        def sigma(z):
+        def sigma(z, kappa=1.0, q=3.0):  # huber3 (cnnrank.HuberizedReLU)
             zc = torch.clamp(z, 0.0, kappa)
             return zc**q / (q * kappa ** (q - 1)) + torch.clamp(z - kappa, min=0.0)
 

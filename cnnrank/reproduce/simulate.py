@@ -57,6 +57,12 @@ RUN_OPTION_HELP: dict[str, str] = {
     "lr": "gradient-descent step size η",
     "steps": "gradient-descent steps",
     "record_every": "steps between two records of the trajectory",
+    "signal_norms": ("per-signal strengths ‖μ_k‖: 2K comma-separated numbers, class +1 first (default: every "
+                     "signal has --signal-norm)"),
+    "optimizer": "gd (gradient descent), sign (sign descent) or adam; sign and adam run on vectors only",
+    "adam_beta1": "Adam's β1 in [0, 1) (optimizer adam only)",
+    "adam_beta2": "Adam's β2 in [0, 1) (optimizer adam only)",
+    "adam_eps": "Adam's ε > 0 (optimizer adam only)",
 }
 
 
@@ -92,6 +98,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
             g.add_argument(flag, type=_int_or_random, default=default, metavar="INDEX", help=text)
         elif name == "signal_basis":
             g.add_argument(flag, choices=("canonical", "random"), default=default, help=text)
+        elif name == "signal_norms":
+            g.add_argument(flag, type=_float_list, default=default, metavar="N1,N2,...", help=text)
+        elif name == "optimizer":
+            g.add_argument(flag, choices=("gd", "sign", "adam"), default=default, help=text)
         else:
             g.add_argument(flag, type=type(default), default=default, help=text)
 
@@ -103,6 +113,14 @@ def _parse_bool(text: str) -> bool:
     if t in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (true/false)")
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    """``argparse`` type of ``--signal-norms``: comma-separated numbers."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _int_or_random(text: str) -> int | str:
