@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import cnnrank
 from cnnrank.engines.adaptive import AdaptiveEngine
@@ -197,3 +199,32 @@ def test_train_adaptive_refuses_gram():
     _, data, _, net = _problem()
     with pytest.raises(ValueError, match="engine='gram' is invalid with optimizer='adam'"):
         train_adaptive(net, data, lr=0.01, steps=2, optimizer="adam", engine="gram")
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6), P=st.integers(2, 4), K=st.integers(1, 2),
+       m=st.integers(1, 3), project=st.booleans(), random_basis=st.booleans())
+def test_direct_gamma_rho_of_a_patch_combination(seed, n, P, K, m, project, random_basis):
+    """For ``Δ = C X`` (any coefficients) the W-direct γ and ρ are those of the coefficients; with
+    projected noise, ``γ = Δ μᵀ`` for any ``Δ``."""
+    from cnnrank.trajectory.decomposition import signal_noise_coefficients
+    from cnnrank.trajectory.direct import direct_gamma_rho
+
+    d = 2 * K + n * (P - 1) + 5  # the distinct patches are linearly independent
+    model = cnnrank.SignalNoiseModel(d=d, K=K, patches=P, signal_norm=2.0, noise_std=0.7, project_noise=project,
+                                     signal_basis="random" if random_basis else "canonical",
+                                     signal_norms=tuple(np.linspace(0.5, 3.0, 2 * K)))
+    rng = np.random.default_rng(seed)
+    data = model.sample(n, rng=rng)
+    C = rng.standard_normal((2, 2, m, n, P))  # two records
+    delta = C.reshape(2, 2 * m, n * P) @ data.X.reshape(n * P, d)
+    V = np.vstack([data.signals, data.noise.reshape(-1, d)])
+    gamma, rho = direct_gamma_rho(delta @ V.T, data)
+    g_ref, r_ref = signal_noise_coefficients(C, data)
+    scale = np.max(np.abs(g_ref)) + np.max(np.abs(r_ref))
+    assert np.max(np.abs(gamma - g_ref)) <= 1e-9 * scale
+    assert np.max(np.abs(rho - r_ref)) <= 1e-9 * scale
+    if project:
+        any_delta = rng.standard_normal((1, 2 * m, d))
+        g_any, _ = direct_gamma_rho(any_delta @ V.T, data)
+        np.testing.assert_allclose(g_any.reshape(2 * m, 2 * K), any_delta[0] @ data.signals.T, rtol=1e-9,
+                                   atol=1e-10 * np.max(np.abs(any_delta[0] @ data.signals.T)))
