@@ -28,6 +28,10 @@ once a signal's samples are fitted, ``−ℓ'`` collapses and the losers stop. A
 large on several signals of its class wins all of them: these *shared winners* make the columns of
 ``γ`` overlap, and the stable rank of the learned part ``(tr G₊ + tr G₋) / max(λ_1(G₊), λ_1(G₋))``
 (``G_j`` the Gram of class ``j``'s own columns) drops below ``2K``.
+
+Every formula here is per signal (``‖μ_k‖²``, ``c_k``, ``b_k``), so unequal signal norms
+(``SignalNoiseModel.signal_norms``, docs/theory.md §8) need nothing more: the race stays exact at
+``σ_p = 0``. It predicts gradient descent, not sign descent or Adam.
 """
 
 from __future__ import annotations

@@ -108,3 +108,24 @@ def test_theory_reads_the_documented_norm(monkeypatch):
     net = cnnrank.TwoLayerCNN.init(c.m, c.d, c.init_std, c.make_activation(), rng=0)
     theory.predict_from_initialization(c, W0=net.W)
     np.testing.assert_array_equal(seen[-1], np.square([2.0, 3.0, 4.0, 5.0]))
+
+
+def test_the_race_is_gradient_descent_with_unequal_norms():
+    """At σ_p = 0 the race is gradient descent (docs/theory.md §6.7), signal by signal: with unequal
+    norms too, and with the norms read from the model (no data given)."""
+    from cnnrank.race import initial_signal_correlations, signal_race
+
+    norms = (2.0, 4.0, 3.0, 5.0, 1.5, 3.5)
+    model = cnnrank.SignalNoiseModel(d=120, K=3, patches=3, signal_norm=4.0, noise_std=0.0, signal_norms=norms)
+    data = model.sample(40, rng=0)
+    act = cnnrank.HuberizedReLU(1.0, 3.0)
+    net = cnnrank.TwoLayerCNN.init(m=5, d=120, init_std=0.05, activation=act, rng=3)
+    traj = train(net, data, lr=0.5, steps=120, record_every=120, engine="feature")
+    k2 = 6
+    clean = np.bincount(data.signal_id, minlength=k2)
+    a0 = initial_signal_correlations(net.W, data.signals)
+    a = signal_race(act, a0, lr=0.5, steps=120, n=40, clean=clean, flipped=np.zeros(k2),
+                    signal_sq_norms=model.norms**2)
+    g = traj.gamma[-1]
+    assert np.abs(g).max() > 0.1
+    np.testing.assert_allclose(a - a0, g, rtol=0, atol=1e-11 * np.abs(g).max())
