@@ -83,13 +83,16 @@ class HelpFormatter(argparse.HelpFormatter):
 def _suggest(word: str, names: Sequence[str]) -> list[str]:
     """The names closest to ``word`` (a mistyped option or choice): those it begins (an abbreviation),
     else difflib's closest two (compared without the leading dashes, which every option shares, and
-    without case)."""
+    without case), keeping only those with the word's first letter when some have it (a typo rarely
+    changes the first letter: ``--noize`` suggests ``--noise-std``, not ``--optimizer``)."""
     bare = {n.lstrip("-").lower(): n for n in names if n != word}
     stem = word.lstrip("-").lower()
     starting = sorted((n for b, n in bare.items() if stem and b.startswith(stem)), key=len)
     if starting:
         return starting[:3]
-    return [bare[b] for b in difflib.get_close_matches(stem, list(bare), n=2, cutoff=0.55)]
+    close = difflib.get_close_matches(stem, list(bare), n=max(len(bare), 1), cutoff=0.55)
+    same_first = [b for b in close if stem and b[:1] == stem[:1]]
+    return [bare[b] for b in (same_first or close)[:2]]
 
 
 def _did_you_mean(names: list[str], quote: bool = False) -> str:
