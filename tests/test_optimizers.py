@@ -141,6 +141,11 @@ def test_trajectory_without_coefficients(tmp_path):
 
     df = to_dataframe(back)
     assert len(df) == 4 and "train_loss" in df.columns
+    import matplotlib.pyplot as plt
+
+    from cnnrank.plotting import training_figure
+
+    plt.close(training_figure(back, data=data))
 
 
 def test_checks_refuse_a_corrupt_direct_file(tmp_path):

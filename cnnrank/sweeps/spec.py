@@ -81,9 +81,11 @@ def _check_config(config: RunConfig, where: str) -> None:
     if config.engine not in ENGINE_NAMES:
         raise ValueError(f"{where}engine={config.engine!r} is invalid: must be one of {list(ENGINE_NAMES)}")
     root_d = math.sqrt(config.d) + 6.0
-    x_max = max(config.signal_norm, config.noise_std * root_d)
+    mu = config.signal_norm if config.signal_norms is None else max(config.signal_norms)
+    x_max = max(mu, config.noise_std * root_d)
     if x_max > SCALE_LIMIT:
-        raise ValueError(f"{where}signal_norm={config.signal_norm!r}, noise_std={config.noise_std!r} are invalid: "
+        what = f"signal_norm={config.signal_norm!r}" if config.signal_norms is None else f"max(signal_norms)={mu!r}"
+        raise ValueError(f"{where}{what}, noise_std={config.noise_std!r} are invalid: "
                          f"patches of norm up to {x_max:.3g} exceed {SCALE_LIMIT:g}, where float64 Gram "
                          f"matrices overflow")
     w0 = config.init_std * root_d
