@@ -414,6 +414,7 @@ def train_adaptive(
     wd = check_real("weight_decay", weight_decay, nonnegative=True)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
     n, P, d = data.X.shape
+    check_records_memory(steps, record_every, net.m, n, P)  # each record: 2m × (2K + n(P-1)) inner products
     check_engine_memory("feature", n, P, d, net.m, n * P)
     limit = resolve(blas_threads, AdaptiveEngine.cost_per_step(n, P, d, net.m, n * P))
     started = time.perf_counter()
