@@ -18,8 +18,10 @@ and ``θ ← θ − η λ θ − η u`` (weight decay ``λ`` decoupled, as AdamW
 moments). ``sign(0) = 0``. Adam's update is evaluated in PyTorch's order (``torch.optim.Adam``):
 ``θ ← θ − (η / (1 − β_1^t)) · m / (√v / √(1 − β_2^t) + ε)``.
 
-At each record the engine reports, besides the losses and the filter Gram matrices, the inner
-products of the learned part ``Δ = W − W(0)`` with the signals and the background patches of the
+The learned part is ``Δ = W(t) − s(t) W(0)`` with ``s(t) = (1 − ηλ)^t`` (``Δ = W − W(0)`` without weight
+decay): ``W(t) = s(t) W(0) − η Σ_τ (1 − ηλ)^{t−1−τ} u_τ``, what the updates put in, as for gradient
+descent with weight decay. At each record the engine reports, besides the losses and the filter Gram
+matrices, ``Δ Δᵀ`` and the inner products of ``Δ`` with the signals and the background patches of the
 training set (``Δ Vᵀ``, ``V = [μ_1 … μ_2K, ξ_{1,1} …]``), from which
 :func:`cnnrank.trajectory.direct.assemble_direct` derives γ, ρ and the learned-subspace diagnostics.
 With ``optimizer="gd"`` the engine takes the feature engine's steps: the trajectory's diagnostics then
@@ -55,12 +57,15 @@ class DirectSnapshot(Snapshot):
     learned_inner : ndarray, shape (2m, 2K + n (P-1)), or None
         ``⟨Δ_{j,r}, v⟩`` for ``v`` the signals ``μ_k`` then the training background patches
         ``ξ_{i,p}`` in the order of :attr:`PatchData.noise` (``None`` for data without signals).
+    init_scale : float
+        ``s(t) = (1 − ηλ)^t``, the share of ``W(0)`` left under weight decay (1 without).
     weights : ndarray, shape (2, m, d), or None
         The filters at the record; the engine keeps them on its latest snapshot only (the filters of a
         run cut short by a blow-up), so a run holds one copy of ``W`` however many records it has.
     """
 
     learned_inner: np.ndarray | None = None
+    init_scale: float = 1.0
     weights: np.ndarray | None = None
 
     def is_finite(self) -> bool:
@@ -111,6 +116,7 @@ class AdaptiveEngine(Engine):
         self._m1 = [np.zeros_like(p) for p in self.params]
         self._m2 = [np.zeros_like(p) for p in self.params]
         self.t = 0  # steps taken (Adam's bias correction)
+        self.init_scale = 1.0  # s(t) = (1 - ηλ)^t: what is left of W(0) under weight decay
         self._Xtest = None if test is None else test.X.reshape(-1, d)
         self._last: DirectSnapshot | None = None
         self._V = None  # the signals and background patches the learned part is projected on
@@ -150,6 +156,7 @@ class AdaptiveEngine(Engine):
                 _, f, grads = self.gradients()
                 check_finite(f, s, lr)
                 self.t += 1
+                self.init_scale *= 1.0 - lr * self.weight_decay
                 for k, (p, g) in enumerate(zip(self.params, grads)):
                     u = self._update(k, g)
                     if self.weight_decay:
@@ -169,7 +176,7 @@ class AdaptiveEngine(Engine):
                 check_finite(ft, 0)
                 test_loss = float(np.mean(logistic_loss(self.test.y * ft)))
                 test_acc = accuracy(ft, self.test.y)
-            dW = self.W - self._W0flat
+            dW = self.W - self.init_scale * self._W0flat if self.weight_decay else self.W - self._W0flat
             snap = DirectSnapshot(
                 train_loss=float(np.mean(logistic_loss(self.y * f))),
                 train_acc=accuracy(f, self.y),
@@ -179,6 +186,7 @@ class AdaptiveEngine(Engine):
                 filter_gram=self.W @ self.W.T,
                 learned_gram=dW @ dW.T,
                 learned_inner=None if self._V is None else dW @ self._V.T,
+                init_scale=self.init_scale,
                 weights=self.weights(),
             )
         if not snap.is_finite():
