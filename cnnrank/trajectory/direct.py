@@ -96,6 +96,8 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
     n, P = data.n, data.P
     if W_final is None and R:
         W_final = getattr(snaps[-1], "weights", None)
+    if W_final is None:  # both or neither (a diverged run whose last kept record lost its filters)
+        W_init = None
     learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
     finite = bool(np.all(np.isfinite(learned_grams)))
     learned_eig = None
