@@ -167,12 +167,14 @@ def test_checks_refuse_a_corrupt_direct_file(tmp_path):
         cnnrank.Trajectory.load(tmp_path / "c.npz")
 
 
-def test_divergence_is_detected():
+def test_divergence_is_detected(tmp_path):
     _, data, _, net = _problem()
     with pytest.raises(cnnrank.TrainingDiverged) as info:
         train_adaptive(net, data, lr=1e300, steps=20, optimizer="sign", record_every=1)
     traj = info.value.trajectory
     assert traj is not None and 0 < len(traj) < 21 and traj.finite_records() == len(traj)
+    traj.save(tmp_path / "diverged.npz")  # the records before the blow-up are a valid file
+    assert len(cnnrank.Trajectory.load(tmp_path / "diverged.npz")) == len(traj)
 
 
 def test_same_seed_same_bits_and_config():
