@@ -57,6 +57,10 @@ RUN_OPTION_HELP: dict[str, str] = {
     "lr": "gradient-descent step size η",
     "steps": "gradient-descent steps",
     "record_every": "steps between two records of the trajectory",
+    "head": "second layer: fixed (the theorem's a = j/m) or trainable (from a = j·a0)",
+    "a0": "initial scale a0 of a trainable head (default 1/m; only with --head trainable)",
+    "batch_size": "minibatch size of SGD (default: full batch; each epoch a seeded permutation)",
+    "weight_decay": "weight decay λ >= 0 on every trained parameter (lr·λ < 1)",
 }
 
 
@@ -92,6 +96,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
             g.add_argument(flag, type=_int_or_random, default=default, metavar="INDEX", help=text)
         elif name == "signal_basis":
             g.add_argument(flag, choices=("canonical", "random"), default=default, help=text)
+        elif name == "head":
+            g.add_argument(flag, choices=("fixed", "trainable"), default=default, help=text)
+        elif name in ("a0", "batch_size"):
+            g.add_argument(flag, type=float if name == "a0" else int, default=default, help=text)
         else:
             g.add_argument(flag, type=type(default), default=default, help=text)
 
