@@ -197,14 +197,14 @@ def head_loss_and_grad(W: np.ndarray, a: np.ndarray, X: np.ndarray, y: np.ndarra
     network of :func:`network_output`), and on the samples given (a minibatch ``B``)
 
     .. math::
-        \mathcal L(W, a) = rac1{|B|}\sum_{i\in B} \ell(y_i f(x_i))
-            + rac\lambda2 ig(\|W\|_F^2 + 1_{	ext{trainable}}\|a\|^2ig),
+        \mathcal L(W, a) = \frac1{|B|}\sum_{i\in B} \ell(y_i f(x_i))
+            + \frac\lambda2 \big(\|W\|_F^2 + 1_{\text{trainable}}\|a\|^2\big),
 
     .. math::
-        
-abla_{w_{j,r}}\mathcal L = rac1{|B|}\sum_i \ell'_i y_i a_{j,r} \sum_p σ'(⟨w_{j,r}, x_i^{(p)}⟩)
-            x_i^{(p)} + λ w_{j,r},\qquad
-        \partial_{a_{j,r}}\mathcal L = rac1{|B|}\sum_i \ell'_i y_i \sum_p σ(⟨w_{j,r}, x_i^{(p)}⟩) + λ a_{j,r},
+        \nabla_{w_{j,r}}\mathcal L = \frac1{|B|}\sum_i \ell'_i y_i a_{j,r} \sum_p \sigma'(\langle w_{j,r},
+            x_i^{(p)}\rangle) x_i^{(p)} + \lambda w_{j,r},\qquad
+        \partial_{a_{j,r}}\mathcal L = \frac1{|B|}\sum_i \ell'_i y_i \sum_p \sigma(\langle w_{j,r},
+            x_i^{(p)}\rangle) + \lambda a_{j,r},
 
     so that a gradient step of size ``η`` is ``W ← (1-ηλ) W - η ∇_W L_B`` (and the same for ``a``).
 

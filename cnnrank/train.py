@@ -218,7 +218,7 @@ def train(
                                          W_init=net.W if snaps else None, W_final=W_final)
 
     with _blas_threads(limit):
-        eng = ENGINES[name](net.W, data, net.activation, test, variant=variant)  # type: ignore[call-arg]
+        eng = ENGINES[name](net.W, data, net.activation, test, variant=variant)
         return run_records(eng, lr, steps, record_every, progress, callback, assemble)
 
 

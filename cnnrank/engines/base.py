@@ -77,6 +77,11 @@ class TrainingVariant:
         """Whether this is the theorem's full-batch gradient descent (no variant in use)."""
         return self.head_scale is None and self.weight_decay == 0.0 and self.batch_size is None
 
+    def plain_for(self, n: int) -> bool:
+        """Whether, on ``n`` samples, this is the theorem's full-batch gradient descent (a batch of all
+        ``n`` samples is full batch: the same steps, run by the same code)."""
+        return self.head_scale is None and self.weight_decay == 0.0 and not self.minibatch(n)
+
     def minibatch(self, n: int) -> bool:
         """Whether the batches are proper subsets of the ``n`` samples."""
         return self.batch_size is not None and self.batch_size < n

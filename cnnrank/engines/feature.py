@@ -53,7 +53,7 @@ class FeatureEngine(Engine):
         self.C = np.zeros((n * P, 2 * self.m))  # coefficients, layout (i p, j r)
         self._Xtest = None if test is None else test.X.reshape(-1, d)
         v = self.variant
-        self._plain = v.is_plain
+        self._plain = v.plain_for(n)
         # the second layer with its class sign (2m,): a(0) = j a0, or the fixed j/m
         self.a = filter_signs(self.m) * (1.0 / self.m if v.head_scale is None else v.head_scale)
         self.steps_done = 0

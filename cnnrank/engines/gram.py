@@ -468,7 +468,7 @@ class GramCore:
         """
         if not isinstance(variant, TrainingVariant):
             raise TypeError(f"variant={type(variant).__name__} is invalid: must be a TrainingVariant")
-        if variant.is_plain:
+        if variant.plain_for(self.n):
             return
         if self.B != 1 or self.scales is not None:
             raise ValueError(f"variant={variant!r:.80} is invalid for a batch of {self.B} runs or row scales: the "
@@ -488,7 +488,7 @@ class GramCore:
 
     def _advance_variant(self, steps: int, lr: float) -> np.ndarray:
         """:meth:`advance` for the training variants (:meth:`set_variant`); ``B = 1``."""
-        v, act, n, P, m = self.variant, self.activation, self.n, self.P, self.m
+        v, act, P = self.variant, self.activation, self.P
         q = v.decay_factor(lr)
         ZT, CdT, CsT = self.ZT[0], self.CdT[0], self.CsT[0]
         Z_F = ZT.T  # (M+1, 2m), Fortran-ordered view of the state

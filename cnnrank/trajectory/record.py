@@ -20,12 +20,12 @@ from cnnrank.trajectory.signals import _SIGNAL_FIELDS, _derived_signal_fields
 
 __all__ = ["Trajectory"]
 
-#: optional fields of the training variants (docs/theory.md, "Training variants"), stored only when set
-_VARIANT_FIELDS = ("init_scale", "head_weights")
-
 
 from cnnrank.trajectory.assembly import assemble
 from cnnrank.trajectory.checks import check_loaded, check_ranges
+
+#: optional fields of the training variants (docs/theory.md, "Training variants"), stored only when set
+_VARIANT_FIELDS = ("init_scale", "head_weights")
 
 
 @dataclass(eq=False)
