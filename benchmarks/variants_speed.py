@@ -22,11 +22,11 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads its BLAS
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from cnnrank.engines.base import TrainingVariant  # noqa: E402
-from cnnrank.engines.gram import GramEngine  # noqa: E402
-from cnnrank.experiments.runs import RunConfig  # noqa: E402
+from cnnrank.engines.base import TrainingVariant
+from cnnrank.engines.gram import GramEngine
+from cnnrank.experiments.runs import RunConfig
 
 
 def variants(m: int) -> dict[str, TrainingVariant | None]:

@@ -501,15 +501,15 @@ class GramCore:
         E = np.zeros((L, U, S))
         flat_E = (np.arange(L)[:, None] * (U * S) + (where * S + np.arange(S))[None, :]).reshape(-1)
         ssample = self.ssample[0]
-        held = [0, 1.0]  # steps held, and their decay factor q
+        held, factor = [0], [1.0]  # steps held, and their decay factor q
         CsT = self.CsT[0]  # a view: updated in place
 
         def push(A: np.ndarray, g_full: np.ndarray, lr: float, q: float) -> None:
             t = held[0]
-            if t and q != held[1]:
+            if t and q != factor[0]:
                 flush()
                 t = 0
-            held[1] = q
+            factor[0] = q
             HA[t] = A
             np.multiply(np.take(g_full, ssample), -lr, out=He[t])
             held[0] = t + 1
@@ -517,7 +517,7 @@ class GramCore:
                 flush()
 
         def flush() -> None:
-            t, q = held[0], held[1]
+            t, q = held[0], factor[0]
             if not t:
                 return
             if q != 1.0:  # the step k of t held decays t - 1 - k more times; the older coefficients t times
