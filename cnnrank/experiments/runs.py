@@ -360,7 +360,9 @@ def run_group(configs: Sequence[RunConfig], rng: Any = None) -> list[RunOutcome]
     Each outcome equals ``run_once(configs[b], rng=<the same seed>)`` to rounding level (the same
     trajectory, data, test set and data ranks; ``trajectory.metadata["config"]`` set). A run that blows
     up is trained again alone, which raises the :class:`~cnnrank.TrainingDiverged` :func:`run_once`
-    raises.
+    raises. Configurations with a training variant (``head``, ``batch_size``, ``weight_decay``; docs/theory.md,
+    "Training variants") are not batched: each is trained alone on the group's draw, bit for bit its
+    :func:`run_once`.
 
     Parameters
     ----------
