@@ -286,6 +286,23 @@ def test_a_sweep_over_variants_gives_the_same_bits_grouped_or_not():
     assert _group_key(base.to_dict(), 0) is None and _group_key(SMALL.replace(engine="gram").to_dict(), 0)
 
 
+def test_a_sweep_file_takes_the_variant_fields_in_the_base_axes_and_config_axis(tmp_path):
+    from cnnrank.sweeps import run_sweep, sweep_from_file
+
+    path = tmp_path / "variants.toml"
+    path.write_text("seeds = 1\n[base]\nn = 16\nn_test = 0\nd = 30\nK = 2\nm = 3\nsteps = 10\nrecord_every = 5\n"
+                    "lr = 0.5\nhead = \"trainable\"\na0 = 1\n[grid]\nbatch_size = [4, 16]\n"
+                    "config = [{weight_decay = 0}, {weight_decay = 0.01}]\n")
+    spec = sweep_from_file(path)
+    assert spec.base.a0 == 1.0 and isinstance(spec.base.a0, float)
+    result = run_sweep(spec, progress=False)
+    loss = result.values["train_loss"]
+    assert loss.shape[:2] == (2, 2) and np.all(np.isfinite(loss)) and len(np.unique(loss)) == loss.size
+    path.write_text("seeds = 1\n[base]\nn = 16\nbatch_size = 17\n")
+    with pytest.raises(ValueError, match="batch_size=17 is invalid: must be <= n=16"):
+        sweep_from_file(path)
+
+
 def test_the_command_line_takes_the_variant_options(tmp_path, capsys):
     from cnnrank.cli import main
 
