@@ -7,6 +7,7 @@ divergence and memory refusals; files, sweeps and the command line; and a float6
 """
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -283,6 +284,8 @@ def test_a_sweep_over_variants_gives_the_same_bits_grouped_or_not():
     spec = SweepSpec(base=base, grid={"noise_std": [0.2, 0.5], "batch_size": [4, 16]}, seeds=1, root_seed=2)
     grouped, alone = run_sweep(spec, progress=False), run_sweep(spec, progress=False, group=False)
     assert_sweeps_equal(grouped, alone)  # bit for bit
+    with ThreadPoolExecutor(2) as ex:
+        assert_sweeps_equal(run_sweep(spec, executor=ex, progress=False), grouped)
     assert _group_key(base.to_dict(), 0) is None and _group_key(SMALL.replace(engine="gram").to_dict(), 0)
 
 
