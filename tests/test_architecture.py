@@ -15,8 +15,14 @@ LAYERS = {
     "cnnrank._validation": 0, "cnnrank._blas": 0, "cnnrank._progress": 0, "cnnrank.results": 0,
     "cnnrank.errors": 0, "cnnrank._schedule": 0, "cnnrank._parallel": 0, "cnnrank._version": 0,
     "cnnrank.tables": 0, "cnnrank.rank": 0, "cnnrank.subspace": 0, "cnnrank._memory": 0, "cnnrank._signals": 0,
+    #   results and subspace are packages of one module per idea
+    "cnnrank.results.atomic": 0, "cnnrank.results.json_files": 0, "cnnrank.results.npz": 0,
+    "cnnrank.results.savable": 0, "cnnrank.subspace._scale": 0, "cnnrank.subspace.basis": 0,
+    "cnnrank.subspace.learned": 0, "cnnrank.subspace.overlaps": 0, "cnnrank.subspace.regime": 0,
     # 1 model: data model and samples (explicit and dimension-free), activations
     "cnnrank.data": 1, "cnnrank.gram_sample": 1, "cnnrank.activations": 1,
+    "cnnrank.activations.base": 1, "cnnrank.activations.builtin": 1, "cnnrank.activations.contract": 1,
+    "cnnrank.activations.registry": 1, "cnnrank.activations.names": 1,
     # 2 network
     "cnnrank.network": 2,
     # 3 engines
@@ -29,6 +35,7 @@ LAYERS = {
     "cnnrank.race": 5, "cnnrank.criteria": 5,
     # 6 experiments
     "cnnrank.experiments": 6, "cnnrank.sweeps": 6, "cnnrank.tidy": 6,
+    "cnnrank.tidy.schema": 6, "cnnrank.tidy.record_kinds": 6, "cnnrank.tidy.reading": 6, "cnnrank.tidy.frames": 6,
     "cnnrank.sweeps.spec": 6, "cnnrank.sweeps.store": 6, "cnnrank.sweeps.planner": 6, "cnnrank.sweeps.runner": 6,
     "cnnrank.sweeps.result": 6, "cnnrank.calibration": 6,
     "cnnrank.experiments.real_config": 6, "cnnrank.experiments.preprocess": 6, "cnnrank.experiments.real_images": 6,
@@ -42,15 +49,17 @@ LAYERS = {
     # siblings: the same conventions
     "cnnrank.linear": 6, "cnnrank.linear.data": 1, "cnnrank.linear.networks": 2, "cnnrank.linear.training": 4,
     "cnnrank.linear.closed_form": 1, "cnnrank.linear.diagnostics": 5, "cnnrank.linear.experiments": 6,
+    "cnnrank.linear.runs": 6, "cnnrank.linear.sweeps": 6,
     "cnnrank.linear.plotting": 7,
     "cnnrank.collapse": 6, "cnnrank.collapse.geometry": 1, "cnnrank.collapse.metrics": 1,
+    "cnnrank.collapse.models": 1, "cnnrank.collapse.losses": 2,
     "cnnrank.collapse.simulate": 4, "cnnrank.collapse.probes": 6, "cnnrank.collapse.experiments": 6,
     "cnnrank.collapse.plotting": 7,
 }
 #: package __init__ files re-export their package and may import what it contains
 FACADES = {"cnnrank", "cnnrank.linear", "cnnrank.collapse", "cnnrank.datasets", "cnnrank.engines",
            "cnnrank.experiments", "cnnrank.testing", "cnnrank.reproduce", "cnnrank.theory",
-           "cnnrank.plotting"}
+           "cnnrank.plotting", "cnnrank.activations", "cnnrank.results", "cnnrank.subspace", "cnnrank.tidy"}
 
 
 def _modules() -> dict[str, Path]:
@@ -253,3 +262,74 @@ def test_plotting_package_reexports_its_modules():
     assert set(plotting.__all__) <= {n for names in homes.values() for n in names}
     for path in (PKG / "plotting").glob("*.py"):
         assert len(path.read_text().splitlines()) <= 400, f"{path.name} holds more than one family"
+
+
+#: the rooms split into one module per idea: façade -> {module: names it defines that callers use}
+SPLIT_ROOMS = {
+    "cnnrank.activations": {
+        "base": ["Activation", "Terms", "_pow"],
+        "builtin": ["HuberizedReLU", "ReLU", "PolyReLU", "SHORT_NAMES", "_BUILTIN", "_SHORT"],
+        "contract": ["CHECK_GRID", "FD_STEP", "FD_TOLERANCE", "_contract_error", "_read_only"],
+        "registry": ["RegisteredActivation", "ActivationName", "register_activation", "unregister_activation",
+                     "registered_activations", "check_activation", "activation_from_spec", "_REGISTERED",
+                     "_restore_activation", "_NAME"],
+        "names": ["parse_activation", "canonical_activation_name", "_parse"]},
+    "cnnrank.results": {
+        "atomic": ["atomic_write_bytes", "atomic_write_files", "atomic_write_text", "remove_stale_temps",
+                   "STALE_SECONDS", "_write_temp"],
+        "json_files": ["ResultsFileError", "open_regular_file", "check_regular_file", "read_json_file",
+                       "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "_json_too_deep"],
+        "npz": ["npz_bytes", "save_npz", "load_npz", "FORMAT_VERSION", "MAX_EXPANSION", "EXPANSION_FLOOR",
+                "_to_jsonable"],
+        "savable": ["SavableResult", "check_values", "RANGE_RTOL", "_check_field_types"]},
+    "cnnrank.subspace": {
+        "_scale": ["_pow2", "_vector_scale"],
+        "basis": ["orthonormal_basis", "principal_subspace"],
+        "learned": ["learned_subspace_report", "learned_subspace_from_grams", "learned_dimension",
+                    "energy_fraction", "DEFAULT_RTOL", "LEARNED_FLOOR", "_from_grams"],
+        "overlaps": ["signal_overlap", "signal_overlaps", "gamma_stable_rank", "class_overlaps"],
+        "regime": ["measured_regime", "BENIGN_TEST_ACC", "BENIGN_ENERGY_FRACTION"]},
+    "cnnrank.tidy": {
+        "schema": ["COUNTS", "KINDS", "RECORD_FILES", "MissingDependency", "Table", "TidyRecord"],
+        "record_kinds": ["_from_sweep", "_trajectory"],
+        "reading": ["tables", "record_file"],
+        "frames": ["to_dataframe", "to_xarray"]},
+    "cnnrank.linear.experiments": {
+        "cnnrank.linear.runs": ["ModeRun", "run_cnn", "run_fcnn", "run_saxe", "ordering_task", "share_task",
+                                "seed_streams"],
+        "cnnrank.linear.sweeps": ["Sweep", "sweep", "SHARES", "KERNELS", "CHANNELS", "QUICK", "_sweep_point"],
+        "cnnrank.linear.experiments": ["LinearCNNResult", "linear_cnn_experiment"]},
+    "cnnrank.collapse.simulate": {
+        "cnnrank.collapse.models": ["UFMConfig", "MixtureConfig", "FeatureNetConfig", "MixtureData",
+                                    "sample_mixture"],
+        "cnnrank.collapse.losses": ["cross_entropy", "feature_net_forward", "feature_net_loss_and_grad",
+                                    "ufm_loss_and_grad", "init_feature_net"],
+        "cnnrank.collapse.simulate": ["CollapseRun", "CollapseDivergenceError", "HISTORY_NAMES", "train_ufm",
+                                      "train_mixture"]},
+}
+
+
+@pytest.mark.parametrize("room", sorted(SPLIT_ROOMS))
+def test_split_rooms_reexport_their_modules(room):
+    """A room split into one module per idea keeps its import path: each name is the object of the module
+    that defines it (the private names callers use included, so a registered activation pickled by
+    reference resolves), ``__all__`` names only those, and no module of the room exceeds 400 lines."""
+    import importlib
+    import inspect
+
+    face = importlib.import_module(room)
+    homes = {(mod if mod.startswith("cnnrank.") else f"{room}.{mod}"): names for mod, names in SPLIT_ROOMS[room].items()}
+    for full, names in homes.items():
+        sub = importlib.import_module(full)
+        for name in names:
+            obj = getattr(sub, name)
+            assert getattr(face, name) is obj, f"{room}.{name} is not {full}.{name}"
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert obj.__module__ == full, f"{full}.{name} is defined in {obj.__module__}"
+    for name in face.__all__:
+        obj = getattr(face, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__ in homes, f"{room}.{name} comes from {obj.__module__}, outside the room"
+    for full in homes:
+        path = Path(importlib.import_module(full).__file__)
+        assert len(path.read_text().splitlines()) <= 400, f"{path} holds more than one idea"

@@ -138,7 +138,7 @@ def test_full_disk_or_read_only_output(tmp_path, monkeypatch, capsys, where):
     (disk filled meanwhile) leaves no partial file (atomic writes) and nothing of this run behind."""
     import cnnrank.experiments.runs
     import cnnrank.reproduce._output as output
-    import cnnrank.results
+    import cnnrank.results.atomic
 
     calls = []
     real_run_once = cnnrank.experiments.runs.run_once
@@ -153,7 +153,7 @@ def test_full_disk_or_read_only_output(tmp_path, monkeypatch, capsys, where):
         monkeypatch.setattr(output.os, "write", lambda fd, data: (_ for _ in ()).throw(
             OSError(errno.EROFS, "Read-only file system")) if len(data) == output._PROBE_BYTES else real_write(fd, data))
     else:
-        monkeypatch.setattr(cnnrank.results.os, "replace", _fail_with(OSError(errno.ENOSPC, "No space left on device")))
+        monkeypatch.setattr(cnnrank.results.atomic.os, "replace", _fail_with(OSError(errno.ENOSPC, "No space left on device")))
     out = tmp_path / "out"
     code = main(["simulate", *SMALL, "--out", str(out)])
     err = capsys.readouterr().err

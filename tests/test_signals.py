@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import cnnrank.results
+import cnnrank.results.atomic
 from cnnrank.cli import main
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP") or not Path("/proc/self/stat").exists(),
@@ -49,7 +50,7 @@ def test_signal_after_the_sweep_while_files_are_written_leaves_none_and_no_temp(
     """The signal arrives after the first temporary file is written: no result file, no temporary file,
     the store is kept and named, one line, 128 + signum."""
     out = tmp_path / "out"
-    _kill_self_after(monkeypatch, cnnrank.results, "_write_temp", sig)
+    _kill_self_after(monkeypatch, cnnrank.results.atomic, "_write_temp", sig)
     assert main([*PHASE, "--out", str(out)]) == 128 + sig
     err = capsys.readouterr().err.strip()
     assert err == (f"cnnrank: interrupted by {signal.Signals(sig).name}; finished cells are kept in {out / 'sweep'} "
@@ -64,7 +65,7 @@ def test_signal_after_the_sweep_while_files_are_written_leaves_none_and_no_temp(
 def test_signal_while_the_files_are_renamed_waits_until_all_are_in_place(tmp_path, capsys, monkeypatch):
     """A signal between the two renames is held until both files are in place: complete outputs."""
     out = tmp_path / "out"
-    _kill_self_after(monkeypatch, cnnrank.results.os, "replace", signal.SIGTERM)
+    _kill_self_after(monkeypatch, cnnrank.results.atomic.os, "replace", signal.SIGTERM)
     assert main([*PHASE, "--out", str(out)]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.count("\n") == 1
     json.loads((out / "phase_diagram.json").read_text())
@@ -74,7 +75,7 @@ def test_signal_while_the_files_are_renamed_waits_until_all_are_in_place(tmp_pat
 
 def test_an_error_between_the_writes_leaves_neither_file(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    original = cnnrank.results.os.replace
+    original = cnnrank.results.atomic.os.replace
     calls = [0]
 
     def second_fails(src, dst):
@@ -83,7 +84,7 @@ def test_an_error_between_the_writes_leaves_neither_file(tmp_path, capsys, monke
             raise OSError(28, "No space left on device")
         return original(src, dst)
 
-    monkeypatch.setattr(cnnrank.results.os, "replace", second_fails)
+    monkeypatch.setattr(cnnrank.results.atomic.os, "replace", second_fails)
     assert main([*PHASE, "--out", str(out)]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["sweep"]

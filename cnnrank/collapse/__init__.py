@@ -3,6 +3,8 @@ simulations in which collapse emerges, and the fixed-classifier generalization p
 
 * :mod:`~cnnrank.collapse.simulate` -- ``train_ufm`` / ``train_mixture`` → :class:`CollapseRun`
   (``save``/``load``); overflow raises :class:`CollapseDivergenceError` (a ``cnnrank.errors.TrainingDiverged``).
+  The configurations and the mixture's samples in :mod:`~cnnrank.collapse.models`, the objectives and
+  their gradients in :mod:`~cnnrank.collapse.losses`.
 * :mod:`~cnnrank.collapse.probes` -- ``fixed_classifier_probe`` → ``ProbeResult``.
 * :mod:`~cnnrank.collapse.experiments` -- :func:`neural_collapse_experiment` → :class:`NeuralCollapseResult`,
   the experiment of ``reproduce neural-collapse``.

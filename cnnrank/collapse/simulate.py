@@ -7,6 +7,10 @@ step) and raise :class:`CollapseDivergenceError` (a :class:`cnnrank.errors.Train
 
 Cross-entropy of logits ``z_i = W h_i + b`` (shape ``(C,)``) and one-hot ``y_i``:
 ``ℓ_i = logsumexp(z_i) − z_{i,y_i}``, gradient ``∂ℓ_i/∂z_i = softmax(z_i) − y_i``.
+
+The configurations and the mixture's samples live in :mod:`cnnrank.collapse.models`, the objectives and
+their gradients in :mod:`cnnrank.collapse.losses`; every name of both is re-exported here
+(``cnnrank.collapse.simulate.UFMConfig``, ...).
 """
 
 from __future__ import annotations
@@ -16,31 +20,28 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import logsumexp
 
-from cnnrank._schedule import check_schedule, record_steps
-from cnnrank._validation import as_array, check_choice, check_int, check_real
+from cnnrank._schedule import record_steps
+from cnnrank._validation import as_array, check_choice
+from cnnrank.collapse.losses import _act as _act
+from cnnrank.collapse.losses import cross_entropy as cross_entropy
+from cnnrank.collapse.losses import feature_net_forward as feature_net_forward
+from cnnrank.collapse.losses import feature_net_loss_and_grad as feature_net_loss_and_grad
+from cnnrank.collapse.losses import init_feature_net as init_feature_net
+from cnnrank.collapse.losses import ufm_loss_and_grad as ufm_loss_and_grad
 from cnnrank.collapse.metrics import nc_metrics
+from cnnrank.collapse.models import _ACTIVATIONS as _ACTIVATIONS
+from cnnrank.collapse.models import FeatureNetConfig as FeatureNetConfig
+from cnnrank.collapse.models import MixtureConfig as MixtureConfig
+from cnnrank.collapse.models import MixtureData as MixtureData
+from cnnrank.collapse.models import UFMConfig as UFMConfig
+from cnnrank.collapse.models import _replace as _replace
+from cnnrank.collapse.models import sample_mixture as sample_mixture
 from cnnrank.errors import TrainingDiverged
 from cnnrank.results import SavableResult
 
-__all__ = [
-    "HISTORY_NAMES",
-    "CollapseDivergenceError",
-    "CollapseRun",
-    "FeatureNetConfig",
-    "MixtureConfig",
-    "MixtureData",
-    "UFMConfig",
-    "cross_entropy",
-    "feature_net_forward",
-    "feature_net_loss_and_grad",
-    "init_feature_net",
-    "sample_mixture",
-    "train_mixture",
-    "train_ufm",
-    "ufm_loss_and_grad",
-]
+__all__ = ['HISTORY_NAMES', 'CollapseDivergenceError', 'CollapseRun', 'FeatureNetConfig', 'MixtureConfig', 'MixtureData', 'UFMConfig', 'cross_entropy', 'feature_net_forward', 'feature_net_loss_and_grad', 'init_feature_net', 'sample_mixture', 'train_mixture', 'train_ufm', 'ufm_loss_and_grad']
+
 
 #: columns of :attr:`CollapseRun.history`.
 HISTORY_NAMES: tuple[str, ...] = (
@@ -48,8 +49,6 @@ HISTORY_NAMES: tuple[str, ...] = (
     "equiangular_means", "maxangle_means", "etf_distance_means", "equinorm_classifier",
     "etf_distance_classifier", "nc3_duality", "nc4_ncc_mismatch",
 )
-
-_ACTIVATIONS = ("relu", "tanh", "linear")
 
 
 class CollapseDivergenceError(TrainingDiverged, ArithmeticError):
@@ -62,169 +61,6 @@ class CollapseDivergenceError(TrainingDiverged, ArithmeticError):
     """
 
     default_hint = "try a smaller lr (docs/theory.md §7; the reproduce runs use lr = 0.5)"
-
-
-def _replace(self, **changes):
-    return dataclasses.replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class UFMConfig:
-    """Unconstrained-features model: free features ``H`` (one per sample), classifier ``W, b``.
-
-    Objective ``L = (1/n) Σ_i ℓ_i + (λ_W/2)‖W‖_F² + (λ_H/(2n))‖H‖_F² + (λ_b/2)‖b‖²`` with
-    ``n = C · n_per_class``. Step: ``W, b ← · − η ∇``; each feature ``h_i ← h_i − η n ∇_{h_i} L``
-    (a per-sample step, i.e. block-preconditioned gradient descent; without the factor ``n`` the
-    features would move ``n`` times slower than ``W``).
-    """
-
-    num_classes: int = 5
-    n_per_class: int = 10
-    dim: int = 8
-    steps: int = 4000
-    lr: float = 0.5
-    weight_decay_W: float = 5e-3
-    weight_decay_H: float = 5e-3
-    weight_decay_b: float = 5e-3
-    init_scale: float = 0.1
-    record_every: int = 20
-
-    def __post_init__(self) -> None:
-        check_int("num_classes", self.num_classes, minimum=2)
-        check_int("n_per_class", self.n_per_class, minimum=1)
-        check_int("dim", self.dim, minimum=1)
-        check_schedule(self.lr, self.steps, self.record_every, min_steps=1)
-        for name in ("weight_decay_W", "weight_decay_H", "weight_decay_b"):
-            check_real(name, getattr(self, name), nonnegative=True)
-        check_real("init_scale", self.init_scale, positive=True)
-
-    replace = _replace
-
-
-@dataclass(frozen=True)
-class MixtureConfig:
-    """Gaussian mixture: ``x = μ_y + noise · N(0, I_D)``, balanced classes.
-
-    Class means ``μ_c = mean_norm · g_c/‖g_c‖`` with ``g_c ~ N(0, I_D)`` i.i.d.
-    """
-
-    num_classes: int = 5
-    input_dim: int = 20
-    n_train_per_class: int = 20
-    n_test_per_class: int = 200
-    mean_norm: float = 3.0
-    noise: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_int("num_classes", self.num_classes, minimum=2)
-        check_int("input_dim", self.input_dim, minimum=1)
-        check_int("n_train_per_class", self.n_train_per_class, minimum=1)
-        check_int("n_test_per_class", self.n_test_per_class, minimum=1)
-        check_real("mean_norm", self.mean_norm, positive=True)
-        check_real("noise", self.noise, nonnegative=True)
-
-    replace = _replace
-
-
-@dataclass(frozen=True)
-class FeatureNetConfig:
-    """Feature layer ``h = σ(V x + a)`` (``V`` shape ``(width, D)``) and linear classifier ``W h + b``.
-
-    Objective ``(1/n) Σ_i ℓ_i + (λ/2)(‖V‖_F² + ‖W‖_F²)``; init ``V ~ N(0, init_scale²/D)``,
-    ``W ~ N(0, init_scale²/width)``, ``a = b = 0``; plain gradient descent with step ``lr``.
-    """
-
-    width: int = 16
-    activation: str = "relu"
-    steps: int = 3000
-    lr: float = 0.5
-    weight_decay: float = 0.0
-    init_scale: float = 1.0
-    record_every: int = 20
-
-    def __post_init__(self) -> None:
-        check_int("width", self.width, minimum=1)
-        check_choice("activation", self.activation, _ACTIVATIONS)
-        check_schedule(self.lr, self.steps, self.record_every, min_steps=1)
-        check_real("weight_decay", self.weight_decay, nonnegative=True)
-        check_real("init_scale", self.init_scale, positive=True)
-
-    replace = _replace
-
-
-@dataclass(frozen=True, eq=False)
-class MixtureData:
-    """Train and test samples of a Gaussian mixture. ``X_*`` shape ``(n, D)``, ``y_*`` shape ``(n,)``."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    means: np.ndarray
-
-
-def sample_mixture(config: MixtureConfig, rng: Any = None) -> MixtureData:
-    """Draw class means, then ``n_train_per_class`` and ``n_test_per_class`` samples per class."""
-    if not isinstance(config, MixtureConfig):
-        raise TypeError(f"config={config!r} is invalid: must be a MixtureConfig")
-    rng = np.random.default_rng(rng)
-    C, D = config.num_classes, config.input_dim
-    g = rng.standard_normal((C, D))
-    means = config.mean_norm * g / np.linalg.norm(g, axis=1, keepdims=True)
-
-    def draw(per: int) -> tuple[np.ndarray, np.ndarray]:
-        y = np.repeat(np.arange(C), per)
-        return means[y] + config.noise * rng.standard_normal((C * per, D)), y
-
-    Xtr, ytr = draw(config.n_train_per_class)
-    Xte, yte = draw(config.n_test_per_class)
-    return MixtureData(Xtr, ytr, Xte, yte, means)
-
-
-def cross_entropy(Z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy of logits ``Z`` (shape ``(n, C)``) and ``G = (softmax(Z) − Y)/n``.
-
-    Stable: ``logsumexp`` and ``softmax = exp(Z − logsumexp(Z))``; finite for logits of ±1e4.
-    """
-    n = Z.shape[0]
-    lse = logsumexp(Z, axis=1)
-    loss = float(np.mean(lse - Z[np.arange(n), y]))
-    P = np.exp(Z - lse[:, None])
-    P[np.arange(n), y] -= 1.0
-    return loss, P / n
-
-
-def _act(name: str, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if name == "relu":
-        return np.maximum(pre, 0.0), (pre > 0).astype(np.float64)  # σ'(0) = 0
-    if name == "tanh":
-        t = np.tanh(pre)
-        return t, 1.0 - t**2
-    return pre, np.ones_like(pre)
-
-
-def feature_net_forward(params: dict[str, np.ndarray], X: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``H = σ(X Vᵀ + a)`` (shape ``(n, width)``) and logits ``H Wᵀ + b`` (shape ``(n, C)``)."""
-    H, _ = _act(activation, X @ params["V"].T + params["a"])
-    return H, H @ params["W"].T + params["b"]
-
-
-def feature_net_loss_and_grad(
-    params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, activation: str, weight_decay: float = 0.0
-) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
-    """Objective, its analytic gradient (same keys as ``params``) and the features ``H``.
-
-    ``G = (softmax − Y)/n``; ``∇W = GᵀH + λW``, ``∇b = Σ_i G_i``, ``Δ = (G W) ∘ σ'(XVᵀ + a)``,
-    ``∇V = ΔᵀX + λV``, ``∇a = Σ_i Δ_i``.
-    """
-    V, a, W, b = params["V"], params["a"], params["W"], params["b"]
-    H, dact = _act(activation, X @ V.T + a)
-    loss, G = cross_entropy(H @ W.T + b, y)
-    loss += 0.5 * weight_decay * (np.sum(V**2) + np.sum(W**2))
-    delta = (G @ W) * dact
-    grads = {"V": delta.T @ X + weight_decay * V, "a": delta.sum(0), "W": G.T @ H + weight_decay * W,
-             "b": G.sum(0)}
-    return loss, grads, H
 
 
 @dataclass(frozen=True, eq=False)
@@ -310,24 +146,7 @@ def _diverged(step: int, lr: float, steps: list, rows: list, state: tuple, y: np
     return CollapseDivergenceError(step, lr, partial)
 
 
-def ufm_loss_and_grad(
-    H: np.ndarray, W: np.ndarray, b: np.ndarray, y: np.ndarray, config: UFMConfig
-) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """UFM objective and its gradient ``(∇H, ∇W, ∇b)``.
-
-    ``L = (1/n) Σ_i ℓ_i + (λ_W/2)‖W‖² + (λ_H/(2n))‖H‖² + (λ_b/2)‖b‖²``; with ``G = (softmax − Y)/n``:
-    ``∇H = G W + (λ_H/n) H``, ``∇W = GᵀH + λ_W W``, ``∇b = Σ_i G_i + λ_b b``.
-    Shapes: ``H (n, d)``, ``W (C, d)``, ``b (C,)``, ``y (n,)``.
-    """
-    n = H.shape[0]
-    loss, G = cross_entropy(H @ W.T + b, y)
-    loss += (0.5 * config.weight_decay_W * np.sum(W**2) + 0.5 * config.weight_decay_H * np.sum(H**2) / n
-             + 0.5 * config.weight_decay_b * np.sum(b**2))
-    return loss, (G @ W + config.weight_decay_H * H / n, G.T @ H + config.weight_decay_W * W,
-                  G.sum(0) + config.weight_decay_b * b)
-
-
-def train_ufm(config: UFMConfig = UFMConfig(), rng: Any = None) -> CollapseRun:
+def train_ufm(config: UFMConfig = UFMConfig(), rng: Any = None) -> CollapseRun:  # noqa: B008 (a frozen dataclass)
     """Gradient descent on the unconstrained-features model (see :class:`UFMConfig`).
 
     ``H ~ N(0, init_scale²)``, ``W ~ N(0, init_scale²)``, ``b = 0``. One matrix product per step.
@@ -369,18 +188,8 @@ def train_ufm(config: UFMConfig = UFMConfig(), rng: Any = None) -> CollapseRun:
                        dataclasses.asdict(config), entropy)
 
 
-def init_feature_net(config: FeatureNetConfig, input_dim: int, num_classes: int, rng: Any = None) -> dict[str, np.ndarray]:
-    """Initial parameters ``{"V", "a", "W", "b"}`` (see :class:`FeatureNetConfig`)."""
-    rng = np.random.default_rng(rng)
-    s = config.init_scale
-    return {"V": s * rng.standard_normal((config.width, input_dim)) / np.sqrt(input_dim),
-            "a": np.zeros(config.width),
-            "W": s * rng.standard_normal((num_classes, config.width)) / np.sqrt(config.width),
-            "b": np.zeros(num_classes)}
-
-
 def train_mixture(
-    data: MixtureData, config: FeatureNetConfig = FeatureNetConfig(), rng: Any = None, *,
+    data: MixtureData, config: FeatureNetConfig = FeatureNetConfig(), rng: Any = None, *,  # noqa: B008 (a frozen dataclass)
     fixed_classifier: Any = None,
 ) -> CollapseRun:
     """Gradient descent on a Gaussian-mixture classifier with a learned feature layer.

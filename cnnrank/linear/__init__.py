@@ -12,8 +12,9 @@ input–output correlation ``Σyx = U diag(s) Vᵀ`` has input modes designed in
 * :mod:`~cnnrank.linear.diagnostics` -- mode strengths, half-times, kernel spectra.
 * :mod:`~cnnrank.linear.closed_form` -- Saxe curve and learning time, balanced decoupled init,
   :func:`cnn_mode_rate` (the dominant-frequency growth rate).
-* :mod:`~cnnrank.linear.experiments` -- the runs and sweeps of ``reproduce linear-cnn``
-  (:func:`linear_cnn_experiment` → :class:`LinearCNNResult`).
+* :mod:`~cnnrank.linear.experiments` -- the experiment of ``reproduce linear-cnn``
+  (:func:`linear_cnn_experiment` → :class:`LinearCNNResult`); its runs in :mod:`~cnnrank.linear.runs`
+  (:class:`ModeRun`), its sweeps in :mod:`~cnnrank.linear.sweeps` (:class:`Sweep`).
 * :mod:`~cnnrank.linear.plotting` -- figures (matplotlib imported lazily).
 """
 

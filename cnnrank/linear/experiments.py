@@ -11,323 +11,47 @@ Randomness. Every random function takes one ``rng=`` argument (``None``, an int 
 several random draws (the task's phases and the network's initialization, the runs of an
 experiment), each draw gets its own stream: the children of ``np.random.SeedSequence(seed).spawn(k)``
 (:func:`seed_streams`), never the same integer twice.
+
+The runs live in :mod:`cnnrank.linear.runs` and the sweeps in :mod:`cnnrank.linear.sweeps`; every name of
+both is re-exported here (``cnnrank.linear.experiments.run_cnn``, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 
-from cnnrank._parallel import map_ordered
-from cnnrank._validation import check_int, check_real
+from cnnrank._validation import check_int
 from cnnrank.linear.closed_form import (
-    balanced_decoupled_init,
-    cnn_mode_rate,
     saxe_learning_time,
-    saxe_mode_strength,
 )
 from cnnrank.linear.data import DesignedTask, designed_task
-from cnnrank.linear.diagnostics import half_times, mode_strengths, nan_stats
-from cnnrank.linear.networks import LinearCNN, LinearFCNN
-from cnnrank.linear.training import GDConfig, train
-from cnnrank.results import SavableResult
+from cnnrank.linear.diagnostics import nan_stats
+from cnnrank.linear.runs import ModeRun as ModeRun
+from cnnrank.linear.runs import _entropy as _entropy
+from cnnrank.linear.runs import _finish as _finish
+from cnnrank.linear.runs import _lr as _lr
+from cnnrank.linear.runs import _run as _run
+from cnnrank.linear.runs import ordering_task as ordering_task
+from cnnrank.linear.runs import run_cnn as run_cnn
+from cnnrank.linear.runs import run_fcnn as run_fcnn
+from cnnrank.linear.runs import run_saxe as run_saxe
+from cnnrank.linear.runs import seed_streams as seed_streams
+from cnnrank.linear.runs import share_task as share_task
+from cnnrank.linear.sweeps import _PARAMETERS as _PARAMETERS
+from cnnrank.linear.sweeps import CHANNELS as CHANNELS
+from cnnrank.linear.sweeps import KERNELS as KERNELS
+from cnnrank.linear.sweeps import QUICK as QUICK
+from cnnrank.linear.sweeps import SHARES as SHARES
+from cnnrank.linear.sweeps import Sweep as Sweep
+from cnnrank.linear.sweeps import _sweep_point as _sweep_point
+from cnnrank.linear.sweeps import sweep as sweep
 
-__all__ = [
-    "CHANNELS",
-    "KERNELS",
-    "QUICK",
-    "SHARES",
-    "LinearCNNResult",
-    "ModeRun",
-    "Sweep",
-    "linear_cnn_experiment",
-    "ordering_task",
-    "run_cnn",
-    "run_fcnn",
-    "run_saxe",
-    "seed_streams",
-    "share_task",
-    "sweep",
-]
-
-#: sweep grids of :func:`linear_cnn_experiment` (``quick=False``) and of ``quick=True``
-SHARES = (1 / 9, 0.2, 0.4, 0.6, 0.8, 1.0)
-KERNELS = (1, 2, 4, 8, 16, 32)
-CHANNELS = (1, 2, 4, 8, 16)
-QUICK = {"share": (1 / 9, 0.4, 0.8, 1.0), "kernel_size": (1, 4, 16, 32), "channels": (1, 4, 16)}
-
-
-def seed_streams(seed: int, k: int) -> list[int]:
-    """``k`` independent integer seeds from one: the children of ``np.random.SeedSequence(seed).spawn(k)``,
-    each reduced to one 64-bit word (``generate_state(1, np.uint64)``), so they can be recorded in JSON.
-    """
-    seed = check_int("seed", seed, minimum=0)
-    k = check_int("k", k, minimum=1)
-    return [int(c.generate_state(1, np.uint64)[0]) for c in np.random.SeedSequence(seed).spawn(k)]
-
-
-def _entropy(rng: Any) -> int | None:
-    return int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else None
-
-
-@dataclasses.dataclass
-class ModeRun(SavableResult):
-    """Mode strengths of one training run and what they are compared with.
-
-    Attributes
-    ----------
-    times : ndarray, shape (T,)
-        Gradient-flow time ``η × step``.
-    strengths : ndarray, shape (T, R)
-        ``u_α(t) = u_αᵀ W_eff(t) v_α``.
-    s : ndarray, shape (R,)
-    half_times : ndarray, shape (R,)
-        First time ``u_α = s_α / 2`` (NaN if never).
-    losses : ndarray, shape (T,)
-    spectra : ndarray, shape (T, C, N//2 + 1) or (T, C, N, N//2 + 1) in 2D
-        Kernel spectra ``|DFT(κ_c)|`` (shape ``(T, 0, 0)`` for a fully connected network).
-    dominant_freq : ndarray, shape (R,) or (R, 2) in 2D
-    dominant_share : ndarray, shape (R,)
-        Each input mode's dominant frequency and its energy share.
-    rates : ndarray, shape (R,)
-        Predicted early growth rate of each mode: ``s_α`` (fully connected) or
-        :func:`~cnnrank.linear.closed_form.cnn_mode_rate` (CNN).
-    saxe : ndarray, shape (T, R)
-        The Saxe closed form from the run's initial strengths (balanced decoupled runs only,
-        otherwise shape ``(0, R)``).
-    network : dict
-    lr : float
-    seed : int or None
-        The ``rng`` of the initialization when it was an int, else ``None``.
-    """
-
-    _kind: ClassVar[str] = "linear-mode-run"
-    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
-    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {
-        "times": {"lo": 0.0}, "half_times": {"lo": 0.0}, "spectra": {"lo": 0.0},
-        "dominant_share": {"lo": 0.0, "hi": 1.0},
-    }
-
-    times: np.ndarray
-    strengths: np.ndarray
-    s: np.ndarray
-    half_times: np.ndarray
-    losses: np.ndarray
-    spectra: np.ndarray
-    dominant_freq: np.ndarray
-    dominant_share: np.ndarray
-    rates: np.ndarray
-    saxe: np.ndarray
-    network: dict
-    lr: float
-    seed: int | None
-
-
-@dataclasses.dataclass
-class Sweep(SavableResult):
-    """Half-times of the modes across one parameter.
-
-    Attributes
-    ----------
-    parameter : str
-        ``"share"``, ``"kernel_size"`` or ``"channels"``.
-    values : ndarray, shape (P,)
-    half_times : ndarray, shape (P, S, R)
-        Per value, seed and mode.
-    rates : ndarray, shape (P, R)
-        Predicted early growth rates (:func:`~cnnrank.linear.closed_form.cnn_mode_rate`).
-    isolated_half_times : ndarray, shape (P, S, R) or (0, S, R)
-        Half-time of each mode when it is the *only* mode of the task (same ``v_α``, ``s_α``,
-        network and seed); empty unless the sweep was run with ``isolated=True``.
-    s : ndarray, shape (R,)
-    seeds : list of int
-        Replicate seeds; replicate ``s`` draws its task from ``seed_streams(s, 2)[0]`` and its
-        initialization from ``seed_streams(s, 2)[1]``, the same at every value (a paired comparison).
-    settings : dict
-    """
-
-    _kind: ClassVar[str] = "linear-sweep"
-    #: documented ranges, checked by ``load`` (:func:`cnnrank.results.check_values`)
-    _value_ranges: ClassVar[dict[str, dict[str, Any]]] = {"half_times": {"lo": 0.0},
-                                                          "isolated_half_times": {"lo": 0.0}}
-
-    parameter: str
-    values: np.ndarray
-    half_times: np.ndarray
-    rates: np.ndarray
-    isolated_half_times: np.ndarray
-    s: np.ndarray
-    seeds: list
-    settings: dict
-
-
-def ordering_task(
-    n: int = 32,
-    s_single: float = 1.0,
-    s_spread: float = 2.0,
-    f_single: int = 2,
-    spread_freqs: Sequence[int] = tuple(range(4, 16)),
-    rng=None,
-) -> DesignedTask:
-    """Two modes: a weaker one at a single frequency, a stronger one spread evenly over a band.
-
-    Defaults: ``N = 32``, mode 0 has ``s = 1`` all at ``f = 2``; mode 1 has ``s = 2`` spread
-    evenly over the 12 frequencies ``4..15`` (share 1/12 each). A fully connected network learns
-    mode 1 first (``s`` larger); a CNN with full-length kernels learns mode 0 first because its
-    growth rate is set by ``s √(share of the dominant frequency)``: ``1 > 2/√12``.
-    """
-    return designed_task(n, [s_single, s_spread], [[f_single], list(spread_freqs)], rng=rng)
-
-
-def share_task(share: float, n: int = 32, s: float = 1.0, f_dominant: int = 3,
-               other_freqs: Sequence[int] = tuple(range(6, 14)), rng=None) -> DesignedTask:
-    """One mode with energy share ``share`` at ``f_dominant`` and the rest spread over ``other_freqs``."""
-    share = check_real("share", share, positive=True, maximum=1.0)
-    others = list(other_freqs)
-    if share >= 1.0:
-        return designed_task(n, [s], [[f_dominant]], rng=rng)
-    rest = (1.0 - share) / len(others)
-    return designed_task(n, [s], [[f_dominant] + others], [[share] + [rest] * len(others)], rng=rng)
-
-
-def _lr(rate_max: float, lr: float | None) -> float:
-    return check_real("lr", lr, positive=True) if lr is not None else 0.01 / max(rate_max, 1e-12)
-
-
-def _finish(task, traj, rates, saxe, seed, spectra) -> ModeRun:
-    u = mode_strengths(traj.weff, task.U, task.V)
-    return ModeRun(
-        times=traj.times, strengths=u, s=task.s.copy(), half_times=half_times(traj.times, u, task.s),
-        losses=traj.losses, spectra=spectra, dominant_freq=task.dominant_frequency,
-        dominant_share=task.dominant_share, rates=np.asarray(rates, dtype=float), saxe=saxe,
-        network=traj.network, lr=traj.lr, seed=seed,
-    )
-
-
-def run_cnn(task: DesignedTask, *, channels: int = 4, kernel_size: int | None = None,
-            init_scale: float = 1e-2, t_end: float = 8.0, lr: float | None = None,
-            n_records: int = 200, rng: Any = None) -> ModeRun:
-    """Train a linear CNN on ``task`` from a small random init (``LinearCNN.init``, drawn from ``rng``).
-
-    1D or 2D following ``task.dims``; ``kernel_size`` defaults to ``N`` (the image side in 2D).
-    ``lr`` defaults to ``0.01 / max_α rate_α`` (small steps, close to gradient flow). The run lasts
-    ``t_end`` flow time, recorded about ``n_records`` times. Do not draw ``task`` from the same seed
-    as ``rng`` (use :func:`seed_streams`).
-    """
-    n = task.n
-    k = n if kernel_size is None else kernel_size
-    net = LinearCNN(n, task.U.shape[0], channels, k, dims=task.dims)
-    rates = [cnn_mode_rate(task.V[:, a], task.s[a], k, task.dims) for a in range(task.s.size)]
-    return _run(task, net, net.init(init_scale, rng=np.random.default_rng(rng)), rates, t_end,
-                _lr(max(rates), lr), n_records, _entropy(rng))
-
-
-def run_fcnn(task: DesignedTask, *, hidden: int = 16, init_scale: float = 1e-2, t_end: float = 12.0,
-             lr: float | None = None, n_records: int = 200, rng: Any = None) -> ModeRun:
-    """Train a linear fully connected network on ``task`` from a small random init drawn from ``rng``."""
-    net = LinearFCNN(task.V.shape[0], task.U.shape[0], hidden)
-    rates = task.s.copy()
-    return _run(task, net, net.init(init_scale, rng=np.random.default_rng(rng)), rates, t_end,
-                _lr(rates.max(), lr), n_records, _entropy(rng))
-
-
-def run_saxe(task: DesignedTask, *, u0: float = 1e-3, hidden: int = 16, t_end: float | None = None,
-             lr: float = 0.002, n_records: int = 400, rng: Any = None) -> ModeRun:
-    """Fully connected network from the balanced decoupled init (its free rotation drawn from ``rng``),
-    with the Saxe curves attached.
-
-    Every mode starts at ``u0``; ``t_end`` defaults to twice the slowest mode's half-time.
-    """
-    u0 = check_real("u0", u0, positive=True, maximum=float(task.s.min()))
-    n = task.V.shape[0]  # input dimension D
-    if t_end is None:
-        t_end = 2.0 * np.log(task.s.min() / u0) / (2.0 * task.s.min()) + 1.0
-    net = LinearFCNN(n, task.U.shape[0], hidden)
-    params = balanced_decoupled_init(task.U, task.V, u0, hidden, rng=np.random.default_rng(rng))
-    run = _run(task, net, params, task.s.copy(), t_end, lr, n_records, _entropy(rng))
-    run.saxe = np.stack([saxe_mode_strength(run.times, s, u0) for s in task.s], axis=1)
-    return run
-
-
-def _run(task, net, params, rates, t_end, lr, n_records, seed) -> ModeRun:
-    t_end = check_real("t_end", t_end, positive=True)
-    n_records = check_int("n_records", n_records, minimum=2)
-    steps = max(1, int(np.ceil(t_end / lr)))
-    cfg = GDConfig(lr=lr, steps=steps, record_every=max(1, steps // n_records))
-    syy = float(np.sum(task.s**2))
-    traj = train(net, params, np.eye(net.n_in), task.sigma_yx, cfg, syy=syy)
-    if isinstance(net, LinearCNN):
-        spectra = net.kernel_spectra(traj.kernels)
-    else:
-        spectra = np.zeros((traj.times.size, 0, 0))
-    return _finish(task, traj, rates, np.zeros((0, task.s.size)), seed, spectra)
-
-
-_PARAMETERS = ("share", "kernel_size", "channels")
-
-
-def _sweep_point(item: tuple) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
-    """One (value, replicate) of :func:`sweep`: everything it needs, its seed included, is in ``item``."""
-    parameter, v, seed, n, channels, kernel_size, t_end, init_scale, isolated = item
-    task_seed, init_seed = seed_streams(seed, 2)
-    task = share_task(v, n=n, rng=task_seed) if parameter == "share" else ordering_task(n=n, rng=task_seed)
-    c = int(v) if parameter == "channels" else channels
-    k = int(v) if parameter == "kernel_size" else kernel_size
-    run = run_cnn(task, channels=c, kernel_size=k, t_end=t_end, init_scale=init_scale, rng=init_seed)
-    iso = None
-    if isolated:
-        iso = np.array([
-            run_cnn(DesignedTask(s=task.s[a:a + 1], U=np.eye(1), V=task.V[:, a:a + 1]), channels=c,
-                    kernel_size=k, t_end=t_end, init_scale=init_scale, rng=init_seed).half_times[0]
-            for a in range(task.s.size)
-        ])
-    return run.half_times, iso, run.rates, task.s
-
-
-def sweep(parameter: str, values: Sequence[float], *, seeds: Sequence[int] = (0, 1, 2), n: int = 32,
-          channels: int = 4, kernel_size: int | None = None, t_end: float = 10.0,
-          init_scale: float = 1e-2, isolated: bool = False, executor: Executor | None = None) -> Sweep:
-    """Half-times of CNN modes across ``share``, ``kernel_size`` or ``channels``.
-
-    * ``share``: a single mode (``s = 1``, :func:`share_task`) with the given dominant-frequency
-      share; CNN with ``channels`` channels and ``kernel_size`` taps (default ``N``).
-    * ``kernel_size`` / ``channels``: the two modes of :func:`ordering_task`.
-
-    Replicate seed ``s`` gives two independent streams (:func:`seed_streams`): one draws the task's
-    phases, the other the network's init; a replicate uses the same streams at every value, so the
-    values are compared on the same draws. With ``isolated=True`` every mode is also trained alone
-    (a one-mode task with the same ``s_α``, ``v_α``, network and init stream), which separates the
-    per-mode rate from the coupling of modes through shared kernels.
-
-    The (value, replicate) points run through :func:`cnnrank._parallel.map_ordered`: one by one, or
-    on ``executor`` (e.g. ``cnnrank._parallel.make_executor(workers)``); the result does not depend on it.
-    """
-    if parameter not in _PARAMETERS:
-        raise ValueError(f"parameter={parameter!r} is invalid: must be one of {list(_PARAMETERS)}")
-    vals = [float(v) for v in values] if parameter == "share" else [check_int(parameter, v, minimum=1) for v in values]
-    if not vals:
-        raise ValueError("values=[] is invalid: must not be empty")
-    seeds = [check_int("seed", s, minimum=0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds=[] is invalid: must not be empty")
-    items = [(parameter, v, seed, n, channels, kernel_size, t_end, init_scale, isolated) for v in vals for seed in seeds]
-    points = map_ordered(_sweep_point, items, executor)
-    S = len(seeds)
-    ht = np.asarray([[points[i * S + j][0] for j in range(S)] for i in range(len(vals))])
-    rates = np.asarray([points[i * S][2] for i in range(len(vals))])
-    s_out = np.asarray(points[-1][3])
-    iso = (np.asarray([[points[i * S + j][1] for j in range(S)] for i in range(len(vals))]) if isolated
-           else np.zeros((0, S, s_out.size)))
-    return Sweep(parameter=parameter, values=np.asarray(vals, dtype=float), half_times=ht, rates=rates, s=s_out,
-                 seeds=seeds, isolated_half_times=iso,
-                 settings={"n": n, "channels": channels, "kernel_size": kernel_size, "t_end": t_end,
-                           "init_scale": init_scale})
+__all__ = ['CHANNELS', 'KERNELS', 'QUICK', 'SHARES', 'LinearCNNResult', 'ModeRun', 'Sweep', 'linear_cnn_experiment', 'ordering_task', 'run_cnn', 'run_fcnn', 'run_saxe', 'seed_streams', 'share_task', 'sweep']
 
 
 @dataclasses.dataclass(eq=False)

@@ -1,0 +1,88 @@
+"""The objectives of the neural-collapse simulations and their analytic gradients (docs/theory.md §7).
+
+Cross-entropy of logits ``z_i = W h_i + b`` (shape ``(C,)``) and one-hot ``y_i``:
+``ℓ_i = logsumexp(z_i) − z_{i,y_i}``, gradient ``∂ℓ_i/∂z_i = softmax(z_i) − y_i``; the UFM objective and
+the feature network (forward pass, initialization, gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+
+from cnnrank.collapse.models import FeatureNetConfig, UFMConfig
+
+
+def cross_entropy(Z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of logits ``Z`` (shape ``(n, C)``) and ``G = (softmax(Z) − Y)/n``.
+
+    Stable: ``logsumexp`` and ``softmax = exp(Z − logsumexp(Z))``; finite for logits of ±1e4.
+    """
+    n = Z.shape[0]
+    lse = logsumexp(Z, axis=1)
+    loss = float(np.mean(lse - Z[np.arange(n), y]))
+    P = np.exp(Z - lse[:, None])
+    P[np.arange(n), y] -= 1.0
+    return loss, P / n
+
+
+def _act(name: str, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if name == "relu":
+        return np.maximum(pre, 0.0), (pre > 0).astype(np.float64)  # σ'(0) = 0
+    if name == "tanh":
+        t = np.tanh(pre)
+        return t, 1.0 - t**2
+    return pre, np.ones_like(pre)
+
+
+def feature_net_forward(params: dict[str, np.ndarray], X: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features ``H = σ(X Vᵀ + a)`` (shape ``(n, width)``) and logits ``H Wᵀ + b`` (shape ``(n, C)``)."""
+    H, _ = _act(activation, X @ params["V"].T + params["a"])
+    return H, H @ params["W"].T + params["b"]
+
+
+def feature_net_loss_and_grad(
+    params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, activation: str, weight_decay: float = 0.0
+) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
+    """Objective, its analytic gradient (same keys as ``params``) and the features ``H``.
+
+    ``G = (softmax − Y)/n``; ``∇W = GᵀH + λW``, ``∇b = Σ_i G_i``, ``Δ = (G W) ∘ σ'(XVᵀ + a)``,
+    ``∇V = ΔᵀX + λV``, ``∇a = Σ_i Δ_i``.
+    """
+    V, a, W, b = params["V"], params["a"], params["W"], params["b"]
+    H, dact = _act(activation, X @ V.T + a)
+    loss, G = cross_entropy(H @ W.T + b, y)
+    loss += 0.5 * weight_decay * (np.sum(V**2) + np.sum(W**2))
+    delta = (G @ W) * dact
+    grads = {"V": delta.T @ X + weight_decay * V, "a": delta.sum(0), "W": G.T @ H + weight_decay * W,
+             "b": G.sum(0)}
+    return loss, grads, H
+
+
+def ufm_loss_and_grad(
+    H: np.ndarray, W: np.ndarray, b: np.ndarray, y: np.ndarray, config: UFMConfig
+) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """UFM objective and its gradient ``(∇H, ∇W, ∇b)``.
+
+    ``L = (1/n) Σ_i ℓ_i + (λ_W/2)‖W‖² + (λ_H/(2n))‖H‖² + (λ_b/2)‖b‖²``; with ``G = (softmax − Y)/n``:
+    ``∇H = G W + (λ_H/n) H``, ``∇W = GᵀH + λ_W W``, ``∇b = Σ_i G_i + λ_b b``.
+    Shapes: ``H (n, d)``, ``W (C, d)``, ``b (C,)``, ``y (n,)``.
+    """
+    n = H.shape[0]
+    loss, G = cross_entropy(H @ W.T + b, y)
+    loss += (0.5 * config.weight_decay_W * np.sum(W**2) + 0.5 * config.weight_decay_H * np.sum(H**2) / n
+             + 0.5 * config.weight_decay_b * np.sum(b**2))
+    return loss, (G @ W + config.weight_decay_H * H / n, G.T @ H + config.weight_decay_W * W,
+                  G.sum(0) + config.weight_decay_b * b)
+
+
+def init_feature_net(config: FeatureNetConfig, input_dim: int, num_classes: int, rng: Any = None) -> dict[str, np.ndarray]:
+    """Initial parameters ``{"V", "a", "W", "b"}`` (see :class:`FeatureNetConfig`)."""
+    rng = np.random.default_rng(rng)
+    s = config.init_scale
+    return {"V": s * rng.standard_normal((config.width, input_dim)) / np.sqrt(input_dim),
+            "a": np.zeros(config.width),
+            "W": s * rng.standard_normal((num_classes, config.width)) / np.sqrt(config.width),
+            "b": np.zeros(num_classes)}
