@@ -25,7 +25,9 @@ from cnnrank.activations import Activation, check_activation
 __all__ = [
     "TwoLayerCNN",
     "filter_signs",
+    "fixed_head",
     "forward_flat",
+    "head_loss_and_grad",
     "logistic_loss",
     "logistic_loss_derivative",
     "loss_and_grad",
@@ -179,6 +181,78 @@ def loss_and_grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, activation: Activ
     Z, f = forward_flat(W.reshape(-1, d), Xflat, n, activation)
     loss, A = patch_gradient_weights(Z, f, y, activation)
     return loss, (A.T @ Xflat).reshape(W.shape)
+
+
+def fixed_head(m: int) -> np.ndarray:
+    """The theorem's second layer with its class sign, ``a_{j,r} = j / m``, shape (2, m)."""
+    return (filter_signs(m) / m).reshape(2, m)
+
+
+def head_loss_and_grad(W: np.ndarray, a: np.ndarray, X: np.ndarray, y: np.ndarray, activation: Activation,
+                       weight_decay: float = 0.0, train_head: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    r"""Regularized mean logistic loss of the network with a second layer ``a``, and its gradients.
+
+    The training variants of docs/theory.md ("Training variants"): ``f(x) = Σ_{j,r} a_{j,r} Σ_p
+    σ(⟨w_{j,r}, x^(p)⟩)`` with the class sign inside ``a`` (``a = j/m``: :func:`fixed_head`, the
+    network of :func:`network_output`), and on the samples given (a minibatch ``B``)
+
+    .. math::
+        \mathcal L(W, a) = \frac1{|B|}\sum_{i\in B} \ell(y_i f(x_i))
+            + \frac\lambda2 \big(\|W\|_F^2 + 1_{\text{trainable}}\|a\|^2\big),
+
+    .. math::
+        \nabla_{w_{j,r}}\mathcal L = \frac1{|B|}\sum_i \ell'_i y_i a_{j,r} \sum_p \sigma'(\langle w_{j,r},
+            x_i^{(p)}\rangle) x_i^{(p)} + \lambda w_{j,r},\qquad
+        \partial_{a_{j,r}}\mathcal L = \frac1{|B|}\sum_i \ell'_i y_i \sum_p \sigma(\langle w_{j,r},
+            x_i^{(p)}\rangle) + \lambda a_{j,r},
+
+    so that a gradient step of size ``η`` is ``W ← (1-ηλ) W - η ∇_W L_B`` (and the same for ``a``).
+
+    Parameters
+    ----------
+    W : ndarray, shape (2, m, d)
+    a : ndarray, shape (2, m)
+        Second layer, class sign included.
+    X : ndarray, shape (b, P, d)
+        The samples of the batch.
+    y : ndarray, shape (b,), entries in {-1, +1}
+    activation : Activation
+    weight_decay : float
+        ``λ >= 0``.
+    train_head : bool
+        Whether ``a`` is trained (its decay term is then in the loss); the gradient wrt ``a`` is returned
+        either way.
+
+    Returns
+    -------
+    loss : float
+    grad_W : ndarray, shape (2, m, d)
+    grad_a : ndarray, shape (2, m)
+    """
+    _check_activation(activation)
+    X = _check_X(X)
+    W = _check_W(W, X.shape[2])
+    y = check_labels("y", y)
+    b, P, d = X.shape
+    m = W.shape[1]
+    a = as_array("a", a)
+    if a.shape != (2, m):
+        raise ValueError(f"a has shape {a.shape} which is invalid: must be (2, {m}) to match W")
+    if y.shape != (b,):
+        raise ValueError(f"y has shape {y.shape} which is invalid: must be ({b},) to match X")
+    lam = check_real("weight_decay", weight_decay, nonnegative=True)
+    Xflat = X.reshape(b * P, d)
+    Z = Xflat @ W.reshape(2 * m, d).T
+    af = a.reshape(-1)
+    S = activation(Z).reshape(b, P, 2 * m).sum(axis=1)  # (b, 2m)
+    f = S @ af
+    margin = y * f
+    g = logistic_loss_derivative(margin) * y / b
+    A = activation.grad(Z) * np.repeat(g, P)[:, None] * af[None, :]
+    reg = 0.5 * lam * (float(np.sum(W * W)) + (float(np.sum(a * a)) if train_head else 0.0))
+    grad_W = (A.T @ Xflat).reshape(W.shape) + lam * W
+    grad_a = (g @ S).reshape(2, m) + (lam * a if train_head else 0.0)
+    return float(np.mean(logistic_loss(margin))) + reg, grad_W, grad_a
 
 
 @dataclass(frozen=True, eq=False)

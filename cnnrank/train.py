@@ -27,6 +27,7 @@ from cnnrank._schedule import check_schedule, record_steps
 from cnnrank.activations import Activation, check_activation
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, Diverged, Engine, Snapshot, check_engine_memory, choose_engine
+from cnnrank.engines.base import TrainingVariant
 from cnnrank.engines.implicit import ImplicitEngine
 from cnnrank.errors import TrainingDiverged
 from cnnrank.gram_sample import GramSample, sample_meta
@@ -65,6 +66,15 @@ def check_training_inputs(net: Any, data: Any, test: Any = None) -> None:
             raise TypeError(f"test={type(test).__name__} is invalid: must be a cnnrank.PatchData or None")
         if test.d != net.d:
             raise ValueError(f"test.d={test.d} is invalid: must equal the network's patch dimension d={net.d}")
+
+
+def _check_variant(variant: Any, lr: float) -> None:
+    """``variant`` must be ``None`` or a :class:`TrainingVariant` whose decay factor ``1 - ηλ`` is positive."""
+    if variant is None:
+        return
+    if not isinstance(variant, TrainingVariant):
+        raise TypeError(f"variant={type(variant).__name__} is invalid: must be a cnnrank TrainingVariant or None")
+    variant.decay_factor(lr)
 
 
 def check_callback(callback: Any) -> None:
@@ -128,6 +138,7 @@ def train(
     progress: bool | None = False,
     callback: Callable[[int, Snapshot], None] | None = None,
     blas_threads: int | str | None = "auto",
+    variant: TrainingVariant | None = None,
 ) -> Trajectory:
     """Full-batch gradient descent with constant step ``lr`` on the mean logistic loss (docs/theory.md §2–§3).
 
@@ -168,6 +179,11 @@ def train(
         to pay, and on shared cores threads cost up to 25×), ``None`` leaves BLAS alone. The choice is
         in ``metadata["blas_threads"]``. Results for different thread counts agree to rounding (BLAS
         blocks differently); for the same setting they are bit-identical.
+    variant : TrainingVariant, optional
+        The exact training variants (docs/theory.md, "Training variants"): a trainable second layer,
+        minibatch SGD (one step = one minibatch; records hold full-training-set losses), weight decay.
+        ``W(t) = s(t) W(0) + Σ c x``; the trajectory then has ``init_scale`` (weight decay) and
+        ``head_weights`` (trainable head). ``None``: full-batch gradient descent, as above.
 
     Returns
     -------
@@ -186,6 +202,7 @@ def train(
     check_training_inputs(net, data, test)
     check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
+    _check_variant(variant, lr)
     n, P, d = data.X.shape
     check_records_memory(steps, record_every, net.m, n, P)
     name, why = _resolve_engine(engine, net, data, steps)
@@ -201,7 +218,7 @@ def train(
                                          W_init=net.W if snaps else None, W_final=W_final)
 
     with _blas_threads(limit):
-        eng = ENGINES[name](net.W, data, net.activation, test)
+        eng = ENGINES[name](net.W, data, net.activation, test, variant=variant)
         return run_records(eng, lr, steps, record_every, progress, callback, assemble)
 
 
@@ -214,6 +231,7 @@ def train_implicit(
     progress: bool | None = False,
     callback: Callable[[int, Snapshot], None] | None = None,
     blas_threads: int | str | None = "auto",
+    variant: TrainingVariant | None = None,
 ) -> Trajectory:
     """Gradient descent on a dimension-free sample: the implicit engine, no vector of ``R^d``.
 
@@ -242,6 +260,8 @@ def train_implicit(
         Called as ``callback(step, snapshot)`` at every record.
     blas_threads : "auto", int or None
         As in :func:`train`; ``"auto"`` uses one thread (a step costs ``4 M² m`` flops, small).
+    variant : TrainingVariant, optional
+        As in :func:`train`.
 
     Returns
     -------
@@ -269,6 +289,7 @@ def train_implicit(
     check_activation(activation, full=True)  # a built-in or a registered activation (the network's check)
     check_callback(callback)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
+    _check_variant(variant, lr)
     check_records_memory(steps, record_every, sample.m, sample.n, sample.P)
     M = sample.n_distinct
     check_engine_memory("implicit", sample.n, sample.P, 0, sample.m, M)
@@ -280,7 +301,7 @@ def train_implicit(
         return Trajectory.from_snapshots(snaps, at, sample, sample.m, lr, activation, ImplicitEngine.name, meta)
 
     with _blas_threads(limit):
-        eng = ImplicitEngine(sample, activation)
+        eng = ImplicitEngine(sample, activation, variant=variant)
         return run_records(eng, lr, steps, record_every, progress, callback, assemble)
 
 

@@ -244,7 +244,7 @@ def test_weight_decay_learned_part_is_what_the_updates_put_in(optimizer):
     _, data, _, net = _problem(d=60, n=8, init_std=0.5)
     lr, wd, steps = 0.05, 0.5, 30
     t = train_adaptive(net, data, lr=lr, steps=steps, optimizer=optimizer, weight_decay=wd, record_every=10)
-    s = t.metadata["init_scale"]
+    s = t.init_scale
     assert len(s) == 4 and s[0] == 1.0 and abs(s[-1] - (1 - lr * wd) ** steps) <= 1e-14
     delta = (t.W_final - s[-1] * t.W_init).reshape(6, 60)
     np.testing.assert_allclose(t.gamma[-1].reshape(6, 4), delta @ data.signals.T, rtol=1e-10,
@@ -256,3 +256,13 @@ def test_weight_decay_learned_part_is_what_the_updates_put_in(optimizer):
         assert err <= 1e-10
     else:  # Adam leaves the span of the patches
         assert err > 1e-3
+
+
+@pytest.mark.parametrize("extra", [{"head": "trainable"}, {"batch_size": 8}])
+@pytest.mark.parametrize("optimizer", ["sign", "adam"])
+def test_sign_and_adam_refuse_the_head_and_minibatches_they_do_not_train(optimizer, extra):
+    from cnnrank.experiments.runs import RunConfig
+
+    with pytest.raises(ValueError, match=f"invalid with optimizer='{optimizer}'"):
+        RunConfig(n=16, optimizer=optimizer, **extra)
+    RunConfig(n=16, **extra)  # the control: gradient descent trains them

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnnrank.engines.adaptive import AdaptiveEngine
-from cnnrank.engines.base import Diverged, Engine, Snapshot
+from cnnrank.engines.base import BatchSchedule, Diverged, Engine, Snapshot, TrainingVariant
 from cnnrank.engines.feature import FeatureEngine
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem, distinct_patches
 from cnnrank.engines.implicit import ImplicitEngine
@@ -23,6 +23,7 @@ ENGINES: dict[str, type[Engine]] = {"feature": FeatureEngine, "gram": GramEngine
 __all__ = [
     "ENGINES",
     "AdaptiveEngine",
+    "BatchSchedule",
     "Diverged",
     "Engine",
     "FeatureEngine",
@@ -31,6 +32,7 @@ __all__ = [
     "GramProblem",
     "ImplicitEngine",
     "Snapshot",
+    "TrainingVariant",
     "check_engine_memory",
     "choose_engine",
     "count_distinct_patches",

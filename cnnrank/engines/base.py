@@ -10,6 +10,11 @@ snapshots into a ``Trajectory`` (:meth:`cnnrank.trajectory.Trajectory.from_snaps
 look inside an engine.
 
 The patch coefficients are the shared state: ``W(t) = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``.
+
+The exact training variants of docs/theory.md ("Training variants") — a trainable second layer,
+minibatch SGD, weight decay — are given to an engine as one :class:`TrainingVariant`; the state is
+then ``W(t) = s(t) W(0) + Σ_{i,p} c_{j,r,i,p}(t) x_i^(p)`` with ``s(t) = (1 - ηλ)^t`` and, for a
+trainable head, the second layer ``a(t)``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,109 @@ from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.errors import TrainingDiverged
 from cnnrank.gram_sample import GramSample
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingVariant:
+    r"""The exact training variants of docs/theory.md ("Training variants"), for gradient descent.
+
+    With ``λ = weight_decay``, ``B_t`` the batch of step ``t`` and ``L_B`` the mean logistic loss on it,
+
+    .. math::
+        W(t+1) = (1 - ηλ) W(t) - η ∇_W L_{B_t},\qquad a(t+1) = (1 - ηλ) a(t) - η ∇_a L_{B_t}
+        \ (\text{trainable head only}),
+
+    so ``W(t) = s(t) W(0) + Σ c x`` with ``s(t) = (1-ηλ)^t`` and
+    ``c(t+1) = (1-ηλ) c(t) - η A_{B_t}`` (patch weights ``A`` of :func:`cnnrank.network.head_loss_and_grad`,
+    zero outside the batch).
+
+    Attributes
+    ----------
+    head_scale : float or None
+        ``a0`` of a trainable second layer, ``a_{j,r}(0) = j a0``; ``None``: the fixed head ``a = j/m``.
+    weight_decay : float
+        ``λ >= 0``.
+    batch_size : int or None
+        Minibatch size ``b``; ``None`` (or ``b >= n``: every batch is the whole set) is full batch.
+    batch_rng : None, int, SeedSequence or Generator
+        The stream of the per-epoch permutations (:class:`BatchSchedule`).
+    """
+
+    head_scale: float | None = None
+    weight_decay: float = 0.0
+    batch_size: int | None = None
+    batch_rng: Any = None
+
+    def __post_init__(self) -> None:
+        from cnnrank._validation import check_int, check_real
+
+        if self.head_scale is not None:
+            check_real("a0", self.head_scale, positive=True)
+        check_real("weight_decay", self.weight_decay, nonnegative=True)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether this is the theorem's full-batch gradient descent (no variant in use)."""
+        return self.head_scale is None and self.weight_decay == 0.0 and self.batch_size is None
+
+    def plain_for(self, n: int) -> bool:
+        """Whether, on ``n`` samples, this is the theorem's full-batch gradient descent (a batch of all
+        ``n`` samples is full batch: the same steps, run by the same code)."""
+        return self.head_scale is None and self.weight_decay == 0.0 and not self.minibatch(n)
+
+    def minibatch(self, n: int) -> bool:
+        """Whether the batches are proper subsets of the ``n`` samples."""
+        return self.batch_size is not None and self.batch_size < n
+
+    def decay_factor(self, lr: float) -> float:
+        """``q = 1 - ηλ``, refused unless ``0 < q <= 1`` (``ηλ < 1``)."""
+        q = 1.0 - lr * self.weight_decay
+        if not q > 0.0:
+            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid with lr={lr!r}: lr * weight_decay "
+                             f"must be < 1")
+        return q
+
+
+class DecayScale:
+    """``s(t) = Π (1 - η_k λ)`` over the steps taken, as ``q ** k`` for each run of ``k`` steps with one
+    factor ``q`` (so ``s(t) = (1 - ηλ)^t`` exactly, as a power, at a constant step size)."""
+
+    def __init__(self) -> None:
+        self.base, self.q, self.k = 1.0, 1.0, 0
+
+    def advance(self, q: float, steps: int) -> float:
+        """Account for ``steps`` more steps of factor ``q``; returns ``s`` after them."""
+        if q != self.q:
+            self.base, self.q, self.k = self.base * self.q ** self.k, q, 0
+        self.k += int(steps)
+        return self.base * self.q ** self.k
+
+
+class BatchSchedule:
+    """The minibatches of SGD: each epoch a permutation of the ``n`` samples drawn from ``rng``, cut in
+    consecutive batches of ``batch_size`` (the last one smaller); each batch is returned sorted.
+
+    Parameters
+    ----------
+    n, batch_size : int
+    rng : None, int, SeedSequence or Generator
+    """
+
+    def __init__(self, n: int, batch_size: int, rng: Any = None) -> None:
+        self.n, self.batch_size = int(n), int(batch_size)
+        self.rng = np.random.default_rng(rng)
+        self._perm = np.zeros(0, dtype=np.int64)
+        self._at = 0
+
+    def next(self) -> np.ndarray:
+        """The sample indices of the next batch, sorted, shape (b,)."""
+        if self._at >= self._perm.size:
+            self._perm, self._at = self.rng.permutation(self.n), 0
+        batch = np.sort(self._perm[self._at: self._at + self.batch_size])
+        self._at += self.batch_size
+        return batch
 
 
 class Diverged(TrainingDiverged):
@@ -71,12 +179,17 @@ class Snapshot:
     filter_gram : ndarray, shape (2m, 2m)
         ``W W^T`` with ``W`` reshaped to (2m, d).
     learned_gram : ndarray, shape (2m, 2m)
-        ``(W - W0)(W - W0)^T``.
+        ``(W - s W0)(W - s W0)^T``: the Gram matrix of the learned part ``Σ c x`` (``s = 1`` without
+        weight decay).
     filter_stable_rank, learned_stable_rank : float or None
         Set by an engine with vectors when the filters (or their learned part) are so small or so large
         that their Gram matrix under- or overflows in float64: the stable rank computed from the
         rescaled vectors (:func:`cnnrank.rank.stable_rank`), which then replaces the one from the Gram
         matrix. ``None`` otherwise (always, at ordinary scales).
+    init_scale : float or None
+        ``s(t) = (1 - ηλ)^t`` with weight decay; ``None`` without.
+    head_weights : ndarray, shape (2, m), or None
+        The trainable second layer ``a(t)`` (class sign included); ``None`` for the fixed head.
     """
 
     train_loss: float
@@ -88,10 +201,14 @@ class Snapshot:
     learned_gram: np.ndarray
     filter_stable_rank: float | None = None
     learned_stable_rank: float | None = None
+    init_scale: float | None = None
+    head_weights: np.ndarray | None = None
 
     def is_finite(self) -> bool:
         """Whether every number of the record is finite (a record with an overflow is a blow-up)."""
-        scalars = [self.train_loss, self.train_acc, self.test_loss, self.test_acc]
+        scalars = [self.train_loss, self.train_acc, self.test_loss, self.test_acc, self.init_scale]
+        if self.head_weights is not None and not np.all(np.isfinite(self.head_weights)):
+            return False
         return (all(x is None or np.isfinite(x) for x in scalars)
                 and bool(np.all(np.isfinite(self.coef)) and np.all(np.isfinite(self.filter_gram))
                          and np.all(np.isfinite(self.learned_gram))))
@@ -109,6 +226,9 @@ class Engine(abc.ABC):
     activation : Activation
     test : PatchData, optional
         Held-out data (engines with vectors; a sample carries its own test set).
+    variant : TrainingVariant, optional
+        Trainable head, minibatch SGD, weight decay (docs/theory.md, "Training variants"); ``None``:
+        the theorem's full-batch gradient descent.
 
     Attributes
     ----------
@@ -118,7 +238,7 @@ class Engine(abc.ABC):
         ``True`` for engines trained by :func:`cnnrank.train.train` on a ``TwoLayerCNN`` and a
         ``PatchData``; ``False`` for those trained by :func:`cnnrank.train.train_implicit` on a
         ``GramSample``.
-    W0, data, activation, test, m
+    W0, data, activation, test, variant, m
         The arguments, and the number of filters per class.
     """
 
@@ -126,7 +246,10 @@ class Engine(abc.ABC):
     needs_vectors: ClassVar[bool] = True
 
     def __init__(self, W0: np.ndarray | None, data: PatchData | GramSample, activation: Activation,
-                 test: PatchData | None = None) -> None:
+                 test: PatchData | None = None, variant: TrainingVariant | None = None) -> None:
+        if variant is not None and not isinstance(variant, TrainingVariant):
+            raise TypeError(f"variant={type(variant).__name__} is invalid: must be a TrainingVariant or None")
+        self.variant = TrainingVariant() if variant is None else variant
         if W0 is not None:
             W0 = np.array(W0, dtype=np.float64)
             if W0.ndim != 3 or W0.shape[0] != 2 or W0.shape[1] < 1:

@@ -47,7 +47,15 @@ from scipy.linalg.blas import dgemm as _dgemm
 
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines.base import Diverged, Engine, Snapshot, scale_safe_stable_rank
+from cnnrank.engines.base import (
+    BatchSchedule,
+    DecayScale,
+    Diverged,
+    Engine,
+    Snapshot,
+    TrainingVariant,
+    scale_safe_stable_rank,
+)
 from cnnrank.engines.patches import PatchRows, distinct_patches
 from cnnrank.gram_sample import GramSample
 from cnnrank.network import filter_signs, logistic_loss, logistic_loss_derivative
@@ -234,6 +242,12 @@ class GramCore:
         self.ssample = np.minimum(self.srow // self.P, self.n - 1)
         self.CsT = np.zeros((B, 2 * m, S))  # per-sample coefficients of the shared rows, filter-major
         self._kernel: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+        # the training variants (docs/theory.md, "Training variants"): set by :meth:`set_variant`
+        self.variant = TrainingVariant()
+        self.head: np.ndarray | None = None  # (2m,) trainable second layer, class sign included
+        self.init_scale = 1.0  # s(t) = (1 - ηλ)^t
+        self._decay = DecayScale()
+        self.schedule: BatchSchedule | None = None
         self.has_test = p0.test_G is not None
         if self.has_test:
             if all(p.test_G is p0.test_G for p in problems):  # stored once, broadcast in the product
@@ -272,7 +286,10 @@ class GramCore:
         """``f`` (B, n) plus ``σ(Z)`` and ``σ'(Z)`` (filter-major, reference path used at records)."""
         m = self.m
         val, grad = self.activation.value_and_grad(ZT)
-        T = (val[:, :m].sum(axis=1) - val[:, m:].sum(axis=1)) / m  # (B, M+1)
+        if self.head is None:
+            T = (val[:, :m].sum(axis=1) - val[:, m:].sum(axis=1)) / m  # (B, M+1)
+        else:  # the trainable second layer: T_k = Σ_{j,r} a_{j,r} σ(Z_{k,(j,r)})
+            T = self.head @ val
         flat = (index + (np.arange(ZT.shape[0]) * ZT.shape[2])[:, None]).reshape(-1)
         f = np.take(T.reshape(-1), flat).reshape(ZT.shape[0], n, -1).sum(axis=-1)
         return f, val, grad
@@ -389,6 +406,8 @@ class GramCore:
         ``-1`` for runs that stayed finite. A run that diverged keeps going on NaNs without touching
         the others.
         """
+        if not self.variant.is_plain:
+            return self._advance_variant(steps, float(np.asarray(lr).reshape(-1)[0]))
         B, n, P, m, M1 = self.B, self.n, self.P, self.m, self.M + 1
         neg_lr = -np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
         if self._kernel is None:
@@ -428,6 +447,156 @@ class GramCore:
             self._flush()
         return bad
 
+    # ---------------------------------------------------------------- training variants
+    def set_variant(self, variant: TrainingVariant) -> None:
+        r"""Train with the exact variants of docs/theory.md ("Training variants"): a trainable second layer
+        ``a`` (2m,), minibatch SGD, weight decay ``λ``. One run, without row scales (``B = 1``).
+
+        The state becomes ``W = s W_0 + Ĉᵀ X̂`` with ``s = (1 - ηλ)^t``, so ``Z = s Z_0 + G Ĉ``, and a step
+        on the batch's distinct patches ``U`` (all of them for full batch), with ``q = 1 - ηλ`` and
+        ``g_i = ℓ'(y_i f_i) y_i / |B|`` for ``i`` in the batch,
+
+        .. math::
+            h_k = \sum_{(i,p) \in B:\, k(i,p) = k} g_i,\quad
+            \Delta\hat C_{k,(j,r)} = -\eta\, a_{j,r} h_k σ'(Z_{k,(j,r)}),\quad
+            \hat C \leftarrow q \hat C + \Delta\hat C,\quad
+            Z \leftarrow q Z + G_{:,U} \Delta\hat C_U,\quad
+            a \leftarrow q a - η \sum_k h_k σ(Z_{k,:}),
+
+        one ``(M, |U|) × (|U|, 2m)`` product (``dgemm`` with ``beta = q``) and elementwise work on the
+        batch's ``(|U|, 2m)`` pre-activations only.
+        """
+        if not isinstance(variant, TrainingVariant):
+            raise TypeError(f"variant={type(variant).__name__} is invalid: must be a TrainingVariant")
+        if variant.plain_for(self.n):
+            return
+        if self.B != 1 or self.scales is not None:
+            raise ValueError(f"variant={variant!r:.80} is invalid for a batch of {self.B} runs or row scales: the "
+                             "training variants run one at a time")
+        self.variant = variant
+        m = self.m
+        if variant.head_scale is not None:
+            self.head = filter_signs(m) * float(variant.head_scale)
+        self._a_fixed = filter_signs(m) / m
+        if variant.minibatch(self.n):
+            self.schedule = BatchSchedule(self.n, variant.batch_size, variant.batch_rng)  # type: ignore[arg-type]
+        self._make_variant_shared()
+
+    def _make_variant_shared(self) -> None:
+        """``(push, flush)`` of the training variants for the rows whose distinct patch is shared.
+
+        Row ``r`` (sample ``i``, distinct patch ``k``) moves at step ``t`` by ``-η g_i(t) a_{j,r}(t)
+        σ'(Z_{k,(j,r)}(t))`` (``g_i = 0`` outside the batch) and decays by ``q``. ``push`` keeps a step's
+        ``A_t = a ∘ σ'`` at the ``U`` distinct shared patches (2m, U) and ``-η g_i`` of each shared row;
+        ``flush`` adds them for the ``L`` steps held as one product, ``Cs ← q^L Cs + Σ_t A_t E_t q^{L-1-t}``
+        (``E_t`` (U, S) holding the row's ``-η g_i`` at ``(u(r), r)``), so a step costs ``O(2m U + S)``.
+        """
+        m, S = self.m, self.srow.shape[1]
+        upatch = np.unique(self.spatch[0])
+        U = upatch.size
+        where = np.searchsorted(upatch, self.spatch[0])
+        L = max(1, min(64, (2**18) // max(1, U * (2 * m + S))))
+        HA = np.empty((L, 2 * m, U))
+        He = np.empty((L, S))
+        E = np.zeros((L, U, S))
+        flat_E = (np.arange(L)[:, None] * (U * S) + (where * S + np.arange(S))[None, :]).reshape(-1)
+        ssample = self.ssample[0]
+        held, factor = [0], [1.0]  # steps held, and their decay factor q
+        CsT = self.CsT[0]  # a view: updated in place
+
+        def push(A: np.ndarray, g_full: np.ndarray, lr: float, q: float) -> None:
+            t = held[0]
+            if t and q != factor[0]:
+                flush()
+                t = 0
+            factor[0] = q
+            HA[t] = A
+            np.multiply(np.take(g_full, ssample), -lr, out=He[t])
+            held[0] = t + 1
+            if t + 1 == L:
+                flush()
+
+        def flush() -> None:
+            t, q = held[0], factor[0]
+            if not t:
+                return
+            if q != 1.0:  # the step k of t held decays t - 1 - k more times; the older coefficients t times
+                He[:t] *= (q ** np.arange(t - 1, -1, -1.0))[:, None]
+                np.multiply(CsT, q ** t, out=CsT)
+            E.reshape(-1)[flat_E[: t * S]] = He[:t].reshape(-1)
+            np.add(CsT, HA[:t].transpose(1, 0, 2).reshape(2 * m, t * U) @ E[:t].reshape(t * U, S), out=CsT)
+            held[0] = 0
+
+        self._vpush, self._vflush, self._vupatch = push, flush, upatch
+
+    def _advance_variant(self, steps: int, lr: float) -> np.ndarray:
+        """:meth:`advance` for the training variants (:meth:`set_variant`); ``B = 1``."""
+        v, act, n, P = self.variant, self.activation, self.n, self.P
+        q = v.decay_factor(lr)
+        ZT, CdT = self.ZT[0], self.CdT[0]
+        Z_F = ZT.T  # (M+1, 2m), Fortran-ordered view of the state
+        G = self.G[0]
+        GT = G.T  # Fortran-ordered: no copy in the product
+        M1 = G.shape[0]
+        index, y = self.index[0], self.y[0]
+        push, upatch, shared = self._vpush, self._vupatch, self.srow.shape[1] > 0
+        offsets = np.arange(P)
+        mask = np.zeros(M1, dtype=bool)
+        g_full = np.zeros(n)
+        bad = np.full(1, -1, dtype=np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(steps):
+                a = self._a_fixed if self.head is None else self.head
+                if self.schedule is None:  # every distinct patch
+                    idx = u = None
+                    Zu, inv, yb = ZT, index, y
+                else:
+                    idx = self.schedule.next()
+                    bidx = index[(idx[:, None] * P + offsets).reshape(-1)]
+                    mask[bidx] = True
+                    u = np.flatnonzero(mask)  # the batch's distinct patches, in order
+                    inv = (np.cumsum(mask) - 1)[bidx]
+                    mask[u] = False
+                    Zu, yb = np.take(ZT, u, axis=1), y[idx]
+                b = yb.shape[0]
+                val, grad = act.value_and_grad(Zu)
+                T = a @ val
+                f = T[inv].reshape(b, P).sum(axis=1)
+                if bad[0] < 0 and not np.isfinite(f).all():
+                    bad[0] = t
+                g = logistic_loss_derivative(yb * f) * yb / b
+                h = np.bincount(inv, weights=np.repeat(g, P), minlength=Zu.shape[1])
+                neg_a = -lr * a
+                if shared:
+                    if idx is None:
+                        A, g_full = grad[:, upatch] * a[:, None], g
+                    else:
+                        A = act.grad(np.take(ZT, upatch, axis=1)) * a[:, None]
+                        g_full[:] = 0.0
+                        g_full[idx] = g
+                    push(A, g_full, lr, q)
+                DT = grad
+                DT *= neg_a[:, None]
+                DT *= h
+                if self.head is not None:
+                    grad_a = val @ h
+                    if q != 1.0:
+                        self.head *= q
+                    self.head -= lr * grad_a
+                if q != 1.0:
+                    CdT *= q
+                if u is None:
+                    CdT += DT
+                    out = _dgemm(1.0, GT, DT.T, q, Z_F, trans_a=1, overwrite_c=1)
+                else:
+                    CdT[:, u] += DT
+                    out = _dgemm(1.0, np.take(G, u, axis=0).T, DT.T, q, Z_F, overwrite_c=1)
+                if out is not Z_F and not np.shares_memory(out, Z_F):  # pragma: no cover - BLAS quirk
+                    Z_F[...] = out
+            self._vflush()
+            self.init_scale = self._decay.advance(q, steps)
+        return bad
+
     # ---------------------------------------------------------------- records
     def losses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Train loss and accuracy (B,), test loss and accuracy (B,) or None."""
@@ -438,7 +607,10 @@ class GramCore:
             acc = (self.y * f > 0).mean(axis=1)
             if not self.has_test:
                 return loss, acc, None, None
-            ZtT = self.tZ0.transpose(0, 2, 1) + np.matmul(self.CdT, self.tG.transpose(0, 2, 1))
+            tZ0T = self.tZ0.transpose(0, 2, 1)
+            if self.init_scale != 1.0:
+                tZ0T = self.init_scale * tZ0T
+            ZtT = tZ0T + np.matmul(self.CdT, self.tG.transpose(0, 2, 1))
             if self.test_scales is not None:
                 ZtT *= self.test_scales[:, None, :]
             ft = self._outputs(ZtT, self.tindex, self.ty.shape[1])[0]
@@ -452,6 +624,9 @@ class GramCore:
             learned = (CdT @ self.G[:, :-1, :-1]) @ CdT.transpose(0, 2, 1)
             learned = 0.5 * (learned + learned.transpose(0, 2, 1))
             cross = CdT @ self.Z0[:, :-1]
+            if self.init_scale != 1.0:  # W = s W0 + Ĉᵀ X̂ (weight decay)
+                s = self.init_scale
+                return (s * s) * self.WW0 + s * (cross + cross.transpose(0, 2, 1)) + learned, learned
             return self.WW0 + cross + cross.transpose(0, 2, 1) + learned, learned
 
     def coefficients(self) -> np.ndarray:
@@ -470,12 +645,13 @@ class GramEngine(Engine):
     name = "gram"
 
     def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation,
-                 test: PatchData | None = None) -> None:
-        super().__init__(W0, data, activation, test)
+                 test: PatchData | None = None, variant: TrainingVariant | None = None) -> None:
+        super().__init__(W0, data, activation, test, variant)
         self._W0 = np.array(W0, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # huge data or filters: a blow-up at step 0
             self.problem, self._rows = GramProblem.from_vectors(self._W0, data, test)
             self.core = GramCore([self.problem], activation)
+        self.core.set_variant(self.variant)
 
     @staticmethod
     def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:
@@ -491,7 +667,8 @@ class GramEngine(Engine):
         bad = self.core.advance(steps, lr)
         if bad[0] >= 0:
             raise Diverged(int(bad[0]), lr)
-        if steps and not np.all(np.isfinite(self.core.Cd)):
+        if steps and not (np.all(np.isfinite(self.core.Cd))
+                          and (self.core.head is None or np.all(np.isfinite(self.core.head)))):
             raise Diverged(steps, lr)
 
     def snapshot(self) -> Snapshot:
@@ -507,6 +684,8 @@ class GramEngine(Engine):
             coef=self.core.coefficients()[0],
             filter_gram=fg[0],
             learned_gram=lg[0],
+            init_scale=None if self.variant.weight_decay == 0.0 else self.core.init_scale,
+            head_weights=None if self.core.head is None else self.core.head.reshape(2, self.m).copy(),
         )
         if not snap.is_finite():  # e.g. a finite loss but an overflowing W Wᵀ
             raise Diverged(0)
@@ -523,6 +702,10 @@ class GramEngine(Engine):
         return None if rows is None else rows.combine(self.core.Cd[0, :-1])
 
     def weights(self) -> np.ndarray | None:
-        """``W = W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work)."""
-        W = self._W0.reshape(2 * self.m, -1) + self._rows.combine(self.core.Cd[0, :-1])
+        """``W = s W(0) + Ĉᵀ X̂`` (2, m, d), rebuilt from the coefficients (``d``-sized work; ``s = 1``
+        without weight decay)."""
+        W0 = self._W0.reshape(2 * self.m, -1)
+        if self.core.init_scale != 1.0:
+            W0 = self.core.init_scale * W0
+        W = W0 + self._rows.combine(self.core.Cd[0, :-1])
         return W.reshape(self._W0.shape)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnrank.activations import Activation
-from cnnrank.engines.base import Engine
+from cnnrank.engines.base import Engine, TrainingVariant
 from cnnrank.engines.gram import GramCore, GramEngine, GramProblem
 from cnnrank.gram_sample import GramSample, gram_sample_from_data, sample_gram, sample_meta, wishart_bartlett
 
@@ -38,17 +38,20 @@ class ImplicitEngine(GramEngine):
     sample : GramSample
         The inner products (test set included).
     activation : Activation
+    variant : TrainingVariant, optional
+        Trainable head, minibatch SGD, weight decay (docs/theory.md, "Training variants").
     """
 
     name = "implicit"
     needs_vectors = False
 
-    def __init__(self, sample: GramSample, activation: Activation) -> None:
-        Engine.__init__(self, None, sample, activation)
+    def __init__(self, sample: GramSample, activation: Activation, variant: TrainingVariant | None = None) -> None:
+        Engine.__init__(self, None, sample, activation, variant=variant)
         self.sample = sample
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowed sample: a blow-up at step 0
             self.problem = GramProblem.from_sample(sample)
             self.core = GramCore([self.problem], activation)
+        self.core.set_variant(self.variant)
 
     def weights(self) -> None:
         """Always ``None``: the implicit engine never forms a vector of ``R^d``."""

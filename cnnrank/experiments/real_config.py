@@ -27,11 +27,14 @@ PREPROCESSING = ("standardize", "center", "none")
 #: the training of every noise level unless changed: η = 0.5, 1000 steps, ten records, the feature engine
 DEFAULT_TRAINING = TrainingSpec(lr=0.5, steps=1000, record_every=100, engine="feature")
 _TRAINING_EXTRA = ("record_every", "engine")
-_PARTS = {"network": field_names(NetworkSpec), "training": field_names(TrainingSpec)}
+# the training variants (head, a0, batch_size, weight_decay) are fields of RunConfig only
+_NETWORK_FIELDS = tuple(f for f in field_names(NetworkSpec) if f not in ("head", "a0"))
+_PARTS = {"network": _NETWORK_FIELDS, "training": tuple(f for f in field_names(TrainingSpec)
+                                                        if f not in ("batch_size", "weight_decay"))}
 _OWN_FIELDS = ("dataset", "split", "classes", "n_train", "n_test", "preprocess", "grayscale", "noise_mode",
                "noise_std", "threshold", "canvas_size", "patch_size", "reference_energy")
 #: the flat field names of a :class:`RealRankConfig`, in the order of :meth:`RealRankConfig.to_dict`
-REAL_FLAT_FIELDS: tuple[str, ...] = (*_OWN_FIELDS, *field_names(NetworkSpec), "lr", "steps", "seed",
+REAL_FLAT_FIELDS: tuple[str, ...] = (*_OWN_FIELDS, *_NETWORK_FIELDS, "lr", "steps", "seed",
                                      *_TRAINING_EXTRA)
 
 

@@ -27,12 +27,13 @@ from cnnrank._blas import blas_threads, resolve
 from cnnrank._validation import check_int
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData, SignalNoiseModel
+from cnnrank.engines.base import TrainingVariant
 from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
 from cnnrank.rank import data_rank_report
 from cnnrank.train import Trajectory, train
 
-__all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "GROUP_FIELDS", "RunConfig", "RunOutcome", "config_from_dict", "run_group",
-           "run_once"]
+__all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "GROUP_FIELDS", "VARIANT_FIELDS", "RunConfig", "RunOutcome",
+           "config_from_dict", "run_group", "run_once"]
 
 #: the data model of the default run: the paper regime of docs/theory.md §5 (``d = 2000``,
 #: ``σ_p = 0.25``, balanced classes; the other fields are :class:`SignalNoiseModel`'s defaults)
@@ -49,10 +50,15 @@ GROUP_FIELDS = ("noise_std", "lr")
 
 #: fields that :meth:`RunConfig.to_dict` writes only when they differ from their default (they were
 #: added after results files existed; a default configuration writes the same dict as before)
-_WRITTEN_IF_CHANGED: dict[str, Any] = {"signal_basis": DEFAULT_MODEL.signal_basis}
-# the training variants (docs/theory.md, "Unequal signal norms", "Sign descent and Adam")
+_WRITTEN_IF_CHANGED: dict[str, Any] = {"signal_basis": DEFAULT_MODEL.signal_basis,
+                                       **{k: getattr(NetworkSpec(), k) for k in ("head", "a0")},
+                                       **{k: getattr(TrainingSpec(), k) for k in ("batch_size", "weight_decay")}}
+# unequal signal norms and the adaptive optimizers (docs/theory.md, "Unequal signal norms", "Sign descent and Adam")
 _WRITTEN_IF_CHANGED.update({"signal_norms": None, "optimizer": "gd", "adam_beta1": 0.9, "adam_beta2": 0.999,
                             "adam_eps": 1e-8})
+
+#: the fields of the exact training variants (docs/theory.md, "Training variants")
+VARIANT_FIELDS = ("head", "a0", "batch_size", "weight_decay")
 
 
 @dataclass(frozen=True, init=False)
@@ -69,7 +75,9 @@ class RunConfig:
       (``"huber<q>"``, ``"relu"``, ``"poly<q>"`` or a name given to :func:`cnnrank.register_activation`;
       stored canonically) with threshold ``kappa``;
     * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``,
-      ``optimizer`` (``"gd"``, ``"sign"``, ``"adam"``), ``adam_beta1``, ``adam_beta2``, ``adam_eps``.
+      ``optimizer`` (``"gd"``, ``"sign"``, ``"adam"``), ``adam_beta1``, ``adam_beta2``, ``adam_eps``;
+    * the exact training variants (docs/theory.md, "Training variants"): ``head`` and ``a0``
+      (network), ``batch_size`` and ``weight_decay`` (training).
 
     Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is
     ``RunConfig(data_model=DEFAULT_MODEL.replace(noise_std=0.5))``. Every flat field reads as an
@@ -101,6 +109,14 @@ class RunConfig:
         object.__setattr__(self, "network", dataclasses.replace(net, **split["network"]))
         object.__setattr__(self, "training", dataclasses.replace(tr, **split["training"]))
         object.__setattr__(self, "data_model", dataclasses.replace(model, **split["data_model"]))
+        if self.training.batch_size is not None and self.training.batch_size > n:
+            raise ValueError(f"batch_size={self.training.batch_size!r} is invalid: must be <= n={n} (the training "
+                             "samples of an epoch)")
+        opt = self.training.optimizer
+        if opt != "gd" and (self.network.head != "fixed" or self.training.batch_size is not None):
+            which = "head='trainable'" if self.network.head != "fixed" else f"batch_size={self.training.batch_size}"
+            raise ValueError(f"{which} is invalid with optimizer={opt!r}: sign descent and Adam train the filters "
+                             "on the full batch with the fixed head only (docs/theory.md, \"Sign descent and Adam\")")
 
     # the flat view: one read-only attribute per field of the parts
     d = property(lambda self: self.data_model.d, doc="Dimension of a patch.")
@@ -126,6 +142,22 @@ class RunConfig:
     adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
     adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
     adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
+    head = property(lambda self: self.network.head, doc="Second layer: 'fixed' (j/m) or 'trainable'.")
+    a0 = property(lambda self: self.network.a0, doc="Initial scale of a trainable head (None: 1/m).")
+    batch_size = property(lambda self: self.training.batch_size, doc="Minibatch size of SGD (None: full batch).")
+    weight_decay = property(lambda self: self.training.weight_decay, doc="Weight decay λ.")
+
+    def has_variants(self) -> bool:
+        """Whether a training variant (trainable head, minibatch SGD, weight decay) is in use."""
+        return any(getattr(self, k) != _WRITTEN_IF_CHANGED[k] for k in VARIANT_FIELDS)
+
+    def training_variant(self, batch_rng: Any = None) -> TrainingVariant | None:
+        """The :class:`~cnnrank.engines.base.TrainingVariant` of this configuration (``None`` without
+        variants); ``batch_rng`` seeds the minibatch permutations."""
+        if not self.has_variants():
+            return None
+        return TrainingVariant(head_scale=self.network.head_scale, weight_decay=self.weight_decay,
+                               batch_size=self.batch_size, batch_rng=batch_rng)
 
     def model(self) -> SignalNoiseModel:
         """The data model of this configuration."""
@@ -142,10 +174,11 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The flat dict of every field, in the order of :data:`FLAT_FIELDS` (JSON-able).
 
-        ``signal_basis`` is left out while it has its default ``"canonical"`` (and likewise
-        ``signal_norms``, ``optimizer``, ``adam_beta1``, ``adam_beta2``, ``adam_eps`` at their defaults): the dict of a
-        configuration that does not use it is the same as before the field existed (results files
-        and sweep-store fingerprints are unchanged); :func:`config_from_dict` reads both forms.
+        ``signal_basis``, ``signal_norms``, the optimizer's fields (``optimizer``, ``adam_beta1``,
+        ``adam_beta2``, ``adam_eps``) and the training variants' fields (``head``, ``a0``, ``batch_size``,
+        ``weight_decay``) are left out while they have their defaults: the dict of a configuration that
+        does not use them is the same as before the fields existed (results files and sweep-store
+        fingerprints are unchanged); :func:`config_from_dict` reads both forms.
         """
         out = {}
         for name in FLAT_FIELDS:
@@ -167,7 +200,7 @@ def config_from_dict(values: dict[str, Any], base: RunConfig | None = None) -> R
         default = getattr(base, k)
         if isinstance(default, bool) and not isinstance(v, bool):
             raise ValueError(f"{k}={v!r} is invalid: must be true or false")
-        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+        if (isinstance(default, float) or k == "a0") and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if k == "signal_norms" and isinstance(v, list):  # JSON/TOML arrays: the field is a tuple
             v = tuple(v)
@@ -269,7 +302,9 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RunConfig")
-    g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
+    gen = np.random.default_rng(rng)
+    g_data, g_test, g_init = gen.spawn(3)
+    variant = config.training_variant(_batch_seed(gen, config))
     model = config.model()
     if config.engine == "implicit":
         from cnnrank.gram_sample import sample_gram
@@ -277,7 +312,7 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
 
         sample = sample_gram(model, config.n, config.m, config.init_std, n_test=config.n_test, rng=g_data)
         traj = train_implicit(config.make_activation(), sample, lr=config.lr, steps=config.steps,
-                              record_every=config.record_every, progress=progress)
+                              record_every=config.record_every, progress=progress, variant=variant)
         traj.metadata["config"] = config.to_dict()
         return RunOutcome(trajectory=traj, data=sample, test=None, data_ranks=_implicit_ranks(sample))
     # One BLAS thread for problems of moderate size (see cnnrank._blas): runs of a sweep share the
@@ -287,26 +322,37 @@ def run_once(config: RunConfig, rng: Any = None, progress: bool | None = False) 
         data = model.sample(config.n, rng=g_data)
         test = model.sample(config.n_test, rng=g_test) if config.n_test > 0 else None
         net = config.network.init(config.d, rng=g_init)
-        traj = _train_vectors(config, net, data, test, limit, progress)
+        traj = _train_vectors(config, net, data, test, limit, progress, variant)
         ranks = data_rank_report(data)
     traj.metadata["config"] = config.to_dict()
     return RunOutcome(trajectory=traj, data=data, test=test, data_ranks=ranks)
 
 
 def _train_vectors(config: RunConfig, net: Any, data: PatchData, test: PatchData | None, limit: Any,
-                   progress: bool | None = False) -> Trajectory:
+                   progress: bool | None = False, variant: Any = None) -> Trajectory:
     """Train a run with vectors: :func:`~cnnrank.train.train` for gradient descent,
     :func:`~cnnrank.train.train_adaptive` for sign descent and Adam (docs/theory.md, "Sign descent and Adam")."""
     if config.optimizer == "gd":
         return train(net, data, lr=config.lr, steps=config.steps, record_every=config.record_every, test=test,
-                     engine=config.engine, progress=progress, blas_threads=limit)
+                     engine=config.engine, progress=progress, blas_threads=limit, variant=variant)
     from cnnrank.train import train_adaptive
 
     return train_adaptive(net, data, lr=config.lr, steps=config.steps, optimizer=config.optimizer,
                           record_every=config.record_every, test=test, adam_beta1=config.adam_beta1,
                           adam_beta2=config.adam_beta2, adam_eps=config.adam_eps,
-                          weight_decay=float(getattr(config, "weight_decay", 0.0)), engine=config.engine,
+                          weight_decay=config.weight_decay, engine=config.engine,
                           progress=progress, blas_threads=limit)
+
+
+def _batch_seed(gen: np.random.Generator, config: RunConfig) -> np.random.SeedSequence | None:
+    """The stream of the minibatch permutations: a fourth child of the run's ``SeedSequence``, spawned
+    after the data, test and initialization streams (which it leaves unchanged), and only for SGD."""
+    if config.batch_size is None or config.batch_size >= config.n:
+        return None
+    seq = gen.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):  # pragma: no cover - a generator without a SeedSequence
+        raise ValueError("rng is invalid for batch_size: its bit generator has no SeedSequence to spawn from")
+    return seq.spawn(1)[0]
 
 
 def _check_group(configs: Any) -> list[RunConfig]:
@@ -348,7 +394,9 @@ def run_group(configs: Sequence[RunConfig], rng: Any = None) -> list[RunOutcome]
     Each outcome equals ``run_once(configs[b], rng=<the same seed>)`` to rounding level (the same
     trajectory, data, test set and data ranks; ``trajectory.metadata["config"]`` set). A run that blows
     up is trained again alone, which raises the :class:`~cnnrank.TrainingDiverged` :func:`run_once`
-    raises.
+    raises. Configurations with a training variant (``head``, ``batch_size``, ``weight_decay``; docs/theory.md,
+    "Training variants") are not batched: each is trained alone on the group's draw, bit for bit its
+    :func:`run_once`.
 
     Parameters
     ----------
@@ -385,7 +433,9 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
 
     group = _check_group(configs)
     first = group[0]
-    g_data, g_test, g_init = np.random.default_rng(rng).spawn(3)
+    gen = np.random.default_rng(rng)
+    g_data, g_test, g_init = gen.spawn(3)
+    batch_seed = _batch_seed(gen, first)  # the same stream for every run, as run_once draws it
     model = first.model()
     levels = list(dict.fromkeys(c.noise_std for c in group))
     level_of = [levels.index(c.noise_std) for c in group]
@@ -399,8 +449,10 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
         chosen: dict[int, str] = {}  # "auto": train's own choice, per level (it depends on the data)
         for k in sorted(set(level_of)):
             chosen[k] = choose_engine(net, data[k], first.steps)[0] if first.engine == "auto" else first.engine
-        # sign descent and Adam run on vectors, one run at a time (_train_vectors)
-        batch = [b for b, k in enumerate(level_of) if chosen[k] == "gram" and first.optimizer == "gd"]
+        # not batched: the training variants and sign descent/Adam; each such run is trained alone,
+        # as run_once trains it
+        batch = ([] if first.has_variants() or first.optimizer != "gd"
+                 else [b for b, k in enumerate(level_of) if chosen[k] == "gram"])
         if batch:
             batch_tests = [t for t in (tests[level_of[b]] for b in batch) if t is not None]
             done = train_batched(net, [data[level_of[b]] for b in batch], [group[b].lr for b in batch], first.steps,
@@ -414,7 +466,7 @@ def _group_outcomes(configs: Sequence[RunConfig], rng: Any) -> list[RunOutcome |
                 # trained alone, as run_once trains it
                 k = level_of[b]
                 try:
-                    trajs[b] = _train_vectors(c, net, data[k], tests[k], limit)
+                    trajs[b] = _train_vectors(c, net, data[k], tests[k], limit, False, c.training_variant(batch_seed))
                 except Exception as exc:  # kept in the run's place; run_group raises it
                     trajs[b] = exc
         used = sorted(set(level_of))

@@ -39,23 +39,44 @@ class NetworkSpec:
         configuration is pickled to a worker process.
     kappa : float
         Threshold of the Huberized ReLU.
+    head : str
+        The second layer (docs/theory.md, "Training variants"): ``"fixed"`` (the theorem's ``a_{j,r} = j/m``,
+        not trained) or ``"trainable"`` (``a_{j,r}(0) = j a0``, trained with the filters).
+    a0 : float or None
+        Initial scale of a trainable head (``> 0``); ``None`` means ``1/m``. Only with ``head="trainable"``.
     """
 
     m: int = 40
     init_std: float = 0.01
     activation: str = "huber3"
     kappa: float = 1.0
+    head: str = "fixed"
+    a0: float | None = None
 
     def __post_init__(self) -> None:
         check_int("m", self.m, minimum=1)
         check_real("init_std", self.init_std, nonnegative=True)
         check_real("kappa", self.kappa, positive=True)
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} is invalid: must be one of {list(HEADS)}")
+        if self.a0 is not None:
+            if self.head != "trainable":
+                raise ValueError(f"a0={self.a0!r} is invalid with head={self.head!r}: a0 sets a trainable head's "
+                                 "initial scale (give head='trainable', or leave a0 unset)")
+            object.__setattr__(self, "a0", check_real("a0", self.a0, positive=True))
         object.__setattr__(self, "activation", canonical_activation_name(self.activation))
         self.make_activation()
 
     def make_activation(self) -> Activation:
         """The activation named by ``activation`` (threshold ``kappa`` for the Huberized ReLU)."""
         return parse_activation(self.activation, kappa=self.kappa)
+
+    @property
+    def head_scale(self) -> float | None:
+        """``a0`` of a trainable head (``1/m`` when unset); ``None`` for the fixed head."""
+        if self.head != "trainable":
+            return None
+        return 1.0 / self.m if self.a0 is None else float(self.a0)
 
     def init(self, d: int, rng: Any = None) -> TwoLayerCNN:
         """Initial filters ``W(0)`` of dimension ``d`` drawn from ``rng``."""
@@ -87,6 +108,12 @@ class TrainingSpec:
         Adam's moment decay rates ``β1``, ``β2`` in ``[0, 1)`` (used only with ``optimizer="adam"``).
     adam_eps : float
         Adam's ``ε > 0`` (used only with ``optimizer="adam"``).
+    batch_size : int or None
+        Minibatch SGD (docs/theory.md, "Training variants"): each epoch a seeded permutation of the ``n``
+        samples in consecutive batches of ``batch_size`` (the last smaller); one step is one batch.
+        ``None``: full batch. At most ``n`` (checked by :class:`~cnnrank.experiments.runs.RunConfig`).
+    weight_decay : float
+        ``λ >= 0`` on every trained parameter: ``W ← (1 - ηλ) W - η ∇L`` (and the head); ``ηλ < 1``.
     """
 
     lr: float = 2.0
@@ -97,6 +124,8 @@ class TrainingSpec:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
+    batch_size: int | None = None
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_real("lr", self.lr, positive=True)
@@ -113,6 +142,12 @@ class TrainingSpec:
             raise ValueError(f"engine={self.engine!r} is invalid with optimizer={self.optimizer!r}: {self.optimizer} "
                              f"updates leave the span of the patches, so they run on vectors only (engine "
                              f"'feature' or 'auto')")
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
+        object.__setattr__(self, "weight_decay", check_real("weight_decay", self.weight_decay, nonnegative=True))
+        if self.lr * self.weight_decay >= 1.0:
+            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid with lr={self.lr!r}: lr * weight_decay "
+                             "must be < 1 (the decay factor 1 - lr * weight_decay must stay positive)")
 
 
 #: the engines a run configuration may name
@@ -120,6 +155,8 @@ ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
 
 #: the optimizers a run configuration may name (docs/theory.md, "Sign descent and Adam")
 OPTIMIZER_NAMES = ("gd", "sign", "adam")
+#: the second layers a network may have (docs/theory.md, "Training variants")
+HEADS = ("fixed", "trainable")
 
 
 def field_names(cls: Any) -> tuple[str, ...]:

@@ -63,6 +63,10 @@ RUN_OPTION_HELP: dict[str, str] = {
     "adam_beta1": "Adam's β1 in [0, 1) (optimizer adam only)",
     "adam_beta2": "Adam's β2 in [0, 1) (optimizer adam only)",
     "adam_eps": "Adam's ε > 0 (optimizer adam only)",
+    "head": "second layer: fixed (the theorem's a = j/m) or trainable (from a = j·a0)",
+    "a0": "initial scale a0 of a trainable head (default 1/m; only with --head trainable)",
+    "batch_size": "minibatch size of SGD (default: full batch; each epoch a seeded permutation)",
+    "weight_decay": "weight decay λ >= 0 on every trained parameter (lr·λ < 1)",
 }
 
 
@@ -102,6 +106,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, base: Any = None,
             g.add_argument(flag, type=_float_list, default=default, metavar="N1,N2,...", help=text)
         elif name == "optimizer":
             g.add_argument(flag, choices=("gd", "sign", "adam"), default=default, help=text)
+        elif name == "head":
+            g.add_argument(flag, choices=("fixed", "trainable"), default=default, help=text)
+        elif name in ("a0", "batch_size"):
+            g.add_argument(flag, type=float if name == "a0" else int, default=default, help=text)
         else:
             g.add_argument(flag, type=type(default), default=default, help=text)
 

@@ -1,5 +1,6 @@
 """The planner of a sweep: which missing cells run together as one batched group (cells of one seed
-index whose configurations differ only in ``noise_std`` and ``lr``, Gram engine or ``"auto"``), in
+index whose configurations differ only in ``noise_std`` and ``lr``, Gram engine or ``"auto"``, without a
+training variant: those run alone), in
 groups of at most :data:`GROUP_BYTES` of extra data, split so that every worker has a balanced share
 (docs/sweeps.md).
 """
@@ -10,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from cnnrank.experiments.runs import GROUP_FIELDS, RunConfig, _step_cost
+from cnnrank.experiments.runs import GROUP_FIELDS, VARIANT_FIELDS, RunConfig, _step_cost
 
 #: at most this many bytes of extra data per group of cells run together (each noise level of a group
 #: holds its own copy of the training and test patches, ``8 (n + n_test) P d`` bytes, the group one more
@@ -23,11 +24,16 @@ _GROUPED_ENGINES = ("gram", "auto")
 
 _Cell = tuple[str, dict[str, Any], int]
 
+#: the defaults of the training variants' fields (docs/theory.md, "Training variants")
+_VARIANT_DEFAULTS = {k: getattr(RunConfig(), k) for k in VARIANT_FIELDS}
+
 
 def _group_key(config: dict[str, Any], seed_index: int) -> str | None:
     """Cells with the same key can run as one group (``None``: this cell runs alone)."""
     if config.get("engine") not in _GROUPED_ENGINES:
         return None
+    if any(config.get(k, default) != default for k, default in _VARIANT_DEFAULTS.items()):
+        return None  # the training variants are trained alone (run_group would train them one by one)
     shared = {k: v for k, v in config.items() if k not in GROUP_FIELDS}
     return json.dumps([seed_index, shared], sort_keys=True)
 

@@ -29,7 +29,7 @@ CONFIG_AXIS = "config"
 ENGINE_NAMES = ("auto", "feature", "gram", "implicit")
 
 #: fields whose values are names (a number there is a typo, refused before any code reads it)
-_STRING_FIELDS = ("activation", "engine", "signal_basis", "optimizer")
+_STRING_FIELDS = ("activation", "engine", "signal_basis", "optimizer", "head")
 
 #: no filter, patch or filter move may exceed this norm: float64 Gram matrices of such vectors
 #: (squares summed over filters and patches) overflow

@@ -128,11 +128,16 @@ def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray
     has_test = R > 0 and snaps[0].test_loss is not None
     patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
     vectors = patches is not None
+    # the training variants (docs/theory.md, "Training variants"): None when unused
+    init_scale = (np.array([1.0 if s.init_scale is None else s.init_scale for s in snaps], dtype=np.float64)
+                  if any(s.init_scale is not None for s in snaps) else None)
+    head_weights = (np.stack([s.head_weights for s in snaps]).astype(np.float64)  # type: ignore[misc]
+                    if R and snaps[0].head_weights is not None else None)
     if vectors and W_final is None and R:  # rebuilt at the last record (a partial, diverged run)
         assert patches is not None and W_init is not None
         d = patches.shape[2]
-        W_final = np.asarray(W_init) + (coef[-1].reshape(2 * m, n * P) @ patches.reshape(n * P, d)
-                                        ).reshape(2, m, d)
+        W0 = np.asarray(W_init) if init_scale is None else init_scale[-1] * np.asarray(W_init)
+        W_final = W0 + (coef[-1].reshape(2 * m, n * P) @ patches.reshape(n * P, d)).reshape(2, m, d)
     return cls(
         steps=np.asarray(steps[:R], dtype=np.int64),
         train_loss=np.array([s.train_loss for s in snaps]),
@@ -163,4 +168,6 @@ def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray
         gamma_stable_rank=sig["gamma_stable_rank"],
         class_overlaps=sig["class_overlaps"],
         **kept,
+        init_scale=init_scale,
+        head_weights=head_weights,
     )

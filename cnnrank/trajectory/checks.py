@@ -87,6 +87,10 @@ def check_loaded(traj: Trajectory) -> None:
     for name in ("signals_learned", "learned_rank", "gamma_stable_rank"):
         want(name, (R,), optional=True)
     want("class_overlaps", (R, 2), optional=True)
+    want("init_scale", (R,), optional=True)
+    want("head_weights", (R, 2, m), optional=True)
+    if traj.init_scale is not None and not np.all((traj.init_scale > 0) & (traj.init_scale <= 1)):
+        raise ValueError("init_scale is invalid: s(t) = (1 - lr weight_decay)^t must lie in (0, 1]")
     if traj.signal_strength is not None:
         K2 = None if traj.gamma is None else traj.gamma.shape[3]
         if traj.signal_strength.ndim != 2 or traj.signal_strength.shape[0] != R or (

@@ -4,7 +4,7 @@ Sign descent and Adam (:class:`cnnrank.engines.adaptive.AdaptiveEngine`) move th
 span of the training patches, so ``W(t) = W(0) + Σ c x`` does not hold and there are no patch
 coefficients. Their trajectory has ``coef`` of shape ``(R, 2, m, 0, 0)`` (:attr:`Trajectory.has_coefficients`
 is ``False``) and every diagnostic is computed from the learned part ``Δ = W(t) − s(t) W(0)`` (2m, d),
-``s(t) = (1 − ηλ)^t`` under weight decay ``λ`` (``s ≡ 1`` without; ``metadata["init_scale"]`` holds it
+``s(t) = (1 − ηλ)^t`` under weight decay ``λ`` (``s ≡ 1`` without; the trajectory's ``init_scale`` holds it
 per record when ``λ > 0``) (docs/theory.md, "Sign descent and Adam"):
 
 * the stable ranks and singular values from ``Δ Δᵀ`` and ``W Wᵀ``, as for every engine;
@@ -108,8 +108,8 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
         sv = np.full((R, 2 * m), np.nan)
     kept = _bookkeeping(data)
     scales = [float(getattr(s, "init_scale", 1.0)) for s in snaps]
-    if any(v != 1.0 for v in scales):  # s(t) under weight decay, per record
-        metadata = dict(metadata or {}, init_scale=scales)
+    # s(t) under weight decay, per record (the field the exact variants fill too); None without decay
+    init_scale = np.array(scales, dtype=np.float64) if any(v != 1.0 for v in scales) else None
     gamma = rho = dim = frac = overlap = angles = lrank = None
     sig: dict[str, np.ndarray | None] = dict.fromkeys(
         ("signal_strength", "signals_learned", "gamma_stable_rank", "class_overlaps"))
@@ -163,5 +163,6 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
         learned_rank=lrank,
         gamma_stable_rank=sig["gamma_stable_rank"],
         class_overlaps=sig["class_overlaps"],
+        init_scale=init_scale,
         **kept,
     )

@@ -24,6 +24,9 @@ __all__ = ["Trajectory"]
 from cnnrank.trajectory.assembly import assemble
 from cnnrank.trajectory.checks import check_loaded, check_ranges
 
+#: optional fields of the training variants (docs/theory.md, "Training variants"), stored only when set
+_VARIANT_FIELDS = ("init_scale", "head_weights")
+
 
 @dataclass(eq=False)
 class Trajectory(SavableResult):
@@ -96,6 +99,13 @@ class Trajectory(SavableResult):
     engine : str
     metadata : dict
         Free-form (seeds, configs, timings, the engine chosen by ``"auto"``).
+    init_scale : ndarray, shape (R,), or None
+        ``s(t) = (1 - ηλ)^t`` of a run with weight decay (docs/theory.md, "Training variants"):
+        ``W(t) = s(t) W(0) + Σ c x``, and every learned-part diagnostic is of ``Σ c x = W - s W(0)``.
+        ``None`` without weight decay (``s ≡ 1``).
+    head_weights : ndarray, shape (R, 2, m), or None
+        The trainable second layer ``a(t)`` with its class sign (``a_{j,r}(0) = j a0``); ``None`` for the
+        fixed head ``a = j/m``.
     """
 
     steps: np.ndarray
@@ -129,6 +139,8 @@ class Trajectory(SavableResult):
     signal_pos: np.ndarray | None = None
     signal_sq_norms: np.ndarray | None = None
     noise_sq_norms: np.ndarray | None = None
+    init_scale: np.ndarray | None = None
+    head_weights: np.ndarray | None = None
 
     _kind = "Trajectory"
 
@@ -184,8 +196,8 @@ class Trajectory(SavableResult):
         arrays: dict[str, np.ndarray] = {}
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in derived:
-                continue
+            if f.name in derived or (f.name in _VARIANT_FIELDS and getattr(self, f.name) is None):
+                continue  # the variants' fields are written only when used: default files unchanged
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 arrays[f.name] = value
@@ -239,6 +251,8 @@ class Trajectory(SavableResult):
             except ValueError as exc:
                 raise ResultsFileError(f"results file {str(path)!r} is inconsistent: {exc}") from None
         names = {f.name for f in dataclasses.fields(cls)}
+        for k in _VARIANT_FIELDS:  # absent when unused (and in files written before they existed)
+            values.setdefault(k, None)
         missing = names - set(values)
         if missing and missing <= set(_SIGNAL_FIELDS):
             values.update(_derived_signal_fields(values, missing))
@@ -333,9 +347,10 @@ class Trajectory(SavableResult):
     def weights_at(self, k: int) -> np.ndarray:
         """Filters at record ``k`` (negative counts from the end), rebuilt from the coefficients.
 
-        ``W = W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)``; shape (2, m, d). A run without patch coefficients
-        (sign descent, Adam) keeps ``W(0)`` and the final filters only: the last record, and the first
-        when it is step 0; any other record raises ``ValueError``.
+        ``W = s W(0) + Σ_{i,p} c_{j,r,i,p} x_i^(p)`` (``s = init_scale[k]`` with weight decay, else 1);
+        shape (2, m, d). A run without patch coefficients (sign descent, Adam) keeps ``W(0)`` and the
+        final filters only: the last record, and the first when it is step 0; any other record raises
+        ``ValueError``.
         """
         if not self.has_coefficients:
             if self.W_init is None or self.W_final is None:
@@ -358,7 +373,8 @@ class Trajectory(SavableResult):
         two, m, n, P = self.coef.shape[1:]
         d = self.patches.shape[2]
         C = self.coef[k].reshape(2 * m, n * P)
-        return self.W_init + (C @ self.patches.reshape(n * P, d)).reshape(2, m, d)
+        W0 = self.W_init if self.init_scale is None else self.init_scale[k] * self.W_init
+        return W0 + (C @ self.patches.reshape(n * P, d)).reshape(2, m, d)
 
     def summary(self, k: int = -1) -> dict[str, float]:
         """Headline numbers at record ``k``: loss, accuracy, max γ, max ρ̄, min ρ̲, stable ranks and,
