@@ -98,7 +98,7 @@ def test_no_parser_accepts_an_abbreviated_option(capsys):
     (["simulate", "--noize", "1"], "simulate: unrecognized arguments: --noize 1; did you mean --noise-std?"),
     (["reproduce", "rank-vs-noise", "--noize", "1"], "did you mean --noise or --noise-std?"),
     (["sweep", "s.toml", "--out", "o", "--worker", "2"], "did you mean --workers?"),
-    (["simulate", "--sed", "3", "--stps=3"], "--sed: did you mean --seed or --head?; --stps: did you mean --steps?"),
+    (["simulate", "--sed", "3", "--stps=3"], "--sed: did you mean --seed?; --stps: did you mean --steps?"),
     (["simulate", "--engine", "gramm"], "invalid choice: 'gramm'; did you mean 'gram'? (choose from 'auto', "),
     (["simulate", "--signal-basis", "canonicl"], "did you mean 'canonical'?"),
     (["reproduce", "intrinsic-dimension", "--k", "3"], "did you mean --K, --Ks or --kappa?"),
