@@ -97,6 +97,7 @@ class WorkerPool(ProcessPoolExecutor):
     def stop(self) -> None:
         """Cancel every queued call and terminate the workers now (calls running in them are lost)."""
         procs = list((getattr(self, "_processes", None) or {}).values())
+        results = getattr(self, "_result_queue", None)  # shutdown() drops the executor's reference
         self.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             try:
@@ -107,6 +108,17 @@ class WorkerPool(ProcessPoolExecutor):
             try:
                 p.join(timeout=5)
             except (OSError, ValueError, AttributeError, AssertionError):
+                pass
+        # A worker terminated while it wrote a result leaves half a message in the result pipe; the
+        # executor's manager thread then waits in recv() for the rest, which never comes because this
+        # process holds the pipe's write end too, and the interpreter's exit joins that thread: a hang.
+        # With the workers gone, closing our write end turns the wait into EOF (a broken pool) and the
+        # thread ends.
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
                 pass
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:

@@ -1,0 +1,47 @@
+"""A pool stopped while a worker writes its result ends, and so does the interpreter (cnnrank._parallel).
+
+A worker terminated half-way through writing a result leaves an incomplete message in the executor's
+result pipe; the executor's manager thread then waits for the rest forever and the interpreter's exit,
+which joins that thread, hangs. The worker below writes such half message on purpose (deterministic),
+then the parent stops the pool and must exit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent('''
+    import gc, os, struct, sys, time
+    sys.path.insert(0, {root!r})
+    from multiprocessing.queues import SimpleQueue
+    from cnnrank._parallel import WorkerPool
+
+    def half_a_result(flag):
+        queue = next(o for o in gc.get_objects() if isinstance(o, SimpleQueue))
+        os.write(queue._writer.fileno(), struct.pack("!i", 1_000_000) + b"x" * 100)  # 100 of 1e6 bytes
+        open(flag, "w").close()
+        time.sleep(600)
+
+    if __name__ == "__main__":
+        flag = sys.argv[1]
+        pool = WorkerPool(1)
+        pool.submit(half_a_result, flag)
+        while not os.path.exists(flag):  # the worker has written its half message
+            time.sleep(0.01)
+        pool.stop()
+        print("stopped", flush=True)
+''')
+
+
+def test_stop_after_a_half_written_result_lets_the_process_exit(tmp_path):
+    script = tmp_path / "pool_stop.py"
+    script.write_text(SCRIPT.format(root=str(ROOT)))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "flag")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "stopped"
