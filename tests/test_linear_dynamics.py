@@ -176,21 +176,3 @@ def test_reproduce_quick_writes_figure_and_json(tmp_path):
     ht = data["b_ordering"]["cnn_half_times"]
     assert ht[0] < ht[1]
     assert max(data["a_saxe"]["max_abs_error_over_s"]) < 0.01
-
-
-def test_the_sweeps_run_as_one_map_equal_the_sweeps_one_after_the_other():
-    """linear_cnn_experiment runs the points of its three sweeps in one map (longest first): each sweep
-    is the one :func:`sweep` gives, bit for bit."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from cnnrank.linear.experiments import _sweeps
-
-    grids = {"share": [0.2, 1.0], "kernel_size": [2, 8], "channels": [1]}
-    with ThreadPoolExecutor(2) as ex:
-        together = _sweeps(grids, [0, 1], ex)
-    for got, (p, values) in zip(together, grids.items()):
-        want = sweep(p, values, seeds=[0, 1], isolated=(p == "kernel_size"))
-        assert got.parameter == p and got.seeds == want.seeds and got.settings == want.settings
-        for name in ("values", "half_times", "rates", "s", "isolated_half_times"):
-            a, b = getattr(got, name), getattr(want, name)
-            assert a.shape == b.shape and a.tobytes() == b.tobytes(), (p, name)

@@ -308,14 +308,6 @@ def sweep(parameter: str, values: Sequence[float], *, seeds: Sequence[int] = (0,
     The (value, replicate) points run through :func:`cnnrank._parallel.map_ordered`: one by one, or
     on ``executor`` (e.g. ``cnnrank._parallel.make_executor(workers)``); the result does not depend on it.
     """
-    vals, seeds, items = _sweep_items(parameter, values, seeds, n, channels, kernel_size, t_end, init_scale, isolated)
-    return _assemble(items, vals, seeds, map_ordered(_sweep_point, items, executor))
-
-
-def _sweep_items(parameter: str, values: Sequence[float], seeds: Sequence[int] = (0, 1, 2), n: int = 32,
-                 channels: int = 4, kernel_size: int | None = None, t_end: float = 10.0, init_scale: float = 1e-2,
-                 isolated: bool = False) -> tuple[list, list[int], list[tuple]]:
-    """:func:`sweep`'s values and seeds, checked, and its points' items (value-major, then seed)."""
     if parameter not in _PARAMETERS:
         raise ValueError(f"parameter={parameter!r} is invalid: must be one of {list(_PARAMETERS)}")
     vals = [float(v) for v in values] if parameter == "share" else [check_int(parameter, v, minimum=1) for v in values]
@@ -324,13 +316,8 @@ def _sweep_items(parameter: str, values: Sequence[float], seeds: Sequence[int] =
     seeds = [check_int("seed", s, minimum=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds=[] is invalid: must not be empty")
-    return vals, seeds, [(parameter, v, seed, n, channels, kernel_size, t_end, init_scale, isolated)
-                         for v in vals for seed in seeds]
-
-
-def _assemble(items: list[tuple], vals: list, seeds: list[int], points: list[Any]) -> Sweep:
-    """The :class:`Sweep` of :func:`sweep`'s ``items`` from their points."""
-    parameter, _, _, n, channels, kernel_size, t_end, init_scale, isolated = items[0]
+    items = [(parameter, v, seed, n, channels, kernel_size, t_end, init_scale, isolated) for v in vals for seed in seeds]
+    points = map_ordered(_sweep_point, items, executor)
     S = len(seeds)
     ht = np.asarray([[points[i * S + j][0] for j in range(S)] for i in range(len(vals))])
     rates = np.asarray([points[i * S][2] for i in range(len(vals))])
@@ -341,26 +328,6 @@ def _assemble(items: list[tuple], vals: list, seeds: list[int], points: list[Any
                  seeds=seeds, isolated_half_times=iso,
                  settings={"n": n, "channels": channels, "kernel_size": kernel_size, "t_end": t_end,
                            "init_scale": init_scale})
-
-
-def _sweeps(grids: dict[str, Sequence[float]], seeds: Sequence[int], executor: Executor | None) -> list[Sweep]:
-    """``[sweep(p, grids[p], seeds=seeds, isolated=(p == "kernel_size"), executor=executor) for p in grids]``
-    with the points of every sweep in one map: no worker waits at the end of one sweep for the next,
-    and the points of the last values of each sweep (the longest runs) go first, the kernel-size sweep's
-    before the others, so that the short ones fill the end. Each point is a function of its item: the
-    same bits as the sweeps one after the other."""
-    parts = [_sweep_items(p, values, seeds, isolated=(p == "kernel_size")) for p, values in grids.items()]
-    items = [it for part in parts for it in part[2]]
-    order = sorted(range(len(items)), key=lambda i: (items[i][0] != "kernel_size", -i))
-    done = map_ordered(_sweep_point, [items[i] for i in order], executor)
-    points: list[Any] = [None] * len(items)
-    for k, i in enumerate(order):
-        points[i] = done[k]
-    out, at = [], 0
-    for vals, part_seeds, part in parts:
-        out.append(_assemble(part, vals, part_seeds, points[at: at + len(part)]))
-        at += len(part)
-    return out
 
 
 @dataclasses.dataclass(eq=False)
@@ -481,7 +448,8 @@ def linear_cnn_experiment(seed: int = 0, seeds: int = 3, *, quick: bool = False,
     fcnn = run_fcnn(task, rng=fcnn_seed)
     cnn = run_cnn(task, channels=4, rng=cnn_seed)
     grids = QUICK if quick else {"share": SHARES, "kernel_size": KERNELS, "channels": CHANNELS}
-    sweeps = _sweeps({p: grids[p] for p in _PARAMETERS}, sweep_seeds, executor)
+    sweeps = [sweep(p, grids[p], seeds=sweep_seeds, isolated=(p == "kernel_size"), executor=executor)
+              for p in _PARAMETERS]
     return LinearCNNResult(saxe=saxe, fcnn=fcnn, cnn=cnn, task=task, sweeps=sweeps,
                            saxe_half_time_closed_form=saxe_pred, saxe_max_error=saxe_err, u0=u0, seed=seed,
                            sweep_seeds=sweep_seeds, quick=bool(quick),
