@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+#: the data folder: ``$CNNRANK_DATA``, else ``../shared/data`` beside the checkout
+SHARED = Path(os.environ.get("CNNRANK_DATA") or ROOT.parent / "shared" / "data")
 
 #: name -> argv after ``python -m cnnrank`` (the output folder is appended as ``--out DIR``)
 COMMANDS = {
@@ -72,11 +74,12 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
 
     if str(ROOT) not in sys.path:  # the cnnrank of this tree, as the commands run with cwd=ROOT
         sys.path.insert(0, str(ROOT))
-    from cnnrank.trajectory import _BOOKKEEPING, Trajectory
+    import cnnrank.trajectory as trajectory_module
 
-    traj = Trajectory.load(path)
+    bookkeeping = getattr(trajectory_module, "_BOOKKEEPING", ())  # a tree before format 2 has none
+    traj = trajectory_module.Trajectory.load(path)
     return {f.name: v for f in dataclasses.fields(traj)
-            if isinstance(v := getattr(traj, f.name), np.ndarray) and f.name not in _BOOKKEEPING}
+            if isinstance(v := getattr(traj, f.name), np.ndarray) and f.name not in bookkeeping}
 
 
 def fingerprint(folder: Path) -> dict[str, str]:

@@ -276,3 +276,40 @@ def test_a_broken_sweep_json_is_refused_before_anything_is_written(tmp_path, con
     with pytest.raises(ValueError, match="sweep.json' is"):
         run_sweep(SPEC, store=store, progress=False)
     assert sorted(p.name for p in store.iterdir()) == ["sweep.json"]  # no lock file, no cells folder
+
+
+def test_reuse_copies_the_cells_of_another_store_and_runs_the_rest(tmp_path, monkeypatch):
+    """``reuse=``: the cells whose configuration and seed equal those of another sweep's stored cells are
+    copied (no run), the others run; the result equals a sweep run in full, bit for bit."""
+    import cnnrank.sweeps.runner as runner
+
+    headline = SweepSpec(base=TINY, grid={"noise_std": [0.0, 1.0]}, seeds=2, root_seed=5)
+    ablation = SweepSpec(base=TINY, grid={"activation": ["relu", "huber3"], "noise_std": [0.0, 1.0]},
+                         seeds=2, root_seed=5)
+    run_sweep(headline, store=tmp_path / "h", progress=False)
+    full = run_sweep(ablation, progress=False)
+    ran = []
+    real = runner.run_cell
+
+    def counting(config, root_seed, seed_index):
+        ran.append(config["activation"])
+        return real(config, root_seed, seed_index)
+
+    monkeypatch.setattr(runner, "run_cell", counting)
+    got = run_sweep(ablation, store=tmp_path / "a", progress=False, reuse=(headline, tmp_path / "h"))
+    assert ran == ["relu"] * 4  # the four huber3 cells (TINY's activation) are the headline's
+    assert_sweeps_equal(full, got)
+    for a, b in zip(full.values.values(), got.values.values()):
+        np.testing.assert_array_equal(a, b)
+    # stored as this sweep's cells: a resume reads them back and runs nothing
+    ran.clear()
+    assert_sweeps_equal(full, run_sweep(ablation, store=tmp_path / "a", progress=False))
+    assert ran == []
+    # a cell of the other store that does not check out is run, not copied
+    cell = next((tmp_path / "h" / "cells").glob("*.json"))
+    cell.write_text(cell.read_text().replace('"metrics": {', '"metrics": {"edited": 1, ', 1))
+    ran.clear()
+    run_sweep(ablation, store=tmp_path / "b", progress=False, reuse=(headline, tmp_path / "h"))
+    assert ran.count("huber3") == 1 and ran.count("relu") == 4
+    with pytest.raises(TypeError, match="reuse="):
+        run_sweep(ablation, progress=False, reuse=tmp_path / "h")

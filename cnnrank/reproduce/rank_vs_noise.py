@@ -106,8 +106,11 @@ def _run(args: argparse.Namespace, base: RunConfig, spec: Any, ablation: Any) ->
     start = time.perf_counter()
     with sweep_executor(args.workers) as executor:  # everything validated: from here on we write
         res = run_sweep(spec, store=args.out / "sweep", executor=executor, progress=progress, balance=False)
+        # the ablation's cells of the headline's activation are the headline's own (the same configuration,
+        # seeds and grouping): copied from its store, not run again
         abl = None if ablation is None else run_sweep(ablation, store=args.out / "ablation-sweep",
-                                                      executor=executor, progress=progress, balance=False)
+                                                      executor=executor, progress=progress, balance=False,
+                                                      reuse=(spec, args.out / "sweep"))
     seconds = time.perf_counter() - start
     out = headline_record(res, base, list(args.noise))
     out["seeds"] = {"root_seed": args.seed, "count": args.seeds,

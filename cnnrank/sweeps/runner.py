@@ -22,7 +22,7 @@ from cnnrank._progress import progress_bar
 from cnnrank._validation import check_int
 from cnnrank.errors import TrainingDiverged
 from cnnrank.experiments.runs import RunConfig, RunOutcome, _group_outcomes, config_from_dict, run_once
-from cnnrank.results import atomic_write_text
+from cnnrank.results import ResultsFileError, atomic_write_text
 from cnnrank.sweeps.planner import _Cell, _cell_cost, _group_key, _plan
 from cnnrank.sweeps.result import COUNT_METRICS, METRICS, SweepResult, _counts_as_ints
 from cnnrank.sweeps.spec import SweepSpec, _cell_where, _fmt_point
@@ -32,6 +32,7 @@ from cnnrank.sweeps.store import (
     _digest,
     _open_store,
     _prepare_store,
+    _read_cell,
     _store_paths,
     _StoreLock,
 )
@@ -133,6 +134,7 @@ def run_sweep(
     group: bool = True,
     keep_diverged: bool = False,
     balance: bool = True,
+    reuse: tuple[SweepSpec, str | os.PathLike] | None = None,
 ) -> SweepResult:
     """Run every cell of ``spec`` (only the missing ones when ``store`` already has some).
 
@@ -163,6 +165,14 @@ def run_sweep(
         ``executor`` has work (the numbers then depend on the number of workers, to rounding level).
         ``False``: the grouping of a run in this process whatever the executor, so the numbers are the
         same bits for any number of workers (what the commands use).
+    reuse : (SweepSpec, folder), optional
+        Another sweep and its store, already run: a missing cell whose flat configuration, root seed
+        and seed index equal those of a cell stored there is copied from it (metrics, seed, engine,
+        seconds) instead of run, and stored here. The numbers are those the cell would get when run:
+        bit for bit when the two sweeps group that cell with the same cells (as the ``rank-vs-noise``
+        headline and its activation ablation do: one group per seed index over the same noise levels),
+        to rounding level otherwise (as on a resume). Cells there that do not check out are not taken;
+        a diverged one only with ``keep_diverged``.
 
     Returns
     -------
@@ -195,6 +205,9 @@ def run_sweep(
         raise TypeError(f"keep_diverged={keep_diverged!r:.40} is invalid: must be True or False")
     if not isinstance(balance, bool):
         raise TypeError(f"balance={balance!r:.40} is invalid: must be True or False")
+    if reuse is not None and not (isinstance(reuse, tuple) and len(reuse) == 2 and isinstance(reuse[0], SweepSpec)
+                                  and isinstance(reuse[1], (str, os.PathLike))):
+        raise TypeError(f"reuse={reuse!r:.60} is invalid: must be a (SweepSpec, store folder) pair")
     store_path = None if store is None else Path(store)
     if store_path is not None:
         _check_meta(store_path)  # a broken sweep.json is refused before anything (the lock file) is written
@@ -205,15 +218,51 @@ def run_sweep(
         lock = _StoreLock(store_path)
     try:
         done = _open_store(store_path, spec) if store_path is not None else {}
-        return _run_cells(spec, store_path, executor, progress, on_cell, done, group, keep_diverged, balance)
+        reused = _reusable(reuse, keep_diverged) if reuse is not None else {}
+        return _run_cells(spec, store_path, executor, progress, on_cell, done, group, keep_diverged, balance,
+                          reused)
     finally:
         if lock is not None:
             lock.release()
 
 
+#: the keys of a stored cell that name it (the rest is what its run gave)
+_CELL_IDENTITY = ("sweep", "cell", "point", "seed_index", "digest")
+
+
+def _reuse_key(config: dict[str, Any], root_seed: int, seed_index: int) -> str:
+    """What determines a cell's numbers: its flat configuration, root seed and seed index."""
+    return json.dumps([config, root_seed, seed_index], sort_keys=True)
+
+
+def _reusable(reuse: tuple[SweepSpec, str | os.PathLike], keep_diverged: bool) -> dict[str, dict]:
+    """The finished cells of another sweep's store that check out, by :func:`_reuse_key`, without their
+    identity (what :func:`run_sweep` ``reuse=`` copies)."""
+    other, folder = reuse
+    cells_dir = _store_paths(Path(folder))[1]
+    cells = other.cells()
+    expected = {cid: (point, s) for cid, point, s in cells}
+    fingerprint = other.fingerprint()
+    out: dict[str, dict] = {}
+    for cid, point, s in cells:
+        path = cells_dir / f"{cid}.json"
+        if not path.is_file():
+            continue
+        try:
+            cell = _read_cell(path, expected, fingerprint)
+        except ResultsFileError:
+            continue  # not this sweep's cell as written: run ours instead
+        if cell is None or ("diverged" in cell and not keep_diverged):
+            continue
+        config = config_from_dict(point, other.base).to_dict()
+        out[_reuse_key(config, other.root_seed, s)] = {k: v for k, v in cell.items() if k not in _CELL_IDENTITY}
+    return out
+
+
 def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | None, progress: bool | None,
                on_cell: Callable[[str, dict], None] | None, done: dict[str, dict], group: bool = True,
-               keep_diverged: bool = False, balance: bool = True) -> SweepResult:
+               keep_diverged: bool = False, balance: bool = True,
+               reused: dict[str, dict] | None = None) -> SweepResult:
     cells = spec.cells()
     todo = [(cid, point, s) for cid, point, s in cells if cid not in done]
     bar = progress_bar(len(cells), desc="sweep", enabled=progress)
@@ -260,6 +309,13 @@ def _run_cells(spec: SweepSpec, store_path: Path | None, executor: Executor | No
         return where[unit[0][0]] if len(unit) == 1 else _group_where(unit)
 
     configs = {cid: config_from_dict(point, spec.base).to_dict() for cid, point, _ in todo}
+    if reused:
+        taken = {cid: reused[key] for cid, _, s in todo
+                 if (key := _reuse_key(configs[cid], spec.root_seed, s)) in reused}
+        for cid, point, s in todo:
+            if cid in taken:
+                finish(cid, point, s, dict(taken[cid]))
+        todo = [cell for cell in todo if cell[0] not in taken]
     units = _plan(todo, configs, group, executor_workers(executor) if balance else 1)
 
     def results_of(unit: list[_Cell], get: Callable[[], Any]) -> list[dict]:
