@@ -55,7 +55,8 @@ def _one_blas_thread():
 @pytest.fixture(scope="session")
 def neural_collapse_quick(tmp_path_factory) -> tuple[Path, str]:
     """``reproduce neural-collapse --quick --seed 1`` on one worker, run once for the tests that check or
-    plot its files: ``(output folder, printed text)``. Tests read the folder and must not write in it."""
+    plot its files: ``(output folder, printed text)``. Tests read the folder and must not write in it; they
+    are marked ``xdist_group("neural_collapse_quick")``, so that a parallel run computes it on one worker."""
     from cnnrank.cli import main
 
     out = tmp_path_factory.mktemp("neural-collapse-quick") / "nc"

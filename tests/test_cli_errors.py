@@ -190,6 +190,7 @@ def test_implicit_engine_from_the_command_line(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "trajectory.npz"), "--out", str(tmp_path / "p.png")]) == 0
 
 
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
 def test_plot_redraws_every_neural_collapse_result(tmp_path, capsys, neural_collapse_quick):
     """neural-collapse: the JSON (both figures) and each .npz (the quick run is shared, conftest.py)."""
     nc, _ = neural_collapse_quick

@@ -7,6 +7,7 @@ import pytest
 from cnnrank.cli import main
 
 
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
 def test_reproduce_quick_writes_figures_and_json(tmp_path, neural_collapse_quick):
     out, text = neural_collapse_quick  # the command with --quick --seed 1, run once (conftest.py)
     for name in ("neural-collapse.png", "neural-collapse-probes.png", "neural-collapse.json", "ufm.npz",
@@ -37,6 +38,7 @@ def test_reproduce_bad_argument_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
 def test_experiment_is_usable_from_python_and_is_what_the_command_writes(neural_collapse_quick):
     from cnnrank.collapse.experiments import NeuralCollapseResult, neural_collapse_experiment
 
