@@ -1,5 +1,8 @@
-"""Shared test configuration: hypothesis profiles and the path of the shared data."""
+"""Shared test configuration: hypothesis profiles, the path of the shared data, and the outputs of the
+expensive commands that several tests read (computed once per test process)."""
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -47,3 +50,18 @@ def _one_blas_thread():
 
     with blas_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def neural_collapse_quick(tmp_path_factory) -> tuple[Path, str]:
+    """``reproduce neural-collapse --quick --seed 1`` on one worker, run once for the tests that check or
+    plot its files: ``(output folder, printed text)``. Tests read the folder and must not write in it; they
+    are marked ``xdist_group("neural_collapse_quick")``, so that a parallel run computes it on one worker."""
+    from cnnrank.cli import main
+
+    out = tmp_path_factory.mktemp("neural-collapse-quick") / "nc"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        status = main(["reproduce", "neural-collapse", "--out", str(out), "--quick", "--seed", "1", "--workers", "1"])
+    assert status == 0
+    return out, text.getvalue()

@@ -70,7 +70,9 @@ def test_equality_tests_pass_under_another_openblas_kernel():
                     "its kernel cannot be changed")
     env = {**os.environ, "OPENBLAS_CORETYPE": CORETYPE, MARK: "1", "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    cmd = [sys.executable, "-c", SCRIPT, "-q", "-p", "no:cacheprovider", *SELECTION]
+    # -n 0: the tests run in this subprocess itself (not in xdist workers), the process whose kernels
+    # the last line reports
+    cmd = [sys.executable, "-c", SCRIPT, "-q", "-p", "no:cacheprovider", "-n", "0", *SELECTION]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out = done.stdout + done.stderr
     tail = "\n".join(out.strip().splitlines()[-40:])

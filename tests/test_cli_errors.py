@@ -190,17 +190,22 @@ def test_implicit_engine_from_the_command_line(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "trajectory.npz"), "--out", str(tmp_path / "p.png")]) == 0
 
 
-def test_plot_redraws_every_result_kind(tmp_path, capsys):
-    """neural-collapse (JSON: both figures; each .npz), linear-cnn (JSON and .npz), simulate, sweeps."""
-    nc, lin = tmp_path / "nc", tmp_path / "lin"
-    assert main(["reproduce", "neural-collapse", "--quick", "--quiet", "--out", str(nc)]) == 0
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
+def test_plot_redraws_every_neural_collapse_result(tmp_path, capsys, neural_collapse_quick):
+    """neural-collapse: the JSON (both figures) and each .npz (the quick run is shared, conftest.py)."""
+    nc, _ = neural_collapse_quick
     assert main(["plot", str(nc / "neural-collapse.json"), "--out", str(tmp_path / "p" / "nc.png")]) == 0
     assert (tmp_path / "p" / "nc.png").is_file() and (tmp_path / "p" / "nc-probes.png").is_file()
     for f in ("ufm.npz", "mixture.npz", "probe_etf-perm-tanh.npz"):
         assert main(["plot", str(nc / f), "--out", str(tmp_path / "p" / f"{f}.png")]) == 0
+    out = capsys.readouterr().out
+    assert "nc-probes.png" in out
+
+
+def test_plot_redraws_every_linear_cnn_result(tmp_path):
+    """linear-cnn: the JSON and each .npz (a test of its own, so that a parallel run overlaps the two)."""
+    lin = tmp_path / "lin"
     assert main(["reproduce", "linear-cnn", "--quick", "--quiet", "--out", str(lin)]) == 0
     for f in ("linear-cnn.json", "cnn.npz", "sweep_share.npz"):
         assert main(["plot", str(lin / f), "--out", str(tmp_path / "p" / f"{f}.png")]) == 0
         assert (tmp_path / "p" / f"{f}.png").stat().st_size > 0
-    out = capsys.readouterr().out
-    assert "nc-probes.png" in out

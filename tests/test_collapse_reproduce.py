@@ -1,21 +1,15 @@
-"""The ``reproduce neural-collapse`` job end to end (quick sizes) and the example script."""
+"""The ``reproduce neural-collapse`` job end to end (quick sizes); its example script runs in test_examples.py."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from cnnrank.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def test_reproduce_quick_writes_figures_and_json(tmp_path, capsys):
-    out = tmp_path / "nc"
-    assert main(["reproduce", "neural-collapse", "--out", str(out), "--quick", "--seed", "1"]) == 0
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
+def test_reproduce_quick_writes_figures_and_json(tmp_path, neural_collapse_quick):
+    out, text = neural_collapse_quick  # the command with --quick --seed 1, run once (conftest.py)
     for name in ("neural-collapse.png", "neural-collapse-probes.png", "neural-collapse.json", "ufm.npz",
                  "mixture.npz", "probe_etf-rota-tanh.npz"):
         assert (out / name).is_file(), name
@@ -26,7 +20,6 @@ def test_reproduce_quick_writes_figures_and_json(tmp_path, capsys):
     assert pm[-1] > pm[0]
     assert all(f["gap"] >= -1e-12 for f in summary["frames"])  # the solver never beats a bound
     assert len(summary["etf_probes"]) == 4 and len(summary["frame_probes"]["results"]) == 2
-    text = capsys.readouterr().out
     assert "nc1" in text and "frame solver" in text
     # the runs, probes and frames on two worker processes: the same bytes (the suite's default is 1)
     two = tmp_path / "nc2"
@@ -45,21 +38,14 @@ def test_reproduce_bad_argument_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_example_runs():
-    env = dict(os.environ, MPLBACKEND="Agg")
-    res = subprocess.run([sys.executable, str(ROOT / "examples" / "neural_collapse_metrics.py")],
-                         capture_output=True, text=True, env=env, timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert "nc1" in res.stdout
-
-
-def test_experiment_is_usable_from_python_and_is_what_the_command_writes(tmp_path):
+@pytest.mark.xdist_group("neural_collapse_quick")  # shares the fixture's run (conftest.py)
+def test_experiment_is_usable_from_python_and_is_what_the_command_writes(neural_collapse_quick):
     from cnnrank.collapse.experiments import NeuralCollapseResult, neural_collapse_experiment
 
-    res = neural_collapse_experiment(seed=2, quick=True)
+    res = neural_collapse_experiment(seed=1, quick=True)
     assert isinstance(res, NeuralCollapseResult) and res.params["steps"] == 300
-    assert main(["reproduce", "neural-collapse", "--out", str(tmp_path), "--quick", "--seed", "2"]) == 0
-    written = json.loads((tmp_path / "neural-collapse.json").read_text())
+    out, _ = neural_collapse_quick  # the command with --quick --seed 1 (conftest.py)
+    written = json.loads((out / "neural-collapse.json").read_text())
     fresh = json.loads(json.dumps(res.summary()))
     assert "runtime_s" not in written  # no timings: reruns write byte-identical JSON
     assert json.dumps(written, sort_keys=True) == json.dumps(fresh, sort_keys=True)  # NaN-safe
