@@ -9,7 +9,7 @@ __all__ = ["format_table"]
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
-    """A plain-text table; ``columns`` are ``(key, header, format)``, each column at least 9 wide.
+    """A plain-text table; ``columns`` are ``(key, header, format)``, each column at least 9 wide and as wide as its widest cell.
 
     A value that is missing or ``None`` prints as ``-``, one the format does not apply to (a text in a
     number column) as its ``str``: printing a table never fails once the numbers are computed.
@@ -21,10 +21,12 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
             -
             -
     """
-    head = "  ".join(f"{h:>{max(len(h), 9)}}" for _, h, _ in columns)
+    cells = [[_cell(r.get(k), fmt) for k, _, fmt in columns] for r in rows]
+    widths = [max([len(h), 9, *(len(row[j]) for row in cells)]) for j, (_, h, _) in enumerate(columns)]
+    head = "  ".join(f"{h:>{w}}" for (_, h, _), w in zip(columns, widths))
     lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append("  ".join(f"{_cell(r.get(k), fmt):>{max(len(h), 9)}}" for k, h, fmt in columns))
+    for row in cells:
+        lines.append("  ".join(f"{c:>{w}}" for c, w in zip(row, widths)))
     return "\n".join(lines)
 
 
