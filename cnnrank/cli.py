@@ -42,6 +42,7 @@ REPRODUCERS: dict[str, str] = {
     "neural-collapse": "cnnrank.reproduce.neural_collapse",
     "phase-diagram": "cnnrank.reproduce.phase_diagram",
     "calibration": "cnnrank.reproduce.calibration",
+    "beyond-the-theorem": "cnnrank.reproduce.beyond_the_theorem",
 }
 
 #: other commands: name -> module exposing DESCRIPTION, add_arguments, run.
