@@ -67,8 +67,8 @@ class Variant:
 
 #: the base configuration: the headline's (``RunConfig()`` with five patches, 1000 steps)
 BEYOND_BASE = RunConfig(patches=5, steps=1000, record_every=50)
-#: the default noise levels: the headline's benign window and two harmful levels beyond it
-BEYOND_NOISE = (0.0, 0.04, 0.08, 0.12, 0.16, 0.25, 0.4, 0.8)
+#: the default noise levels: the headline's benign window (to 0.2) and a harmful level beyond it
+BEYOND_NOISE = (0.0, 0.04, 0.08, 0.12, 0.2, 0.4)
 #: the noise levels of ``--quick``
 QUICK_NOISE = (0.0, 0.12, 0.4)
 
