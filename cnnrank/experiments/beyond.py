@@ -192,11 +192,17 @@ def variant_summary(out: dict[str, Any], i: int) -> dict[str, Any]:
     idx = [j for j, r in enumerate(out["regime"][i]) if r == "benign"]
     res: dict[str, Any] = {"name": name, "benign_levels": len(idx), "window": None, "signals_learned": None,
                            "learned_dimension": None, "learned_stable_rank": None, "data_growth": None}
-    if not idx:
-        res["sentence"] = (f"{name}: no noise level is benign (test accuracy >= 0.95 and signal energy >= 0.5): "
-                           "the network learned no signal and the claim does not apply")
-        return res
     x = out["noise_std"]
+    if not idx:
+        acc, frac, sig = (out[k][i][0] for k in ("test_acc", "signal_energy_fraction", "signals_learned"))
+        what = [f"test accuracy {acc:.3g}" if acc is not None else "test accuracy undefined (diverged)"]
+        if frac is not None:
+            what.append(f"signal energy {frac:.2f}")
+        if sig is not None:
+            what.append(f"signals learned {sig:g} of 2K = {K2}")
+        res["sentence"] = (f"{name}: no noise level is benign (test accuracy >= 0.95 and signal energy >= 0.5 at "
+                           f"every seed), so the claim does not apply; at σ_p = {x[0]:g}: " + ", ".join(what))
+        return res
 
     def span(key: str) -> list[float] | None:
         v = [out[key][i][j] for j in idx if out[key][i][j] is not None]

@@ -20,8 +20,8 @@ DESCRIPTION = ("Beyond the theorem: the noise sweep under a trainable head, SGD,
                "descent, Adam and unequal signal norms (writes OUT/beyond_the_theorem.json and .png).")
 
 _OUTPUTS = ("beyond_the_theorem.json", "beyond_the_theorem.png")
-#: --quick: fewer levels, one seed, 500 steps
-QUICK_SEEDS, QUICK_STEPS = 1, 500
+#: --quick: fewer levels, one seed, 400 steps
+QUICK_SEEDS, QUICK_STEPS = 1, 400
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
