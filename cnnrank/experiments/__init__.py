@@ -14,6 +14,7 @@
 This file only re-exports; the package's own modules import each other directly.
 """
 
+from cnnrank.experiments.beyond import VARIANTS, Variant, beyond_record, beyond_spec
 from cnnrank.experiments.phase import measured_boundary, phase_record
 from cnnrank.experiments.real_images import (
     CLAIM_ACCURACY_DROP,
@@ -45,13 +46,17 @@ __all__ = [
     "DEFAULT_MODEL",
     "FLAT_FIELDS",
     "GROUP_FIELDS",
+    "VARIANTS",
     "NetworkSpec",
     "RealRankConfig",
     "RealRankResult",
     "RunConfig",
     "RunOutcome",
     "TrainingSpec",
+    "Variant",
     "benign_window",
+    "beyond_record",
+    "beyond_spec",
     "check_task_sizes",
     "claim_range",
     "config_from_dict",

@@ -4,7 +4,8 @@ One module per family of figures, every name re-exported here: :mod:`~cnnrank.pl
 shared style helper: ``axes``, ``figure``, ``artist_style``, ``log_rank_axis``, ``field_label``),
 :mod:`~cnnrank.plotting.training` (one trajectory), :mod:`~cnnrank.plotting.headline` (rank and learning
 versus noise, spectra, ablation, intrinsic dimension), :mod:`~cnnrank.plotting.sweeps`,
-:mod:`~cnnrank.plotting.phase`, :mod:`~cnnrank.plotting.calibration`, and
+:mod:`~cnnrank.plotting.phase`, :mod:`~cnnrank.plotting.calibration`, :mod:`~cnnrank.plotting.beyond`
+(the training variants' small multiples), and
 :mod:`~cnnrank.plotting.real_images` (the real-image rank-versus-noise figure; imported on its own, it is
 not re-exported here).
 
@@ -27,6 +28,7 @@ The conventions of every figure builder (here and in :mod:`cnnrank.linear.plotti
   §4) are shaded, or drawn with hollow markers where several series share an axis.
 """
 
+from cnnrank.plotting.beyond import beyond_figure
 from cnnrank.plotting.calibration import calibration_figure
 from cnnrank.plotting.headline import (
     intrinsic_dimension_figure,
@@ -55,6 +57,7 @@ __all__ = [
     "FIELD_LABELS",
     "artist_style",
     "axes",
+    "beyond_figure",
     "calibration_figure",
     "field_label",
     "figure",
