@@ -254,7 +254,7 @@ def test_plotting_package_reexports_its_modules():
                           "plot_activation_ablation", "rank_vs_noise_figure", "intrinsic_dimension_figure"],
              "sweeps": ["sweep_figure"],
              "phase": ["phase_diagram_figure", "_log_ticks"],
-             "calibration": ["calibration_figure"]}
+             "calibration": ["calibration_figure"], "beyond": ["beyond_figure"]}
     for mod, names in homes.items():
         sub = importlib.import_module(f"cnnrank.plotting.{mod}")
         for name in names:
