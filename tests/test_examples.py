@@ -9,7 +9,7 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 #: what a script must print besides exiting 0 (neural_collapse_metrics.py: its table of the metrics)
-PRINTS = {"neural_collapse_metrics.py": "nc1"}
+PRINTS = {"neural_collapse_metrics.py": "nc1", "training_variants.py": "unequal norms"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
