@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnrank.experiments.beyond import VARIANTS, Variant, beyond_record, beyond_spec, variant_summary
-from cnnrank.experiments.runs import RunConfig
+from cnnrank.experiments.runs import RunConfig, run_once
 from cnnrank.sweeps import run_sweep
 
 #: a small base on which the theorem learns at σ_p = 0 and memorizes at σ_p = 1.5 (the control)
@@ -124,3 +124,34 @@ def test_command_refuses_an_unknown_variant(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown variant 'nope'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+#: the small configuration of the two claims below (the quick settings of examples/training_variants.py)
+CLAIMS = RunConfig(patches=5, steps=300, record_every=100, n=48, n_test=100, d=300, m=10, balanced=True)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sign"])
+def test_adaptive_optimizers_memorize_noise_where_gradient_descent_learns_the_signal(optimizer):
+    """docs/beyond-the-theorem.md (Zou et al.): at σ_p = 0.08 gradient descent learns every signal while
+    Adam and sign descent learn noise; the control: without noise they learn every signal too."""
+    gd = run_once(CLAIMS.replace(noise_std=0.08), rng=0).trajectory.summary()
+    ad = run_once(CLAIMS.replace(noise_std=0.08, optimizer=optimizer, lr=1e-3), rng=0).trajectory.summary()
+    clean = run_once(CLAIMS.replace(noise_std=0.0, optimizer=optimizer, lr=1e-3), rng=0).trajectory.summary()
+    assert gd["signal_energy_fraction"] > 0.9 and gd["signals_learned"] == 8
+    assert ad["signal_energy_fraction"] < 0.1 and ad["signals_learned"] == 0
+    assert clean["signal_energy_fraction"] > 0.9 and clean["signals_learned"] == 8
+
+
+def test_a_large_step_learns_weak_signals_a_small_step_misses():
+    """docs/beyond-the-theorem.md (Lu et al.): with two strong (‖μ‖ = 5) and two weak (2) signals per class,
+    η = 0.5 learns the four strong ones only, η = 4 more; the control: with equal norms η = 0.5 learns 7 of 8."""
+    norms = (5.0, 5.0, 2.0, 2.0) * 2
+    small = [run_once(CLAIMS.replace(noise_std=0.0, signal_norms=norms, lr=0.5), rng=s).trajectory.summary()
+             for s in (0, 1)]
+    large = [run_once(CLAIMS.replace(noise_std=0.0, signal_norms=norms, lr=4.0), rng=s).trajectory.summary()
+             for s in (0, 1)]
+    equal = run_once(CLAIMS.replace(noise_std=0.0, lr=0.5), rng=0).trajectory.summary()
+    assert [s["signals_learned"] for s in small] == [4, 4]
+    assert all(s["test_acc"] < 0.95 for s in small)  # the weak signals' samples are missed
+    assert all(s["signals_learned"] > 4 for s in large) and all(s["test_acc"] == 1.0 for s in large)
+    assert equal["signals_learned"] >= 7  # 7 of 8 in 300 steps: the missing ones above were the weak ones
