@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CIFAR10_DIR
 
 from cnnrank import datasets as ds
 from cnnrank.cli import main
 from cnnrank.experiments.real_images import RealRankConfig, check_task_sizes, claim_range, run_real_rank
 from cnnrank.reproduce.mnist_rank import default_config
-
-CIFAR10_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar-10-batches-py"
 
 # small and short: ~3 s on the shared 2-core machine
 FAST_CLAIM = dict(n_train=200, n_test=300, m=10, steps=200, noise_std=(0.0, 1.5, 8.0))

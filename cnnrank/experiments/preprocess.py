@@ -20,10 +20,27 @@ from cnnrank.experiments.real_config import RealRankConfig
 __all__ = ["check_task_sizes", "noisy_images", "preprocess_images"]
 
 
-def check_task_sizes(config: RealRankConfig, images: ImageSet) -> None:
+def check_task_sizes(config: RealRankConfig, images: ImageSet | tuple[ImageSet, ImageSet]) -> None:
     """Raise a one-line ValueError when the two classes of ``images`` cannot supply ``n_train + n_test``
-    balanced images, stating how many of each class the split holds."""
+    balanced images, stating how many of each class the split holds.
+
+    With ``split="heldout"`` ``images`` is the pair (training set, test set): each must supply its own
+    size (``None``: every image of the two classes, at least one of each class for training)."""
     a, b = config.classes
+    if config.split == "heldout":
+        if not (isinstance(images, tuple) and len(images) == 2):
+            raise ValueError("split='heldout' needs the pair (training set, test set) of images")
+        for s, n, what in ((images[0], config.n_train, "n_train"), (images[1], config.n_test, "n_test")):
+            counts = np.bincount(np.asarray(s.labels, dtype=np.int64), minlength=len(s.classes))
+            na, nb = int(counts[a]), int(counts[b])
+            need = (1, 1) if n is None else (n - n // 2, n // 2)
+            if need[0] > na or need[1] > nb:
+                raise ValueError(f"{what}={n} is invalid: the {s.split} set of {s.name} holds {na} images of class "
+                                 f"{a} ({s.classes[a]}) and {nb} of class {b} ({s.classes[b]}); a balanced {what} "
+                                 f"needs {need[0]} and {need[1]}: lower {what} or give None (all of them)")
+        return
+    if isinstance(images, tuple):
+        raise ValueError(f"split={config.split!r} takes one image set, not a pair (the pair is for split='heldout')")
     counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.classes))
     na, nb = int(counts[a]), int(counts[b])
     need_a = (config.n_train - config.n_train // 2) + (config.n_test - config.n_test // 2)
