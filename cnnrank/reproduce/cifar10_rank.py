@@ -1,10 +1,17 @@
 """``python -m cnnrank reproduce cifar10-rank``: the real-image rank-versus-noise figure on CIFAR-10
-(airplane vs automobile by default, each colour image standardized and centred in a 48×48 noise
-canvas, 8×8 patches; the training split by default).
+(airplane vs automobile by default, any pair with ``--classes``; each colour image standardized and
+centred in a noise canvas).
 
-Needs the CIFAR-10 python batches (``data_batch_1..5``; ``test_batch`` with ``--split test``) in
-``--data-dir`` or ``$CNNRANK_DATA``; nothing is downloaded. Writes ``OUT/cifar10_rank.json``,
-``.npz`` and ``.png``. Options and output as in :mod:`cnnrank.reproduce.mnist_rank`.
+``--setting learns`` (the default; :mod:`cnnrank.experiments.real_settings`): the searched network that
+learns (24 × 24 patches at stride 4 in a 40 × 40 canvas, trainable head, Adam on minibatches, weight
+decay), trained on every image of the two classes in ``data_batch_1..5`` and tested on every one in
+``test_batch`` (``--split heldout``). ``--setting theorem``: the theorem's network (48 × 48 canvas, 8 × 8
+non-overlapping patches, fixed head, full-batch gradient descent) on the training split, the defaults
+before the settings existed.
+
+Needs the CIFAR-10 python batches (``data_batch_1..5`` and ``test_batch``) in ``--data-dir`` or
+``$CNNRANK_DATA``; nothing is downloaded. Writes ``OUT/cifar10_rank.json``, ``.npz`` and ``.png``.
+Options and output as in :mod:`cnnrank.reproduce.mnist_rank`.
 """
 
 from __future__ import annotations
