@@ -268,9 +268,18 @@ def test_cifar10_rank_learns_command_small(tmp_path, capsys, monkeypatch):
     assert "setting learns" in text and "test on the test set" in text and "at stride 4" in text
     rec = json.loads((out / "cifar10_rank.json").read_text())
     assert rec["config"]["split"] == "heldout" and rec["config"]["optimizer"] == "adam"
-    assert rec["data"]["P"] == 25 and rec["data"]["n_test"] == 16   # 24×24 at stride 4 in a 40×40 canvas
+    assert rec["data"]["P"] == 9 and rec["data"]["n_test"] == 16 and rec["config"]["noise_mode"] == "image"
     assert (out / "cifar10_rank.png").stat().st_size > 1000
     code = main(["reproduce", "cifar10-rank", "--out", str(tmp_path / "t"), "--setting", "theorem", "--split", "test",
                  "--n-train", "10", "--n-test", "6", "--m", "2", "--steps", "3", "--noise", "0", "--quiet"])
     assert code == 0
     assert json.loads((tmp_path / "t" / "cifar10_rank.json").read_text())["data"]["P"] == 36
+
+
+def test_image_noise_mode_is_a_background_covering_the_image():
+    """``noise_mode="image"``: noise on every pixel, the draws of a background mask that covers the image."""
+    x = np.random.default_rng(1).random((3, 28, 28, 1))
+    img = noisy_images(RealRankConfig(noise_mode="image"), x, 0.7, 5)
+    every = noisy_images(RealRankConfig(threshold=2.0), x, 0.7, 5, raw=x)
+    np.testing.assert_array_equal(img, every)
+    assert np.all(img != x)

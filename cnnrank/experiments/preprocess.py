@@ -82,7 +82,8 @@ def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, r
     ``images`` are the preprocessed clean images; ``raw`` the clean images in ``[0, 1]`` whose pixels
     below ``threshold`` are the background (``"background"`` mode; default ``images``). One standard
     normal per output pixel is drawn whatever the mask, so one ``rng`` gives one noise pattern scaled
-    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly.
+    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly. ``"image"`` mode
+    adds ``noise_std`` times the same draws to every pixel.
     Returns an array ``(n, S, S, C)`` (``S`` = :attr:`RealRankConfig.image_side`).
     """
     images = np.asarray(images, dtype=np.float64)
@@ -93,6 +94,8 @@ def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, r
         idx = np.broadcast_to(mask[..., None], images.shape)
         out[idx] += noise_std * z[idx]
         return out
+    if config.noise_mode == "image":   # every pixel: the same draws as a background covering the image
+        return images + noise_std * np.random.default_rng(rng).standard_normal(images.shape)
     return embed_in_noise_canvas(images, config.image_side, noise_std, position="center", rng=rng)
 
 

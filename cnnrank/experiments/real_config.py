@@ -21,7 +21,7 @@ from cnnrank.datasets.noise import to_patches
 from cnnrank.engines.base import TrainingVariant
 from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
 
-__all__ = ["DEFAULT_TRAINING", "PREPROCESSING", "REAL_FLAT_FIELDS", "SPLITS", "RealRankConfig"]
+__all__ = ["DEFAULT_TRAINING", "NOISE_MODES", "PREPROCESSING", "REAL_FLAT_FIELDS", "SPLITS", "RealRankConfig"]
 
 _LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10}
 PREPROCESSING = ("standardize", "center", "none")
@@ -43,6 +43,8 @@ _OWN_FIELDS = ("dataset", "split", "classes", "n_train", "n_test", "preprocess",
 #: the flat field names of a :class:`RealRankConfig`, in the order of :meth:`RealRankConfig.to_dict`
 REAL_FLAT_FIELDS: tuple[str, ...] = (*_OWN_FIELDS, *_NETWORK_FIELDS, "lr", "steps", "seed",
                                      *_TRAINING_EXTRA, "patch_stride", *VARIANT_FIELDS)
+#: the choices of ``noise_mode``
+NOISE_MODES = ("background", "canvas", "image")
 #: the choices of ``split``: one file set for both parts, or the training files and the test files
 SPLITS = ("train", "test", "heldout")
 
@@ -84,9 +86,11 @@ class RealRankConfig:
     n_train, n_test : int or None
         Balanced training and held-out test sizes. ``None`` (only with ``split="heldout"``): every image
         of the two classes in its file set.
-    noise_mode : {"background", "canvas"}
+    noise_mode : {"background", "canvas", "image"}
         ``"background"``: :func:`add_background_noise` on pixels below ``threshold``;
-        ``"canvas"``: :func:`embed_in_noise_canvas` (centred) in a ``canvas_size`` square.
+        ``"canvas"``: :func:`embed_in_noise_canvas` (centred) in a ``canvas_size`` square;
+        ``"image"``: i.i.d. ``N(0, σ²)`` on every pixel of the image (for images without a background,
+        when the patches are too large for a canvas to leave any patch free of the image).
     noise_std : tuple of float
         Noise levels ``σ >= 0`` in the units of the preprocessed clean images (``"standardize"``: the
         image's pixel standard deviation; ``"none"``: pixel intensity, 1 = full), swept in this order.
@@ -222,7 +226,7 @@ class RealRankConfig:
             raise ValueError(f"grayscale={self.grayscale!r} is invalid: must be True or False")
         object.__setattr__(self, "grayscale", bool(self.grayscale))
         check_real("reference_energy", self.reference_energy, positive=True, maximum=1.0)
-        check_choice("noise_mode", self.noise_mode, ("background", "canvas"))
+        check_choice("noise_mode", self.noise_mode, NOISE_MODES)
         noise = tuple(check_real("noise_std", s, nonnegative=True) for s in tuple(self.noise_std))
         if not noise:
             raise ValueError("noise_std=() is invalid: must hold at least one noise level")

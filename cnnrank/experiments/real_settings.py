@@ -45,7 +45,7 @@ SETTINGS: dict[str, dict[str, RealRankConfig]] = {
     },
     "cifar10": {
         "learns": RealRankConfig(dataset="cifar10", split="heldout", classes=(0, 1), n_train=None, n_test=None,
-                                 preprocess="standardize", noise_mode="canvas", canvas_size=40,
+                                 preprocess="standardize", noise_mode="image",
                                  noise_std=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), patch_size=24, patch_stride=4,
                                  **_LEARNS_NETWORK),
         # CIFAR-10 airplane vs automobile: no black background, so the noise goes around the image, in a

@@ -110,8 +110,9 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     parser.add_argument("--quiet", action="store_true",
                         help="print the table once at the end instead of one row per level as it completes")
     add_workers_argument(parser)
-    parser.add_argument("--noise-mode", choices=("background", "canvas"),
-                        help=f"noise on the background pixels, or a noise canvas around the image {both('noise_mode')}")
+    parser.add_argument("--noise-mode", choices=("background", "canvas", "image"),
+                        help="noise on the background pixels, a noise canvas around the image, or noise on every "
+                             f"pixel of the image {both('noise_mode')}")
     parser.add_argument("--threshold", type=float, help="background = pixels below this intensity (default 0.1)")
     parser.add_argument("--canvas-size", type=int,
                         help=f"canvas side in canvas mode (none: twice the image side) {both('canvas_size')}")
