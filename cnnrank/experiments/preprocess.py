@@ -43,6 +43,7 @@ def check_task_sizes(config: RealRankConfig, images: ImageSet | tuple[ImageSet, 
         raise ValueError(f"split={config.split!r} takes one image set, not a pair (the pair is for split='heldout')")
     counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.classes))
     na, nb = int(counts[a]), int(counts[b])
+    assert config.n_train is not None and config.n_test is not None  # None only with split="heldout"
     need_a = (config.n_train - config.n_train // 2) + (config.n_test - config.n_test // 2)
     need_b = config.n_train // 2 + config.n_test // 2
     if need_a > na or need_b > nb:

@@ -131,8 +131,8 @@ class RealRankConfig:
     dataset: str
     split: str
     classes: tuple[int, int]
-    n_train: int
-    n_test: int
+    n_train: int | None
+    n_test: int | None
     preprocess: str
     grayscale: bool
     noise_mode: str
@@ -147,7 +147,7 @@ class RealRankConfig:
     seed: int
 
     def __init__(self, dataset: str = "mnist", split: str = "test", classes: tuple[int, int] = (0, 1),
-                 n_train: int = 400, n_test: int = 1000, preprocess: str = "standardize",
+                 n_train: int | None = 400, n_test: int | None = 1000, preprocess: str = "standardize",
                  grayscale: bool = False, noise_mode: str = "background",
                  noise_std: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0), threshold: float = 0.1,
                  canvas_size: int | None = None, patch_size: int = 14, reference_energy: float = 0.9,

@@ -20,6 +20,8 @@ two cores with its default ``--workers`` (docs/real-images.md gives the measured
 
 from __future__ import annotations
 
+from typing import Any
+
 from cnnrank.experiments.real_config import RealRankConfig
 
 __all__ = ["SETTINGS", "SETTING_NAMES", "real_setting"]
@@ -30,7 +32,7 @@ SETTING_NAMES = ("learns", "theorem")
 # The searched network (candidate B of benchmarks/cifar_search_results.json): 24 × 24 colour patches at
 # stride 4 (9 patches, d = 1728), 20 filters per class, Huberized ReLU q = 2, κ = 1, σ_0 = 0.01, a trainable
 # head, weight decay 0.01, Adam η = 3e-3 (β 0.9 / 0.999, ε 1e-8), 200 steps on minibatches of 128.
-_LEARNS_NETWORK = dict(m=20, activation="huber2", kappa=1.0, init_std=0.01, head="trainable",
+_LEARNS_NETWORK: dict[str, Any] = dict(m=20, activation="huber2", kappa=1.0, init_std=0.01, head="trainable",
                        weight_decay=0.01, optimizer="adam", lr=3e-3, adam_beta1=0.9, adam_beta2=0.999,
                        adam_eps=1e-8, steps=200, batch_size=128)
 
