@@ -378,17 +378,19 @@ def train_adaptive(
     progress: bool | None = False,
     callback: Callable[[int, Snapshot], None] | None = None,
     blas_threads: int | str | None = "auto",
+    variant: TrainingVariant | None = None,
 ) -> Trajectory:
     r"""Sign descent or Adam on explicit filters (docs/theory.md, "Sign descent and Adam").
 
-    Full batch, constant step ``η``, decoupled weight decay ``λ``: ``W ← W − η λ W − η u`` with
+    Constant step ``η``, decoupled weight decay ``λ``: ``W ← W − η λ W − η u`` with
     ``u = sign(∇L)`` (``optimizer="sign"``) or the bias-corrected Adam direction
     ``u = m̂ / (√v̂ + ε)`` (``"adam"``; :mod:`cnnrank.engines.adaptive`). These updates leave the span
     of the patches, so the run is on vectors (:class:`~cnnrank.engines.adaptive.AdaptiveEngine`) and the
     trajectory has no patch coefficients: ``coef`` has shape ``(R, 2, m, 0, 0)`` and γ, ρ and the
     learned-subspace diagnostics are computed from ``W − W(0)`` (:mod:`cnnrank.trajectory.direct`).
     ``optimizer="gd"`` runs gradient descent through the same W-direct path (a check of those
-    formulas against :func:`train`, which is the path for gradient descent).
+    formulas against :func:`train`, which is the path for gradient descent). Full batch and the fixed
+    head by default; ``variant`` adds minibatches and a trainable head, trained by the same optimizer.
 
     Parameters
     ----------
@@ -404,12 +406,18 @@ def train_adaptive(
     engine : str
         ``"auto"`` or ``"feature"`` (both run the vectors); ``"gram"`` and ``"implicit"`` are refused
         with a one-line error naming the optimizer.
+    variant : TrainingVariant, optional
+        Minibatches (one step = one batch of :class:`~cnnrank.engines.base.BatchSchedule`, the batches
+        of :func:`train` for the same ``batch_rng``; records hold full-training-set losses) and a
+        trainable head ``a(0) = j a0``, updated by the same optimizer with the same decoupled decay
+        (:class:`~cnnrank.engines.adaptive.AdaptiveEngine`). Its ``weight_decay``, if not 0, must equal
+        ``weight_decay`` when that is not 0. ``None``: full batch, fixed head.
 
     Returns
     -------
     Trajectory
         ``engine == "feature"``, ``has_coefficients`` ``False``, ``metadata["optimizer"]`` the
-        optimizer's name and settings.
+        optimizer's name and settings; ``head_weights`` (R, 2, m) with a trainable head.
 
     Raises
     ------
@@ -434,6 +442,7 @@ def train_adaptive(
     eps = check_real("adam_eps", adam_eps, positive=True)
     wd = check_real("weight_decay", weight_decay, nonnegative=True)
     lr, steps, record_every = check_schedule(lr, steps, record_every)
+    _check_variant(variant, lr)
     n, P, d = data.X.shape
     check_records_memory(steps, record_every, net.m, n, P)  # each record: 2m × (2K + n(P-1)) inner products
     check_engine_memory("feature", n, P, d, net.m, n * P)
@@ -452,5 +461,5 @@ def train_adaptive(
 
     with _blas_threads(limit):
         eng = AdaptiveEngine(net.W, data, net.activation, test, optimizer=optimizer, beta1=b1, beta2=b2, eps=eps,
-                             weight_decay=wd)
+                             weight_decay=wd, variant=variant)
         return run_records(eng, lr, steps, record_every, progress, callback, assemble)

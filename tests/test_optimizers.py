@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import cnnrank
 from cnnrank.engines.adaptive import AdaptiveEngine
+from cnnrank.engines.base import BatchSchedule, TrainingVariant
 from cnnrank.experiments import RunConfig, config_from_dict, run_once
 from cnnrank.network import loss_and_grad
 from cnnrank.train import train, train_adaptive
@@ -258,11 +259,193 @@ def test_weight_decay_learned_part_is_what_the_updates_put_in(optimizer):
         assert err > 1e-3
 
 
-@pytest.mark.parametrize("extra", [{"head": "trainable"}, {"batch_size": 8}])
-@pytest.mark.parametrize("optimizer", ["sign", "adam"])
-def test_sign_and_adam_refuse_the_head_and_minibatches_they_do_not_train(optimizer, extra):
-    from cnnrank.experiments.runs import RunConfig
+# ---- sign descent and Adam composed with minibatches and a trainable head (docs/theory.md, "Sign descent and Adam")
 
-    with pytest.raises(ValueError, match=f"invalid with optimizer='{optimizer}'"):
-        RunConfig(n=16, optimizer=optimizer, **extra)
-    RunConfig(n=16, **extra)  # the control: gradient descent trains them
+
+def _recording(eng):
+    """Make ``eng`` keep the sample indices of each batch its schedule hands out (in ``eng.batches``)."""
+    eng.batches = []
+    draw = eng.schedule.next
+
+    def next_batch():
+        idx = draw()
+        eng.batches.append(idx.copy())
+        return idx
+
+    eng.schedule.next = next_batch
+    return eng
+
+
+def _torch_peer(torch, data, W0, a0, batches, lr, optimizer, wd, b1=0.9, b2=0.999, eps=1e-8):
+    """float64 PyTorch: the filters and the head (class sign inside) trained on the given batches by
+    ``torch.optim.Adam`` (no decay) / ``AdamW`` (decoupled decay), or by sign descent written out."""
+    X = torch.tensor(data.X, dtype=torch.float64)
+    y = torch.tensor(data.y, dtype=torch.float64)
+    W = torch.tensor(W0, dtype=torch.float64, requires_grad=True)  # (2, m, d)
+    m = W0.shape[1]
+    a = torch.tensor(np.repeat([[a0], [-a0]], m, axis=1), dtype=torch.float64, requires_grad=True)  # (2, m)
+    opt = None
+    if optimizer == "adam":
+        cls = torch.optim.AdamW if wd else torch.optim.Adam
+        opt = cls([W, a], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
+
+    def sigma(z, kappa=1.0, q=3.0):  # huber3 (cnnrank.HuberizedReLU)
+        zc = torch.clamp(z, 0.0, kappa)
+        return zc**q / (q * kappa ** (q - 1)) + torch.clamp(z - kappa, min=0.0)
+
+    for idx in batches:
+        ib = torch.tensor(idx)
+        W.grad = a.grad = None
+        Z = torch.einsum("npd,jrd->njrp", X[ib], W)
+        f = torch.einsum("njr,jr->n", sigma(Z).sum(dim=3), a)
+        torch.nn.functional.softplus(-y[ib] * f).mean().backward()
+        if opt is not None:
+            opt.step()
+        else:
+            with torch.no_grad():
+                for p in (W, a):
+                    p -= lr * wd * p
+                    p -= lr * torch.sign(p.grad)
+    return W.detach().numpy(), a.detach().numpy()
+
+
+@pytest.mark.parametrize("optimizer, wd", [("adam", 0.0), ("adam", 0.2), ("sign", 0.0), ("sign", 0.2)])
+def test_minibatch_trainable_head_agrees_with_torch(optimizer, wd):
+    """Adam (``torch.optim.Adam``/``AdamW``) and sign descent on ``W`` and the head, on the batches of
+    the engine's own schedule (20 samples, batches of 6: the last of each epoch has 2), 80 steps."""
+    torch = pytest.importorskip("torch", reason="the float64 PyTorch peer needs torch")
+    _, data, _, net = _problem(n=20)
+    lr, steps, a0 = 0.005, 80, 0.4
+    variant = TrainingVariant(head_scale=a0, batch_size=6, batch_rng=7)
+    eng = _recording(AdaptiveEngine(net.W, data, ACT, optimizer=optimizer, weight_decay=wd, variant=variant))
+    eng.advance(steps, lr)
+    assert [len(b) for b in eng.batches[:4]] == [6, 6, 6, 2] and len(eng.batches) == steps
+    # the batches are those of the exact variants' schedule on the same stream
+    ref = BatchSchedule(20, 6, 7)
+    assert all(np.array_equal(b, ref.next()) for b in eng.batches)
+    W, a = _torch_peer(torch, data, net.W, a0, eng.batches, lr, optimizer, wd)
+    rel_W = np.max(np.abs(eng.weights() - W)) / np.max(np.abs(W - net.W))
+    a_init = np.repeat([[a0], [-a0]], net.m, axis=1)
+    rel_a = np.max(np.abs(eng.a.reshape(2, -1) - a)) / np.max(np.abs(a - a_init))
+    assert rel_W <= 1e-12 and rel_a <= 1e-12, (rel_W, rel_a)
+
+
+def test_engine_gradients_are_the_head_network_gradients():
+    """The engine's minibatch gradients (W and head) are those of :func:`cnnrank.network.head_loss_and_grad`
+    (whose formula is checked against finite differences in tests/test_variants_exact.py)."""
+    from cnnrank.network import head_loss_and_grad
+
+    _, data, _, net = _problem(n=12)
+    rng = np.random.default_rng(3)
+    for head in (None, 0.7):
+        eng = AdaptiveEngine(net.W, data, ACT, optimizer="adam",
+                             variant=TrainingVariant(head_scale=head, batch_size=5, batch_rng=1))
+        if head:  # a head away from its initial values, so that every entry matters
+            eng.a[:] = rng.standard_normal(eng.a.shape)
+        for idx in (np.array([0, 3, 4, 9, 11]), np.arange(12)):
+            loss, f, grads = eng.gradients(idx)
+            ref_loss, gW, ga = head_loss_and_grad(net.W, eng.a.reshape(2, -1), data.X[idx], data.y[idx], ACT)
+            assert len(grads) == (2 if head else 1) and f.shape == (len(idx),)
+            assert abs(loss - ref_loss) <= 1e-14
+            np.testing.assert_allclose(grads[0], gW.reshape(grads[0].shape), rtol=1e-12, atol=1e-15)
+            if head:
+                np.testing.assert_allclose(grads[1], ga.reshape(-1), rtol=1e-12, atol=1e-15)
+
+
+def _variant_config(**kw):
+    base = dict(n=16, n_test=6, d=40, K=2, m=3, steps=30, record_every=10, lr=0.01, optimizer="adam")
+    base.update(kw)
+    return RunConfig(**base)
+
+
+@pytest.mark.parametrize("optimizer", ["sign", "adam"])
+def test_composition_runs_and_records(optimizer):
+    c = _variant_config(optimizer=optimizer, head="trainable", a0=0.5, batch_size=5, weight_decay=0.1)
+    out = run_once(c, rng=4)
+    t = out.trajectory
+    assert t.head_weights.shape == (4, 2, 3) and not t.has_coefficients
+    np.testing.assert_array_equal(t.head_weights[0], np.repeat([[0.5], [-0.5]], 3, axis=1))
+    assert np.all(t.head_weights[-1] != t.head_weights[0])
+    assert abs(t.init_scale[-1] - (1 - 0.01 * 0.1) ** 30) <= 1e-15
+    # the records are of the whole training set, with the head of the record
+    a = t.head_weights[-1]
+    Z = np.einsum("npd,jrd->njrp", out.data.X, t.W_final)
+    f = np.einsum("njr,jr->n", ACT(Z).sum(axis=3), a)
+    assert abs(t.train_loss[-1] - np.mean(cnnrank.network.logistic_loss(out.data.y * f))) <= 1e-12
+    assert config_from_dict(t.metadata["config"]) == c
+    # the plumbing of run_once: the fourth SeedSequence child seeds the batches
+    from cnnrank.experiments.runs import _batch_seed
+
+    gen = np.random.default_rng(4)
+    g_data, g_test, g_init = gen.spawn(3)
+    data = c.model().sample(c.n, rng=g_data)
+    net = c.network.init(c.d, rng=g_init)
+    direct = train_adaptive(net, data, lr=c.lr, steps=c.steps, optimizer=optimizer, record_every=10,
+                            weight_decay=c.weight_decay, variant=c.training_variant(_batch_seed(gen, c)))
+    assert direct.W_final.tobytes() == t.W_final.tobytes()
+    assert direct.head_weights.tobytes() == t.head_weights.tobytes()
+
+
+@pytest.mark.parametrize("head", ["fixed", "trainable"])
+def test_minibatches_follow_the_exact_variants_batches(head):
+    """``optimizer="gd"`` through the adaptive engine, minibatches (and head) included, is the exact
+    variants' SGD of :func:`train` on the same seed: same batches, same steps, to rounding."""
+    kw = dict(head=head, batch_size=5, weight_decay=0.2, lr=0.3)
+    a = run_once(_variant_config(optimizer="gd", engine="feature", **kw), rng=2).trajectory
+    from cnnrank.experiments.runs import _batch_seed
+
+    c = _variant_config(optimizer="gd", **kw)
+    gen = np.random.default_rng(2)
+    g_data, _, g_init = gen.spawn(3)
+    data = c.model().sample(c.n, rng=g_data)
+    net = c.network.init(c.d, rng=g_init)
+    direct = train_adaptive(net, data, lr=c.lr, steps=c.steps, optimizer="gd", record_every=10,
+                            weight_decay=c.weight_decay, variant=c.training_variant(_batch_seed(gen, c)))
+    np.testing.assert_allclose(direct.W_final, a.W_final, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(direct.train_loss, a.train_loss, rtol=1e-12)
+    assert np.max(np.abs(direct.gamma - a.gamma)) <= 1e-10 * np.max(np.abs(a.gamma))
+    if head == "trainable":
+        np.testing.assert_allclose(direct.head_weights, a.head_weights, rtol=1e-12)
+
+
+@pytest.mark.parametrize("head", ["fixed", "trainable"])
+@pytest.mark.parametrize("optimizer", ["sign", "adam"])
+def test_a_batch_of_n_is_the_full_batch_bit_for_bit(optimizer, head):
+    full = run_once(_variant_config(optimizer=optimizer, head=head), rng=3).trajectory
+    whole = run_once(_variant_config(optimizer=optimizer, head=head, batch_size=16), rng=3).trajectory
+    for name in ("train_loss", "test_loss", "gamma", "rho", "W_final"):
+        assert getattr(full, name).tobytes() == getattr(whole, name).tobytes(), name
+    if head == "fixed":
+        assert full.head_weights is None and whole.head_weights is None
+    else:
+        assert full.head_weights.tobytes() == whole.head_weights.tobytes()
+
+
+def test_fixed_head_full_batch_variant_is_the_old_path_bit_for_bit():
+    """A variant with only weight decay (what run_once passes) changes nothing on the fixed-head,
+    full-batch path: the same bits as the ``weight_decay`` argument alone, and as no variant."""
+    _, data, _, net = _problem()
+    for opt in ("sign", "adam"):
+        old = AdaptiveEngine(net.W, data, ACT, optimizer=opt, weight_decay=0.3)
+        new = AdaptiveEngine(net.W, data, ACT, optimizer=opt, weight_decay=0.3,
+                             variant=TrainingVariant(weight_decay=0.3, batch_size=10, batch_rng=9))
+        alone = AdaptiveEngine(net.W, data, ACT, optimizer=opt, variant=TrainingVariant(weight_decay=0.3))
+        for e in (old, new, alone):
+            e.advance(25, 0.01)
+        assert new.schedule is None and new.params == [new.W]
+        assert old.weights().tobytes() == new.weights().tobytes() == alone.weights().tobytes()
+    with pytest.raises(ValueError, match="weight_decay=0.3 is invalid with variant.weight_decay=0.2"):
+        AdaptiveEngine(net.W, data, ACT, weight_decay=0.3, variant=TrainingVariant(weight_decay=0.2))
+
+
+@pytest.mark.parametrize("optimizer", ["sign", "adam"])
+def test_minibatch_same_seed_same_bits_other_batch_size_differs(optimizer):
+    c = _variant_config(optimizer=optimizer, head="trainable", batch_size=4)
+    a, b = run_once(c, rng=6).trajectory, run_once(c, rng=6).trajectory
+    for name in ("train_loss", "gamma", "rho", "W_final", "head_weights"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    other = run_once(c.replace(batch_size=5), rng=6).trajectory
+    seed = run_once(c, rng=7).trajectory
+    np.testing.assert_array_equal(other.W_init, a.W_init)  # the data and init streams are untouched
+    assert np.max(np.abs(other.W_final - a.W_final)) > 1e-6
+    assert np.max(np.abs(seed.W_final - a.W_final)) > 1e-6

@@ -4,9 +4,10 @@ Gradient descent keeps ``W(t) - W(0)`` in the span of the training patches, whic
 coefficients and the Gram engines rest on (docs/theory.md §3). Sign descent and Adam do not: the
 update ``sign(∇L)`` or ``m̂ / (√v̂ + ε)`` is an entrywise function of the gradient, so this engine
 keeps the filters ``W`` (2m, d) explicit, as the feature engine does, and records no patch
-coefficients (docs/theory.md, "Sign descent and Adam"). For every trained parameter ``θ`` (today the
-filters ``W``; the parameter list is kept so that a trained head can be added), with gradient
-``g = ∇_θ L`` of the mean logistic loss at step ``t = 1, 2, …``:
+coefficients (docs/theory.md, "Sign descent and Adam"). For every trained parameter ``θ`` (the
+filters ``W`` and, with a trainable head, the second layer ``a`` (2m,), class sign included), with
+gradient ``g = ∇_θ L_{B_t}`` of the mean logistic loss on the batch ``B_t`` of step ``t = 1, 2, …``
+(the whole training set, or a minibatch of SGD's schedule):
 
 .. math::
     \text{gd: } u = g,\qquad \text{sign: } u = \operatorname{sign}(g),\qquad
@@ -16,7 +17,15 @@ filters ``W``; the parameter list is kept so that a trained head can be added), 
 
 and ``θ ← θ − η λ θ − η u`` (weight decay ``λ`` decoupled, as AdamW: it is not fed through the
 moments). ``sign(0) = 0``. Adam's update is evaluated in PyTorch's order (``torch.optim.Adam``):
-``θ ← θ − (η / (1 − β_1^t)) · m / (√v / √(1 − β_2^t) + ε)``.
+``θ ← θ − (η / (1 − β_1^t)) · m / (√v / √(1 − β_2^t) + ε)``. Each parameter has its own moments.
+
+With a :class:`~cnnrank.engines.base.TrainingVariant` the engine composes these updates with the
+exact variants' minibatches and trainable head (docs/theory.md, "Training variants"): the batches are
+those of :class:`~cnnrank.engines.base.BatchSchedule` on ``variant.batch_rng`` (the same stream, so the
+same batches as gradient descent on the same seed), a step touches only the batch's ``|B| P`` patch
+rows, and the head ``a(0) = j a0`` is updated by the same optimizer and decay as ``W``, with
+``∇_a L_B = Σ_{i∈B} g_i Σ_p σ(⟨w_{j,r}, x_i^(p)⟩)`` (:func:`cnnrank.network.head_loss_and_grad`).
+Records are of the whole training (and test) set.
 
 The learned part is ``Δ = W(t) − s(t) W(0)`` with ``s(t) = (1 − ηλ)^t`` (``Δ = W − W(0)`` without weight
 decay): ``W(t) = s(t) W(0) − η Σ_τ (1 − ηλ)^{t−1−τ} u_τ``, what the updates put in, as for gradient
@@ -25,8 +34,9 @@ matrices, ``Δ Δᵀ`` and the inner products of ``Δ`` with the signals and the
 training set (``Δ Vᵀ``, ``V = [μ_1 … μ_2K, ξ_{1,1} …]``), from which
 :func:`cnnrank.trajectory.direct.assemble_direct` derives γ, ρ and the learned-subspace diagnostics.
 With ``optimizer="gd"`` the engine takes the feature engine's steps: the trajectory's diagnostics then
-agree with the coefficient path (the check of the direct formulas). Cost per step ``≈ 8 nP d m``
-flops, as the feature engine.
+agree with the coefficient path (the check of the direct formulas), and with minibatches and a
+trainable head the exact variants' SGD of the feature engine. Cost per step ``≈ 8 nP d m`` flops, as
+the feature engine (``8 |B| P d m`` on a minibatch ``B``).
 """
 
 from __future__ import annotations
@@ -38,8 +48,23 @@ import numpy as np
 from cnnrank._validation import check_choice, check_real
 from cnnrank.activations import Activation
 from cnnrank.data import PatchData
-from cnnrank.engines.base import Diverged, Engine, Snapshot, accuracy, check_finite, scale_safe_stable_rank
-from cnnrank.network import forward_flat, logistic_loss, patch_gradient_weights
+from cnnrank.engines.base import (
+    BatchSchedule,
+    Diverged,
+    Engine,
+    Snapshot,
+    TrainingVariant,
+    accuracy,
+    check_finite,
+    scale_safe_stable_rank,
+)
+from cnnrank.network import (
+    filter_signs,
+    forward_flat,
+    logistic_loss,
+    logistic_loss_derivative,
+    patch_gradient_weights,
+)
 
 __all__ = ["OPTIMIZERS", "AdaptiveEngine", "DirectSnapshot"]
 
@@ -88,6 +113,17 @@ class AdaptiveEngine(Engine):
         Adam's ``ε > 0``.
     weight_decay : float
         Decoupled weight decay ``λ >= 0``: ``θ ← θ − η λ θ − η u``.
+    variant : TrainingVariant, optional
+        Minibatches (``batch_size``, ``batch_rng``) and a trainable head (``head_scale`` = ``a0``); its
+        ``weight_decay``, if not 0, must equal ``weight_decay`` when that is not 0 (the decay is the
+        one that is set). ``None``: full batch, fixed head ``a = j/m``.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        The trained parameters in order: ``W`` (2m, d), then ``a`` (2m,) with a trainable head.
+    schedule : BatchSchedule or None
+        The minibatches (``None``: full batch).
 
     Not registered in :data:`cnnrank.engines.ENGINES` (that table is of the gradient-descent engines
     ``engine=`` names); its trajectories carry ``engine="feature"`` (the same vectors and step cost) and
@@ -98,21 +134,31 @@ class AdaptiveEngine(Engine):
 
     def __init__(self, W0: np.ndarray, data: PatchData, activation: Activation, test: PatchData | None = None,
                  optimizer: str = "adam", beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(W0, data, activation, test)
+                 weight_decay: float = 0.0, variant: TrainingVariant | None = None) -> None:
+        super().__init__(W0, data, activation, test, variant=variant)
         self.optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
         self.beta1 = check_real("adam_beta1", beta1, minimum=0.0, below=1.0)
         self.beta2 = check_real("adam_beta2", beta2, minimum=0.0, below=1.0)
         self.eps = check_real("adam_eps", eps, positive=True)
         self.weight_decay = check_real("weight_decay", weight_decay, nonnegative=True)
+        v = self.variant
+        if v.weight_decay and self.weight_decay and v.weight_decay != self.weight_decay:
+            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid with variant.weight_decay="
+                             f"{v.weight_decay!r}: give the decay once (or the same value twice)")
+        self.weight_decay = self.weight_decay or v.weight_decay
         n, P, d = data.X.shape
         self.n, self.P, self.d = n, P, d
         self.X = data.X.reshape(n * P, d)
         self.y = data.y
         self._W0flat = np.array(W0, dtype=np.float64).reshape(2 * self.m, d)
         self.W = self._W0flat.copy()
-        #: the trained parameters, in order (a trained head would be appended here)
-        self.params: list[np.ndarray] = [self.W]
+        self.train_head = v.head_scale is not None
+        # the second layer with its class sign (2m,): a(0) = j a0 (trainable), or the fixed j/m
+        self.a = filter_signs(self.m) * (1.0 / self.m if v.head_scale is None else v.head_scale)
+        self.schedule = BatchSchedule(n, v.batch_size, v.batch_rng) if v.minibatch(n) else None  # type: ignore[arg-type]
+        # fixed head on the full batch: the W-only path of forward_flat (bit for bit as before the variants)
+        self._plain = not self.train_head and self.schedule is None
+        self.params: list[np.ndarray] = [self.W, self.a] if self.train_head else [self.W]
         self._m1 = [np.zeros_like(p) for p in self.params]
         self._m2 = [np.zeros_like(p) for p in self.params]
         self.t = 0  # steps taken (Adam's bias correction)
@@ -128,11 +174,33 @@ class AdaptiveEngine(Engine):
     def cost_per_step(n: int, P: int, d: int, m: int, distinct: int) -> float:
         return 4.0 * n * P * d * 2 * m
 
-    def gradients(self) -> tuple[float, np.ndarray, list[np.ndarray]]:
-        """Loss, outputs ``f`` (n,) and the gradient of each parameter (``∇_W L``, shape (2m, d))."""
-        Z, f = forward_flat(self.W, self.X, self.n, self.activation)
-        loss, A = patch_gradient_weights(Z, f, self.y, self.activation)
-        return loss, f, [A.T @ self.X]
+    def gradients(self, batch: np.ndarray | None = None) -> tuple[float, np.ndarray, list[np.ndarray]]:
+        """Loss, outputs ``f`` and the gradient of each parameter of :attr:`params` (``∇_W L_B`` (2m, d),
+        then ``∇_a L_B`` (2m,) with a trainable head) on the samples ``batch`` (sorted indices; ``None``:
+        all ``n``); ``f`` and the loss are of those samples."""
+        if self._plain and batch is None:
+            Z, f = forward_flat(self.W, self.X, self.n, self.activation)
+            loss, A = patch_gradient_weights(Z, f, self.y, self.activation)
+            return loss, f, [A.T @ self.X]
+        P = self.P
+        if batch is None:
+            Xb, yb = self.X, self.y
+        else:  # the batch's |B| P patch rows only
+            Xb = self.X[(batch[:, None] * P + np.arange(P)).reshape(-1)]
+            yb = self.y[batch]
+        b = yb.shape[0]
+        val, grad = self.activation.value_and_grad(Xb @ self.W.T)  # (bP, 2m)
+        S = val.reshape(b, P, -1).sum(axis=1)  # (b, 2m)
+        f = S @ self.a
+        loss = float(np.mean(logistic_loss(yb * f)))
+        g = logistic_loss_derivative(yb * f) * yb / b
+        A = grad
+        A *= np.repeat(g, P)[:, None]
+        A *= self.a
+        grads = [A.T @ Xb]
+        if self.train_head:
+            grads.append(g @ S)
+        return loss, f, grads
 
     def _update(self, k: int, g: np.ndarray) -> np.ndarray:
         """The update ``u`` of parameter ``k`` from its gradient ``g`` (moments advanced for Adam)."""
@@ -153,7 +221,7 @@ class AdaptiveEngine(Engine):
     def advance(self, steps: int, lr: float) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
             for s in range(steps):
-                _, f, grads = self.gradients()
+                _, f, grads = self.gradients(None if self.schedule is None else self.schedule.next())
                 check_finite(f, s, lr)
                 self.t += 1
                 self.init_scale *= 1.0 - lr * self.weight_decay
@@ -162,17 +230,23 @@ class AdaptiveEngine(Engine):
                     if self.weight_decay:
                         p -= (lr * self.weight_decay) * p
                     p -= lr * u
-            if steps and not np.all(np.isfinite(self.W)):
+            if steps and not all(np.all(np.isfinite(p)) for p in self.params):
                 raise Diverged(steps, lr)
+
+    def _outputs(self, X: np.ndarray, n: int) -> np.ndarray:
+        """Outputs ``f`` (n,) on the flat patches ``X`` (nP, d)."""
+        if not self.train_head:
+            return forward_flat(self.W, X, n, self.activation)[1]
+        return self.activation(X @ self.W.T).reshape(n, self.P, -1).sum(axis=1) @ self.a
 
     def snapshot(self) -> DirectSnapshot:
         with np.errstate(over="ignore", invalid="ignore"):
-            _, f = forward_flat(self.W, self.X, self.n, self.activation)
+            f = self._outputs(self.X, self.n)
             check_finite(f, 0)
             test_loss = test_acc = None
             if self.test is not None:
                 assert self._Xtest is not None
-                _, ft = forward_flat(self.W, self._Xtest, self.test.n, self.activation)
+                ft = self._outputs(self._Xtest, self.test.n)
                 check_finite(ft, 0)
                 test_loss = float(np.mean(logistic_loss(self.test.y * ft)))
                 test_acc = accuracy(ft, self.test.y)
@@ -187,6 +261,7 @@ class AdaptiveEngine(Engine):
                 learned_gram=dW @ dW.T,
                 learned_inner=None if self._V is None else dW @ self._V.T,
                 init_scale=self.init_scale,
+                head_weights=self.a.reshape(2, self.m).copy() if self.train_head else None,
                 weights=self.weights(),
             )
         if not snap.is_finite():

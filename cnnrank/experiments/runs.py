@@ -112,11 +112,6 @@ class RunConfig:
         if self.training.batch_size is not None and self.training.batch_size > n:
             raise ValueError(f"batch_size={self.training.batch_size!r} is invalid: must be <= n={n} (the training "
                              "samples of an epoch)")
-        opt = self.training.optimizer
-        if opt != "gd" and (self.network.head != "fixed" or self.training.batch_size is not None):
-            which = "head='trainable'" if self.network.head != "fixed" else f"batch_size={self.training.batch_size}"
-            raise ValueError(f"{which} is invalid with optimizer={opt!r}: sign descent and Adam train the filters "
-                             "on the full batch with the fixed head only (docs/theory.md, \"Sign descent and Adam\")")
 
     # the flat view: one read-only attribute per field of the parts
     d = property(lambda self: self.data_model.d, doc="Dimension of a patch.")
@@ -341,7 +336,7 @@ def _train_vectors(config: RunConfig, net: Any, data: PatchData, test: PatchData
                           record_every=config.record_every, test=test, adam_beta1=config.adam_beta1,
                           adam_beta2=config.adam_beta2, adam_eps=config.adam_eps,
                           weight_decay=config.weight_decay, engine=config.engine,
-                          progress=progress, blas_threads=limit)
+                          progress=progress, blas_threads=limit, variant=variant)
 
 
 def _batch_seed(gen: np.random.Generator, config: RunConfig) -> np.random.SeedSequence | None:

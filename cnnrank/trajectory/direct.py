@@ -110,6 +110,9 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
     scales = [float(getattr(s, "init_scale", 1.0)) for s in snaps]
     # s(t) under weight decay, per record (the field the exact variants fill too); None without decay
     init_scale = np.array(scales, dtype=np.float64) if any(v != 1.0 for v in scales) else None
+    # a trainable head (docs/theory.md, "Training variants"): a(t) per record, None for the fixed head
+    head_weights = (np.stack([np.asarray(s.head_weights) for s in snaps]).astype(np.float64)
+                    if R and snaps[0].head_weights is not None else None)
     gamma = rho = dim = frac = overlap = angles = lrank = None
     sig: dict[str, np.ndarray | None] = dict.fromkeys(
         ("signal_strength", "signals_learned", "gamma_stable_rank", "class_overlaps"))
@@ -164,5 +167,6 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
         gamma_stable_rank=sig["gamma_stable_rank"],
         class_overlaps=sig["class_overlaps"],
         init_scale=init_scale,
+        head_weights=head_weights,
         **kept,
     )
