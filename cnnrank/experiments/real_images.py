@@ -263,20 +263,6 @@ def _stable_ranks(X: np.ndarray) -> tuple[float, float]:
     return stable_rank(data_matrix(X)), stable_rank(patch_matrix(X))
 
 
-def _check_adaptive(config: RealRankConfig) -> None:
-    """Refuse what the training cannot do yet: sign descent and Adam with a trainable head or minibatches
-    (:func:`cnnrank.train.train_adaptive` takes neither), rather than train something else silently."""
-    import inspect
-
-    from cnnrank.train import train_adaptive
-
-    if config.optimizer != "gd" and (config.head != "fixed" or config.batch_size is not None) \
-            and "variant" not in inspect.signature(train_adaptive).parameters:
-        which = "head='trainable'" if config.head != "fixed" else f"batch_size={config.batch_size}"
-        raise ValueError(f"{which} is invalid with optimizer={config.optimizer!r}: sign descent and Adam train the "
-                         "filters on the full batch with the fixed head only (docs/theory.md, \"Sign descent and Adam\")")
-
-
 def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
     """One noise level of :func:`run_real_rank` (a plain function of its item, so a process pool can run
     it): the noisy patches at ``sigma`` from the level-independent streams, the data stable ranks, the
@@ -367,7 +353,6 @@ def run_real_rank(
     """
     if not isinstance(config, RealRankConfig):
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RealRankConfig")
-    _check_adaptive(config)
     if images is None:
         images = load_real_images(config, data_dir)
     for s in images if isinstance(images, tuple) else (images,):

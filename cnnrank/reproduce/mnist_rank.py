@@ -181,12 +181,11 @@ COLUMNS = [("noise_std", "σ", ".3g"), ("data_stable_rank", "srank X", ".2f"),
 
 def run_real_rank_cli(args: argparse.Namespace, dataset: str) -> int:
     """Validate, load, sweep, print the table and write ``OUT/<dataset>_rank.{json,npz,png}``."""
-    from cnnrank.experiments.real_images import _check_adaptive, check_task_sizes, load_real_images
+    from cnnrank.experiments.real_images import check_task_sizes, load_real_images
     from cnnrank.reproduce._output import output_folder
     from cnnrank.reproduce._sweeping import resolve_workers
 
     config = config_from_args(args, dataset)          # ValueError before anything is done
-    _check_adaptive(config)
     resolve_workers(args)
     images = load_real_images(config, args.data_dir)  # DatasetError (a ValueError) names the file
     check_task_sizes(config, images)                  # one-line ValueError with the class counts
