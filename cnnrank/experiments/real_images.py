@@ -376,10 +376,15 @@ def run_real_rank(
     pre_train = preprocess_images(config, task.train_images, mean_image)
     pre_test = preprocess_images(config, task.test_images, mean_image)
     clean_X = config.patches(noisy_images(config, pre_train, 0.0, 0, raw=raw_train))
-    clean_data, clean_patch = _stable_ranks(clean_X)
     n, P, d = clean_X.shape
-    # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
-    basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
+    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
+    # for the default MNIST run on the shared 2-core machine; the same limit for the clean data's
+    # decompositions (a multi-threaded SVD of the 8622 × 1728 CIFAR-10 patch matrix took 71 s under load)
+    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
+    with blas_threads(threads):
+        clean_data, clean_patch = _stable_ranks(clean_X)
+        # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
+        basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
     net = config.network.init(d, rng=np.random.default_rng(init_ss))
     record_every = config.training.record_every
     rec = record_steps(config.steps, record_every)
@@ -389,9 +394,6 @@ def run_real_rank(
         "clean_energy_fraction", "learned_dimension", "memorization_edge",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
-    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
-    # for the default MNIST run on the shared 2-core machine
-    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
     common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net, basis,
               train_noise_ss, test_noise_ss, batch_ss, threads)
     items = [(*common, sigma) for sigma in config.noise_std]
