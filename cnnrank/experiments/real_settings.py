@@ -41,14 +41,14 @@ SETTINGS: dict[str, dict[str, RealRankConfig]] = {
     "mnist": {
         "learns": RealRankConfig(dataset="mnist", split="test", classes=(4, 9), n_train=900, n_test=1000,
                                  preprocess="standardize", noise_mode="background",
-                                 noise_std=(0.0, 0.5, 1.0, 2.0, 4.0, 8.0), patch_size=20, patch_stride=4,
+                                 noise_std=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), patch_size=20, patch_stride=4,
                                  **_LEARNS_NETWORK),
         "theorem": RealRankConfig(),
     },
     "cifar10": {
         "learns": RealRankConfig(dataset="cifar10", split="heldout", classes=(0, 1), n_train=None, n_test=None,
                                  preprocess="standardize", noise_mode="image",
-                                 noise_std=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), patch_size=24, patch_stride=4,
+                                 noise_std=(0.0, 0.25, 1.0, 4.0), patch_size=24, patch_stride=4,
                                  **_LEARNS_NETWORK),
         # CIFAR-10 airplane vs automobile: no black background, so the noise goes around the image, in a
         # 48×48 canvas cut into 8×8 colour patches (the 32×32 image is exactly the central 4×4 patches).
