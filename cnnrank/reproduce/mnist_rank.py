@@ -89,7 +89,7 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
         a, b = getattr(learns, field), getattr(theorem, field)
         show = (lambda v: ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
                 if isinstance(v, tuple) else ("all" if v is None and field.startswith("n_") else v))
-        return f"(learns: {show(a)}; theorem: {show(b)})"
+        return f"(default: learns {show(a)}; theorem {show(b)})"
 
     files = ("the MNIST files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] of the official MNIST "
              "distribution" if dataset == "mnist" else
@@ -97,12 +97,12 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     parser.add_argument("--setting", choices=SETTING_NAMES, default="learns",
                         help="learns: the searched setting that learns (overlapping patches, trainable head, Adam "
                              "on minibatches, weight decay); theorem: the theorem's network (non-overlapping "
-                             "patches, fixed head, full-batch gradient descent). Default: learns")
+                             "patches, fixed head, full-batch gradient descent)")
     parser.add_argument("--data-dir", default=None,
                         help=f"folder holding {files}; nothing is downloaded (default: ${DATA_ENV})")
     parser.add_argument("--out", type=Path, default=Path(f"results/{dataset}-rank"),
                         help="output folder")
-    parser.add_argument("--seed", type=seed_type, help="root seed, an integer >= 0 (default 0)")
+    parser.add_argument("--seed", type=seed_type, help="root seed, an integer >= 0 (default: 0)")
     parser.add_argument("--noise", type=_floats,
                         help="comma-separated noise levels σ, in units of the preprocessed image "
                              f"(standardize: its pixel std) {both('noise_std')}")
@@ -113,7 +113,7 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     parser.add_argument("--noise-mode", choices=("background", "canvas", "image"),
                         help="noise on the background pixels, a noise canvas around the image, or noise on every "
                              f"pixel of the image {both('noise_mode')}")
-    parser.add_argument("--threshold", type=float, help="background = pixels below this intensity (default 0.1)")
+    parser.add_argument("--threshold", type=float, help="background = pixels below this intensity (default: 0.1)")
     parser.add_argument("--canvas-size", type=int,
                         help=f"canvas side in canvas mode (none: twice the image side) {both('canvas_size')}")
     parser.add_argument("--split", choices=("train", "test", "heldout"),
@@ -121,11 +121,11 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
                              f"the test files {both('split')}")
     parser.add_argument("--preprocess", choices=("standardize", "center", "none"),
                         help="per-image standardization, centring on the mean training image, or raw "
-                             "pixels; sets the unit of σ (default standardize)")
+                             "pixels; sets the unit of σ (default: standardize)")
     parser.add_argument("--grayscale", action=argparse.BooleanOptionalAction,
                         help="average the colour channels (default: no)")
     parser.add_argument("--reference-energy", type=float,
-                        help="share of the clean patches' energy held by the reference subspace (default 0.9)")
+                        help="share of the clean patches' energy held by the reference subspace (default: 0.9)")
     parser.add_argument("--classes", type=_pair, help=f"the classes for y=+1 and y=-1 {both('classes')}")
     parser.add_argument("--n-train", type=_count, help=f"training images, or all (heldout) {both('n_train')}")
     parser.add_argument("--n-test", type=_count, help=f"held-out images, or all (heldout) {both('n_test')}")
@@ -133,11 +133,11 @@ def add_real_rank_arguments(parser: argparse.ArgumentParser, dataset: str) -> No
     parser.add_argument("--patch-stride", type=_optional_int,
                         help=f"s: overlapping patches every s pixels; none: non-overlapping {both('patch_stride')}")
     parser.add_argument("--m", type=int, help=f"filters per class {both('m')}")
-    parser.add_argument("--init-std", type=float, help="σ_0 (default 0.01)")
+    parser.add_argument("--init-std", type=float, help="σ_0 (default: 0.01)")
     parser.add_argument("--activation", type=activation_name, help=f"{ACTIVATION_HELP} {both('activation')}")
-    parser.add_argument("--kappa", type=float, help="Huberized ReLU κ (default 1)")
+    parser.add_argument("--kappa", type=float, help="Huberized ReLU κ (default: 1)")
     parser.add_argument("--head", choices=("fixed", "trainable"), help=f"second layer {both('head')}")
-    parser.add_argument("--a0", type=float, help="initial scale of a trainable head (default 1/m)")
+    parser.add_argument("--a0", type=float, help="initial scale of a trainable head (default: 1/m)")
     parser.add_argument("--optimizer", choices=("gd", "sign", "adam"), help=f"optimizer {both('optimizer')}")
     parser.add_argument("--lr", type=float, help=f"step size η {both('lr')}")
     parser.add_argument("--steps", type=int, help=f"training steps per noise level {both('steps')}")
