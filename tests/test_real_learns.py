@@ -283,3 +283,18 @@ def test_image_noise_mode_is_a_background_covering_the_image():
     every = noisy_images(RealRankConfig(threshold=2.0), x, 0.7, 5, raw=x)
     np.testing.assert_array_equal(img, every)
     assert np.all(img != x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, floor", [("cifar10", 0.80), ("mnist", 0.95)])
+def test_learns_setting_reaches_its_heldout_accuracy(dataset, floor):
+    """The goal of the setting: held-out accuracy at σ = 0 (measured 0.829 on CIFAR-10 test_batch, 0.978 on
+    MNIST 4 vs 9; ~45 s and ~5 s)."""
+    from conftest import DATA_DIR
+
+    where = CIFAR10_DIR if dataset == "cifar10" else DATA_DIR / "mnist"
+    if not where.is_dir():
+        pytest.skip(f"real {dataset} data not found at {where} ($CNNRANK_DATA or ../shared/data)")
+    cfg = SETTINGS[dataset]["learns"].replace(noise_std=(0.0,))
+    r = run_real_rank(cfg, images=load_real_images(cfg, where))
+    assert r.test_acc[0] >= floor and r.train_acc[0] >= 0.95
