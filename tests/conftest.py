@@ -31,7 +31,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-MNIST_DIR = SHARED / "data" / "mnist"
+#: the real data: $CNNRANK_DATA when set (a worktree has no ../shared beside it), else ../shared/data
+DATA_DIR = Path(os.environ["CNNRANK_DATA"]) if os.environ.get("CNNRANK_DATA") else SHARED / "data"
+MNIST_DIR = DATA_DIR / "mnist"
+CIFAR10_DIR = DATA_DIR / "cifar10" / "cifar-10-batches-py"
 
 
 @pytest.fixture

@@ -257,7 +257,7 @@ def test_mnist_rank_command(tmp_path, capsys):
     images, labels = toy_digits(160, seed=1)
     write_mnist(tmp_path / "data", images, labels, gz=True)
     out = tmp_path / "out"
-    code = main(["reproduce", "mnist-rank", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+    code = main(["reproduce", "mnist-rank", "--setting", "theorem", "--data-dir", str(tmp_path / "data"), "--out", str(out),
                  "--n-train", "30", "--n-test", "20", "--m", "4", "--steps", "20", "--noise", "0,1"])
     assert code == 0
     text = capsys.readouterr().out
@@ -282,7 +282,8 @@ def test_mnist_rank_bad_values(tmp_path, capsys, argv, match):
     images, labels = toy_digits(60)
     write_mnist(tmp_path / "data", images, labels)
     out = tmp_path / "out"
-    code = main(["reproduce", "mnist-rank", "--data-dir", str(tmp_path / "data"), "--out", str(out)] + argv)
+    code = main(["reproduce", "mnist-rank", "--setting", "theorem", "--data-dir", str(tmp_path / "data"),
+                 "--out", str(out)] + argv)
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert pytest.importorskip("re").search(match, err)
@@ -308,12 +309,12 @@ def test_cifar10_rank_command(tmp_path, capsys, monkeypatch):
     (folder / "test_batch").write_bytes(py2_cifar_pickle(data, labels, b"testing batch 1 of 1"))
     monkeypatch.setenv("CNNRANK_DATA", str(tmp_path))
     out = tmp_path / "out"
-    code = main(["reproduce", "cifar10-rank", "--out", str(out), "--n-train", "20", "--n-test", "10",
+    code = main(["reproduce", "cifar10-rank", "--setting", "theorem", "--out", str(out), "--n-train", "20", "--n-test", "10",
                  "--m", "3", "--steps", "10", "--noise", "0,0.5", "--split", "test"])
     assert code == 0
     rec = json.loads((out / "cifar10_rank.json").read_text())
     assert rec["data"]["d"] == 8 * 8 * 3 and rec["data"]["P"] == 36 and rec["data"]["image_side"] == 48
-    code = main(["reproduce", "cifar10-rank", "--out", str(tmp_path / "g"), "--n-train", "20", "--n-test", "10",
+    code = main(["reproduce", "cifar10-rank", "--setting", "theorem", "--out", str(tmp_path / "g"), "--n-train", "20", "--n-test", "10",
                  "--m", "3", "--steps", "5", "--noise", "0", "--split", "test", "--grayscale"])
     assert code == 0
     assert json.loads((tmp_path / "g" / "cifar10_rank.json").read_text())["data"]["d"] == 8 * 8

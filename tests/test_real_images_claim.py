@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CIFAR10_DIR
 
 from cnnrank import datasets as ds
 from cnnrank.cli import main
 from cnnrank.experiments.real_images import RealRankConfig, check_task_sizes, claim_range, run_real_rank
 from cnnrank.reproduce.mnist_rank import default_config
-
-CIFAR10_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar-10-batches-py"
 
 # small and short: ~3 s on the shared 2-core machine
 FAST_CLAIM = dict(n_train=200, n_test=300, m=10, steps=200, noise_std=(0.0, 1.5, 8.0))
@@ -92,9 +91,9 @@ def test_claim_range_rules():
 
 
 def test_cifar10_defaults_fit_the_subset(cifar10_dir):
-    """The command's defaults draw from the training split, which the subset can supply; the test split
+    """The theorem setting's defaults draw from the training split, which the subset can supply; the test split
     cannot, and says so in one line with the class counts."""
-    cfg = default_config("cifar10")
+    cfg = default_config("cifar10", "theorem")
     assert cfg.split == "train"
     check_task_sizes(cfg, ds.load_cifar10(cifar10_dir, split="train"))
     test_set = ds.load_cifar10(cifar10_dir, split="test")
@@ -106,7 +105,8 @@ def test_cifar10_defaults_fit_the_subset(cifar10_dir):
 
 def test_cifar10_command_rejects_test_split_early(cifar10_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["reproduce", "cifar10-rank", "--data-dir", str(cifar10_dir), "--out", str(out), "--split", "test"])
+    code = main(["reproduce", "cifar10-rank", "--setting", "theorem", "--data-dir", str(cifar10_dir), "--out", str(out),
+                 "--split", "test"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "97 images of class 0" in err
     assert not out.exists()
@@ -116,7 +116,7 @@ def test_cifar10_short_run(cifar10_dir):
     """A tiny run on the real subset with the default preprocessing and canvas: the standardized clean
     images are not dominated by the mean image (data stable rank > 3, against 1.2 for raw pixels), and
     the canvas noise raises it."""
-    cfg = default_config("cifar10").replace(n_train=40, n_test=40, m=4, steps=30, noise_std=(0.0, 2.0))
+    cfg = default_config("cifar10", "theorem").replace(n_train=40, n_test=40, m=4, steps=30, noise_std=(0.0, 2.0))
     r = run_real_rank(cfg, images=ds.load_cifar10(cifar10_dir, split="train"))
     assert r.data["P"] == 36 and r.data["d"] == 192 and r.data["image_side"] == 48
     assert r.data_stable_rank[0] > 3 and r.data_stable_rank[1] > 3 * r.data_stable_rank[0]

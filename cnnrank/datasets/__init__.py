@@ -27,7 +27,7 @@ from cnnrank.datasets.noise import (
     to_patches,
     to_unit_float,
 )
-from cnnrank.datasets.tasks import BinaryImageTask, binary_task
+from cnnrank.datasets.tasks import BinaryImageTask, binary_task, heldout_task
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -42,6 +42,7 @@ __all__ = [
     "embed_in_noise_canvas",
     "find_data_dir",
     "from_patches",
+    "heldout_task",
     "load_cifar10",
     "load_mnist",
     "read_cifar10_batch",

@@ -12,9 +12,10 @@ Both draw one standard normal ``Z`` for every output pixel whatever the mask or 
 ``noise_std * Z``: with the same ``rng``, a sweep over ``noise_std`` scales one noise pattern
 (common random numbers), so the curves it gives are smooth in the noise level.
 
-:func:`to_patches` cuts images into non-overlapping ``k x k`` patches (stride ``k``, channels
-flattened) and returns the ``(n, P, d)`` array the two-layer CNN takes; :func:`from_patches` is its
-exact inverse. Images are float arrays ``(n, H, W, C)``, channels last, values in ``[0, 1]`` for
+:func:`to_patches` cuts images into ``k x k`` patches (non-overlapping, stride ``k``, by default;
+overlapping with a smaller ``stride``; channels flattened) and returns the ``(n, P, d)`` array the
+two-layer CNN takes; :func:`from_patches` is the exact inverse of the non-overlapping cut. Images are
+float arrays ``(n, H, W, C)``, channels last, values in ``[0, 1]`` for
 clean images (:func:`to_unit_float`).
 """
 
@@ -166,27 +167,40 @@ def embed_in_noise_canvas(images: Any, canvas_size: int | tuple[int, int], noise
     return out
 
 
-def to_patches(images: Any, patch_size: int) -> np.ndarray:
-    """Cut images into non-overlapping ``k x k`` patches (stride ``k``), channels flattened.
+def to_patches(images: Any, patch_size: int, stride: int | None = None) -> np.ndarray:
+    """Cut images into ``k x k`` patches, channels flattened: non-overlapping (stride ``k``) by default,
+    or overlapping with a ``stride`` ``s``.
 
-    Patch ``p = a * (W / k) + b`` is the block of rows ``a k .. a k + k - 1`` and columns
-    ``b k .. b k + k - 1``; its ``d = k * k * C`` entries are in (row, column, channel) order.
+    Patch ``p = a * Q + b`` is the block of rows ``a s .. a s + k - 1`` and columns ``b s .. b s + k - 1``
+    (``s = k`` by default), for ``a, b`` in ``0 .. Q - 1`` with ``Q = (side - k) // s + 1`` positions per
+    axis; its ``d = k * k * C`` entries are in (row, column, channel) order. Rows or columns that no
+    position reaches (when ``s`` does not divide ``side - k``) are left out.
 
     Parameters
     ----------
     images : array_like, shape (n, H, W, C)
-        ``H`` and ``W`` must be multiples of ``k``.
+        Without ``stride``, ``H`` and ``W`` must be multiples of ``k``; with one, at least ``k``.
     patch_size : int
         ``k >= 1``.
+    stride : int or None
+        ``s >= 1``; ``None`` means ``k`` (the non-overlapping patches, cut as before the option existed).
 
     Returns
     -------
     ndarray, shape (n, P, d), float64
-        ``P = (H / k) (W / k)`` patches of dimension ``d = k^2 C``.
+        ``P = (H / k) (W / k)`` patches (``P = Q_H Q_W`` with a stride) of dimension ``d = k^2 C``.
     """
     arr = _images("images", images)
     k = check_int("patch_size", patch_size, minimum=1)
     n, h, w, c = arr.shape
+    if stride is not None:
+        s = check_int("stride", stride, minimum=1)
+        if h < k or w < k:
+            raise ValueError(f"patch_size={k} is invalid: the patch must fit in the image height {h} and width {w}")
+        qh, qw = (h - k) // s + 1, (w - k) // s + 1
+        # (n, qh, qw, C, k, k) windows, a view; then (row, column, channel) order inside each patch
+        win = np.lib.stride_tricks.sliding_window_view(arr, (k, k), axis=(1, 2))[:, ::s, ::s]
+        return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3).reshape(n, qh * qw, k * k * c))
     if h % k or w % k:
         raise ValueError(f"patch_size={k} is invalid: must divide the image height {h} and width {w}")
     blocks = arr.reshape(n, h // k, k, w // k, k, c).transpose(0, 1, 3, 2, 4, 5)

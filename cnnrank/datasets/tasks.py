@@ -1,4 +1,5 @@
-"""A binary task from two classes of a real image set, with a held-out test split."""
+"""A binary task from two classes of a real image set, with a held-out test split (from the same set,
+or from another file set: :func:`heldout_task`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cnnrank._validation import check_int, check_real
 from cnnrank.datasets._files import ImageSet
 from cnnrank.datasets.noise import to_unit_float
 
-__all__ = ["BinaryImageTask", "binary_task"]
+__all__ = ["BinaryImageTask", "binary_task", "heldout_task"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -155,4 +156,60 @@ def binary_task(images: ImageSet, classes: tuple[int, int] = (0, 1), *, n_train:
         classes=(a, b),
         class_names=(images.classes[a], images.classes[b]),
         dataset=images.name,
+    )
+
+
+def heldout_task(train_set: ImageSet, test_set: ImageSet, classes: tuple[int, int] = (0, 1), *,
+                 n_train: int | None = None, n_test: int | None = None, rng: Any = None) -> BinaryImageTask:
+    """A binary task whose training images come from ``train_set`` and test images from ``test_set``.
+
+    The held-out protocol: the test images are those of another file set (CIFAR-10: ``test_batch``; MNIST:
+    the ``t10k`` files), so they are never among the training images. Each size is ``None`` (every image of
+    the two classes in its set, in a seeded order, not balanced) or a number (balanced as in
+    :func:`binary_task`: ``ceil(n / 2)`` images of ``classes[0]``, ``floor(n / 2)`` of ``classes[1]``).
+    ``rng`` draws the training images first, then the test images. ``train_index`` and ``test_index`` are
+    positions in ``train_set`` and ``test_set`` respectively.
+
+    Raises
+    ------
+    ValueError
+        Different datasets, bad classes or sizes, or more images requested than a set holds.
+    """
+    for name, s in (("train_set", train_set), ("test_set", test_set)):
+        if not isinstance(s, ImageSet):
+            raise TypeError(f"{name} must be an ImageSet, got {type(s).__name__}")
+    if train_set.name != test_set.name:
+        raise ValueError(f"train_set holds {train_set.name!r} and test_set {test_set.name!r}: must be one dataset")
+    if len(classes) != 2:
+        raise ValueError(f"classes={classes!r} is invalid: must be two class labels")
+    a, b = (check_int("classes", c, minimum=0, maximum=len(train_set.classes) - 1) for c in classes)
+    if a == b:
+        raise ValueError(f"classes={classes!r} is invalid: the two classes must differ")
+    rng = np.random.default_rng(rng)
+
+    def draw(s: ImageSet, n: int | None, what: str) -> np.ndarray:
+        idx_a, idx_b = np.flatnonzero(s.labels == a), np.flatnonzero(s.labels == b)
+        if n is None:
+            both = np.concatenate([idx_a, idx_b])
+            return both[rng.permutation(both.size)]
+        n = check_int(what, n, minimum=1)
+        na, nb = _split_counts(n, True)
+        if na > idx_a.size or nb > idx_b.size:
+            raise ValueError(f"{what}={n} is invalid: the {s.split} set of {s.name} holds {idx_a.size} images of "
+                             f"class {a} and {idx_b.size} of class {b}; a balanced {what} needs {na} and {nb}")
+        pick = np.concatenate([idx_a[rng.permutation(idx_a.size)[:na]], idx_b[rng.permutation(idx_b.size)[:nb]]])
+        return pick[rng.permutation(pick.size)]
+
+    train = draw(train_set, n_train, "n_train")
+    test = draw(test_set, n_test, "n_test")
+    return BinaryImageTask(
+        train_images=to_unit_float(train_set.images[train]),
+        y_train=np.where(train_set.labels[train] == a, 1.0, -1.0),
+        test_images=to_unit_float(test_set.images[test]),
+        y_test=np.where(test_set.labels[test] == a, 1.0, -1.0),
+        train_index=train.astype(np.int64),
+        test_index=test.astype(np.int64),
+        classes=(a, b),
+        class_names=(train_set.classes[a], train_set.classes[b]),
+        dataset=train_set.name,
     )

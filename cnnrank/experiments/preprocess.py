@@ -20,12 +20,30 @@ from cnnrank.experiments.real_config import RealRankConfig
 __all__ = ["check_task_sizes", "noisy_images", "preprocess_images"]
 
 
-def check_task_sizes(config: RealRankConfig, images: ImageSet) -> None:
+def check_task_sizes(config: RealRankConfig, images: ImageSet | tuple[ImageSet, ImageSet]) -> None:
     """Raise a one-line ValueError when the two classes of ``images`` cannot supply ``n_train + n_test``
-    balanced images, stating how many of each class the split holds."""
+    balanced images, stating how many of each class the split holds.
+
+    With ``split="heldout"`` ``images`` is the pair (training set, test set): each must supply its own
+    size (``None``: every image of the two classes, at least one of each class for training)."""
     a, b = config.classes
+    if config.split == "heldout":
+        if not (isinstance(images, tuple) and len(images) == 2):
+            raise ValueError("split='heldout' needs the pair (training set, test set) of images")
+        for s, n, what in ((images[0], config.n_train, "n_train"), (images[1], config.n_test, "n_test")):
+            counts = np.bincount(np.asarray(s.labels, dtype=np.int64), minlength=len(s.classes))
+            na, nb = int(counts[a]), int(counts[b])
+            need = (1, 1) if n is None else (n - n // 2, n // 2)
+            if need[0] > na or need[1] > nb:
+                raise ValueError(f"{what}={n} is invalid: the {s.split} set of {s.name} holds {na} images of class "
+                                 f"{a} ({s.classes[a]}) and {nb} of class {b} ({s.classes[b]}); a balanced {what} "
+                                 f"needs {need[0]} and {need[1]}: lower {what} or give None (all of them)")
+        return
+    if isinstance(images, tuple):
+        raise ValueError(f"split={config.split!r} takes one image set, not a pair (the pair is for split='heldout')")
     counts = np.bincount(np.asarray(images.labels, dtype=np.int64), minlength=len(images.classes))
     na, nb = int(counts[a]), int(counts[b])
+    assert config.n_train is not None and config.n_test is not None  # None only with split="heldout"
     need_a = (config.n_train - config.n_train // 2) + (config.n_test - config.n_test // 2)
     need_b = config.n_train // 2 + config.n_test // 2
     if need_a > na or need_b > nb:
@@ -65,7 +83,8 @@ def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, r
     ``images`` are the preprocessed clean images; ``raw`` the clean images in ``[0, 1]`` whose pixels
     below ``threshold`` are the background (``"background"`` mode; default ``images``). One standard
     normal per output pixel is drawn whatever the mask, so one ``rng`` gives one noise pattern scaled
-    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly.
+    by ``noise_std``; with ``raw = images`` this is :func:`add_background_noise` exactly. ``"image"`` mode
+    adds ``noise_std`` times the same draws to every pixel.
     Returns an array ``(n, S, S, C)`` (``S`` = :attr:`RealRankConfig.image_side`).
     """
     images = np.asarray(images, dtype=np.float64)
@@ -76,6 +95,8 @@ def noisy_images(config: RealRankConfig, images: np.ndarray, noise_std: float, r
         idx = np.broadcast_to(mask[..., None], images.shape)
         out[idx] += noise_std * z[idx]
         return out
+    if config.noise_mode == "image":   # every pixel: the same draws as a background covering the image
+        return images + noise_std * np.random.default_rng(rng).standard_normal(images.shape)
     return embed_in_noise_canvas(images, config.image_side, noise_std, position="center", rng=rng)
 
 

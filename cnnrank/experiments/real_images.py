@@ -3,8 +3,10 @@
 :func:`run_real_rank` takes a binary task from MNIST or CIFAR-10, preprocesses the clean images
 (:attr:`RealRankConfig.preprocess`; optionally to grayscale), adds background noise of each level in
 :attr:`RealRankConfig.noise_std` (on the background pixels, or as a canvas around the image), cuts the
-images into patches, trains the two-layer CNN of docs/theory.md §2 by full-batch gradient descent, and
-records, per noise level,
+images into patches (non-overlapping, or overlapping with :attr:`RealRankConfig.patch_stride`), trains the
+two-layer CNN of docs/theory.md §2 (by full-batch gradient descent unless the configuration names a
+training variant or another optimizer, trained as :func:`cnnrank.experiments.runs.run_once` trains them),
+and records, per noise level,
 
 * the stable rank ``‖A‖_F² / ‖A‖_2²`` of the data matrix (samples as rows, ``n × P d``) and of the
   patch matrix (patches as rows, ``n P × d``), for the noisy and the clean training images;
@@ -28,7 +30,13 @@ placed in the centre of a canvas of pure noise.
 Seeds: ``SeedSequence(seed).spawn(4)`` gives the streams of the train/test split, the training noise,
 the test noise and the initial filters. The *same* streams are used at every noise level, so the
 levels differ only by the factor ``noise_std`` on one noise pattern and share one initialization
-(common random numbers): the curves are smooth in the noise level.
+(common random numbers): the curves are smooth in the noise level. Minibatch SGD (``batch_size``) draws
+its permutations from a fifth child, spawned after the four (which it leaves unchanged), the same at every
+level. With ``split="heldout"`` the split stream draws the training images from the training files and
+the test images from the test files (:func:`cnnrank.datasets.tasks.heldout_task`).
+
+Under weight decay the learned part is ``W - s(t) W(0)``, ``s(t) = (1 - ηλ)^t`` (docs/theory.md, "Training
+variants"); the filter stable rank is that of ``W``.
 
 This module holds the run and its result; the configuration is :mod:`cnnrank.experiments.real_config`
 and the preprocessing :mod:`cnnrank.experiments.preprocess` (their public names are re-exported here).
@@ -41,7 +49,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -49,16 +57,15 @@ from cnnrank._blas import blas_threads, resolve
 from cnnrank._schedule import record_steps
 from cnnrank.data import PatchData
 from cnnrank.datasets._files import ImageSet
-from cnnrank.datasets.noise import to_patches
-from cnnrank.datasets.tasks import BinaryImageTask, binary_task
+from cnnrank.datasets.tasks import BinaryImageTask, binary_task, heldout_task
 from cnnrank.engines import FeatureEngine
 from cnnrank.experiments.preprocess import _noise_units, check_task_sizes, noisy_images, preprocess_images
 from cnnrank.experiments.real_config import _LOADERS, DEFAULT_TRAINING, REAL_FLAT_FIELDS, RealRankConfig
 from cnnrank.experiments.real_config import PREPROCESSING as PREPROCESSING  # the choices of ``preprocess``
+from cnnrank.experiments.runs import _train_vectors
 from cnnrank.rank import data_matrix, patch_matrix, stable_rank
 from cnnrank.results import SavableResult
 from cnnrank.subspace import learned_subspace_report, principal_subspace
-from cnnrank.train import train
 
 __all__ = [
     "CLAIM_ACCURACY_DROP",
@@ -69,6 +76,7 @@ __all__ = [
     "RealRankResult",
     "check_task_sizes",
     "claim_range",
+    "load_real_images",
     "noisy_images",
     "preprocess_images",
     "run_real_rank",
@@ -260,21 +268,25 @@ def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
     it): the noisy patches at ``sigma`` from the level-independent streams, the data stable ranks, the
     training and the learned-subspace report. Returns ``(data stable rank, patch stable rank, row)``."""
     (config, pre_train, pre_test, raw_train, raw_test, y_train, y_test, net, basis, train_noise_ss,
-     test_noise_ss, threads, sigma) = item
-    k = config.patch_size
+     test_noise_ss, batch_ss, threads, sigma) = item
     with blas_threads(threads):
-        X = to_patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
-                                    raw=raw_train), k)
-        Xt = to_patches(noisy_images(config, pre_test, sigma, np.random.default_rng(test_noise_ss),
-                                     raw=raw_test), k)
+        X = config.patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
+                                        raw=raw_train))
+        Xt = config.patches(noisy_images(config, pre_test, sigma, np.random.default_rng(test_noise_ss),
+                                         raw=raw_test))
         d = X.shape[2]
         data_sr, patch_sr = _stable_ranks(X)
-        traj = train(net, PatchData(X=X, y=y_train), lr=config.lr, steps=config.steps,
-                     record_every=config.training.record_every, test=PatchData(X=Xt, y=y_test),
-                     engine=config.training.engine)
+        # the training of RunConfig (gradient descent, its variants, sign descent, Adam); without variants
+        # exactly the call of train() the sweep always made. The minibatch permutations: a fresh generator
+        # from the same stream at every level.
+        variant = config.training_variant(None if batch_ss is None else np.random.default_rng(batch_ss))
+        traj = _train_vectors(cast(Any, config), net, PatchData(X=X, y=y_train), PatchData(X=Xt, y=y_test), "auto",
+                              False, variant)
         if traj.W_final is None or traj.W_init is None or traj.test_acc is None:  # pragma: no cover
             raise RuntimeError("train() returned a trajectory without filters or test accuracy")
-        A = (traj.W_final - traj.W_init).reshape(-1, d)
+        # the learned part W - s(t) W(0) (s = (1 - ηλ)^t under weight decay, else 1; docs/theory.md)
+        s_final = 1.0 if traj.init_scale is None else float(traj.init_scale[-1])
+        A = (traj.W_final - s_final * traj.W_init).reshape(-1, d)
         report = learned_subspace_report(A, basis)
         row = {
             "filter_stable_rank": float(traj.filter_stable_rank[-1]),
@@ -290,9 +302,19 @@ def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
     return data_sr, patch_sr, row
 
 
+def load_real_images(config: RealRankConfig, data_dir: str | os.PathLike | None = None
+                     ) -> ImageSet | tuple[ImageSet, ImageSet]:
+    """The image set of ``config`` (its dataset and split) from ``data_dir`` (``None``: ``$CNNRANK_DATA``);
+    with ``split="heldout"`` the pair (training set, test set)."""
+    load = _LOADERS[config.dataset]
+    if config.split == "heldout":
+        return load(data_dir, split="train"), load(data_dir, split="test")
+    return load(data_dir, split=config.split)
+
+
 def run_real_rank(
     config: RealRankConfig,
-    images: ImageSet | None = None,
+    images: ImageSet | tuple[ImageSet, ImageSet] | None = None,
     data_dir: str | os.PathLike | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
     executor: Executor | None = None,
@@ -303,8 +325,9 @@ def run_real_rank(
     Parameters
     ----------
     config : RealRankConfig
-    images : ImageSet, optional
+    images : ImageSet or (ImageSet, ImageSet), optional
         The source images; loaded from ``data_dir`` (``config.dataset``, ``config.split``) if absent.
+        With ``split="heldout"`` the pair (training set, test set) (:func:`load_real_images`).
     data_dir : path, optional
         Data directory (``None``: ``$CNNRANK_DATA``); used only when ``images`` is ``None``.
     callback : callable, optional
@@ -331,25 +354,37 @@ def run_real_rank(
     if not isinstance(config, RealRankConfig):
         raise TypeError(f"config={type(config).__name__} is invalid: must be a RealRankConfig")
     if images is None:
-        images = _LOADERS[config.dataset](data_dir, split=config.split)
-    elif images.name != config.dataset:
-        raise ValueError(f"images holds {images.name!r}, but config.dataset={config.dataset!r}")
+        images = load_real_images(config, data_dir)
+    for s in images if isinstance(images, tuple) else (images,):
+        if s.name != config.dataset:
+            raise ValueError(f"images holds {s.name!r}, but config.dataset={config.dataset!r}")
     check_task_sizes(config, images)
     sq = np.random.SeedSequence(config.seed)
     split_ss, train_noise_ss, test_noise_ss, init_ss = sq.spawn(4)
-    task: BinaryImageTask = binary_task(images, config.classes, n_train=config.n_train,
-                                        n_test=config.n_test, rng=np.random.default_rng(split_ss))
-    k = config.patch_size
+    # minibatch SGD: a fifth child, spawned after the four (which it leaves unchanged), only when used
+    batch_ss = sq.spawn(1)[0] if config.batch_size is not None else None
+    task: BinaryImageTask
+    if isinstance(images, tuple):   # split="heldout": the test images come from the test files
+        task = heldout_task(images[0], images[1], config.classes, n_train=config.n_train, n_test=config.n_test,
+                            rng=np.random.default_rng(split_ss))
+    else:
+        task = binary_task(images, config.classes, n_train=config.n_train, n_test=config.n_test,
+                           rng=np.random.default_rng(split_ss))
     raw_train = task.train_images.mean(axis=3, keepdims=True) if config.grayscale else task.train_images
     raw_test = task.test_images.mean(axis=3, keepdims=True) if config.grayscale else task.test_images
     mean_image = raw_train.mean(axis=0) if config.preprocess == "center" else None
     pre_train = preprocess_images(config, task.train_images, mean_image)
     pre_test = preprocess_images(config, task.test_images, mean_image)
-    clean_X = to_patches(noisy_images(config, pre_train, 0.0, 0, raw=raw_train), k)
-    clean_data, clean_patch = _stable_ranks(clean_X)
+    clean_X = config.patches(noisy_images(config, pre_train, 0.0, 0, raw=raw_train))
     n, P, d = clean_X.shape
-    # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
-    basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
+    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
+    # for the default MNIST run on the shared 2-core machine; the same limit for the clean data's
+    # decompositions (a multi-threaded SVD of the 8622 × 1728 CIFAR-10 patch matrix took 71 s under load)
+    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
+    with blas_threads(threads):
+        clean_data, clean_patch = _stable_ranks(clean_X)
+        # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
+        basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
     net = config.network.init(d, rng=np.random.default_rng(init_ss))
     record_every = config.training.record_every
     rec = record_steps(config.steps, record_every)
@@ -359,11 +394,8 @@ def run_real_rank(
         "clean_energy_fraction", "learned_dimension", "memorization_edge",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
-    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
-    # for the default MNIST run on the shared 2-core machine
-    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
     common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net, basis,
-              train_noise_ss, test_noise_ss, threads)
+              train_noise_ss, test_noise_ss, batch_ss, threads)
     items = [(*common, sigma) for sigma in config.noise_std]
     # every level is a pure function of its item (the same streams at every level): the same bits on
     # any executor, rows delivered in the order of the levels
@@ -379,6 +411,7 @@ def run_real_rank(
                       "data_stable_rank": data_sr, "patch_stable_rank": patch_sr, **{key: v for key, v in row.items() if key != "filter_stable_rank_path"}})
     seconds = time.perf_counter() - start
     L = len(config.noise_std)
+    sets = images if isinstance(images, tuple) else (images,)
     return RealRankResult(
         noise_std=np.array(config.noise_std),
         data_stable_rank=np.array(cols["data_stable_rank"]),
@@ -400,8 +433,10 @@ def run_real_rank(
         config=config.to_dict(),
         seeds={"seed": config.seed, "entropy": str(sq.entropy),
                "streams": "SeedSequence(seed).spawn(4): split, train noise, test noise, initial "
-                          "filters; the same streams at every noise level"},
-        data={"dataset": task.dataset, "split": images.split, "files": list(images.files),
+                          "filters; the same streams at every noise level"
+                          + ("; a fifth child: the minibatch permutations" if batch_ss is not None else "")},
+        data={"dataset": task.dataset, "split": config.split if isinstance(images, tuple) else images.split,
+              "files": [f for s in sets for f in s.files],
               "classes": list(task.classes), "class_names": list(task.class_names),
               "n_train": int(n), "n_test": int(task.y_test.size), "P": int(P), "d": int(d),
               "image_side": config.image_side, "channels": int(pre_train.shape[3]),
