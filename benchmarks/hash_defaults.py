@@ -44,6 +44,10 @@ COMMANDS = {
     "intrinsic-dimension": ["reproduce", "intrinsic-dimension", "--quiet"],
     "mnist-rank": ["reproduce", "mnist-rank", "--data-dir", str(SHARED / "mnist")],
     "cifar10-rank": ["reproduce", "cifar10-rank", "--data-dir", str(SHARED / "cifar10" / "cifar-10-batches-py")],
+    # the theorem's network on real images: the default of both commands before they ran a network that learns
+    "mnist-rank --setting theorem": ["reproduce", "mnist-rank", "--setting", "theorem", "--data-dir", str(SHARED / "mnist")],
+    "cifar10-rank --setting theorem": ["reproduce", "cifar10-rank", "--setting", "theorem", "--data-dir",
+                                       str(SHARED / "cifar10" / "cifar-10-batches-py")],
     "linear-cnn --quick": ["reproduce", "linear-cnn", "--quick"],
     "neural-collapse --quick": ["reproduce", "neural-collapse", "--quick"],
 }

@@ -43,7 +43,9 @@ TAKES_WORKERS = {"rank-vs-noise --ablation", "phase-diagram", "neural-collapse",
                  "mnist-rank", "intrinsic-dimension"}
 #: paper-set name -> the name of the same default run in benchmarks/hash_defaults.py
 FINGERPRINTED = {"simulate": "simulate", "intrinsic-dimension": "intrinsic-dimension",
-                 "mnist-rank": "mnist-rank", "cifar10-rank": "cifar10-rank"}
+                 "mnist-rank": "mnist-rank", "cifar10-rank": "cifar10-rank",
+                 "mnist-rank --setting theorem": "mnist-rank --setting theorem",
+                 "cifar10-rank --setting theorem": "cifar10-rank --setting theorem"}
 
 
 def _load() -> str:
@@ -60,7 +62,7 @@ def _data_dir() -> str:
 def _data_args(name: str) -> list[str]:
     """``--data-dir`` of a real-image command: the dataset's folder under the data folder when it is
     there (the layout of ../shared/data), else the data folder itself."""
-    sub = {"mnist-rank": ("mnist",), "cifar10-rank": ("cifar10", "cifar-10-batches-py")}.get(name)
+    sub = {"mnist-rank": ("mnist",), "cifar10-rank": ("cifar10", "cifar-10-batches-py")}.get(name.split()[0])
     if sub is None:
         return []
     folder = Path(_data_dir()).joinpath(*sub)
@@ -79,6 +81,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="passed to the commands that take it (default: their own default)")
     parser.add_argument("--only", nargs="+", choices=list(PAPER_SET), default=None, help="run only these")
+    parser.add_argument("--real-setting", choices=("learns", "theorem"), default="learns",
+                        help="the setting of mnist-rank and cifar10-rank (theorem: the figures of the paper set "
+                             "before the real-image commands ran a network that learns)")
     parser.add_argument("--check", type=Path, default=None, metavar="HASHES",
                         help="compare the fingerprinted outputs with this file of hash_defaults.py")
     args = parser.parse_args()
@@ -94,6 +99,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out"
             cmd = [sys.executable, "-m", "cnnrank", *PAPER_SET[name], "--out", str(out), *_data_args(name)]
+            real = name in ("mnist-rank", "cifar10-rank")
+            if real and args.real_setting == "theorem":
+                cmd += ["--setting", "theorem"]
             if args.workers is not None and name in TAKES_WORKERS:
                 cmd += ["--workers", str(args.workers)]
             load = _load()
@@ -102,10 +110,11 @@ def main() -> int:
             seconds = time.perf_counter() - start
             total += seconds
             note = ""
-            if name in FINGERPRINTED and FINGERPRINTED[name] in expected:
+            key = f"{name} --setting theorem" if real and args.real_setting == "theorem" else name
+            if key in FINGERPRINTED and FINGERPRINTED[key] in expected:
                 from hash_defaults import fingerprint
 
-                same = fingerprint(out) == expected[FINGERPRINTED[name]]
+                same = fingerprint(out) == expected[FINGERPRINTED[key]]
                 note = "  fingerprint " + ("identical" if same else "DIFFERS")
                 if not same:
                     mismatched.append(name)
