@@ -7,7 +7,8 @@ sweep, and rebuilt exactly. It is composed of a :class:`~cnnrank.data.SignalNois
 :class:`~cnnrank.experiments.specs.TrainingSpec` (each field declared and validated there, once), and
 reads and writes flat: ``RunConfig(noise_std=0.5, m=20)``, ``config.noise_std``,
 ``config.replace(steps=100)``, :meth:`RunConfig.to_dict` and :func:`config_from_dict`.
-:func:`run_once` draws the training set, a test set and the initial filters from three independent
+(:class:`RunConfig` and :func:`config_from_dict` live in
+:mod:`cnnrank.experiments.run_config` and are re-exported here.) :func:`run_once` draws the training set, a test set and the initial filters from three independent
 streams of one ``rng``, trains, and returns the trajectory together with the data's rank diagnostics.
 :func:`run_group` runs several configurations that differ only in ``noise_std`` and ``lr`` from one
 ``rng`` as one batched Gram-engine run (:func:`cnnrank.batched.train_batched`), each equal to its
@@ -16,7 +17,6 @@ streams of one ``rng``, trains, and returns the trajectory together with the dat
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,183 +24,20 @@ from typing import Any
 import numpy as np
 
 from cnnrank._blas import blas_threads, resolve
-from cnnrank._validation import check_int
-from cnnrank.activations import Activation
-from cnnrank.data import PatchData, SignalNoiseModel
-from cnnrank.engines.base import TrainingVariant
-from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.data import PatchData
+from cnnrank.experiments.run_config import (
+    DEFAULT_MODEL,
+    FLAT_FIELDS,
+    GROUP_FIELDS,
+    VARIANT_FIELDS,
+    RunConfig,
+    config_from_dict,
+)
 from cnnrank.rank import data_rank_report
 from cnnrank.train import Trajectory, train
 
 __all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "GROUP_FIELDS", "VARIANT_FIELDS", "RunConfig", "RunOutcome",
            "config_from_dict", "run_group", "run_once"]
-
-#: the data model of the default run: the paper regime of docs/theory.md §5 (``d = 2000``,
-#: ``σ_p = 0.25``, balanced classes; the other fields are :class:`SignalNoiseModel`'s defaults)
-DEFAULT_MODEL = SignalNoiseModel(d=2000, noise_std=0.25, balanced=True)
-
-_PARTS = {"data_model": field_names(SignalNoiseModel), "network": field_names(NetworkSpec),
-          "training": field_names(TrainingSpec)}
-
-#: the flat field names of a :class:`RunConfig`, in the order of :meth:`RunConfig.to_dict`
-FLAT_FIELDS: tuple[str, ...] = ("n", "n_test", *(name for names in _PARTS.values() for name in names))
-
-#: the fields in which the configurations of one :func:`run_group` may differ
-GROUP_FIELDS = ("noise_std", "lr")
-
-#: fields that :meth:`RunConfig.to_dict` writes only when they differ from their default (they were
-#: added after results files existed; a default configuration writes the same dict as before)
-_WRITTEN_IF_CHANGED: dict[str, Any] = {"signal_basis": DEFAULT_MODEL.signal_basis,
-                                       **{k: getattr(NetworkSpec(), k) for k in ("head", "a0")},
-                                       **{k: getattr(TrainingSpec(), k) for k in ("batch_size", "weight_decay")}}
-# unequal signal norms and the adaptive optimizers (docs/theory.md, "Unequal signal norms", "Sign descent and Adam")
-_WRITTEN_IF_CHANGED.update({"signal_norms": None, "optimizer": "gd", "adam_beta1": 0.9, "adam_beta2": 0.999,
-                            "adam_eps": 1e-8})
-
-#: the fields of the exact training variants (docs/theory.md, "Training variants")
-VARIANT_FIELDS = ("head", "a0", "batch_size", "weight_decay")
-
-
-@dataclass(frozen=True, init=False)
-class RunConfig:
-    """Everything one run needs. Defaults: the paper regime of docs/theory.md §5.
-
-    Built from flat keywords (any of :data:`FLAT_FIELDS`) or from its parts:
-
-    * ``n`` training and ``n_test`` test samples;
-    * ``data_model`` (:class:`SignalNoiseModel`, default :data:`DEFAULT_MODEL`): ``d``, ``K``,
-      ``patches``, ``signal_norm``, ``noise_std``, ``project_noise``, ``label_noise``, ``balanced``,
-      ``signal_position``, ``signal_basis``, ``signal_norms`` (per-signal ``‖μ_k‖``);
-    * ``network`` (:class:`NetworkSpec`): ``m`` filters per class, ``init_std`` (σ_0), ``activation``
-      (``"huber<q>"``, ``"relu"``, ``"poly<q>"`` or a name given to :func:`cnnrank.register_activation`;
-      stored canonically) with threshold ``kappa``;
-    * ``training`` (:class:`TrainingSpec`): ``lr`` (η), ``steps``, ``record_every``, ``engine``,
-      ``optimizer`` (``"gd"``, ``"sign"``, ``"adam"``), ``adam_beta1``, ``adam_beta2``, ``adam_eps``;
-    * the exact training variants (docs/theory.md, "Training variants"): ``head`` and ``a0``
-      (network), ``batch_size`` and ``weight_decay`` (training).
-
-    Flat keywords change the given (or default) parts: ``RunConfig(noise_std=0.5)`` is
-    ``RunConfig(data_model=DEFAULT_MODEL.replace(noise_std=0.5))``. Every flat field reads as an
-    attribute (``config.noise_std``).
-    """
-
-    n: int
-    n_test: int
-    data_model: SignalNoiseModel
-    network: NetworkSpec
-    training: TrainingSpec
-
-    def __init__(self, n: int = 128, n_test: int = 256, *, data_model: SignalNoiseModel | None = None,
-                 network: NetworkSpec | None = None, training: TrainingSpec | None = None, **flat: Any) -> None:
-        check_int("n", n, minimum=1)
-        check_int("n_test", n_test, minimum=0)
-        split = flat_changes("RunConfig", flat, _PARTS)
-        model = DEFAULT_MODEL if data_model is None else data_model
-        if not isinstance(model, SignalNoiseModel):
-            raise TypeError(f"data_model={type(model).__name__} is invalid: must be a SignalNoiseModel")
-        net = NetworkSpec() if network is None else network
-        if not isinstance(net, NetworkSpec):
-            raise TypeError(f"network={type(net).__name__} is invalid: must be a NetworkSpec")
-        tr = TrainingSpec() if training is None else training
-        if not isinstance(tr, TrainingSpec):
-            raise TypeError(f"training={type(tr).__name__} is invalid: must be a TrainingSpec")
-        object.__setattr__(self, "n", n)
-        object.__setattr__(self, "n_test", n_test)
-        object.__setattr__(self, "network", dataclasses.replace(net, **split["network"]))
-        object.__setattr__(self, "training", dataclasses.replace(tr, **split["training"]))
-        object.__setattr__(self, "data_model", dataclasses.replace(model, **split["data_model"]))
-        if self.training.batch_size is not None and self.training.batch_size > n:
-            raise ValueError(f"batch_size={self.training.batch_size!r} is invalid: must be <= n={n} (the training "
-                             "samples of an epoch)")
-
-    # the flat view: one read-only attribute per field of the parts
-    d = property(lambda self: self.data_model.d, doc="Dimension of a patch.")
-    K = property(lambda self: self.data_model.K, doc="Signals per class.")
-    patches = property(lambda self: self.data_model.patches, doc="Patches per sample ``P``.")
-    signal_norm = property(lambda self: self.data_model.signal_norm, doc="``‖μ‖``.")
-    noise_std = property(lambda self: self.data_model.noise_std, doc="Background noise ``σ_p``.")
-    project_noise = property(lambda self: self.data_model.project_noise, doc="Noise orthogonal to the signals.")
-    label_noise = property(lambda self: self.data_model.label_noise, doc="Share of flipped labels.")
-    balanced = property(lambda self: self.data_model.balanced, doc="Equal counts per signal.")
-    signal_position = property(lambda self: self.data_model.signal_position, doc="Signal patch index or 'random'.")
-    signal_basis = property(lambda self: self.data_model.signal_basis, doc="'canonical' or 'random'.")
-    signal_norms = property(lambda self: self.data_model.signal_norms, doc="Per-signal ``‖μ_k‖`` or None.")
-    m = property(lambda self: self.network.m, doc="Filters per class.")
-    init_std = property(lambda self: self.network.init_std, doc="``σ_0``.")
-    activation = property(lambda self: self.network.activation, doc="Activation name.")
-    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
-    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
-    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps.")
-    record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
-    engine = property(lambda self: self.training.engine, doc="Training engine.")
-    optimizer = property(lambda self: self.training.optimizer, doc="'gd', 'sign' or 'adam'.")
-    adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
-    adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
-    adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
-    head = property(lambda self: self.network.head, doc="Second layer: 'fixed' (j/m) or 'trainable'.")
-    a0 = property(lambda self: self.network.a0, doc="Initial scale of a trainable head (None: 1/m).")
-    batch_size = property(lambda self: self.training.batch_size, doc="Minibatch size of SGD (None: full batch).")
-    weight_decay = property(lambda self: self.training.weight_decay, doc="Weight decay λ.")
-
-    def has_variants(self) -> bool:
-        """Whether a training variant (trainable head, minibatch SGD, weight decay) is in use."""
-        return any(getattr(self, k) != _WRITTEN_IF_CHANGED[k] for k in VARIANT_FIELDS)
-
-    def training_variant(self, batch_rng: Any = None) -> TrainingVariant | None:
-        """The :class:`~cnnrank.engines.base.TrainingVariant` of this configuration (``None`` without
-        variants); ``batch_rng`` seeds the minibatch permutations."""
-        if not self.has_variants():
-            return None
-        return TrainingVariant(head_scale=self.network.head_scale, weight_decay=self.weight_decay,
-                               batch_size=self.batch_size, batch_rng=batch_rng)
-
-    def model(self) -> SignalNoiseModel:
-        """The data model of this configuration."""
-        return self.data_model
-
-    def make_activation(self) -> Activation:
-        """The activation named by ``activation`` (threshold ``kappa`` for the Huberized ReLU)."""
-        return self.network.make_activation()
-
-    def replace(self, **changes: Any) -> RunConfig:
-        """A copy with some fields changed, flat or parts (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The flat dict of every field, in the order of :data:`FLAT_FIELDS` (JSON-able).
-
-        ``signal_basis``, ``signal_norms``, the optimizer's fields (``optimizer``, ``adam_beta1``,
-        ``adam_beta2``, ``adam_eps``) and the training variants' fields (``head``, ``a0``, ``batch_size``,
-        ``weight_decay``) are left out while they have their defaults: the dict of a configuration that
-        does not use them is the same as before the fields existed (results files and sweep-store
-        fingerprints are unchanged); :func:`config_from_dict` reads both forms.
-        """
-        out = {}
-        for name in FLAT_FIELDS:
-            value = getattr(self, name)
-            if name in _WRITTEN_IF_CHANGED and value == _WRITTEN_IF_CHANGED[name]:
-                continue
-            out[name] = value
-        return out
-
-
-def config_from_dict(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
-    """A :class:`RunConfig` from a flat mapping; unknown keys raise ``ValueError`` naming them."""
-    base = base or RunConfig()
-    unknown = sorted(set(values) - set(FLAT_FIELDS))
-    if unknown:
-        raise ValueError(f"config keys {unknown} are invalid: known keys are {sorted(FLAT_FIELDS)}")
-    coerced = {}
-    for k, v in values.items():
-        default = getattr(base, k)
-        if isinstance(default, bool) and not isinstance(v, bool):
-            raise ValueError(f"{k}={v!r} is invalid: must be true or false")
-        if (isinstance(default, float) or k == "a0") and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if k == "signal_norms" and isinstance(v, list):  # JSON/TOML arrays: the field is a tuple
-            v = tuple(v)
-        coerced[k] = v
-    return base.replace(**coerced)
 
 
 @dataclass
