@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,13 +36,19 @@ def test_sampling_gives_the_requested_norms():
     np.testing.assert_array_equal(model.norms, NORMS)
 
 
-def test_none_gives_the_bits_of_before():
-    # digests of the draws before the field existed (same seed, same model)
+def test_none_gives_the_draws_of_before():
+    # the draws before the field existed (same seed, same model), stored by the release before it on the
+    # default OpenBLAS kernel (SHA-256 of X 4400dcb1..., of the Gram 89d443b8..., equal bit for bit there):
+    # compared to rounding level, since the random basis and the projections are BLAS products whose last
+    # bits depend on the kernel (bit-identity across releases: benchmarks/hash_defaults.py)
+    from cnnrank.testing import SHAPE_RTOL
+
+    ref = np.load(Path(__file__).parent / "data" / "signal_norms_none_reference.npz")
     model = _model(signal_basis="random")
     x = model.sample(9, rng=11)
     g = model.sample_gram(6, 2, 0.3, n_test=3, rng=12)
-    assert hashlib.sha256(x.X.tobytes()).hexdigest()[:32] == "4400dcb127ee132f57c9e9c70ad0578f"
-    assert hashlib.sha256(g.gram.tobytes()).hexdigest()[:32] == "89d443b89eed0feaaab7133db7c374de"
+    np.testing.assert_allclose(x.X, ref["X"], rtol=SHAPE_RTOL, atol=SHAPE_RTOL * np.abs(ref["X"]).max())
+    np.testing.assert_allclose(g.gram, ref["gram"], rtol=SHAPE_RTOL, atol=SHAPE_RTOL * np.abs(ref["gram"]).max())
     assert list(RunConfig().to_dict()) == ["n", "n_test", "d", "K", "patches", "signal_norm", "noise_std",
                                            "project_noise", "label_noise", "balanced", "signal_position", "m",
                                            "init_std", "activation", "kappa", "lr", "steps", "record_every",
