@@ -218,7 +218,8 @@ def real_rank_figure(result: Any, title: str | None = None, fig: Any = None, **k
     text = (f"σ ≤ {x[upto - 1]:g}: data stable rank ×{d[:upto].max() / d[0]:.1f}, learned part's stable rank "
             f"{lsr[:upto].min():.2f}–{lsr[:upto].max():.2f}, clean energy fraction ≥ "
             f"{_get(result, 'clean_energy_fraction')[:upto].min():.2f}; learned dimension {int(dim[0])} "
-            + (f"up to σ = {x[flat - 1]:g}, {int(dim[flat])} at σ = {x[flat]:g}" if flat < dim.size else "throughout"))
+            + (("at" if flat == 1 else "up to") + f" σ = {x[flat - 1]:g}, {int(dim[flat])} at σ = {x[flat]:g}"
+               if flat < dim.size else "throughout"))
     if claim["fails_from"] is not None:
         text += f".\nShaded, σ ≥ {claim['fails_from']:g}: claim fails ({claim['reason']})"
     else:
