@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,51 +23,55 @@ from cnnrank.trajectory.ranks import (
 )
 from cnnrank.trajectory.signals import _signal_fields
 
-__all__ = ["assemble"]
-
-
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:
     from cnnrank.trajectory.record import Trajectory
 
+__all__ = ["assemble", "learned_spectrum", "record_fields"]
+
+
+def learned_spectrum(snaps: Sequence[Snapshot], m: int) -> tuple[np.ndarray, bool, np.ndarray | None, np.ndarray]:
+    """The records' learned Gram matrices ``(R, 2m, 2m)``, whether all are finite, their eigenvalues
+    (one call serves the singular values and the learned stable rank; ``None`` unless finite) and the
+    singular values of the learned part ``(R, 2m)``, descending (NaN unless finite)."""
+    R = len(snaps)
+    learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
+    finite = bool(np.all(np.isfinite(learned_grams)))
+    learned_eig = None
+    if finite and R:
+        learned_eig = np.linalg.eigvalsh(_symmetrized(learned_grams))
+        sv = np.sqrt(np.maximum(learned_eig, 0.0))[:, ::-1]
+    else:
+        sv = np.full((R, 2 * m), np.nan)
+    return learned_grams, finite, learned_eig, sv
+
+
+def record_fields(snaps: Sequence[Snapshot], steps: np.ndarray) -> dict[str, Any]:
+    """The per-record numbers every engine reports alike: ``steps`` (the first ``R``), the losses and
+    accuracies (the test ones ``None`` without a test set) and the filters' stable rank."""
+    R = len(snaps)
+    has_test = R > 0 and snaps[0].test_loss is not None
+    return {
+        "steps": np.asarray(steps[:R], dtype=np.int64),
+        "train_loss": np.array([s.train_loss for s in snaps]),
+        "train_acc": np.array([s.train_acc for s in snaps]),
+        "test_loss": np.array([s.test_loss for s in snaps]) if has_test else None,
+        "test_acc": np.array([s.test_acc for s in snaps]) if has_test else None,
+        "filter_stable_rank": _with_overrides(stable_ranks([s.filter_gram for s in snaps]),
+                                              [s.filter_stable_rank for s in snaps]),
+    }
+
 
 def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray, data: PatchData | GramSample,
-                   m: int, lr: float, activation: Activation, engine: str,
-                   metadata: dict[str, Any] | None = None, W_init: np.ndarray | None = None,
-                   W_final: np.ndarray | None = None) -> Trajectory:
-    r"""The one assembly of a trajectory from an engine's records, for every engine.
+             m: int, lr: float, activation: Activation, engine: str, metadata: dict[str, Any] | None = None,
+             W_init: np.ndarray | None = None, W_final: np.ndarray | None = None) -> Trajectory:
+    r"""The one assembly of a trajectory from an engine's records, for every engine with patch
+    coefficients: :meth:`Trajectory.from_snapshots <cnnrank.trajectory.Trajectory.from_snapshots>`
+    (its docstring gives the parameters).
 
     γ and ρ come from :func:`signal_noise_coefficients` and the learned-subspace diagnostics from
     :func:`cnnrank.subspace.learned_subspace_from_grams` on the projected coefficients
     ``C Z`` (``Z`` from :func:`signal_patch_coordinates`; ``(W - W0) Q = C Z``, docs/theory.md §5),
     whenever ``data`` has the signal bookkeeping (synthetic ``PatchData`` or a ``GramSample``).
-
-    Parameters
-    ----------
-    snaps : sequence of Snapshot
-        The ``R`` records, in order.
-    steps : ndarray of int, shape (>= R,)
-        Step counts of the records (only the first ``R`` are used: a diverged run passes its
-        whole schedule).
-    data : PatchData or GramSample
-        The training set: ``n``, ``P`` and the signal/background bookkeeping.
-    m : int
-        Filters per class.
-    lr : float
-    activation : Activation
-    engine : str
-        Name of the engine that produced the records.
-    metadata : dict, optional
-    W_init, W_final : ndarray, shape (2, m, d), optional
-        Initial and final filters, for engines with vectors (``PatchData``); with ``W_init`` the
-        training patches ``data.X`` are kept so that :meth:`weights_at` can rebuild the filters.
-        Without ``W_final`` (a run cut short by a blow-up) the filters of the last record are
-        rebuilt from its coefficients.
-
-    Returns
-    -------
-    Trajectory
     """
     R = len(snaps)
     n, P = data.n, data.P
@@ -77,18 +81,11 @@ def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray
         np.stack([s.coef for s in snaps], out=coef)
     gamma = rho = None
     signal_coords = None
-    kept = _bookkeeping(data)
+    kept: dict[str, Any] = _bookkeeping(data)
     if data.has_decomposition:
-        gamma, rho = _gamma_rho(coef, *(kept[k] for k in _BOOKKEEPING))  # type: ignore[arg-type]
+        gamma, rho = _gamma_rho(coef, *(kept[k] for k in _BOOKKEEPING))
         signal_coords = signal_patch_coordinates(data)
-    learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
-    finite = bool(np.all(np.isfinite(learned_grams)))
-    learned_eig = None  # one eigenvalue call for the singular values and the learned stable rank
-    if finite and R:
-        learned_eig = np.linalg.eigvalsh(_symmetrized(learned_grams))
-        sv = np.sqrt(np.maximum(learned_eig, 0.0))[:, ::-1]
-    else:
-        sv = np.full((R, 2 * m), np.nan)
+    learned_grams, finite, learned_eig, sv = learned_spectrum(snaps, m)
     dim = frac = overlap = angles = lrank = None
     sig: dict[str, np.ndarray | None] = dict.fromkeys(
         ("signal_strength", "signals_learned", "gamma_stable_rank", "class_overlaps"))
@@ -125,7 +122,6 @@ def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray
     if redone is not None:  # the records whose learned Gram matrix under- or overflowed, or lost
         sv[redone[0]] = redone[1]  # the learned part to cancellation in W - W(0)
         learned_ranks[redone[0]] = redone[2]
-    has_test = R > 0 and snaps[0].test_loss is not None
     patches = np.array(data.X) if W_init is not None and isinstance(data, PatchData) else None
     vectors = patches is not None
     # the training variants (docs/theory.md, "Training variants"): None when unused
@@ -139,16 +135,10 @@ def assemble(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.ndarray
         W0 = np.asarray(W_init) if init_scale is None else init_scale[-1] * np.asarray(W_init)
         W_final = W0 + (coef[-1].reshape(2 * m, n * P) @ patches.reshape(n * P, d)).reshape(2, m, d)
     return cls(
-        steps=np.asarray(steps[:R], dtype=np.int64),
-        train_loss=np.array([s.train_loss for s in snaps]),
-        train_acc=np.array([s.train_acc for s in snaps]),
-        test_loss=np.array([s.test_loss for s in snaps]) if has_test else None,
-        test_acc=np.array([s.test_acc for s in snaps]) if has_test else None,
+        **record_fields(snaps, steps),
         coef=coef,
         gamma=gamma,
         rho=rho,
-        filter_stable_rank=_with_overrides(stable_ranks([s.filter_gram for s in snaps]),
-                                           [s.filter_stable_rank for s in snaps]),
         learned_stable_rank=learned_ranks,
         learned_singular_values=sv,
         learned_dimension=dim,

@@ -41,8 +41,9 @@ from cnnrank.data import PatchData
 from cnnrank.engines.adaptive import DirectSnapshot
 from cnnrank.engines.base import Snapshot
 from cnnrank.subspace import DEFAULT_RTOL, LEARNED_FLOOR, _from_grams, orthonormal_basis, signal_overlaps
+from cnnrank.trajectory.assembly import learned_spectrum, record_fields
 from cnnrank.trajectory.fileformat import _bookkeeping
-from cnnrank.trajectory.ranks import _symmetrized, _with_overrides, stable_ranks
+from cnnrank.trajectory.ranks import _with_overrides, stable_ranks
 from cnnrank.trajectory.signals import _signal_fields
 
 if TYPE_CHECKING:
@@ -98,15 +99,8 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
         W_final = getattr(snaps[-1], "weights", None)
     if W_final is None:  # both or neither (a diverged run whose last kept record lost its filters)
         W_init = None
-    learned_grams = np.stack([s.learned_gram for s in snaps]) if R else np.zeros((0, 2 * m, 2 * m))
-    finite = bool(np.all(np.isfinite(learned_grams)))
-    learned_eig = None
-    if finite and R:
-        learned_eig = np.linalg.eigvalsh(_symmetrized(learned_grams))
-        sv = np.sqrt(np.maximum(learned_eig, 0.0))[:, ::-1]
-    else:
-        sv = np.full((R, 2 * m), np.nan)
-    kept = _bookkeeping(data)
+    learned_grams, finite, learned_eig, sv = learned_spectrum(snaps, m)
+    kept: dict[str, Any] = _bookkeeping(data)
     scales = [float(getattr(s, "init_scale", 1.0)) for s in snaps]
     # s(t) under weight decay, per record (the field the exact variants fill too); None without decay
     init_scale = np.array(scales, dtype=np.float64) if any(v != 1.0 for v in scales) else None
@@ -135,18 +129,11 @@ def assemble_direct(cls: type[Trajectory], snaps: Sequence[Snapshot], steps: np.
             lrank, thr = np.zeros(R, np.int64), np.full(R, np.nan)
         overlap = signal_overlaps(gamma) if R else np.zeros(0)
         sig = _signal_fields(gamma, np.sqrt(data.signal_sq_norms), thr)
-    has_test = R > 0 and snaps[0].test_loss is not None
     return cls(
-        steps=np.asarray(steps[:R], dtype=np.int64),
-        train_loss=np.array([s.train_loss for s in snaps]),
-        train_acc=np.array([s.train_acc for s in snaps]),
-        test_loss=np.array([s.test_loss for s in snaps]) if has_test else None,
-        test_acc=np.array([s.test_acc for s in snaps]) if has_test else None,
+        **record_fields(snaps, steps),
         coef=np.zeros((R, 2, m, 0, 0)),
         gamma=gamma,
         rho=rho,
-        filter_stable_rank=_with_overrides(stable_ranks([s.filter_gram for s in snaps]),
-                                           [s.filter_stable_rank for s in snaps]),
         learned_stable_rank=_with_overrides(stable_ranks(learned_grams, learned_eig),
                                             [s.learned_stable_rank for s in snaps]),
         learned_singular_values=sv,
