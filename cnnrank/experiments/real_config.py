@@ -18,8 +18,7 @@ from cnnrank.activations import Activation
 from cnnrank.datasets.cifar10 import load_cifar10
 from cnnrank.datasets.mnist import load_mnist
 from cnnrank.datasets.noise import to_patches
-from cnnrank.engines.base import TrainingVariant
-from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.experiments.specs import FlatParts, NetworkSpec, TrainingSpec, field_names, flat_changes
 
 __all__ = ["DEFAULT_TRAINING", "NOISE_MODES", "PREPROCESSING", "REAL_FLAT_FIELDS", "SPLITS", "RealRankConfig"]
 
@@ -54,7 +53,7 @@ def _record_every(steps: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True, init=False)
-class RealRankConfig:
+class RealRankConfig(FlatParts):
     """Configuration of a real-image rank-versus-noise sweep (validated on creation).
 
     Composed of the image and noise fields below, a :class:`NetworkSpec` (``network``: ``m``,
@@ -173,35 +172,7 @@ class RealRankConfig:
         object.__setattr__(self, "training", dataclasses.replace(tr, **changes))
         self._validate()
 
-    # the flat view of the parts
-    m = property(lambda self: self.network.m, doc="Filters per class.")
-    init_std = property(lambda self: self.network.init_std, doc="``σ_0`` of the initial filters.")
-    activation = property(lambda self: self.network.activation, doc="Activation name.")
-    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
-    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
-    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps per noise level.")
-    record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
-    engine = property(lambda self: self.training.engine, doc="Training engine.")
-    optimizer = property(lambda self: self.training.optimizer, doc="'gd', 'sign' or 'adam'.")
-    adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
-    adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
-    adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
-    head = property(lambda self: self.network.head, doc="Second layer: 'fixed' (j/m) or 'trainable'.")
-    a0 = property(lambda self: self.network.a0, doc="Initial scale of a trainable head (None: 1/m).")
-    batch_size = property(lambda self: self.training.batch_size, doc="Minibatch size of SGD (None: full batch).")
-    weight_decay = property(lambda self: self.training.weight_decay, doc="Weight decay λ.")
-
-    def has_variants(self) -> bool:
-        """Whether a training variant (trainable head, minibatch SGD, weight decay) is in use."""
-        return (self.head != "fixed" or self.batch_size is not None or self.weight_decay != 0.0)
-
-    def training_variant(self, batch_rng: Any = None) -> TrainingVariant | None:
-        """The :class:`~cnnrank.engines.base.TrainingVariant` of the training of each noise level (``None``
-        without variants); ``batch_rng`` seeds the minibatch permutations."""
-        if not self.has_variants():
-            return None
-        return TrainingVariant(head_scale=self.network.head_scale, weight_decay=self.weight_decay,
-                               batch_size=self.batch_size, batch_rng=batch_rng)
+    # the flat view of the parts: FlatParts
 
     def _validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(_LOADERS))

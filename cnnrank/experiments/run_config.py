@@ -19,8 +19,7 @@ from typing import Any
 from cnnrank._validation import check_int
 from cnnrank.activations import Activation
 from cnnrank.data import SignalNoiseModel
-from cnnrank.engines.base import TrainingVariant
-from cnnrank.experiments.specs import NetworkSpec, TrainingSpec, field_names, flat_changes
+from cnnrank.experiments.specs import FlatParts, NetworkSpec, TrainingSpec, field_names, flat_changes
 
 __all__ = ["DEFAULT_MODEL", "FLAT_FIELDS", "GROUP_FIELDS", "VARIANT_FIELDS", "RunConfig", "config_from_dict"]
 
@@ -51,7 +50,7 @@ VARIANT_FIELDS = ("head", "a0", "batch_size", "weight_decay")
 
 
 @dataclass(frozen=True, init=False)
-class RunConfig:
+class RunConfig(FlatParts):
     """Everything one run needs. Defaults: the paper regime of docs/theory.md §5.
 
     Built from flat keywords (any of :data:`FLAT_FIELDS`) or from its parts:
@@ -102,7 +101,7 @@ class RunConfig:
             raise ValueError(f"batch_size={self.training.batch_size!r} is invalid: must be <= n={n} (the training "
                              "samples of an epoch)")
 
-    # the flat view: one read-only attribute per field of the parts
+    # the flat view: one read-only attribute per field of the parts (network and training: FlatParts)
     d = property(lambda self: self.data_model.d, doc="Dimension of a patch.")
     K = property(lambda self: self.data_model.K, doc="Signals per class.")
     patches = property(lambda self: self.data_model.patches, doc="Patches per sample ``P``.")
@@ -114,34 +113,6 @@ class RunConfig:
     signal_position = property(lambda self: self.data_model.signal_position, doc="Signal patch index or 'random'.")
     signal_basis = property(lambda self: self.data_model.signal_basis, doc="'canonical' or 'random'.")
     signal_norms = property(lambda self: self.data_model.signal_norms, doc="Per-signal ``‖μ_k‖`` or None.")
-    m = property(lambda self: self.network.m, doc="Filters per class.")
-    init_std = property(lambda self: self.network.init_std, doc="``σ_0``.")
-    activation = property(lambda self: self.network.activation, doc="Activation name.")
-    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
-    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
-    steps = property(lambda self: self.training.steps, doc="Gradient-descent steps.")
-    record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
-    engine = property(lambda self: self.training.engine, doc="Training engine.")
-    optimizer = property(lambda self: self.training.optimizer, doc="'gd', 'sign' or 'adam'.")
-    adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
-    adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
-    adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
-    head = property(lambda self: self.network.head, doc="Second layer: 'fixed' (j/m) or 'trainable'.")
-    a0 = property(lambda self: self.network.a0, doc="Initial scale of a trainable head (None: 1/m).")
-    batch_size = property(lambda self: self.training.batch_size, doc="Minibatch size of SGD (None: full batch).")
-    weight_decay = property(lambda self: self.training.weight_decay, doc="Weight decay λ.")
-
-    def has_variants(self) -> bool:
-        """Whether a training variant (trainable head, minibatch SGD, weight decay) is in use."""
-        return any(getattr(self, k) != _WRITTEN_IF_CHANGED[k] for k in VARIANT_FIELDS)
-
-    def training_variant(self, batch_rng: Any = None) -> TrainingVariant | None:
-        """The :class:`~cnnrank.engines.base.TrainingVariant` of this configuration (``None`` without
-        variants); ``batch_rng`` seeds the minibatch permutations."""
-        if not self.has_variants():
-            return None
-        return TrainingVariant(head_scale=self.network.head_scale, weight_decay=self.weight_decay,
-                               batch_size=self.batch_size, batch_rng=batch_rng)
 
     def model(self) -> SignalNoiseModel:
         """The data model of this configuration."""

@@ -16,9 +16,10 @@ from typing import Any
 
 from cnnrank._validation import check_int, check_real
 from cnnrank.activations import Activation, canonical_activation_name, parse_activation
+from cnnrank.engines.base import TrainingVariant
 from cnnrank.network import TwoLayerCNN
 
-__all__ = ["NetworkSpec", "TrainingSpec", "field_names", "flat_changes"]
+__all__ = ["FlatParts", "NetworkSpec", "TrainingSpec", "field_names", "flat_changes"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,45 @@ class TrainingSpec:
         if self.lr * self.weight_decay >= 1.0:
             raise ValueError(f"weight_decay={self.weight_decay!r} is invalid with lr={self.lr!r}: lr * weight_decay "
                              "must be < 1 (the decay factor 1 - lr * weight_decay must stay positive)")
+
+
+class FlatParts:
+    """The flat view of a configuration's :class:`NetworkSpec` (``network``) and :class:`TrainingSpec`
+    (``training``), shared by :class:`~cnnrank.experiments.RunConfig` and
+    :class:`~cnnrank.experiments.real_images.RealRankConfig`: one read-only attribute per field, and the
+    training variant the two parts ask for."""
+
+    network: NetworkSpec
+    training: TrainingSpec
+
+    m = property(lambda self: self.network.m, doc="Filters per class.")
+    init_std = property(lambda self: self.network.init_std, doc="``σ_0`` of the initial filters.")
+    activation = property(lambda self: self.network.activation, doc="Activation name.")
+    kappa = property(lambda self: self.network.kappa, doc="Huberized ReLU threshold.")
+    head = property(lambda self: self.network.head, doc="Second layer: 'fixed' (j/m) or 'trainable'.")
+    a0 = property(lambda self: self.network.a0, doc="Initial scale of a trainable head (None: 1/m).")
+    lr = property(lambda self: self.training.lr, doc="Step size ``η``.")
+    steps = property(lambda self: self.training.steps, doc="Training steps (of each run).")
+    record_every = property(lambda self: self.training.record_every, doc="Steps between records.")
+    engine = property(lambda self: self.training.engine, doc="Training engine.")
+    optimizer = property(lambda self: self.training.optimizer, doc="'gd', 'sign' or 'adam'.")
+    adam_beta1 = property(lambda self: self.training.adam_beta1, doc="Adam's ``β1``.")
+    adam_beta2 = property(lambda self: self.training.adam_beta2, doc="Adam's ``β2``.")
+    adam_eps = property(lambda self: self.training.adam_eps, doc="Adam's ``ε``.")
+    batch_size = property(lambda self: self.training.batch_size, doc="Minibatch size of SGD (None: full batch).")
+    weight_decay = property(lambda self: self.training.weight_decay, doc="Weight decay λ.")
+
+    def has_variants(self) -> bool:
+        """Whether a training variant (trainable head, minibatch SGD, weight decay) is in use."""
+        return self.network.head != "fixed" or self.training.batch_size is not None or self.training.weight_decay != 0.0
+
+    def training_variant(self, batch_rng: Any = None) -> TrainingVariant | None:
+        """The :class:`~cnnrank.engines.base.TrainingVariant` of this configuration (``None`` without
+        variants); ``batch_rng`` seeds the minibatch permutations."""
+        if not self.has_variants():
+            return None
+        return TrainingVariant(head_scale=self.network.head_scale, weight_decay=self.training.weight_decay,
+                               batch_size=self.training.batch_size, batch_rng=batch_rng)
 
 
 #: the engines a run configuration may name
