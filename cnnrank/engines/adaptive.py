@@ -54,8 +54,8 @@ from cnnrank.engines.base import (
     Engine,
     Snapshot,
     TrainingVariant,
-    accuracy,
     check_finite,
+    fit_record,
     scale_safe_stable_rank,
 )
 from cnnrank.network import (
@@ -241,19 +241,12 @@ class AdaptiveEngine(Engine):
 
     def snapshot(self) -> DirectSnapshot:
         with np.errstate(over="ignore", invalid="ignore"):
-            f = self._outputs(self.X, self.n)
-            check_finite(f, 0)
-            test_loss = test_acc = None
-            if self.test is not None:
-                assert self._Xtest is not None
-                ft = self._outputs(self._Xtest, self.test.n)
-                check_finite(ft, 0)
-                test_loss = float(np.mean(logistic_loss(self.test.y * ft)))
-                test_acc = accuracy(ft, self.test.y)
+            train_loss, train_acc, test_loss, test_acc = fit_record(self._outputs, self.X, self.y, self.n,
+                                                                    self._Xtest, self.test)
             dW = self.W - self.init_scale * self._W0flat if self.weight_decay else self.W - self._W0flat
             snap = DirectSnapshot(
-                train_loss=float(np.mean(logistic_loss(self.y * f))),
-                train_acc=accuracy(f, self.y),
+                train_loss=train_loss,
+                train_acc=train_acc,
                 test_loss=test_loss,
                 test_acc=test_acc,
                 coef=np.zeros((2, self.m, 0, 0)),

@@ -30,6 +30,7 @@ from cnnrank.activations import Activation
 from cnnrank.data import PatchData
 from cnnrank.errors import TrainingDiverged
 from cnnrank.gram_sample import GramSample
+from cnnrank.network import logistic_loss
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,6 +297,23 @@ def accuracy(f: np.ndarray, y: np.ndarray) -> float:
 def check_finite(f: np.ndarray, steps_done: int, lr: float = float("nan")) -> None:
     if not np.all(np.isfinite(f)):
         raise Diverged(steps_done, lr)
+
+
+def fit_record(outputs: Callable[[np.ndarray, int], np.ndarray], X: np.ndarray, y: np.ndarray, n: int,
+               Xtest: np.ndarray | None = None, test: Any = None) -> tuple[float, float, float | None, float | None]:
+    """``(train loss, train accuracy, test loss, test accuracy)`` of a record from the network outputs
+    ``outputs(X, n)`` on the training patches and, with a test set (``test.y``, ``test.n``), on its
+    patches ``Xtest`` (the test numbers ``None`` without one). Non-finite outputs raise :class:`Diverged`."""
+    f = outputs(X, n)
+    check_finite(f, 0)
+    test_loss = test_acc = None
+    if test is not None:
+        assert Xtest is not None
+        ft = outputs(Xtest, test.n)
+        check_finite(ft, 0)
+        test_loss = float(np.mean(logistic_loss(test.y * ft)))
+        test_acc = accuracy(ft, test.y)
+    return float(np.mean(logistic_loss(y * f))), accuracy(f, y), test_loss, test_acc
 
 
 def as_record(x: Any) -> float | None:
