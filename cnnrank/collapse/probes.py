@@ -26,8 +26,9 @@ import numpy as np
 from scipy import stats
 
 from cnnrank._validation import as_array, check_choice, check_int, check_real
+from cnnrank.collapse.batch import train_fixed_batch
 from cnnrank.collapse.geometry import coherence
-from cnnrank.collapse.simulate import FeatureNetConfig, MixtureData, train_mixture
+from cnnrank.collapse.simulate import FeatureNetConfig, MixtureData
 from cnnrank.results import SavableResult
 
 __all__ = ["ProbeResult", "classifier_variants", "fixed_classifier_probe", "two_way_anova"]
@@ -172,9 +173,11 @@ def fixed_classifier_probe(
     cfg = config.replace(record_every=config.steps)  # only the first and the last record
     K = Fs.shape[0]
     out = {k: np.empty((K, seeds)) for k in ("test_accuracy", "train_accuracy", "p_min", "nc1")}
+    # the K·S runs share the data: one stack (train_fixed_batch gives train_mixture's runs, bit for bit)
+    runs = train_fixed_batch(data, cfg, inits * K, np.repeat(scale * Fs, seeds, axis=0))
     for k in range(K):
-        for s, seed in enumerate(inits):
-            run = train_mixture(data, cfg, seed, fixed_classifier=scale * Fs[k])
+        for s in range(seeds):
+            run = runs[k * seeds + s]
             out["test_accuracy"][k, s] = run.series("test_accuracy")[-1]
             out["train_accuracy"][k, s] = 1.0 - run.series("train_error")[-1]
             out["p_min"][k, s] = run.series("p_min")[-1]
