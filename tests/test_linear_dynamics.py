@@ -176,3 +176,40 @@ def test_reproduce_quick_writes_figure_and_json(tmp_path):
     ht = data["b_ordering"]["cnn_half_times"]
     assert ht[0] < ht[1]
     assert max(data["a_saxe"]["max_abs_error_over_s"]) < 0.01
+
+
+def _einsum_grad_moments(net, params, sxx, syx, syy):
+    """The moments' gradient as first written, with ``np.einsum(..., optimize=True)``."""
+    kern, read = params
+    circ = net.circulants(kern)
+    weff = np.einsum("mcd,cde->me", read, circ, optimize=True)
+    g = weff @ sxx - syx
+    loss = 0.5 * np.sum(weff * (weff @ sxx)) - np.sum(weff * syx) + 0.5 * syy
+    g_read = np.einsum("me,cde->mcd", g, circ, optimize=True)
+    h = np.einsum("mcd,me->cde", read, g, optimize=True)
+    rows, idx = net._index
+    return float(loss), (h[:, rows, idx].sum(axis=1), g_read), weff
+
+
+@pytest.mark.parametrize("dims, n", [(1, 32), (1, 9), (2, 6)])
+def test_written_out_contractions_are_einsums_to_the_bit(dims, n):
+    """grad_moments and effective skip einsum's path search; the numbers must stay einsum's."""
+    rng = np.random.default_rng(dims * 100 + n)
+    for channels in (1, 3, 16):
+        for k in (1, 2, min(n, 5)):
+            for n_out in (1, 2, 5):
+                net = LinearCNN(n=n, kernel_size=k, channels=channels, n_out=n_out, dims=dims)
+                p = net.init(1.0, rng)
+                A = rng.standard_normal((net.n_in, net.n_in))
+                sxx, syx = A @ A.T / net.n_in, rng.standard_normal((n_out, net.n_in))
+                loss, (gk, gr) = net.grad_moments(p, sxx, syx, 0.3)
+                loss0, (gk0, gr0), weff0 = _einsum_grad_moments(net, p, sxx, syx, 0.3)
+                assert loss == loss0 and gk.tobytes() == gk0.tobytes() and gr.tobytes() == gr0.tobytes()
+                assert gk.shape == gk0.shape and gr.shape == gr0.shape
+                assert net.effective(p).tobytes() == weff0.tobytes()
+    # control: the product in the order the formula is written (R reshaped, times Circ) is not einsum's
+    # on this grid, so the test tells the two apart
+    net = LinearCNN(n=6, kernel_size=2, channels=2, n_out=2, dims=2)
+    kern, read = net.init(1.0, np.random.default_rng(0))
+    plain = read.reshape(2, -1) @ net.circulants(kern).reshape(-1, net.n_in)
+    assert dims != 2 or plain.tobytes() != net.effective((kern, read)).tobytes()
