@@ -217,8 +217,12 @@ def run_real_rank(
         "clean_energy_fraction", "learned_dimension", "memorization_edge",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
+    # every level with one BLAS thread, in this process or in a worker: the levels are what runs side by
+    # side (cnnrank._parallel), and their numbers do not depend on the machine's or the pool's thread
+    # count (two 2-thread workers on 2 cores took 2-3 times as long, and the learned numbers moved at
+    # 1e-14 with the thread count)
     common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net, basis,
-              train_noise_ss, test_noise_ss, batch_ss, threads)
+              train_noise_ss, test_noise_ss, batch_ss, 1)
     items = [(*common, sigma) for sigma in config.noise_std]
     # every level is a pure function of its item (the same streams at every level): the same bits on
     # any executor, rows delivered in the order of the levels
