@@ -110,7 +110,7 @@ def run_all(names: list[str], keep: Path | None = None) -> dict[str, dict[str, s
     result = {}
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) if keep is None else keep / name.split()[0]
+            folder = Path(tmp) if keep is None else keep / name.replace(" --", "_").replace(" ", "_")
             start = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "cnnrank", *COMMANDS[name], "--out", str(folder)],
                                   capture_output=True, text=True, cwd=ROOT)
@@ -167,7 +167,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the fingerprints here")
     parser.add_argument("--check", type=Path, help="compare with recorded fingerprints")
     parser.add_argument("--only", nargs="*", default=list(COMMANDS), choices=list(COMMANDS))
-    parser.add_argument("--keep", type=Path, help="keep each command's outputs under KEEP/<command>")
+    parser.add_argument("--keep", type=Path, help="keep each command's outputs under KEEP/<name> ('--' and spaces as '_')")
     parser.add_argument("--diff", type=Path, nargs=2, metavar=("OLD", "NEW"),
                         help="compare two kept folders number by number (runs nothing)")
     args = parser.parse_args()

@@ -109,6 +109,30 @@ def signal_race(activation: Activation, a0: Any, *, lr: float, steps: int, n: in
     lr = check_real("lr", lr, positive=True)
     steps = check_int("steps", steps, minimum=0)
     n = check_int("n", n, minimum=1)
+    try:  # the runs of a noise family race from the same a0 with the same counts: run it once
+        key: tuple | None = (activation, a.shape, a.tobytes(), clean_k.tobytes(), flip_k.tobytes(), sq.tobytes(),
+                             lr, steps, n)
+        hash(key)
+    except TypeError:  # an activation that cannot be hashed: no memo
+        key = None
+    if key is not None and key in _RACES:
+        return _RACES[key].copy()
+    out = _race(activation, a, clean_k, flip_k, sq, lr, steps, n)
+    if key is not None:
+        _RACES[key] = out.copy()
+        while len(_RACES) > _RACES_KEPT:
+            _RACES.pop(next(iter(_RACES)))
+    return out
+
+
+#: the last results of :func:`signal_race` by their inputs (a pure function: the same bits again)
+_RACES: dict[tuple, np.ndarray] = {}
+_RACES_KEPT = 64
+
+
+def _race(activation: Activation, a: np.ndarray, clean_k: np.ndarray, flip_k: np.ndarray, sq: np.ndarray,
+          lr: float, steps: int, n: int) -> np.ndarray:
+    """The loop of :func:`signal_race` on checked inputs."""
     m, k2 = a.shape[1], a.shape[2]
     ybar = np.where(np.arange(k2) < k2 // 2, 1.0, -1.0)  # class of each signal
     jsign = np.array([1.0, -1.0])[:, None, None]

@@ -129,3 +129,25 @@ def test_bad_inputs_are_refused_in_one_line():
         signal_race(act, np.zeros((2, 2, 2)), lr=1.0, steps=1, n=1, clean=[-1, 1])
     with pytest.raises(ValueError, match="lr"):
         signal_race(act, np.zeros((2, 2, 2)), lr=0.0, steps=1, n=1, clean=1)
+
+
+def test_signal_race_memo_gives_the_same_bits_and_never_aliases():
+    """A noise family's runs race from one a0: the race runs once, each caller gets its own copy."""
+    from cnnrank import race as race_module
+    from cnnrank.activations import HuberizedReLU
+
+    act = HuberizedReLU(1.0, 3.0)
+    a0 = 0.05 * np.random.default_rng(0).standard_normal((2, 5, 4))
+    kw = dict(lr=1.0, steps=200, n=20, clean=np.array([5.0, 5.0, 4.0, 6.0]))
+    race_module._RACES.clear()
+    first = signal_race(act, a0, **kw)
+    assert len(race_module._RACES) == 1
+    first[...] = np.nan  # the caller's copy: the memo keeps its own
+    again = signal_race(act, a0, **kw)
+    assert np.all(np.isfinite(again)) and len(race_module._RACES) == 1
+    fresh = race_module._race(act, a0.copy(), *race_module._check_state(a0, kw["clean"], 0.0, 1.0)[1:],
+                              1.0, 200, 20)
+    assert again.tobytes() == fresh.tobytes()
+    # control: other inputs are another race
+    other = signal_race(act, a0, **{**kw, "lr": 2.0})
+    assert len(race_module._RACES) == 2 and other.tobytes() != again.tobytes()
