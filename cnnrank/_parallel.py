@@ -55,6 +55,10 @@ def _watchdog(parent: int) -> None:
         time.sleep(WATCHDOG_INTERVAL)
 
 
+def _noop() -> None:
+    """What :class:`WorkerPool` submits once per worker at its start, to start the worker."""
+
+
 def _worker_init(parent: int) -> None:
     """Initializer of a :class:`WorkerPool` worker: die with ``parent``, leave SIGINT and SIGHUP (a closed
     terminal signals the whole process group) to the parent, which stops the pool."""
@@ -93,6 +97,11 @@ class WorkerPool(ProcessPoolExecutor):
         super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                          initializer=_worker_init, initargs=(os.getpid(),))
         self.workers = workers  #: the number of worker processes
+        # start every worker now (the executor spawns them at submits): a spawned worker spends about a
+        # second importing, which then overlaps what the caller does before its first call (loading and
+        # preparing data)
+        for _ in range(workers):
+            self.submit(_noop)
 
     def stop(self) -> None:
         """Cancel every queued call and terminate the workers now (calls running in them are lost)."""

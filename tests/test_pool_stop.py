@@ -45,3 +45,18 @@ def test_stop_after_a_half_written_result_lets_the_process_exit(tmp_path):
                           timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "stopped"
+
+
+def test_pool_starts_its_workers_at_creation():
+    """The workers spawn (and import) while the caller still prepares its first call."""
+    import os
+
+    from cnnrank._parallel import WorkerPool
+
+    pool = WorkerPool(2)
+    try:
+        assert len(pool._processes) == 2  # spawned by the constructor, before any call of ours
+        pids = {p.pid for p in pool._processes.values()}
+        assert os.getpid() not in pids and pool.submit(os.getpid).result(timeout=60) in pids
+    finally:
+        pool.shutdown()
