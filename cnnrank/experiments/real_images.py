@@ -52,12 +52,11 @@ from typing import Any, cast
 
 import numpy as np
 
-from cnnrank._blas import blas_threads, resolve
+from cnnrank._blas import blas_threads
 from cnnrank._schedule import record_steps
 from cnnrank.data import PatchData
 from cnnrank.datasets._files import ImageSet
 from cnnrank.datasets.tasks import BinaryImageTask, binary_task, heldout_task
-from cnnrank.engines import FeatureEngine
 from cnnrank.experiments.preprocess import _noise_units, check_task_sizes, noisy_images, preprocess_images
 from cnnrank.experiments.real_config import _LOADERS, DEFAULT_TRAINING, REAL_FLAT_FIELDS, RealRankConfig
 from cnnrank.experiments.real_config import PREPROCESSING as PREPROCESSING  # the choices of ``preprocess``
@@ -90,7 +89,7 @@ def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
     """One noise level of :func:`run_real_rank` (a plain function of its item, so a process pool can run
     it): the noisy patches at ``sigma`` from the level-independent streams, the data stable ranks, the
     training and the learned-subspace report. Returns ``(data stable rank, patch stable rank, row)``."""
-    (config, pre_train, pre_test, raw_train, raw_test, y_train, y_test, net, basis, train_noise_ss,
+    (config, pre_train, pre_test, raw_train, raw_test, y_train, y_test, net, train_noise_ss,
      test_noise_ss, batch_ss, threads, sigma) = item
     with blas_threads(threads):
         X = config.patches(noisy_images(config, pre_train, sigma, np.random.default_rng(train_noise_ss),
@@ -110,19 +109,29 @@ def _noise_level(item: tuple) -> tuple[float, float, dict[str, Any]]:
         # the learned part W - s(t) W(0) (s = (1 - ηλ)^t under weight decay, else 1; docs/theory.md)
         s_final = 1.0 if traj.init_scale is None else float(traj.init_scale[-1])
         A = (traj.W_final - s_final * traj.W_init).reshape(-1, d)
-        report = learned_subspace_report(A, basis)
         row = {
+            "learned_part": A,  # measured against the reference subspace by the caller (_with_report)
             "filter_stable_rank": float(traj.filter_stable_rank[-1]),
             "learned_stable_rank": float(stable_rank(A)),
-            "clean_energy_fraction": report["energy_fraction"],
-            "learned_dimension": report["learned_dimension"],
-            "memorization_edge": report["memorization_edge"],
             "filter_stable_rank_path": traj.filter_stable_rank.copy(),
             "train_loss": float(traj.train_loss[-1]),
             "train_acc": float(traj.train_acc[-1]),
             "test_acc": float(traj.test_acc[-1]),
         }
     return data_sr, patch_sr, row
+
+
+def _with_report(row: dict[str, Any], basis: np.ndarray, threads: int) -> dict[str, Any]:
+    """A level's row with its learned part measured against the reference subspace (docs/theory.md §5), on
+    ``threads`` BLAS threads, as the level's other numbers."""
+    row = dict(row)
+    A = row.pop("learned_part")
+    with blas_threads(threads):
+        report = learned_subspace_report(A, basis)
+    return {**{k: row[k] for k in ("filter_stable_rank", "learned_stable_rank")},
+            "clean_energy_fraction": report["energy_fraction"], "learned_dimension": report["learned_dimension"],
+            "memorization_edge": report["memorization_edge"],
+            **{k: v for k, v in row.items() if k not in ("filter_stable_rank", "learned_stable_rank")}}
 
 
 def load_real_images(config: RealRankConfig, data_dir: str | os.PathLike | None = None
@@ -200,14 +209,6 @@ def run_real_rank(
     pre_test = preprocess_images(config, task.test_images, mean_image)
     clean_X = config.patches(noisy_images(config, pre_train, 0.0, 0, raw=raw_train))
     n, P, d = clean_X.shape
-    # one BLAS thread for products this small (see cnnrank._blas): measured 29 s instead of 85-175 s
-    # for the default MNIST run on the shared 2-core machine; the same limit for the clean data's
-    # decompositions (a multi-threaded SVD of the 8622 × 1728 CIFAR-10 patch matrix took 71 s under load)
-    threads = resolve("auto", FeatureEngine.cost_per_step(n, P, d, config.m, 0), shared=True)
-    with blas_threads(threads):
-        clean_data, clean_patch = _stable_ranks(clean_X)
-        # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
-        basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
     net = config.network.init(d, rng=np.random.default_rng(init_ss))
     record_every = config.training.record_every
     rec = record_steps(config.steps, record_every)
@@ -217,17 +218,27 @@ def run_real_rank(
         "clean_energy_fraction", "learned_dimension", "memorization_edge",
         "filter_stable_rank_path", "train_loss", "train_acc", "test_acc")}
     start = time.perf_counter()
-    # every level with one BLAS thread, in this process or in a worker: the levels are what runs side by
-    # side (cnnrank._parallel), and their numbers do not depend on the machine's or the pool's thread
-    # count (two 2-thread workers on 2 cores took 2-3 times as long, and the learned numbers moved at
-    # 1e-14 with the thread count)
-    common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net, basis,
+    # Everything on one BLAS thread: the levels, in this process or in a worker (they are what runs side by
+    # side, cnnrank._parallel), and the clean data's decompositions. The numbers then do not depend on the
+    # machine's or the pool's thread count, and nothing oversubscribes the cores: two 2-thread workers on
+    # 2 cores took 2-3 times as long, and a 2-thread SVD of the 8622 × 1728 CIFAR-10 patch matrix took
+    # 34-71 s under load.
+    common = (config, pre_train, pre_test, raw_train, raw_test, task.y_train, task.y_test, net,
               train_noise_ss, test_noise_ss, batch_ss, 1)
     items = [(*common, sigma) for sigma in config.noise_std]
     # every level is a pure function of its item (the same streams at every level): the same bits on
-    # any executor, rows delivered in the order of the levels
-    levels = map(_noise_level, items) if executor is None else executor.map(_noise_level, items)
-    for sigma, (data_sr, patch_sr, row) in zip(config.noise_std, levels):
+    # any executor, rows delivered in the order of the levels. With an executor the levels start first
+    # and the reference subspace is computed here meanwhile (each level's learned part is measured
+    # against it below).
+    levels = None if executor is None else executor.map(_noise_level, items)
+    with blas_threads(1):
+        clean_data, clean_patch = _stable_ranks(clean_X)
+        # the reference subspace (docs/theory.md §5): principal subspace of the clean training patches
+        basis, ref_dim = principal_subspace(patch_matrix(clean_X), config.reference_energy)
+    if levels is None:
+        levels = map(_noise_level, items)
+    for sigma, (data_sr, patch_sr, raw_row) in zip(config.noise_std, levels):
+        row = _with_report(raw_row, basis, 1)
         cols["data_stable_rank"].append(data_sr)
         cols["patch_stable_rank"].append(patch_sr)
         for key, value in row.items():
