@@ -202,10 +202,20 @@ def test_plot_redraws_every_neural_collapse_result(tmp_path, capsys, neural_coll
     assert "nc-probes.png" in out
 
 
-def test_plot_redraws_every_linear_cnn_result(tmp_path):
-    """linear-cnn: the JSON and each .npz (a test of its own, so that a parallel run overlaps the two)."""
+def test_plot_redraws_every_linear_cnn_result(tmp_path, monkeypatch):
+    """linear-cnn: the JSON and each .npz (a test of its own, so that a parallel run overlaps the two).
+
+    The command runs end to end with ``--quick``, on two points per sweep instead of the quick grid's 3-4
+    (the cheapest ones: about a third of the time); the files and the figures are the same kinds, with
+    every sweep in them. The quick grid's numbers are checked by test_linear_dynamics.py (-m slow)."""
+    import cnnrank.linear.experiments as linear_experiments
+
+    small = {"share": (1 / 9, 0.4), "kernel_size": (1, 4), "channels": (1, 4)}
+    monkeypatch.setattr(linear_experiments, "QUICK", small)
     lin = tmp_path / "lin"
     assert main(["reproduce", "linear-cnn", "--quick", "--quiet", "--out", str(lin)]) == 0
+    swept = json.loads((lin / "linear-cnn.json").read_text())["c_sweeps"]
+    assert {p: tuple(s["values"]) for p, s in swept.items()} == small  # the smaller grid was run
     for f in ("linear-cnn.json", "cnn.npz", "sweep_share.npz"):
         assert main(["plot", str(lin / f), "--out", str(tmp_path / "p" / f"{f}.png")]) == 0
         assert (tmp_path / "p" / f"{f}.png").stat().st_size > 0

@@ -159,10 +159,13 @@ def _cli(*args, cwd):
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_reproduce_rejects_bad_values_before_writing(tmp_path):
+def test_reproduce_rejects_bad_values_before_writing(tmp_path, capsys):
+    from cnnrank.cli import main
+
     out = tmp_path / "out"
-    r = _cli("--out", str(out), "--seed", "-1", cwd=tmp_path)
-    assert r.returncode == 2 and "seed=-1" in r.stderr and r.stderr.count("\n") == 1
+    assert main(["reproduce", "linear-cnn", "--out", str(out), "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "seed=-1" in err and err.count("\n") == 1
     assert not out.exists()
 
 

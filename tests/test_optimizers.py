@@ -62,6 +62,7 @@ def test_first_steps_match_a_plain_loop(optimizer, wd):
         assert np.all(step[g == 0] == 0)
 
 
+@pytest.mark.xdist_group("torch")  # torch takes seconds to import: its tests share one worker
 def test_adam_agrees_with_torch():
     torch = pytest.importorskip("torch", reason="the float64 PyTorch peer of Adam needs torch")
     _, data, _, net = _problem()
@@ -309,6 +310,7 @@ def _torch_peer(torch, data, W0, a0, batches, lr, optimizer, wd, b1=0.9, b2=0.99
     return W.detach().numpy(), a.detach().numpy()
 
 
+@pytest.mark.xdist_group("torch")  # torch takes seconds to import: its tests share one worker
 @pytest.mark.parametrize("optimizer, wd", [("adam", 0.0), ("adam", 0.2), ("sign", 0.0), ("sign", 0.2)])
 def test_minibatch_trainable_head_agrees_with_torch(optimizer, wd):
     """Adam (``torch.optim.Adam``/``AdamW``) and sign descent on ``W`` and the head, on the batches of

@@ -41,8 +41,11 @@ def test_signal_learning_time_within_factor_two(K):
     Measured at n=128, d=2000, m=40, η=2, σ0=0.01, ‖μ‖=5, q=3, seeds 0-1: K=1: 28-36 (predicted 24),
     K=2: 48-62 (43), K=4: 94-104 (79). Tolerance: a factor 2 (the derivation freezes ℓ' at −1/2).
     """
-    cfg = RunConfig(K=K, n_test=0, steps=400, record_every=2, engine="gram")
+    cfg = RunConfig(K=K, n_test=0, steps=200, record_every=2, engine="gram")
     pred = theory.signal_learning_time(cfg)
+    # the run covers the whole accepted range (a T_1 past 2·pred fails either way: None or too late), so
+    # the verdict is the one of any longer run; the steps before T_1 do not depend on the length
+    assert 2 * pred < cfg.steps, (K, pred)
     meas = theory.measured_signal_learning_time(run_once(cfg, rng=0).trajectory)
     assert meas is not None
     assert pred / 2 <= meas <= 2 * pred, (K, pred, meas)

@@ -318,6 +318,7 @@ def test_the_command_line_takes_the_variant_options(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ PyTorch peer
+@pytest.mark.xdist_group("torch")  # torch takes seconds to import: its tests share one worker
 def test_pytorch_peer_trainable_head_sgd_and_weight_decay():
     """The same SGD in float64 PyTorch (autograd, the batches of the same schedule): ≤ 1e-12 relative."""
     torch = pytest.importorskip("torch", reason="the PyTorch peer needs torch (optional, not in the test extra)")
