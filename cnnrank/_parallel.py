@@ -99,9 +99,17 @@ class WorkerPool(ProcessPoolExecutor):
         self.workers = workers  #: the number of worker processes
         # start every worker now (the executor spawns them at submits): a spawned worker spends about a
         # second importing, which then overlaps what the caller does before its first call (loading and
-        # preparing data)
-        for _ in range(workers):
-            self.submit(_noop)
+        # preparing data). A command's signal waits until the workers have their start-up data: cut in the
+        # middle of it, a worker printed "EOFError: Ran out of input" beside the command's one line.
+        from cnnrank._signals import deferred
+
+        try:
+            with deferred():
+                for _ in range(workers):
+                    self.submit(_noop)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Cancel every queued call and terminate the workers now (calls running in them are lost)."""

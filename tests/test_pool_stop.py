@@ -60,3 +60,34 @@ def test_pool_starts_its_workers_at_creation():
         assert os.getpid() not in pids and pool.submit(os.getpid).result(timeout=60) in pids
     finally:
         pool.shutdown()
+
+
+def test_a_signal_while_the_workers_start_waits_until_they_have_started():
+    """A command's SIGTERM in the middle of starting the workers is raised once every worker has its start-up
+    data (cut in the middle, a worker printed "EOFError: Ran out of input" beside the command's one line);
+    the pool is then stopped."""
+    import os
+    import signal
+
+    import pytest
+
+    from cnnrank._parallel import WorkerPool
+    from cnnrank._signals import Interrupted, handle_signals
+
+    started: list[int] = []
+    real_submit = WorkerPool.submit
+
+    def submit(self, fn, /, *args, **kwargs):
+        if not started:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives during the first start
+        future = real_submit(self, fn, *args, **kwargs)
+        started.append(len(self._processes))
+        return future
+
+    WorkerPool.submit = submit  # type: ignore[method-assign]
+    try:
+        with handle_signals(), pytest.raises(Interrupted):
+            WorkerPool(2)
+    finally:
+        WorkerPool.submit = real_submit  # type: ignore[method-assign]
+    assert started == [1, 2]  # both workers were started before the signal was raised
