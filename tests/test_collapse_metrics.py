@@ -203,3 +203,17 @@ def test_bounds_are_consistent(N, d):
     assert b >= w - 1e-15
     s, _ = coherence_lower_bound(N, d, signed=True)
     assert s >= -1.0 / (N - 1) - 1e-15
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_frame_objective_without_gradient_is_the_same_f(signed):
+    """The solver's trial step asks for f only: the same bits as the full evaluation."""
+    from cnnrank.collapse.geometry import _diagonal, _objective
+
+    V = np.random.default_rng(3).standard_normal((4, 6, 3))
+    V /= np.linalg.norm(V, axis=2, keepdims=True)
+    f, g, coh = _objective(V, 50.0, signed)
+    f2, g2, coh2 = _objective(V, 50.0, signed, gradient=False)
+    assert g2 is None and g is not None and g.shape == V.shape
+    assert f.tobytes() == f2.tobytes() and coh.tobytes() == coh2.tobytes()
+    assert not _diagonal(6).flags.writeable and _diagonal(6) is _diagonal(6)

@@ -7,6 +7,7 @@ its *signed coherence* ``max_{k≠l} ⟨f_k, f_l⟩`` (spherical code: the cosin
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -177,23 +178,35 @@ class FrameResult(SavableResult):
     seed_entropy: int | None = None
 
 
-def _objective(V: np.ndarray, beta: float, signed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _objective(V: np.ndarray, beta: float, signed: bool,
+               gradient: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Smoothed max ``(1/β) log Σ_{k≠l} exp(β X_kl)`` (``X = G`` or ``G²``), batched over restarts.
 
-    Returns (f of shape (R,), Euclidean gradient (R, N, d), true coherence (R,)).
+    Returns (f of shape (R,), Euclidean gradient (R, N, d) or ``None`` without ``gradient``, true
+    coherence (R,)).
     """
     G = V @ np.swapaxes(V, 1, 2)
     N = V.shape[1]
     X = G if signed else G**2
-    X = np.where(np.eye(N, dtype=bool), -np.inf, X)
+    X = np.where(_diagonal(N), -np.inf, X)
     top = X.max(axis=(1, 2), keepdims=True)
     E = np.exp(beta * (X - top))
     S = E.sum(axis=(1, 2), keepdims=True)
     f = top[:, 0, 0] + np.log(S[:, 0, 0]) / beta
+    coh = top[:, 0, 0] if signed else np.sqrt(top[:, 0, 0])
+    if not gradient:  # the trial step needs f only
+        return f, None, coh
     w = E / S
     grad = 2.0 * (w @ V) if signed else 4.0 * ((w * G) @ V)
-    coh = top[:, 0, 0] if signed else np.sqrt(top[:, 0, 0])
     return f, grad, coh
+
+
+@functools.lru_cache(maxsize=64)
+def _diagonal(N: int) -> np.ndarray:
+    """The (read-only) ``N × N`` identity mask of :func:`_objective`."""
+    mask = np.eye(N, dtype=bool)
+    mask.flags.writeable = False
+    return mask
 
 
 def grassmannian_frame(
@@ -236,6 +249,7 @@ def grassmannian_frame(
     best_V, best_c = V.copy(), _objective(V, 1.0, signed)[2]
     for beta in betas:
         f, g, coh = _objective(V, beta, signed)
+        assert g is not None
         better = coh < best_c
         best_c = np.where(better, coh, best_c)
         best_V[better] = V[better]
@@ -244,7 +258,7 @@ def grassmannian_frame(
         step = lr[:, None, None] * g / np.where(gn > 0, gn, 1.0)
         V_new = V - step
         V_new /= np.linalg.norm(V_new, axis=2, keepdims=True)
-        f_new = _objective(V_new, beta, signed)[0]
+        f_new = _objective(V_new, beta, signed, gradient=False)[0]
         ok = f_new < f
         V = np.where(ok[:, None, None], V_new, V)
         lr = np.clip(np.where(ok, lr * 1.1, lr * 0.5), 1e-12, 0.5)
