@@ -216,3 +216,24 @@ def test_written_out_contractions_are_einsums_to_the_bit(dims, n):
     kern, read = net.init(1.0, np.random.default_rng(0))
     plain = read.reshape(2, -1) @ net.circulants(kern).reshape(-1, net.n_in)
     assert dims != 2 or plain.tobytes() != net.effective((kern, read)).tobytes()
+
+
+@pytest.mark.parametrize("dims, n", [(1, 32), (1, 9), (2, 6)])
+def test_circulants_gather_and_scatter_give_the_same_array(dims, n):
+    """Long kernels are gathered, short ones scattered: the same values and the same memory layout (the
+    products that read the array round by its layout)."""
+    for k in range(1, n + 1):
+        for channels in (1, 4):
+            net = LinearCNN(n=n, kernel_size=k, channels=channels, n_out=2, dims=dims)
+            kern, _ = net.init(1.0, np.random.default_rng(k))
+            rows, idx = net._index
+            scattered = np.zeros((channels, net.n_in, net.n_in))
+            scattered[:, rows, idx] = kern[:, None, :]
+            got = net.circulants(kern)
+            assert got.tobytes() == scattered.tobytes() and got.strides == scattered.strides, (k, channels)
+    # control: a gather by plain fancy indexing has the right values but another layout
+    net = LinearCNN(n=n, kernel_size=n, channels=4, n_out=2, dims=dims)
+    kern, _ = net.init(1.0, np.random.default_rng(0))
+    padded = np.zeros((4, net.taps + 1))
+    padded[:, : net.taps] = kern
+    assert padded[:, net._tap_of].strides != net.circulants(kern).strides
