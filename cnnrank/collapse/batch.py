@@ -99,7 +99,7 @@ def _stacked(data: MixtureData, config: FeatureNetConfig, seeds: list[Any], Fs: 
     finals: list[np.ndarray] = []
     with np.errstate(over="raise", invalid="raise"):
         for t in range(config.steps + 1):
-            if t in rec or t == config.steps:
+            if t in rec:  # (record_steps holds the last step)
                 finals = []
                 for r in range(B):  # the record of each run, by the single-run functions
                     params = {"V": V[r], "a": a[r], "W": W[r], "b": b[r]}
@@ -114,7 +114,7 @@ def _stacked(data: MixtureData, config: FeatureNetConfig, seeds: list[Any], Fs: 
             H, dact = _act(config.activation, X @ V.transpose(0, 2, 1) + a[:, None, :])
             Z = H @ W.transpose(0, 2, 1) + b[:, None, :]
             lse = logsumexp_rows(Z.reshape(B * n, C)).reshape(B, n)
-            np.mean(lse - Z[:, ii, y], axis=1)
+            np.mean(lse - Z[:, ii, y], axis=1)  # the loss: unused here, computed for the same overflow checks
             P = np.exp(Z - lse[:, :, None])
             P[:, ii, y] -= 1.0
             G = P / n
@@ -128,6 +128,6 @@ def _stacked(data: MixtureData, config: FeatureNetConfig, seeds: list[Any], Fs: 
             a = a - lr * ga
             if not (np.all(np.isfinite(V)) and np.all(np.isfinite(W))):
                 raise _Abandon
-    steps = sorted(rec | {config.steps})
+    steps = sorted(rec)
     return [CollapseRun(np.array(steps), np.array(rows[r]), list(HISTORY_NAMES), finals[r], y.copy(), W[r], b[r],
                         "mixture", run_config, _entropy(seeds[r])) for r in range(B)]

@@ -52,6 +52,16 @@ class BinaryImageTask:
         return tuple(int(s) for s in self.train_images.shape[1:])  # type: ignore[return-value]
 
 
+def _class_pair(classes: Any, n_classes: int) -> tuple[int, int]:
+    """The two distinct class labels of ``classes``, each in ``0 .. n_classes - 1`` (checked)."""
+    if len(classes) != 2:
+        raise ValueError(f"classes={classes!r} is invalid: must be two class labels")
+    a, b = (check_int("classes", c, minimum=0, maximum=n_classes - 1) for c in classes)
+    if a == b:
+        raise ValueError(f"classes={classes!r} is invalid: the two classes must differ")
+    return a, b
+
+
 def _split_counts(n: int, balanced: bool) -> tuple[int, int]:
     """How many of ``n`` images come from the first and the second class when balanced."""
     return (n - n // 2, n // 2) if balanced else (n, 0)
@@ -91,11 +101,7 @@ def binary_task(images: ImageSet, classes: tuple[int, int] = (0, 1), *, n_train:
     """
     if not isinstance(images, ImageSet):
         raise TypeError(f"images must be an ImageSet, got {type(images).__name__}")
-    if len(classes) != 2:
-        raise ValueError(f"classes={classes!r} is invalid: must be two class labels")
-    a, b = (check_int("classes", c, minimum=0, maximum=len(images.classes) - 1) for c in classes)
-    if a == b:
-        raise ValueError(f"classes={classes!r} is invalid: the two classes must differ")
+    a, b = _class_pair(classes, len(images.classes))
     test_fraction = check_real("test_fraction", test_fraction, positive=True, below=1.0)
     if n_train is not None:
         n_train = check_int("n_train", n_train, minimum=1)
@@ -180,11 +186,7 @@ def heldout_task(train_set: ImageSet, test_set: ImageSet, classes: tuple[int, in
             raise TypeError(f"{name} must be an ImageSet, got {type(s).__name__}")
     if train_set.name != test_set.name:
         raise ValueError(f"train_set holds {train_set.name!r} and test_set {test_set.name!r}: must be one dataset")
-    if len(classes) != 2:
-        raise ValueError(f"classes={classes!r} is invalid: must be two class labels")
-    a, b = (check_int("classes", c, minimum=0, maximum=len(train_set.classes) - 1) for c in classes)
-    if a == b:
-        raise ValueError(f"classes={classes!r} is invalid: the two classes must differ")
+    a, b = _class_pair(classes, len(train_set.classes))
     rng = np.random.default_rng(rng)
 
     def draw(s: ImageSet, n: int | None, what: str) -> np.ndarray:

@@ -128,10 +128,8 @@ def _with_report(row: dict[str, Any], basis: np.ndarray, threads: int) -> dict[s
     A = row.pop("learned_part")
     with blas_threads(threads):
         report = learned_subspace_report(A, basis)
-    return {**{k: row[k] for k in ("filter_stable_rank", "learned_stable_rank")},
-            "clean_energy_fraction": report["energy_fraction"], "learned_dimension": report["learned_dimension"],
-            "memorization_edge": report["memorization_edge"],
-            **{k: v for k, v in row.items() if k not in ("filter_stable_rank", "learned_stable_rank")}}
+    return {**row, "clean_energy_fraction": report["energy_fraction"],
+            "learned_dimension": report["learned_dimension"], "memorization_edge": report["memorization_edge"]}
 
 
 def load_real_images(config: RealRankConfig, data_dir: str | os.PathLike | None = None
