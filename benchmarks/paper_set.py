@@ -5,7 +5,8 @@
 Runs ``rank-vs-noise --ablation``, ``phase-diagram``, ``neural-collapse``, ``cifar10-rank``,
 ``linear-cnn``, ``mnist-rank``, ``intrinsic-dimension`` and ``simulate``, each in a subprocess with a
 fresh ``--out`` in a temporary folder (no stored cells to resume from), and prints each command's wall
-time, the load average when it started (the machine may be shared) and the total. ``--workers`` is
+time, its CPU time (user + system, the command and its worker processes; CPU / wall is the cores it kept
+busy), the load average when it started (the machine may be shared) and the total. ``--workers`` is
 passed to the commands that take it (default: not passed, so each uses its own default, the CPUs this
 process may use). The real-image commands read ``$CNNRANK_DATA``, else ``../shared/data`` beside the
 checkout (its ``mnist`` and ``cifar10/cifar-10-batches-py`` folders when present). With ``--check``, the outputs of the commands whose default run
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -94,7 +96,7 @@ def main() -> int:
     expected = json.loads(args.check.read_text()) if args.check is not None else {}
     workers = "default" if args.workers is None else str(args.workers)
     print(f"paper set: {_cores()} CPUs may be used, --workers {workers}, data {env['CNNRANK_DATA']}", flush=True)
-    total, mismatched = 0.0, []
+    total, total_cpu, mismatched = 0.0, 0.0, []
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out"
@@ -105,10 +107,14 @@ def main() -> int:
             if args.workers is not None and name in TAKES_WORKERS:
                 cmd += ["--workers", str(args.workers)]
             load = _load()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
             seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             total += seconds
+            total_cpu += cpu
             note = ""
             key = f"{name} --setting theorem" if real and args.real_setting == "theorem" else name
             if key in FINGERPRINTED and FINGERPRINTED[key] in expected:
@@ -118,8 +124,10 @@ def main() -> int:
                 note = "  fingerprint " + ("identical" if same else "DIFFERS")
                 if not same:
                     mismatched.append(name)
-            print(f"{name:<26} {seconds:7.1f} s   (load average at start: {load}){note}", flush=True)
-    print(f"{'total':<26} {total:7.1f} s   (load average now: {_load()})")
+            print(f"{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
+                  f"(load average at start: {load}){note}", flush=True)
+    print(f"{'total':<26} {total:7.1f} s  CPU {total_cpu:6.1f} s = {total_cpu / max(total, 1e-9):4.2f} cores   "
+          f"(load average now: {_load()})")
     if mismatched:
         print(f"fingerprints differ: {', '.join(mismatched)}")
         return 1

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import cnnrank
 from cnnrank.activations import HuberizedReLU, PolyReLU, ReLU
+from cnnrank.activations.base import power_off_fixed_points
 from cnnrank.data import PatchData
 from cnnrank.engines import ENGINES, choose_engine, distinct_patches
 from cnnrank.engines.base import Engine
@@ -222,6 +223,49 @@ def test_fused_activation_matches_the_activation(act):
     assert np.array_equal(g2, grad)
     total = sum(t * (1.0 / c) if c != 1.0 else t for c, t in terms)
     assert np.array_equal(total, val)
+
+
+#: where ``pow`` is fixed by C99 (±0, 1) and where it is not (NaN, ±inf, negative, subnormal, large)
+_POW_SPECIAL = np.array([0.0, -0.0, 1.0, np.nan, np.inf, -np.inf, -1.0, -0.5, 5e-324, 1e-300, 0.5, 2.0, 1e300])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(e=st.sampled_from([3.0, 2.5, 0.5, 1.5, 4.0, 5.0, 1.0, 0.0, -1.0, -2.5, np.nan, np.inf])
+       | st.floats(-8, 8, allow_nan=False), seed=st.integers(0, 2**32 - 1), zeros=st.floats(0, 1))
+def test_power_off_fixed_points_is_np_power_to_the_bit(e, seed, zeros):
+    """The pow skipped at ±0 and 1 (C99's fixed values written directly) gives np.power's bits, signed
+    zeros and NaNs included, in place and into another buffer."""
+    with np.errstate(all="ignore"):  # 1e300 ** 3 overflows, (-1) ** 2.5 is invalid: as in np.power
+        _check_power_off_fixed_points(e, seed, zeros)
+
+
+def _check_power_off_fixed_points(e: float, seed: int, zeros: float) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, (3, 7, 11))
+    x[rng.random(x.shape) < zeros] = 0.0
+    x[rng.random(x.shape) < 0.1] = 1.0
+    x.reshape(-1)[: len(_POW_SPECIAL)] = _POW_SPECIAL
+    want = np.power(x, e)
+    out = np.full_like(x, 7.0)
+    assert power_off_fixed_points(x, e, out) is out
+    assert np.array_equal(out.view(np.int64), want.view(np.int64))
+    y = x.copy()
+    power_off_fixed_points(y, e, y)
+    assert np.array_equal(y.view(np.int64), want.view(np.int64))
+    # a non-contiguous x falls back to np.power itself
+    strided = np.empty((3, 7, 22))[:, :, ::2]
+    strided[...] = x
+    assert np.array_equal(power_off_fixed_points(strided, e, np.empty_like(x)).view(np.int64), want.view(np.int64))
+
+
+def test_power_off_fixed_points_control_signed_zeros():
+    """Control: -0.0 ** 2.5 is +0.0 but -0.0 ** 3.0 is -0.0, so copying x at the zeros for every exponent
+    (or clearing them for every exponent) would differ from np.power in the sign bit."""
+    x = np.array([-0.0, 0.0, 0.25])
+    assert np.signbit(np.power(x, 3.0)[0]) and not np.signbit(np.power(x, 2.5)[0])
+    for e in (3.0, 2.5):  # the helper agrees with np.power at both
+        assert np.array_equal(power_off_fixed_points(x, e, np.empty(3)).view(np.int64),
+                              np.power(x, e).view(np.int64))
 
 
 def test_auto_picks_gram_when_d_is_large_and_feature_when_small():

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from cnnrank._validation import check_real
-from cnnrank.activations.base import Activation, Terms, _pow
+from cnnrank.activations.base import Activation, Terms, _pow, power_off_fixed_points
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class HuberizedReLU(Activation):
         elif e == 1.0:
             grad[...] = u
         else:
-            np.power(u, e, out=grad)
+            power_off_fixed_points(u, e, grad)
         head = np.multiply(zc, grad, out=b1)  # zc^q / κ^(q-1)
         tail = np.maximum(np.subtract(z, kappa, out=b0), 0.0, out=b0)
         return ((self.q, head), (1.0, tail)), grad
@@ -164,7 +164,7 @@ class PolyReLU(Activation):
         elif e == 1.0:
             b1[...] = zp
         else:
-            np.power(zp, e, out=b1)
+            power_off_fixed_points(zp, e, b1)
         np.multiply(b1, self.q, out=grad)
         return ((1.0, np.multiply(b1, zp, out=b1)),), grad
 
