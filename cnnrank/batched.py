@@ -38,8 +38,9 @@ hundred steps in tests/test_batched.py), and is marked in ``metadata["noise_fami
 ``σ = 0`` (fewer distinct patches) and a member whose patches are not the family's are trained on
 their own Gram matrix: every member's patches are compared with the family's unit patches (the
 marker in ``meta`` is not trusted, and arrays may have been written in place).
-Runs whose numbers of distinct patches differ are padded with zero Gram rows and columns (a padded
-column is a patch no sample uses: its coefficient never moves). Each run's :class:`~cnnrank.Trajectory`
+Runs of one group whose numbers of distinct patches differ are padded to the group's largest with zero
+Gram rows and columns (a padded column is a patch no sample uses: its coefficient never moves); a run
+alone in its group, such as a level ``σ = 0`` beside its family, keeps its own size. Each run's :class:`~cnnrank.Trajectory`
 is what :func:`cnnrank.train.train` with ``engine="gram"`` (or :func:`cnnrank.train.train_implicit` for
 :class:`~cnnrank.gram_sample.GramSample` runs) returns for that run alone, to rounding; both are built
 by the same :meth:`Trajectory.from_snapshots`.
@@ -223,10 +224,18 @@ def train_batched(
     M = max(p.M for p in problems)
     test_Gs = [p.test_G for p in problems if p.test_G is not None]
     Mt = max(G.shape[0] for G in test_Gs) if test_Gs else None
+    shared = _share_grams(problems)
+    groups = _groups(shared, M + 1, problems[0].m, chunk_bytes)
+    # each group padded to its own largest M (a level σ = 0 alone in its group keeps its few distinct
+    # patches: the padded rows and columns would only add zeros to its sums)
     pad_cache: dict[int, np.ndarray] = {}
-    padded = [_pad(p, M, Mt, pad_cache) for p in _share_grams(problems)]
+    padded: list[GramProblem] = list(shared)
+    for group in groups:
+        Mg = max(shared[b].M for b in group)
+        Mtg = None if Mt is None else max(_test_size(shared[b]) for b in group)
+        for b in group:
+            padded[b] = _pad(shared[b], Mg, Mtg, pad_cache)
     row_scales = (_pad_scales(scales_l, M), None if Mt is None else _pad_scales(tscales_l, Mt))
-    groups = _groups(padded, M + 1, problems[0].m, chunk_bytes)
     chunk = max(len(g) for g in groups)
     limit = resolve(blas_threads, chunk * GramEngine.cost_per_step(0, 0, 0, problems[0].m, M + 1))
     with _blas_threads(limit):
@@ -237,6 +246,12 @@ def train_batched(
         if sc is not None:  # trained on the family's Gram matrix with row scales
             t.metadata["noise_family_scale"] = float(d.meta["noise_family"]["scale"])
     return out
+
+
+def _test_size(p: GramProblem) -> int:
+    """The number of distinct test patches of a problem (its test Gram matrix's rows)."""
+    assert p.test_G is not None
+    return int(p.test_G.shape[0])
 
 
 def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: list, data_l: list,
@@ -251,7 +266,10 @@ def _run_groups(padded: list[GramProblem], problems: list[GramProblem], nets_l: 
     diverged = np.full(B, -1, dtype=np.int64)
     out: list[Trajectory] = [None] * B  # type: ignore[list-item]
     for group in groups:  # each group runs start to finish: its state stays in cache
-        sc, tsc = (None if a is None or np.all(a[group] == 1.0) else a[group] for a in row_scales)
+        first = padded[group[0]]  # the group's sizes: its own largest M (and test M)
+        sizes = (first.M, None if first.test_G is None else _test_size(first))
+        sc, tsc = (None if a is None or np.all(a[group] == 1.0) else a[group][:, :size]
+                   for a, size in zip(row_scales, sizes))
         core = GramCore([padded[b] for b in group], acts[0], scales=sc, test_scales=tsc)
         runs = np.array(group)
         div = np.full(core.B, -1, dtype=np.int64)

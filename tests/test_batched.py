@@ -243,6 +243,31 @@ def test_zero_noise_and_forged_members_are_trained_on_their_own_gram_matrix():
         assert_equal_runs(g, want)
 
 
+def test_each_group_is_padded_to_its_own_size_only(monkeypatch):
+    """A level σ = 0 (only its 2K signal patches are distinct) stacked beside a noise family runs in its
+    own group with its own M, not padded to the family's: the padding would only add zero terms to
+    its sums at the family's cost. Control: the family's group holds the family's M."""
+    import cnnrank.batched as batched
+
+    cores = []
+
+    class Spy(GramCore):
+        def __init__(self, problems, *args, **kwargs):
+            super().__init__(problems, *args, **kwargs)
+            cores.append((self.B, self.M, self.tG.shape[-2] - 1))
+
+    monkeypatch.setattr(batched, "GramCore", Spy)
+    net, data, test, _ = _family_runs([0.0, 0.3, 0.6], None)
+    got = train_batched(net, data, 1.0, steps=40, record_every=20, test=test, chunk_bytes=float("inf"))
+    alone, _ = GramProblem.from_vectors(net.W, data[0], test[0])
+    family, _ = GramProblem.from_vectors(net.W, data[1], test[1])
+    assert alone.M == 4 < family.M  # the 2K signal patches only
+    assert sorted(cores) == sorted([(1, alone.M, alone.test_G.shape[0]), (2, family.M, family.test_G.shape[0])])
+    want = cnnrank.train(net, data[0], lr=1.0, steps=40, record_every=20, test=test[0], engine="gram")
+    assert_equal_runs(got[0], want)
+    assert "noise_family_scale" not in got[0].metadata and "noise_family_scale" in got[1].metadata
+
+
 def test_gram_core_rejects_bad_row_scales():
     net, data, _, _ = _family_runs([0.5], None)
     prob, _ = GramProblem.from_vectors(net.W, data[0])
