@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy.special import fdtrc
 
 from cnnrank._validation import as_array, check_choice, check_int, check_real
 from cnnrank.collapse.batch import train_fixed_batch
@@ -82,7 +82,9 @@ def two_way_anova(acc: Any) -> tuple[float, float]:
     if total == 0 or ss_e <= tol:
         return (float("inf"), 0.0) if total > 0 and ss_a > tol else (float("nan"), float("nan"))
     F = (ss_a / df_a) / (ss_e / df_e)
-    return float(F), float(stats.f.sf(F, df_a, df_e))
+    # the F distribution's survival function, as scipy.stats.f.sf computes it for F >= 0 (its _sf), without
+    # importing scipy.stats (about 0.8 s, in the command and in every worker)
+    return float(F), float(fdtrc(df_a, df_e, F))
 
 
 @dataclass(frozen=True, eq=False)
