@@ -1,6 +1,7 @@
 """``sweep --dask``: a scheduler without workers, an unreachable or impossible address, or a scheduler
 lost during the sweep each end in one line naming the address within ``--dask-timeout`` seconds."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import pytest
 
 from cnnrank.cli import main
 
-pytest.importorskip("distributed", reason="needs the 'dist' extra")
+# found, not imported: importing distributed takes most of a second, in each collecting worker
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs the 'dist' extra")
 
 SPEC = {"seeds": 40, "root_seed": 1, "grid": {"noise_std": [0.0, 0.5, 1.0]},
         "base": {"n": 16, "n_test": 16, "d": 40, "K": 2, "m": 3, "steps": 1500, "record_every": 500, "lr": 0.5,

@@ -126,9 +126,10 @@ def _dask_client(address: str, timeout: float) -> Any:
 
 @contextlib.contextmanager
 def _quiet_dask() -> Iterator[None]:
-    """Dask's own log lines (a lost connection, a failed reconnect) silenced in the block: the command
-    reports what happened in one line."""
-    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    """Dask's own log lines (a lost connection, a failed reconnect, and the errors of tornado, its network
+    layer, such as a closed stream) silenced in the block: the command reports what happened in one line."""
+    names = ["distributed", "tornado"] + [n for n in logging.root.manager.loggerDict
+                                          if n.startswith(("distributed.", "tornado."))]
     loggers = [logging.getLogger(n) for n in names]  # dask's configuration gives some their own level
     levels = [lg.level for lg in loggers]
     for lg in loggers:
