@@ -1,6 +1,7 @@
 """Wall time of the paper set: every figure-making command on its defaults, one after the other.
 
     python benchmarks/paper_set.py [--workers N] [--only NAME ...] [--check benchmarks/default_hashes.json]
+                                   [--vs CHECKOUT] [--repeat N]
 
 Runs ``rank-vs-noise --ablation``, ``phase-diagram``, ``neural-collapse``, ``cifar10-rank``,
 ``linear-cnn``, ``mnist-rank``, ``intrinsic-dimension`` and ``simulate``, each in a subprocess with a
@@ -11,7 +12,10 @@ passed to the commands that take it (default: not passed, so each uses its own d
 process may use). The real-image commands read ``$CNNRANK_DATA``, else ``../shared/data`` beside the
 checkout (its ``mnist`` and ``cifar10/cifar-10-batches-py`` folders when present). With ``--check``, the outputs of the commands whose default run
 ``benchmarks/hash_defaults.py`` fingerprints (``simulate``, ``intrinsic-dimension``, ``mnist-rank``,
-``cifar10-rank``) are compared with the recorded fingerprints. Not a test.
+``cifar10-rank``) are compared with the recorded fingerprints. ``--vs CHECKOUT`` times the set with
+another checkout's cnnrank too (``git worktree add ../base REV``), interleaved with this one's, and
+``--repeat N`` runs N sets (N pairs with ``--vs``, the order alternating): the machine's speed drifts by
+more than most changes within minutes, so only sets run side by side compare. Not a test.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,24 +83,20 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=None,
-                        help="passed to the commands that take it (default: their own default)")
-    parser.add_argument("--only", nargs="+", choices=list(PAPER_SET), default=None, help="run only these")
-    parser.add_argument("--real-setting", choices=("learns", "theorem"), default="learns",
-                        help="the setting of mnist-rank and cifar10-rank (theorem: the figures of the paper set "
-                             "before the real-image commands ran a network that learns)")
-    parser.add_argument("--check", type=Path, default=None, metavar="HASHES",
-                        help="compare the fingerprinted outputs with this file of hash_defaults.py")
-    args = parser.parse_args()
-    names = args.only or list(PAPER_SET)
+def _env(root: Path) -> dict[str, str]:
+    """The commands' environment: ``root`` first on the path, the data folder, the default workers."""
     env = {**os.environ, "CNNRANK_DATA": _data_dir(), "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     env.pop("CNNRANK_WORKERS", None)  # the commands' own default: the CPUs this process may use
-    expected = json.loads(args.check.read_text()) if args.check is not None else {}
-    workers = "default" if args.workers is None else str(args.workers)
-    print(f"paper set: {_cores()} CPUs may be used, --workers {workers}, data {env['CNNRANK_DATA']}", flush=True)
+    return env
+
+
+def run_set(root: Path, names: list[str], args: argparse.Namespace, expected: dict, label: str = ""
+            ) -> tuple[float, float, list[str]]:
+    """Run the paper set's ``names`` with the cnnrank of ``root``, one after the other, printing a line
+    per command; return the total wall time, the total CPU time and the commands whose fingerprint
+    differs from ``expected`` (empty: not checked)."""
+    env = _env(root)
     total, total_cpu, mismatched = 0.0, 0.0, []
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
@@ -124,12 +125,56 @@ def main() -> int:
                 note = "  fingerprint " + ("identical" if same else "DIFFERS")
                 if not same:
                     mismatched.append(name)
-            print(f"{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
+            print(f"{label}{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
                   f"(load average at start: {load}){note}", flush=True)
-    print(f"{'total':<26} {total:7.1f} s  CPU {total_cpu:6.1f} s = {total_cpu / max(total, 1e-9):4.2f} cores   "
-          f"(load average now: {_load()})")
+    print(f"{label}{'total':<26} {total:7.1f} s  CPU {total_cpu:6.1f} s = {total_cpu / max(total, 1e-9):4.2f} cores"
+          f"   (load average now: {_load()})", flush=True)
+    return total, total_cpu, mismatched
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=None,
+                        help="passed to the commands that take it (default: their own default)")
+    parser.add_argument("--only", nargs="+", choices=list(PAPER_SET), default=None, help="run only these")
+    parser.add_argument("--real-setting", choices=("learns", "theorem"), default="learns",
+                        help="the setting of mnist-rank and cifar10-rank (theorem: the figures of the paper set "
+                             "before the real-image commands ran a network that learns)")
+    parser.add_argument("--check", type=Path, default=None, metavar="HASHES",
+                        help="compare the fingerprinted outputs with this file of hash_defaults.py")
+    parser.add_argument("--vs", type=Path, default=None, metavar="CHECKOUT",
+                        help="also time the set with the cnnrank of another checkout (e.g. a git worktree of an "
+                             "earlier commit), interleaved with this one's: the machine's speed drifts by more "
+                             "than most changes, so compare sets run side by side")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the set N times (with --vs: N pairs, the order alternating)")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat} is invalid: must be an integer >= 1")
+    if args.vs is not None and not (args.vs / "cnnrank" / "__init__.py").is_file():
+        parser.error(f"--vs {args.vs} is invalid: no cnnrank package there (give a checkout's root folder)")
+    names = args.only or list(PAPER_SET)
+    expected = json.loads(args.check.read_text()) if args.check is not None else {}
+    workers = "default" if args.workers is None else str(args.workers)
+    print(f"paper set: {_cores()} CPUs may be used, --workers {workers}, data {_data_dir()}", flush=True)
+    sides = [("", ROOT)] if args.vs is None else [("this: ", ROOT), ("vs:   ", args.vs.resolve())]
+    totals: dict[str, list[float]] = {label: [] for label, _ in sides}
+    mismatched: list[str] = []
+    for i in range(args.repeat):
+        for label, root in (sides if i % 2 == 0 else sides[::-1]):
+            # the fingerprints are this checkout's: another commit's outputs may differ by design
+            total, _, bad = run_set(root, names, args, expected if root == ROOT else {}, label)
+            totals[label].append(total)
+            mismatched += bad
+    if args.vs is not None or args.repeat > 1:
+        for label, values in totals.items():
+            print(f"{label or 'sets: '}totals {', '.join(f'{v:.1f}' for v in values)} s, median "
+                  f"{statistics.median(values):.1f} s")
+    if args.vs is not None:
+        this, other = (sum(totals[label]) for label, _ in sides)
+        print(f"this / vs: {this / other:.3f} (sums of the interleaved sets)")
     if mismatched:
-        print(f"fingerprints differ: {', '.join(mismatched)}")
+        print(f"fingerprints differ: {', '.join(sorted(set(mismatched)))}")
         return 1
     return 0
 
