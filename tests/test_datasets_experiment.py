@@ -250,6 +250,23 @@ def test_figure(toy_result):
         plt.close(f)
 
 
+def test_figure_caption_gives_the_learned_dimension_at_every_level_of_the_window(toy_result):
+    """The caption's learned dimension is read at each level where the claim holds, not only where it
+    first changes: a window of three levels whose dimension changes twice names all three values;
+    controls: a constant window, and a level outside the window (the claim fails there) left out."""
+    import matplotlib.pyplot as plt
+
+    rec = {**toy_result.to_json(), "test_acc": [1.0, 1.0, 1.0]}   # noise_std 0, 0.5, 1.5
+    cases = [([0.9, 0.9, 0.9], [4, 3, 2], "learned dimension 4, 3, 2 at σ = 0, 0.5, 1.5"),
+             ([0.9, 0.9, 0.9], [3, 3, 3], "learned dimension 3 at each of these levels"),
+             ([0.9, 0.9, 0.3], [4, 4, 0], "learned dimension 4 at each of these levels")]
+    for fraction, dims, want in cases:
+        fig = real_rank_figure({**rec, "clean_energy_fraction": fraction, "learned_dimension": dims})
+        text = fig.get_supxlabel()
+        plt.close(fig)
+        assert want in text, text
+
+
 # --------------------------------------------------------------------------- commands
 
 

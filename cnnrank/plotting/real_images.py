@@ -213,13 +213,12 @@ def real_rank_figure(result: Any, title: str | None = None, fig: Any = None, **k
     lsr = _get(result, "learned_stable_rank") if _has(result, "learned_stable_rank") else _get(result, "filter_stable_rank")
     holds = np.array(claim["holds"], dtype=np.bool_)
     upto = max(int(np.argmax(~holds)) if not holds.all() else holds.size, 1)
-    dim = _get(result, "learned_dimension")
-    flat = int(np.argmax(dim != dim[0])) if np.any(dim != dim[0]) else dim.size
+    dim = _get(result, "learned_dimension")[:upto]  # every level of the window: it may change at each
+    dims = (f"learned dimension {int(dim[0])} at each of these levels" if np.all(dim == dim[0]) else
+            f"learned dimension {', '.join(str(int(v)) for v in dim)} at σ = {', '.join(f'{v:g}' for v in x[:upto])}")
     text = (f"σ ≤ {x[upto - 1]:g}: data stable rank ×{d[:upto].max() / d[0]:.1f}, learned part's stable rank "
             f"{lsr[:upto].min():.2f}–{lsr[:upto].max():.2f}, clean energy fraction ≥ "
-            f"{_get(result, 'clean_energy_fraction')[:upto].min():.2f}; learned dimension {int(dim[0])} "
-            + (("at" if flat == 1 else "up to") + f" σ = {x[flat - 1]:g}, {int(dim[flat])} at σ = {x[flat]:g}"
-               if flat < dim.size else "throughout"))
+            f"{_get(result, 'clean_energy_fraction')[:upto].min():.2f}; {dims}")
     if claim["fails_from"] is not None:
         text += f".\nShaded, σ ≥ {claim['fails_from']:g}: claim fails ({claim['reason']})"
     else:
