@@ -18,7 +18,7 @@ def logsumexp_rows(Z: np.ndarray) -> np.ndarray:
     """``log Σ_c exp(Z[i, c])`` for each row of a real 2-D array ``Z`` (shape ``(n, C)``), shape ``(n,)``.
 
     The operations of :func:`scipy.special.logsumexp` (``axis=1``, no weights) for real input, one by
-    one, so the result is the same to the bit (``tests/test_collapse_speed.py`` checks it against
+    one, so the result is the same to the bit (``tests/test_collapse_batch.py`` checks it against
     SciPy): with ``a* = max_c Z``, the ``k`` entries equal to ``a*`` are taken out of the sum,
     ``s = Σ_{others} exp(Z − a*) / k`` and ``lse = log1p(s) + log k + a*``. SciPy's version passes through
     its array-API layer, which costs about 0.2 ms per call at the sizes of the collapse runs (a few

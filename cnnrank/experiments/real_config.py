@@ -172,7 +172,7 @@ class RealRankConfig(FlatParts):
         object.__setattr__(self, "training", dataclasses.replace(tr, **changes))
         self._validate()
 
-    # the flat view of the parts: FlatParts
+    # the flat view of the parts (m, lr, steps, ..., training_variant) is inherited from FlatParts
 
     def _validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(_LOADERS))
