@@ -7,10 +7,12 @@ Runs ``rank-vs-noise --ablation``, ``phase-diagram``, ``neural-collapse``, ``cif
 ``linear-cnn``, ``mnist-rank``, ``intrinsic-dimension`` and ``simulate``, each in a subprocess with a
 fresh ``--out`` in a temporary folder (no stored cells to resume from), and prints each command's wall
 time, its CPU time (user + system, the command and its worker processes; CPU / wall is the cores it kept
-busy), the load average when it started (the machine may be shared) and the total. ``--workers`` is
-passed to the commands that take it (default: not passed, so each uses its own default, the CPUs this
-process may use). The real-image commands read ``$CNNRANK_DATA``, else ``../shared/data`` beside the
-checkout (its ``mnist`` and ``cifar10/cifar-10-batches-py`` folders when present). With ``--check``, the outputs of the commands whose default run
+busy), the load average when it started (the machine may be shared) and the total; before and after the
+set, the machine's speed (``machine_speed.py``), and the share of CPU time the host stole during it.
+``--workers`` is passed to the commands that take it (default: not passed, so each uses its own
+default, the CPUs this process may use). The real-image commands read ``$CNNRANK_DATA``, else
+``../shared/data`` beside the checkout (its ``mnist`` and ``cifar10/cifar-10-batches-py`` folders when
+present). With ``--check``, the outputs of the commands whose default run
 ``benchmarks/hash_defaults.py`` fingerprints (``simulate``, ``intrinsic-dimension``, ``mnist-rank``,
 ``cifar10-rank``) are compared with the recorded fingerprints. ``--vs CHECKOUT`` times the set with
 another checkout's cnnrank too (``git worktree add ../base REV``), interleaved with this one's, and
@@ -96,39 +98,44 @@ def run_set(root: Path, names: list[str], args: argparse.Namespace, expected: di
     """Run the paper set's ``names`` with the cnnrank of ``root``, one after the other, printing a line
     per command; return the total wall time, the total CPU time and the commands whose fingerprint
     differs from ``expected`` (empty: not checked)."""
+    from machine_speed import HostShare, describe, probe
+
     env = _env(root)
     total, total_cpu, mismatched = 0.0, 0.0, []
-    for name in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "out"
-            cmd = [sys.executable, "-m", "cnnrank", *PAPER_SET[name], "--out", str(out), *_data_args(name)]
-            real = name in ("mnist-rank", "cifar10-rank")
-            if real and args.real_setting == "theorem":
-                cmd += ["--setting", "theorem"]
-            if args.workers is not None and name in TAKES_WORKERS:
-                cmd += ["--workers", str(args.workers)]
-            load = _load()
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-            seconds = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            total += seconds
-            total_cpu += cpu
-            note = ""
-            key = f"{name} --setting theorem" if real and args.real_setting == "theorem" else name
-            if key in FINGERPRINTED and FINGERPRINTED[key] in expected:
-                from hash_defaults import fingerprint
+    print(f"{label}machine before: {describe(probe())}", flush=True)
+    with HostShare() as host:
+        for name in names:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "out"
+                cmd = [sys.executable, "-m", "cnnrank", *PAPER_SET[name], "--out", str(out), *_data_args(name)]
+                real = name in ("mnist-rank", "cifar10-rank")
+                if real and args.real_setting == "theorem":
+                    cmd += ["--setting", "theorem"]
+                if args.workers is not None and name in TAKES_WORKERS:
+                    cmd += ["--workers", str(args.workers)]
+                load = _load()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+                seconds = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                total += seconds
+                total_cpu += cpu
+                note = ""
+                key = f"{name} --setting theorem" if real and args.real_setting == "theorem" else name
+                if key in FINGERPRINTED and FINGERPRINTED[key] in expected:
+                    from hash_defaults import fingerprint
 
-                same = fingerprint(out) == expected[FINGERPRINTED[key]]
-                note = "  fingerprint " + ("identical" if same else "DIFFERS")
-                if not same:
-                    mismatched.append(name)
-            print(f"{label}{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
-                  f"(load average at start: {load}){note}", flush=True)
+                    same = fingerprint(out) == expected[FINGERPRINTED[key]]
+                    note = "  fingerprint " + ("identical" if same else "DIFFERS")
+                    if not same:
+                        mismatched.append(name)
+                print(f"{label}{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
+                      f"(load average at start: {load}){note}", flush=True)
     print(f"{label}{'total':<26} {total:7.1f} s  CPU {total_cpu:6.1f} s = {total_cpu / max(total, 1e-9):4.2f} cores"
-          f"   (load average now: {_load()})", flush=True)
+          f"   (load average now: {_load()}; host steal during the set {100 * host.steal:.1f} %)", flush=True)
+    print(f"{label}machine after:  {describe(probe())}", flush=True)
     return total, total_cpu, mismatched
 
 
