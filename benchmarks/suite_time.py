@@ -5,9 +5,10 @@
 Runs ``python -m pytest -q -p no:cacheprovider`` (the suite of ``.ci/run``, on the workers of its
 configuration; the arguments after ``--`` are added) in this checkout, ``N`` times, and prints for each
 run the wall time, the CPU time of pytest and its children (user + system), the share of the machine's
-CPU time the host stole during the run, and the machine's speed before and after it
-(``machine_speed.py``): on a shared machine the same suite took 88 s and 181 s within an hour, and these
-readings tell a slow machine from a slow suite. Needs the test extras (``pip install -e ".[test]"``).
+CPU time the host stole during the run, the load average before it, and the machine's speed before and
+after it (``machine_speed.py``): on a shared machine the same suite took 94 s and 158 s within two
+hours, and these readings tell a slow machine from a slow suite. Needs the test extras
+(``pip install -e ".[test]"``).
 Not a test.
 """
 
@@ -25,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     from machine_speed import HostShare, describe, probe
 
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
     status = 0
     for i in range(args.repeat):
-        print(f"run {i + 1}: machine before: {describe(probe())}", flush=True)
+        print(f"run {i + 1}: machine before: {describe(probe())}; load average {_load()}", flush=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         with HostShare() as host:
