@@ -23,6 +23,7 @@ shared cache) shows only in the probe's rates. Not a test.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -61,6 +62,14 @@ class HostShare:
         if total > 0:
             self.steal = diff["steal"] / total
             self.idle = (diff["idle"] + diff["iowait"]) / total
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, ``"0.52, 1.10, 1.31"`` (``"unknown"`` where not reported)."""
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _dgemm_rate(repeats: int) -> float:

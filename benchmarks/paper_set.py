@@ -57,13 +57,6 @@ FINGERPRINTED = {"simulate": "simulate", "intrinsic-dimension": "intrinsic-dimen
                  "cifar10-rank --setting theorem": "cifar10-rank --setting theorem"}
 
 
-def _load() -> str:
-    try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def _data_dir() -> str:
     return os.environ.get("CNNRANK_DATA") or str(ROOT.parent / "shared" / "data")
 
@@ -98,7 +91,7 @@ def run_set(root: Path, names: list[str], args: argparse.Namespace, expected: di
     """Run the paper set's ``names`` with the cnnrank of ``root``, one after the other, printing a line
     per command; return the total wall time, the total CPU time and the commands whose fingerprint
     differs from ``expected`` (empty: not checked)."""
-    from machine_speed import HostShare, describe, probe
+    from machine_speed import HostShare, describe, load_average, probe
 
     env = _env(root)
     total, total_cpu, mismatched = 0.0, 0.0, []
@@ -113,7 +106,7 @@ def run_set(root: Path, names: list[str], args: argparse.Namespace, expected: di
                     cmd += ["--setting", "theorem"]
                 if args.workers is not None and name in TAKES_WORKERS:
                     cmd += ["--workers", str(args.workers)]
-                load = _load()
+                load = load_average()
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
@@ -134,7 +127,7 @@ def run_set(root: Path, names: list[str], args: argparse.Namespace, expected: di
                 print(f"{label}{name:<26} {seconds:7.1f} s  CPU {cpu:6.1f} s = {cpu / seconds:4.2f} cores   "
                       f"(load average at start: {load}){note}", flush=True)
     print(f"{label}{'total':<26} {total:7.1f} s  CPU {total_cpu:6.1f} s = {total_cpu / max(total, 1e-9):4.2f} cores"
-          f"   (load average now: {_load()}; host steal during the set {100 * host.steal:.1f} %)", flush=True)
+          f"   (load average now: {load_average()}; host steal during the set {100 * host.steal:.1f} %)", flush=True)
     print(f"{label}machine after:  {describe(probe())}", flush=True)
     return total, total_cpu, mismatched
 

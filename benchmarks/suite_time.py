@@ -26,15 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _load() -> str:
-    try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
-    from machine_speed import HostShare, describe, probe
+    from machine_speed import HostShare, describe, load_average, probe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="runs of the suite (default: 1)")
@@ -46,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
     status = 0
     for i in range(args.repeat):
-        print(f"run {i + 1}: machine before: {describe(probe())}; load average {_load()}", flush=True)
+        print(f"run {i + 1}: machine before: {describe(probe())}; load average {load_average()}", flush=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         with HostShare() as host:

@@ -51,3 +51,14 @@ def test_suite_time_refuses_zero_runs(capsys):
     with pytest.raises(SystemExit) as stop:
         _module("suite_time").main(["--repeat", "0"])
     assert stop.value.code == 2 and "--repeat 0 is invalid" in capsys.readouterr().err
+
+
+def test_load_average_is_three_numbers_or_unknown(monkeypatch):
+    ms = _module("machine_speed")
+    monkeypatch.setattr(ms.os, "getloadavg", lambda: (0.5, 1.0, 1.25))
+    assert ms.load_average() == "0.50, 1.00, 1.25"
+
+    def unavailable():
+        raise OSError("no load average")
+    monkeypatch.setattr(ms.os, "getloadavg", unavailable)
+    assert ms.load_average() == "unknown"

@@ -8,10 +8,14 @@ then the parent stops the pool and must exit.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,15 +66,10 @@ def test_pool_starts_its_workers_at_creation():
         pool.shutdown()
 
 
-def test_a_signal_while_the_workers_start_waits_until_they_have_started():
+def test_a_signal_while_the_workers_start_waits_until_they_have_started(monkeypatch):
     """A command's SIGTERM in the middle of starting the workers is raised once every worker has its start-up
     data (cut in the middle, a worker printed "EOFError: Ran out of input" beside the command's one line);
     the pool is then stopped."""
-    import os
-    import signal
-
-    import pytest
-
     from cnnrank._parallel import WorkerPool
     from cnnrank._signals import Interrupted, handle_signals
 
@@ -84,10 +83,7 @@ def test_a_signal_while_the_workers_start_waits_until_they_have_started():
         started.append(len(self._processes))
         return future
 
-    WorkerPool.submit = submit  # type: ignore[method-assign]
-    try:
-        with handle_signals(), pytest.raises(Interrupted):
-            WorkerPool(2)
-    finally:
-        WorkerPool.submit = real_submit  # type: ignore[method-assign]
+    monkeypatch.setattr(WorkerPool, "submit", submit)
+    with handle_signals(), pytest.raises(Interrupted):
+        WorkerPool(2)
     assert started == [1, 2]  # both workers were started before the signal was raised
